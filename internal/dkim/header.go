@@ -1,0 +1,163 @@
+package dkim
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Errors about the message itself.
+var (
+	ErrMalformedHeader = errors.New("dkim: malformed message header")
+	ErrHeaderTooLarge  = errors.New("dkim: message header too large")
+)
+
+// DefaultMaxHeaderBytes bounds the header kept in memory while signing or
+// verifying.
+const DefaultMaxHeaderBytes = 1 << 20
+
+// field is one header field as read, with line ends normalized to CRLF.
+type field struct {
+	raw  []byte // "Name: value\r\n", folded lines included
+	name string // as written, without trailing white space
+	key  string // lower-case name
+}
+
+// value returns the text after the colon, unfolded and trimmed.
+func (f field) value() string {
+	v := f.raw[bytes.IndexByte(f.raw, ':')+1:]
+	return strings.TrimSpace(strings.NewReplacer("\r\n", "", "\n", "").Replace(string(v)))
+}
+
+// headerSplitter collects the header from a stream of writes until the empty
+// line that ends it, and hands back what follows as the start of the body.
+type headerSplitter struct {
+	max     int
+	buf     []byte
+	scanned int
+}
+
+// feed adds p. When the header is complete it returns done, the header
+// (including the final line end of the last field), and the body bytes of p.
+func (s *headerSplitter) feed(p []byte) (done bool, header, body []byte, err error) {
+	s.buf = append(s.buf, p...)
+	// An empty first line means an empty header.
+	if bytes.HasPrefix(s.buf, []byte("\r\n")) {
+		return true, nil, s.buf[2:], nil
+	}
+	if bytes.HasPrefix(s.buf, []byte("\n")) {
+		return true, nil, s.buf[1:], nil
+	}
+	from := max(0, s.scanned-2)
+	for {
+		i := bytes.IndexByte(s.buf[from:], '\n')
+		if i < 0 {
+			break
+		}
+		i += from
+		rest := s.buf[i+1:]
+		if len(rest) == 0 || (len(rest) == 1 && rest[0] == '\r') {
+			// Cannot tell yet whether the next line is empty.
+			s.scanned = i
+			break
+		}
+		if rest[0] == '\n' {
+			return true, s.buf[:i+1], rest[1:], nil
+		}
+		if rest[0] == '\r' && rest[1] == '\n' {
+			return true, s.buf[:i+1], rest[2:], nil
+		}
+		from = i + 1
+		s.scanned = from
+	}
+	if len(s.buf) > s.max {
+		return false, nil, nil, fmt.Errorf("%w: more than %d bytes before the empty line that ends it", ErrHeaderTooLarge, s.max)
+	}
+	return false, nil, nil, nil
+}
+
+// rest returns the whole input when the stream ended inside the header: a
+// message without a body.
+func (s *headerSplitter) rest() []byte { return s.buf }
+
+// parseHeader splits a header into fields, normalizing line ends to CRLF.
+func parseHeader(h []byte) ([]field, error) {
+	var fields []field
+	line := 0
+	for len(h) > 0 {
+		line++
+		end := bytes.IndexByte(h, '\n')
+		var l []byte
+		if end < 0 {
+			l, h = h, nil
+		} else {
+			l, h = h[:end], h[end+1:]
+		}
+		l = bytes.TrimSuffix(l, []byte("\r"))
+		if len(l) > 0 && isWSP(l[0]) {
+			if len(fields) == 0 {
+				return nil, fmt.Errorf("%w: line 1 starts with white space", ErrMalformedHeader)
+			}
+			f := &fields[len(fields)-1]
+			f.raw = append(append(f.raw, l...), crlf...)
+			continue
+		}
+		colon := bytes.IndexByte(l, ':')
+		if colon < 0 {
+			return nil, fmt.Errorf("%w: line %d is not a header field (no colon)", ErrMalformedHeader, line)
+		}
+		name := string(bytes.TrimRight(l[:colon], " \t"))
+		if !validFieldName(name) {
+			return nil, fmt.Errorf("%w: line %d has an invalid field name", ErrMalformedHeader, line)
+		}
+		raw := make([]byte, 0, len(l)+2)
+		raw = append(append(raw, l...), crlf...)
+		fields = append(fields, field{raw: raw, name: name, key: strings.ToLower(name)})
+	}
+	return fields, nil
+}
+
+// ftext = %d33-57 / %d59-126 (RFC 5322 §3.6.8).
+func validFieldName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 33 || c > 126 || c == ':' {
+			return false
+		}
+	}
+	return true
+}
+
+// headerPicker hands out header fields for h= names from the bottom up
+// (RFC 6376 §5.4.2): each name takes the last instance not taken yet.
+type headerPicker struct {
+	fields []field
+	used   map[string]int
+}
+
+func newHeaderPicker(fields []field) *headerPicker {
+	return &headerPicker{fields: fields, used: make(map[string]int)}
+}
+
+// pick returns the next instance of the (case-insensitive) name, or nil when
+// none is left: a name listed more often than it occurs matches the empty
+// string (RFC 6376 §5.4).
+func (p *headerPicker) pick(name string) *field {
+	key := strings.ToLower(name)
+	skip := p.used[key]
+	for i := len(p.fields) - 1; i >= 0; i-- {
+		if p.fields[i].key != key {
+			continue
+		}
+		if skip > 0 {
+			skip--
+			continue
+		}
+		p.used[key]++
+		return &p.fields[i]
+	}
+	return nil
+}

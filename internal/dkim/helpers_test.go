@@ -1,0 +1,7 @@
+package dkim
+
+import (
+	"crypto/sha256"
+)
+
+func newTestHash() hashWriter { return sha256.New() }

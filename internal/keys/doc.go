@@ -1,0 +1,7 @@
+// Package keys generates DKIM key pairs, reads and writes them as PKCS#8 PEM,
+// and seals private keys for storage at rest.
+//
+// It hands out keys as crypto.Signer so that callers (the dkim package above
+// all) never need to know where a key lives. It must not import the store,
+// web, relay or cli packages.
+package keys
