@@ -15,23 +15,23 @@ var ErrSignatureSyntax = errors.New("dkim: malformed DKIM-Signature")
 
 // Signature holds the tags of a DKIM-Signature field (RFC 6376 §3.5).
 type Signature struct {
-	Version          string
-	Algorithm        string // a=, e.g. "rsa-sha256"
-	HeaderCanon      Canonicalization
-	BodyCanon        Canonicalization
-	Domain           string // d=
-	Selector         string // s=
-	Identity         string // i=; empty when absent
-	Headers          []string
-	BodyHash         []byte // bh=
-	Data             []byte // b=
-	BodyLength       int64  // l=; -1 when absent
-	QueryMethods     string // q=
-	Timestamp        time.Time
-	Expiration       time.Time
-	HasTimestamp     bool
-	HasExpiration    bool
-	b64              string // b= as written, without white space
+	Version       string
+	Algorithm     string // a=, e.g. "rsa-sha256"
+	HeaderCanon   Canonicalization
+	BodyCanon     Canonicalization
+	Domain        string // d=
+	Selector      string // s=
+	Identity      string // i=; empty when absent
+	Headers       []string
+	BodyHash      []byte // bh=
+	Data          []byte // b=
+	BodyLength    int64  // l=; -1 when absent
+	QueryMethods  string // q=
+	Timestamp     time.Time
+	Expiration    time.Time
+	HasTimestamp  bool
+	HasExpiration bool
+	b64           string // b= as written, without white space
 }
 
 // KeyAlgorithm and HashAlgorithm split a= ("rsa-sha256" → "rsa", "sha256").
