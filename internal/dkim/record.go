@@ -60,7 +60,7 @@ func (r *Record) AllowsHash(h string) bool {
 func ParseRecord(txt string) (*Record, error) {
 	tags, err := ParseTagList(txt)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrRecordSyntax, errors.Unwrap(err))
+		return nil, fmt.Errorf("%w: %s", ErrRecordSyntax, tagListDetail(err))
 	}
 	if len(tags) > 0 && tags[0].Name != "v" {
 		if _, ok := tags.Get("v"); ok {

@@ -45,7 +45,7 @@ func (s *Signature) HashAlgorithm() string { _, h, _ := strings.Cut(s.Algorithm,
 func ParseSignature(value string) (*Signature, error) {
 	tags, err := ParseTagList(value)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSignatureSyntax, errors.Unwrap(err))
+		return nil, fmt.Errorf("%w: %s", ErrSignatureSyntax, tagListDetail(err))
 	}
 	s := &Signature{BodyLength: -1, HeaderCanon: Simple, BodyCanon: Simple}
 	for _, name := range []string{"v", "a", "b", "bh", "d", "h", "s"} {

@@ -20,6 +20,11 @@ type Tag struct {
 // TagList is a parsed tag list in the order written.
 type TagList []Tag
 
+// tagListDetail returns what a ParseTagList error says after its class.
+func tagListDetail(err error) string {
+	return strings.TrimPrefix(err.Error(), ErrTagList.Error()+": ")
+}
+
 // Get returns the value of the named tag and whether it is present.
 func (l TagList) Get(name string) (string, bool) {
 	for _, t := range l {

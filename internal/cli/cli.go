@@ -1,0 +1,119 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+)
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// Env is what a command may touch of the outside world. Tests give their
+// own; Main's caller gives the process's.
+type Env struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// Getenv reads the environment; nil means os.Getenv.
+	Getenv func(string) string
+}
+
+func (e *Env) getenv(k string) string {
+	if e.Getenv == nil {
+		return os.Getenv(k)
+	}
+	return e.Getenv(k)
+}
+
+// command is one subcommand.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, e *Env, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"keygen", "generate a key pair into a file and print its DNS record", runKeygen},
+		{"record", "print the DNS record for a private key file", runRecord},
+		{"sign", "sign a message read from standard input", runSign},
+		{"verify", "verify the DKIM signatures of a message read from standard input", runVerify},
+		{"bench", "measure signing speed on one core (bench sign)", runBench},
+	}
+}
+
+// Main runs the command named by args[1:] and returns the exit code.
+func Main(ctx context.Context, args []string, e *Env) int {
+	if len(args) < 2 || args[1] == "help" || args[1] == "-h" || args[1] == "--help" {
+		usage(e.Stdout)
+		if len(args) < 2 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	name := args[1]
+	for _, c := range commands() {
+		if c.name == name {
+			return exitCode(e, name, c.run(ctx, e, args[2:]))
+		}
+	}
+	fmt.Fprintf(e.Stderr, "dkimd: unknown command %q (run \"dkimd help\")\n", name)
+	return exitUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "dkimd: DKIM keys, records, signing and verifying.\n\nUsage: dkimd COMMAND [flags]\n\nCommands:")
+	cs := commands()
+	sort.Slice(cs, func(i, j int) bool { return cs[i].name < cs[j].name })
+	for _, c := range cs {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun \"dkimd COMMAND -h\" for a command's flags.")
+}
+
+// usageError marks a mistake in how a command was called (exit 2).
+type usageError struct{ msg string }
+
+func (u usageError) Error() string { return u.msg }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+
+// resultError reports a negative result whose details the command has
+// already printed (exit 1, no further message).
+type resultError struct{ msg string }
+
+func (r resultError) Error() string { return r.msg }
+
+func exitCode(e *Env, name string, err error) int {
+	if err == nil || errors.Is(err, errHelp) {
+		return exitOK
+	}
+	var u usageError
+	var r resultError
+	switch {
+	case errors.As(err, &u):
+		fmt.Fprintf(e.Stderr, "dkimd %s: %s\n", name, u.msg)
+		return exitUsage
+	case errors.As(err, &r):
+		return exitFailure
+	}
+	// One line: error chains may span lines when they quote input.
+	fmt.Fprintf(e.Stderr, "dkimd %s: %s\n", name, strings.ReplaceAll(err.Error(), "\n", " "))
+	return exitFailure
+}
+
+// writeJSON prints v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

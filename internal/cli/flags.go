@@ -1,0 +1,64 @@
+package cli
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"strings"
+)
+
+// newFlags makes a flag set that reports errors instead of exiting.
+func newFlags(name string, e *Env) *flag.FlagSet {
+	fs := flag.NewFlagSet("dkimd "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	return fs
+}
+
+// parseFlags parses flags that may come before, between or after positional
+// arguments, and returns the positional ones. "-h" prints the flags.
+func parseFlags(fs *flag.FlagSet, e *Env, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(e.Stdout)
+				fs.PrintDefaults()
+				return nil, errHelp
+			}
+			return nil, usagef("%v", err)
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if rest[0] == "--" {
+			return append(pos, rest[1:]...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// errHelp ends a command after printing its flags (exit 0).
+var errHelp = errors.New("help")
+
+// listFlag collects every use of a repeatable flag, in order.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}
+
+// requireFlags returns a usage error naming the first empty required flag.
+func requireFlags(pairs ...string) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i+1] == "" {
+			return usagef("--%s is required", pairs[i])
+		}
+	}
+	return nil
+}
