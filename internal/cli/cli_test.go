@@ -180,9 +180,9 @@ func TestFlagsAfterPositional(t *testing.T) {
 func TestReadTXTFile(t *testing.T) {
 	dir := t.TempDir()
 	for in, want := range map[string]string{
-		"v=DKIM1; k=rsa; p=AB\n":                              "v=DKIM1; k=rsa; p=AB",
+		"v=DKIM1; k=rsa; p=AB\n":                                  "v=DKIM1; k=rsa; p=AB",
 		`s._domainkey.example.com. IN TXT ( "v=DKIM1; p=A" "B" )`: "v=DKIM1; p=AB",
-		`"a\"b" "c\\d" "\065"`:                                `a"bc\dA`,
+		`"a\"b" "c\\d" "\065"`:                                    `a"bc\dA`,
 	} {
 		f := filepath.Join(dir, "t")
 		os.WriteFile(f, []byte(in), 0o644)

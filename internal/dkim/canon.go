@@ -123,17 +123,7 @@ func (c *bodyCanon) segment(p []byte) {
 	if len(p) == 0 {
 		return
 	}
-	if c.cr {
-		// The CR withheld last time is not followed by LF: a lone CR is
-		// content, and white space before it was not trailing.
-		c.start()
-		if c.wsp {
-			c.emit(sp)
-			c.wsp = false
-		}
-		c.emit(crOnly)
-		c.cr = false
-	}
+	c.loneCR()
 	// Withhold a final CR (it may pair with an LF in the next write) and, in
 	// relaxed mode, the white space before it.
 	endCR := p[len(p)-1] == '\r'
@@ -153,6 +143,21 @@ func (c *bodyCanon) segment(p []byte) {
 	}
 	c.wsp = c.wsp || endWSP
 	c.cr = endCR
+}
+
+// loneCR emits the CR withheld last time when no LF follows it: a lone CR
+// is content, and white space before it was not trailing.
+func (c *bodyCanon) loneCR() {
+	if !c.cr {
+		return
+	}
+	c.start()
+	if c.wsp {
+		c.emit(sp)
+		c.wsp = false
+	}
+	c.emit(crOnly)
+	c.cr = false
 }
 
 // start marks the current line as having content, first emitting the empty
@@ -223,6 +228,7 @@ func (c *bodyCanon) flushBlank() {
 // Close ends the body: a last line without CRLF gets one, trailing empty
 // lines are dropped, and an empty body is "" (relaxed) or CRLF (simple).
 func (c *bodyCanon) Close() error {
+	c.loneCR() // a CR that ends the body is content too
 	if c.started {
 		c.emit(crlf)
 	}

@@ -63,18 +63,31 @@ func (s *headerSplitter) feed(p []byte) (done bool, header, body []byte, err err
 			break
 		}
 		if rest[0] == '\n' {
-			return true, s.buf[:i+1], rest[1:], nil
+			return s.done(i+1, rest[1:])
 		}
 		if rest[0] == '\r' && rest[1] == '\n' {
-			return true, s.buf[:i+1], rest[2:], nil
+			return s.done(i+1, rest[2:])
 		}
 		from = i + 1
 		s.scanned = from
 	}
 	if len(s.buf) > s.max {
-		return false, nil, nil, fmt.Errorf("%w: more than %d bytes before the empty line that ends it", ErrHeaderTooLarge, s.max)
+		return false, nil, nil, s.tooLarge()
 	}
 	return false, nil, nil, nil
+}
+
+// done ends the header after its first n bytes. The bound applies however
+// the message is cut into writes, a header that came in one write included.
+func (s *headerSplitter) done(n int, body []byte) (bool, []byte, []byte, error) {
+	if n > s.max {
+		return false, nil, nil, s.tooLarge()
+	}
+	return true, s.buf[:n], body, nil
+}
+
+func (s *headerSplitter) tooLarge() error {
+	return fmt.Errorf("%w: more than %d bytes before the empty line that ends it", ErrHeaderTooLarge, s.max)
 }
 
 // rest returns the whole input when the stream ended inside the header: a

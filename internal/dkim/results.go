@@ -56,9 +56,15 @@ func (r *Result) resinfo() string {
 
 // quoteReason renders reason="..." as an RFC 2045 quoted-string.
 func quoteReason(s string) string {
+	// The field must stay ASCII unless the message is SMTPUTF8 (RFC 6532):
+	// spell out the section signs of error texts and clip's ellipsis.
+	s = strings.NewReplacer("§", "section ", "…", "...").Replace(s)
 	s = strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f {
 			return ' '
+		}
+		if r > 0x7f {
+			return '?'
 		}
 		return r
 	}, s)

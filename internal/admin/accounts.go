@@ -1,0 +1,174 @@
+package admin
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/dkimd/dkimd/internal/auth"
+	"github.com/dkimd/dkimd/internal/store"
+)
+
+// NewAccountRequest asks for a panel account.
+type NewAccountRequest struct {
+	Name     string
+	Role     store.Role
+	Domains  []string
+	Password string // plain text; empty means token-only
+}
+
+// AddAccount creates a panel account. Admins only.
+func (s *Service) AddAccount(ctx context.Context, a Actor, r NewAccountRequest) (store.Account, error) {
+	if err := requireAdmin(a); err != nil {
+		return store.Account{}, err
+	}
+	acc := store.Account{Name: r.Name, Role: r.Role, Domains: r.Domains, Enabled: true}
+	if r.Password != "" {
+		if len(r.Password) < 12 {
+			return acc, store.Invalid("password", "use at least 12 characters")
+		}
+		h, err := auth.HashPassword(r.Password)
+		if err != nil {
+			return acc, err
+		}
+		acc.PasswordHash = h
+	}
+	acc, err := s.Store.AddAccount(ctx, acc)
+	if err != nil {
+		return acc, err
+	}
+	return acc, s.audit(ctx, a, "account.add", "account", acc.Name, "", fmt.Sprintf("role=%s domains=%v", acc.Role, acc.Domains))
+}
+
+// SetAccountPassword sets a new password; an account may change its own.
+func (s *Service) SetAccountPassword(ctx context.Context, a Actor, name, password string) error {
+	acc, err := s.Store.GetAccount(ctx, name)
+	if err != nil {
+		return err
+	}
+	if !a.IsAdmin() && (a.Account == nil || a.Account.Name != acc.Name) {
+		return fmt.Errorf("%w: only an admin may set another account's password", ErrForbidden)
+	}
+	if len(password) < 12 {
+		return store.Invalid("password", "use at least 12 characters")
+	}
+	if acc.PasswordHash, err = auth.HashPassword(password); err != nil {
+		return err
+	}
+	if _, err := s.Store.UpdateAccount(ctx, acc); err != nil {
+		return err
+	}
+	return s.audit(ctx, a, "account.password", "account", acc.Name, "", "password changed")
+}
+
+// ListAccounts gives every account. Admins only.
+func (s *Service) ListAccounts(ctx context.Context, a Actor) ([]store.Account, error) {
+	if err := requireAdmin(a); err != nil {
+		return nil, err
+	}
+	return s.Store.ListAccounts(ctx)
+}
+
+// RemoveAccount removes an account and its tokens. Admins only; nobody
+// removes the last enabled admin.
+func (s *Service) RemoveAccount(ctx context.Context, a Actor, name string) error {
+	if err := requireAdmin(a); err != nil {
+		return err
+	}
+	acc, err := s.Store.GetAccount(ctx, name)
+	if err != nil {
+		return err
+	}
+	if acc.Role == store.RoleAdmin && acc.Enabled {
+		all, err := s.Store.ListAccounts(ctx)
+		if err != nil {
+			return err
+		}
+		admins := 0
+		for _, x := range all {
+			if x.Role == store.RoleAdmin && x.Enabled {
+				admins++
+			}
+		}
+		if admins <= 1 {
+			return fmt.Errorf("%w: %s is the last admin", store.ErrConflict, acc.Name)
+		}
+	}
+	if err := s.Store.RemoveAccount(ctx, acc.Name); err != nil {
+		return err
+	}
+	return s.audit(ctx, a, "account.remove", "account", acc.Name, "", "")
+}
+
+// NewToken makes an API token for an account and returns it: the only time
+// it is shown. An account may make its own; admins any account's.
+func (s *Service) NewToken(ctx context.Context, a Actor, account, label string, ttl time.Duration) (string, store.Token, error) {
+	acc, err := s.Store.GetAccount(ctx, account)
+	if err != nil {
+		return "", store.Token{}, err
+	}
+	if !a.IsAdmin() && (a.Account == nil || a.Account.Name != acc.Name) {
+		return "", store.Token{}, fmt.Errorf("%w: only an admin may make tokens for another account", ErrForbidden)
+	}
+	tok, hash, err := auth.NewToken()
+	if err != nil {
+		return "", store.Token{}, err
+	}
+	t := store.Token{Account: acc.Name, Kind: store.TokenAPI, Label: label, Hash: hash}
+	if ttl > 0 {
+		t.Expires = s.now().Add(ttl)
+	}
+	if t, err = s.Store.AddToken(ctx, t); err != nil {
+		return "", t, err
+	}
+	return tok, t, s.audit(ctx, a, "token.add", "account", acc.Name, "", "api token "+label)
+}
+
+// Authenticate finds the enabled account behind a bearer token.
+func (s *Service) Authenticate(ctx context.Context, token string) (store.Account, store.Token, error) {
+	return s.Store.AccountByToken(ctx, auth.HashToken(token))
+}
+
+// Login checks an account's password and, on success, makes a session token
+// that lasts ttl.
+func (s *Service) Login(ctx context.Context, name, password, remote string, ttl time.Duration) (string, store.Account, error) {
+	acc, err := s.Store.GetAccount(ctx, name)
+	if err != nil || !acc.Enabled || acc.PasswordHash == "" || auth.CheckPassword(acc.PasswordHash, password) != nil {
+		if err != nil {
+			// Spend the time of a real check, so a wrong name and a wrong
+			// password look alike.
+			_, _ = auth.HashPassword(password)
+		}
+		return "", store.Account{}, ErrBadLogin
+	}
+	tok, hash, err := auth.NewToken()
+	if err != nil {
+		return "", acc, err
+	}
+	if _, err := s.Store.AddToken(ctx, store.Token{Account: acc.Name, Kind: store.TokenSession, Hash: hash, Expires: s.now().Add(ttl)}); err != nil {
+		return "", acc, err
+	}
+	return tok, acc, s.audit(ctx, Actor{Name: acc.Name, Account: &acc, Remote: remote}, "account.login", "account", acc.Name, "", "")
+}
+
+// ErrBadLogin is the one answer to a wrong name or password.
+var ErrBadLogin = fmt.Errorf("%w: wrong name or password", ErrForbidden)
+
+// ListAudit gives audit entries. A domain admin sees entries of its own
+// domains only: it must name one unless it manages exactly one.
+func (s *Service) ListAudit(ctx context.Context, a Actor, f store.AuditFilter) ([]store.AuditEntry, error) {
+	if !a.IsAdmin() {
+		if f.Domain == "" && len(a.Account.Domains) == 1 {
+			f.Domain = a.Account.Domains[0]
+		}
+		if f.Domain == "" {
+			return nil, store.Invalid("domain", "name one of your domains")
+		}
+		d, err := s.manage(ctx, a, f.Domain)
+		if err != nil {
+			return nil, err
+		}
+		f.Domain = d
+	}
+	return s.Store.ListAudit(ctx, f)
+}

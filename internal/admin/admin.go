@@ -1,0 +1,136 @@
+package admin
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/store"
+)
+
+// ErrForbidden means the actor may not do this at all (HTTP 403). For an
+// object in a domain the actor does not manage, operations answer
+// store.ErrNotFound instead, so a domain admin cannot probe other tenants.
+var ErrForbidden = errors.New("admin: forbidden")
+
+// ErrNotPublished means a key cannot start signing because its DNS record
+// was not seen (issue: never sign with a key receivers cannot find).
+var ErrNotPublished = errors.New("admin: key record not published")
+
+// Actor is who asks for an operation.
+type Actor struct {
+	// Name goes into the audit log: the account name, "cli" or "system".
+	Name string
+	// Account is the panel account asking; nil means the local command
+	// line or dkimd itself, which may do everything.
+	Account *store.Account
+	// Remote is the client address, for the audit log.
+	Remote string
+}
+
+// CLI is the actor for commands run on the server itself: whoever can read
+// the data directory already holds every key.
+func CLI() Actor { return Actor{Name: "cli"} }
+
+// System is the actor for what dkimd does by itself.
+func System() Actor { return Actor{Name: "system"} }
+
+// IsAdmin reports whether the actor may manage everything.
+func (a Actor) IsAdmin() bool {
+	return a.Account == nil || (a.Account.Enabled && a.Account.Role == store.RoleAdmin)
+}
+
+// Manages reports whether the actor may manage domain (canonical form).
+func (a Actor) Manages(domain string) bool {
+	return a.Account == nil || a.Account.Manages(domain)
+}
+
+// KeyChecker tells whether a key's record is published correctly
+// everywhere; the dnscheck package provides it in serve.
+type KeyChecker interface {
+	// KeyPublished returns nil when every authoritative server serves the
+	// key's record, or an error saying in words what is wrong.
+	KeyPublished(ctx context.Context, k store.Key) error
+}
+
+// Service runs the operations. Store and Master are required.
+type Service struct {
+	Store  store.Store
+	Master *keys.MasterKey
+	// DNS checks records before a key starts signing; nil means only a
+	// forced activation can make a key active.
+	DNS KeyChecker
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Rand is the randomness for key generation; nil means crypto/rand.
+	Rand io.Reader
+	// Log receives one info line per change; nil discards.
+	Log *slog.Logger
+}
+
+func (s *Service) now() time.Time {
+	if s.Now == nil {
+		return time.Now()
+	}
+	return s.Now()
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Log
+}
+
+// audit appends an entry and logs the change. A failure to audit fails the
+// operation's answer but not the change already made; it is logged.
+func (s *Service) audit(ctx context.Context, a Actor, action, kind, id, domain, detail string) error {
+	_, err := s.Store.AppendAudit(ctx, store.AuditEntry{
+		Actor: a.Name, Remote: a.Remote, Action: action,
+		ObjectKind: kind, ObjectID: id, Domain: domain, Detail: detail,
+	})
+	s.log().Info("admin_change", "actor", a.Name, "remote", a.Remote, "action", action, "object", kind+":"+id, "domain", domain, "detail", detail)
+	if err != nil {
+		s.log().Error("audit_append_failed", "action", action, "err", err)
+		return fmt.Errorf("admin: change made but not audited: %w", err)
+	}
+	return nil
+}
+
+// manage returns the canonical domain name if the actor manages it, and
+// store.ErrNotFound otherwise (also for a domain that does not exist).
+func (s *Service) manage(ctx context.Context, a Actor, domain string) (string, error) {
+	d, err := store.NormalizeDomain(domain)
+	if err != nil {
+		return "", &store.FieldError{Field: "domain", Err: err}
+	}
+	if !a.Manages(d) {
+		return "", fmt.Errorf("%w: domain %s", store.ErrNotFound, d)
+	}
+	if _, err := s.Store.GetDomain(ctx, d); err != nil {
+		return "", err
+	}
+	return d, nil
+}
+
+func requireAdmin(a Actor) error {
+	if !a.IsAdmin() {
+		return fmt.Errorf("%w: only an admin may do this", ErrForbidden)
+	}
+	return nil
+}
+
+// Signer opens a key's private half for signing. It is for the relay and
+// the milter; the key never leaves the process.
+func (s *Service) Signer(ctx context.Context, k store.Key) (crypto.Signer, error) {
+	sealed, err := s.Store.SealedKey(ctx, k.ID)
+	if err != nil {
+		return nil, err
+	}
+	return s.Master.OpenSigner(sealed, k.AssociatedData())
+}

@@ -1,0 +1,129 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// runData calls Main with DKIMD_DATA set to dir.
+func runData(t *testing.T, dir, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	e := &Env{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb, Getenv: func(k string) string {
+		if k == "DKIMD_DATA" {
+			return dir
+		}
+		return ""
+	}}
+	code := Main(context.Background(), append([]string{"dkimd"}, args...), e)
+	return code, out.String(), errb.String()
+}
+
+// TestAdminWalkThrough is the README's service walk-through on the command
+// line: domain, key, record, users with and without a selector.
+func TestAdminWalkThrough(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	ok := func(stdin string, args ...string) string {
+		t.Helper()
+		code, out, errs := runData(t, dir, stdin, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errs)
+		}
+		return out
+	}
+	fails := func(code int, want string, stdin string, args ...string) {
+		t.Helper()
+		c, _, errs := runData(t, dir, stdin, args...)
+		if c != code || !strings.Contains(errs, want) {
+			t.Errorf("%v: exit %d %q, want %d and %q", args, c, errs, code, want)
+		}
+	}
+	ok("", "domain", "add", "Example.COM")
+	ok("", "domain", "add", "--auto-activate", "other.example") // flag after the verb, before the argument
+	fails(1, "already exists", "", "domain", "add", "example.com")
+	fails(1, "invalid", "", "domain", "add", "not a domain")
+	fails(2, "usage", "", "domain", "frob")
+
+	out := ok("", "key", "generate", "--domain", "example.com", "--selector", "mail2026", "--algorithm", "ed25519")
+	if !strings.Contains(out, "mail2026._domainkey.example.com") || !strings.Contains(out, "pending") {
+		t.Errorf("key generate output:\n%s", out)
+	}
+	fails(1, "already", "", "key", "generate", "--domain", "example.com", "--selector", "mail2026", "--algorithm", "ed25519")
+	fails(1, "bits", "", "key", "generate", "--domain", "example.com", "--selector", "x", "--bits", "1000")
+	fails(1, "not found", "", "key", "generate", "--domain", "unknown.example", "--selector", "x", "--algorithm", "ed25519")
+	fails(1, "selector", "", "key", "generate", "--domain", "example.com", "--selector", "bad_selector!", "--algorithm", "ed25519")
+
+	var rec struct{ Name, Value, Zone string }
+	if err := json.Unmarshal([]byte(ok("", "key", "record", "--json", "--domain", "example.com", "--selector", "mail2026")), &rec); err != nil || !strings.HasPrefix(rec.Value, "v=DKIM1; k=ed25519; p=") {
+		t.Errorf("key record --json: %+v %v", rec, err)
+	}
+	// No DNS checker on the command line: activation needs --force.
+	fails(1, "not published", "", "key", "activate", "--domain", "example.com", "--selector", "mail2026")
+	ok("", "key", "activate", "--domain", "example.com", "--selector", "mail2026", "--force")
+	fails(1, "cannot become", "", "key", "activate", "--domain", "example.com", "--selector", "mail2026", "--force")
+
+	ok("correct horse battery\n", "user", "add", "--domain", "example.com", "--name", "alice", "--password-stdin", "--dkim-selector", "mail2026")
+	fails(1, "already exists", "correct horse battery\n", "user", "add", "--domain", "other.example", "--name", "ALICE", "--password-stdin")
+	fails(1, "re-authenticating", "", "user", "add", "--domain", "example.com", "--name", "relay", "--reauth", "--ip", "192.0.2.0/24", "--dkim-selector", "mail2026")
+	ok("", "user", "add", "--domain", "example.com", "--name", "relay", "--reauth", "--ip", "192.0.2.0/24")
+	fails(1, "re-authenticating", "", "user", "set", "relay", "--dkim-selector", "mail2026")
+	fails(1, "no pending or active key", "", "user", "set", "alice", "--dkim-selector", "nope")
+	fails(1, "12 characters", "short\n", "user", "add", "--domain", "example.com", "--name", "bob", "--password-stdin")
+	fails(2, "authenticates", "", "user", "add", "--domain", "example.com", "--name", "bob")
+	fails(1, "networks", "", "user", "add", "--domain", "example.com", "--name", "bob", "--ip", "300.1.1.1")
+	// The signing rule, asked without sending mail.
+	for _, c := range []struct{ user, from, want string }{
+		{"alice", "Alice <alice@example.com>", "signed as d=example.com (from_domain)"},
+		// Not her domains: her selector signs as her own domain, never as theirs.
+		{"alice", "x@other.example", "signed as d=example.com (user_selector)"},
+		{"alice", "x@victim.example", "signed as d=example.com (user_selector)"},
+		{"relay", "someone@example.com", "DKIM signing is unavailable for re-authenticating users"},
+		{"alice", "a@example.com, b@example.com", "not signed (from_multiple)"},
+	} {
+		if out := ok("", "policy", "explain", "--user", c.user, "--from", c.from); !strings.Contains(out, c.want) {
+			t.Errorf("policy explain %s %q: %s, want %q", c.user, c.from, out, c.want)
+		}
+	}
+	ok("", "user", "set", "alice", "--dkim-selector", "")
+	if out := ok("", "policy", "explain", "--user", "alice", "--from", "x@other.example"); !strings.Contains(out, "not signed (no_key)") {
+		t.Errorf("without a selector, another domain's From: %s", out)
+	}
+
+	var users []map[string]any
+	if err := json.Unmarshal([]byte(ok("", "user", "list", "--json")), &users); err != nil || len(users) != 2 {
+		t.Fatalf("user list: %v %v", users, err)
+	}
+	for _, u := range users {
+		if _, leaked := u["password_hash"]; leaked {
+			t.Error("user list shows the password hash")
+		}
+	}
+	fails(1, "not found", "", "account", "remove", "nobody-yet")
+	ok("", "account", "add", "root", "--role", "admin")
+	fails(1, "last admin", "", "account", "remove", "root")
+	tok := strings.TrimSpace(ok("", "account", "token", "root", "--label", "ci"))
+	if !strings.HasPrefix(tok, "dkimd_") {
+		t.Errorf("token %q", tok)
+	}
+	audit := ok("", "audit", "--domain", "example.com")
+	for _, want := range []string{"domain.add", "key.create", "key.state", "user.add"} {
+		if !strings.Contains(audit, want) {
+			t.Errorf("audit lacks %s:\n%s", want, audit)
+		}
+	}
+	if strings.Contains(audit, "correct horse") {
+		t.Error("audit log holds a password")
+	}
+	// The data directory is private.
+	for _, name := range []string{"", "master.key", "dkimd.db"} {
+		st, err := os.Stat(filepath.Join(dir, name))
+		if err != nil || st.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s: mode %v %v", name, st.Mode(), err)
+		}
+	}
+}

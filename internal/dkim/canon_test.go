@@ -1,0 +1,440 @@
+package dkim
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/sha256"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	msgauth "github.com/emersion/go-msgauth/dkim"
+)
+
+// loadRFC6376Examples reads testdata/rfc6376/examples.txt (RFC 6376
+// §3.4.5, see the README there), decoding the RFC's notation: real white
+// space is for clarity only, <SP>, <HTAB> and <CRLF> are the bytes.
+func loadRFC6376Examples(t *testing.T) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile("testdata/rfc6376/examples.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	decode := strings.NewReplacer(" ", "", "\t", "", "\r", "", "\n", "")
+	tokens := strings.NewReplacer("<SP>", " ", "<HTAB>", "\t", "<CRLF>", "\r\n")
+	sections := map[string]string{}
+	for _, sec := range strings.Split(string(b), "== ")[1:] {
+		name, text, _ := strings.Cut(sec, "\n")
+		sections[strings.TrimSpace(name)] = tokens.Replace(decode.Replace(text))
+	}
+	return sections
+}
+
+// TestRFC6376CanonExamples checks the two examples of RFC 6376 §3.4.5
+// through the real header and body canonicalizers.
+func TestRFC6376CanonExamples(t *testing.T) {
+	ex := loadRFC6376Examples(t)
+	// Guard the decoding of the RFC notation with the bytes it must give.
+	const message = "A: X\r\nB : Y\t\r\n\tZ  \r\n\r\n C \r\nD \t E\r\n\r\n\r\n"
+	if ex["message"] != message {
+		t.Fatalf("decoded message %q, want %q", ex["message"], message)
+	}
+	header, body, _ := strings.Cut(message, "\r\n\r\n")
+	fields, err := parseHeader([]byte(header + "\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fields) != 2 {
+		t.Fatalf("%d header fields, want 2", len(fields))
+	}
+	for _, tc := range []struct {
+		name  string
+		canon Canonicalization
+	}{
+		{"RFC 6376 §3.4.5 example 1 (relaxed)", Relaxed},
+		{"RFC 6376 §3.4.5 example 2 (simple)", Simple},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var h []byte
+			for _, f := range fields {
+				h = append(h, canonicalHeader(tc.canon, f.raw)...)
+			}
+			if want := ex[string(tc.canon)+" header"]; string(h) != want {
+				t.Errorf("header %q, want %q", h, want)
+			}
+			want := ex[string(tc.canon)+" body"]
+			if got := canonBody(t, tc.canon, []byte(body)); string(got) != want {
+				t.Errorf("body %q, want %q", got, want)
+			}
+			for i := 0; i <= len(body); i++ {
+				if got := canonChunks(t, tc.canon, []byte(body), []int{i}); string(got) != want {
+					t.Errorf("body split at %d: %q, want %q", i, got, want)
+				}
+			}
+		})
+	}
+	// relaxedHeader is what canonicalHeader(Relaxed) uses; check it alone.
+	if got := string(relaxedHeader(fields[1].raw)); got != "b:Y Z\r\n" {
+		t.Errorf("relaxedHeader(%q) = %q, want %q", fields[1].raw, got, "b:Y Z\r\n")
+	}
+}
+
+// TestRelaxedHeader changes one thing per row of a header field and checks
+// relaxed canonicalization (RFC 6376 §3.4.2).
+func TestRelaxedHeader(t *testing.T) {
+	for _, tc := range []struct{ name, raw, want string }{
+		{"valid", "Subject: Hello world\r\n", "subject:Hello world\r\n"},
+		{"§3.4.2 a: name lower-cased", "SUBJECT: Hello world\r\n", "subject:Hello world\r\n"},
+		{"§3.4.2 b: folded value unfolded", "Subject: Hello\r\n world\r\n", "subject:Hello world\r\n"},
+		{"§3.4.2 b: folded with bare LF", "Subject: Hello\n\tworld\r\n", "subject:Hello world\r\n"},
+		{"§3.4.2 c: WSP run reduced", "Subject: Hello \t  world\r\n", "subject:Hello world\r\n"},
+		{"§3.4.2 d: trailing WSP removed", "Subject: Hello world \t\r\n", "subject:Hello world\r\n"},
+		{"§3.4.2 d: trailing WSP of a folded line", "Subject: Hello world\r\n \t\r\n", "subject:Hello world\r\n"},
+		{"§3.4.2 e: WSP before colon removed", "Subject \t: Hello world\r\n", "subject:Hello world\r\n"},
+		{"§3.4.2 e: WSP after colon removed", "Subject:\t  Hello world\r\n", "subject:Hello world\r\n"},
+		{"§3.4.2 e: value starting on a folded line", "Subject:\r\n Hello world\r\n", "subject:Hello world\r\n"},
+		{"empty value", "Subject:\r\n", "subject:\r\n"},
+		{"empty value with WSP", "Subject: \t \r\n", "subject:\r\n"},
+		{"colon inside value kept", "Subject: a: b\r\n", "subject:a: b\r\n"},
+		{"8-bit value kept", "Subject: caf\xe9\r\n", "subject:caf\xe9\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := string(relaxedHeader([]byte(tc.raw))); got != tc.want {
+				t.Errorf("relaxedHeader(%q) = %q, want %q", tc.raw, got, tc.want)
+			}
+			if got := string(canonicalHeader(Simple, []byte(tc.raw))); got != tc.raw {
+				t.Errorf("simple: %q, want it unchanged", got)
+			}
+		})
+	}
+}
+
+// bodyCanonCases are the tricky bodies of the body canonicalization tests,
+// also the seed corpus of FuzzBodyCanon.
+var bodyCanonCases = []struct{ name, body string }{
+	{"text", "Hello\r\nworld\r\n"},
+	{"empty", ""},
+	{"one CRLF", "\r\n"},
+	{"only CRLFs", "\r\n\r\n\r\n"},
+	{"only bare LFs", "\n\n\n"},
+	{"no final CRLF", "Hello\r\nworld"},
+	{"trailing empty lines", "a\r\n\r\n\r\n"},
+	{"empty lines inside", "a\r\n\r\n\r\nb\r\n"},
+	{"leading empty lines", "\r\n\r\na\r\n"},
+	{"trailing SP", "a  \r\nb \r\n"},
+	{"trailing HTAB", "a\t\r\nb\t \t\r\n"},
+	{"inner WSP runs", "a  b\t\tc \t d\r\n"},
+	{"single HTAB inside", "a\tb\r\n"},
+	{"leading WSP", "  a\r\n\tb\r\n"},
+	{"WSP-only lines", "a\r\n \t \r\n\r\n  \r\nb\r\n"},
+	{"WSP-only lines at end", "a\r\n  \r\n\t\r\n"},
+	{"trailing WSP, no final CRLF", "a \t "},
+	{"only WSP", "   "},
+	{"lone CR inside", "a\rb\r\n"},
+	{"lone CR at end", "abc\r"},
+	{"only CR", "\r"},
+	{"CR CR LF", "a\r\r\n"},
+	{"WSP before lone CR", "a \rb\r\n"},
+	{"WSP before lone CR at end", "a \t\r"},
+	{"WSP after lone CR", "a\r \r\n"},
+	{"bare LF", "a\nb\n"},
+	{"mixed LF and CRLF", "a\r\nb\nc\r\n\n\r\n"},
+	{"LF CR", "a\n\rb\r\n"},
+	{"8-bit, not UTF-8", "caf\xe9 \xff\xfe\r\n\x80 \x81\r\n"},
+	{"NUL bytes", "\x00 \x00\r\n"},
+	{"long line", strings.Repeat("x", 100000) + "\r\n"},
+	{"long WSP run", "a" + strings.Repeat(" ", 70000) + "b\r\n"},
+	{"long trailing WSP", "a" + strings.Repeat("\t", 70000) + "\r\n"},
+	{"many empty lines then end", "a" + strings.Repeat("\r\n", 50000)},
+	{"many empty lines then text", strings.Repeat("\r\n", 40000) + "a"},
+	{"many lines", strings.Repeat("line  of\ttext \r\n", 5000)},
+	{"many clean lines", strings.Repeat("a clean line of text\r\n", 5000)},
+}
+
+// refBodyCanon is RFC 6376 §3.4.3 and §3.4.4 written the obvious way, on a
+// whole body: lines end at LF (with the CR before it, if any: bare LF counts
+// as CRLF), a CR elsewhere is content; relaxed reduces each white-space run
+// to one SP and drops it at the end of a line; trailing empty lines go; a
+// last line without CRLF gets one; an empty body is CRLF (simple) or
+// nothing (relaxed).
+func refBodyCanon(c Canonicalization, body []byte) []byte {
+	var lines [][]byte
+	parts := bytes.Split(body, []byte("\n"))
+	for i, p := range parts {
+		if i < len(parts)-1 {
+			p = bytes.TrimSuffix(p, []byte("\r"))
+		} else if len(p) == 0 {
+			break // the body ended with a line end, or is empty
+		}
+		if c == Relaxed {
+			var l []byte
+			wsp := false
+			for _, b := range p {
+				if b == ' ' || b == '\t' {
+					wsp = true
+					continue
+				}
+				if wsp {
+					l = append(l, ' ')
+					wsp = false
+				}
+				l = append(l, b)
+			}
+			p = l // white space still pending here was at the end of the line
+		}
+		lines = append(lines, p)
+	}
+	for len(lines) > 0 && len(lines[len(lines)-1]) == 0 {
+		lines = lines[:len(lines)-1]
+	}
+	if len(lines) == 0 && c == Simple {
+		return []byte("\r\n")
+	}
+	var out []byte
+	for _, l := range lines {
+		out = append(append(out, l...), "\r\n"...)
+	}
+	return out
+}
+
+// TestRefBodyCanon pins the reference implementation itself to hand-checked
+// outputs, so that it cannot drift along with the code it checks.
+func TestRefBodyCanon(t *testing.T) {
+	for _, tc := range []struct{ body, simple, relaxed string }{
+		{"", "\r\n", ""},
+		{"\r\n\r\n", "\r\n", ""},
+		{"a", "a\r\n", "a\r\n"},
+		{" a  b\t \r\n\r\n", " a  b\t \r\n", " a b\r\n"},
+		{"a \rb\n", "a \rb\r\n", "a \rb\r\n"},
+		{"a\r", "a\r\r\n", "a\r\r\n"},
+		{"  \r\nx", "  \r\nx\r\n", "\r\nx\r\n"},
+		{"a  \t", "a  \t\r\n", "a\r\n"},
+	} {
+		if got := string(refBodyCanon(Simple, []byte(tc.body))); got != tc.simple {
+			t.Errorf("simple %q: %q, want %q", tc.body, got, tc.simple)
+		}
+		if got := string(refBodyCanon(Relaxed, []byte(tc.body))); got != tc.relaxed {
+			t.Errorf("relaxed %q: %q, want %q", tc.body, got, tc.relaxed)
+		}
+	}
+}
+
+// canonChunks runs body through the body canonicalizer, cut at the given
+// ascending offsets into separate writes.
+func canonChunks(t testing.TB, c Canonicalization, body []byte, cuts []int) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	bc := newBodyCanon(c, &out)
+	prev := 0
+	for _, cut := range append(cuts, len(body)) {
+		if n, err := bc.Write(body[prev:cut]); err != nil || n != cut-prev {
+			t.Fatalf("Write: %d, %v", n, err)
+		}
+		prev = cut
+	}
+	if err := bc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+// randomCuts returns up to n ascending cut offsets in [0, size].
+func randomCuts(r *rand.Rand, size, n int) []int {
+	cuts := make([]int, 0, n)
+	for range n {
+		cuts = append(cuts, r.IntN(size+1))
+	}
+	for i := 1; i < len(cuts); i++ { // insertion sort: n is small
+		for j := i; j > 0 && cuts[j] < cuts[j-1]; j-- {
+			cuts[j], cuts[j-1] = cuts[j-1], cuts[j]
+		}
+	}
+	return cuts
+}
+
+// TestBodyCanonReference checks the canonicalizer against refBodyCanon on
+// every table body, in one write.
+func TestBodyCanonReference(t *testing.T) {
+	for _, tc := range bodyCanonCases {
+		for _, c := range []Canonicalization{Simple, Relaxed} {
+			got := canonBody(t, c, []byte(tc.body))
+			if want := refBodyCanon(c, []byte(tc.body)); !bytes.Equal(got, want) {
+				t.Errorf("%s, %s: got %q, want %q", tc.name, c, clipQ(got), clipQ(want))
+			}
+		}
+	}
+}
+
+// TestBodyCanonChunking: the output must not depend on how the body is cut
+// into writes: one byte at a time, at every single point (so between every
+// CR and LF and inside every white-space run), and at random points.
+func TestBodyCanonChunking(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, tc := range bodyCanonCases {
+		body := []byte(tc.body)
+		for _, c := range []Canonicalization{Simple, Relaxed} {
+			want := canonBody(t, c, body)
+			check := func(how string, cuts []int) {
+				t.Helper()
+				if got := canonChunks(t, c, body, cuts); !bytes.Equal(got, want) {
+					t.Errorf("%s, %s, %s: got %q, want %q", tc.name, c, how, clipQ(got), clipQ(want))
+				}
+			}
+			ones := make([]int, 0, len(body))
+			for i := 1; i < len(body); i++ {
+				ones = append(ones, i)
+			}
+			check("one byte per write", ones)
+			if len(body) <= 512 {
+				for i := 0; i <= len(body); i++ {
+					check("cut at "+itoa(i), []int{i})
+				}
+			} else {
+				// Cut near the start, around the canonicalizer's buffer
+				// size and near the end.
+				for _, base := range []int{0, canonBufSize - 4, canonBufSize/2 - 4, len(body) - 8} {
+					for i := base; i < base+8 && i <= len(body); i++ {
+						check("cut at "+itoa(i), []int{i})
+					}
+				}
+			}
+			for range 20 {
+				cuts := randomCuts(r, len(body), 1+r.IntN(8))
+				check("cuts at "+itoas(cuts), cuts)
+			}
+		}
+	}
+}
+
+// TestBodyCanonMsgauth compares body hashes with go-msgauth, the independent
+// implementation kept as an oracle: it signs the CRLF form of each body
+// (go-msgauth fixes bare LF itself, but the conversion keeps it out of the
+// comparison), and its bh= must equal the hash of our canonical form of the
+// body as given, and the bh= of our Signer.
+func TestBodyCanonMsgauth(t *testing.T) {
+	key := loadFixedKeys(t).ed
+	for _, tc := range bodyCanonCases {
+		for _, c := range []Canonicalization{Simple, Relaxed} {
+			body := toCRLF(tc.body)
+			if c == Relaxed && hasLoneCR(body) {
+				// go-msgauth's relaxed body canonicalizer takes a CR not
+				// followed by LF as part of a line break and drops the
+				// white space before it. RFC 6376 §3.4.4 sees such a CR as
+				// line content; TestBodyCanonReference covers these rows.
+				continue
+			}
+			ours := sha256.Sum256(canonBody(t, c, []byte(tc.body)))
+			theirs := msgauthBodyHash(t, key, c, body)
+			if !bytes.Equal(ours[:], theirs) {
+				t.Errorf("%s, %s: bh=%s, go-msgauth bh=%s", tc.name, c, b64(ours[:]), b64(theirs))
+			}
+			signed := signMessage(t, "From: a@example.com\r\n\r\n"+tc.body, &SignOptions{
+				Keys:      []SignKey{{Domain: "example.com", Selector: "ed", Signer: key}},
+				BodyCanon: c,
+			})
+			if s := firstSignature(t, signed); !bytes.Equal(s.BodyHash, theirs) {
+				t.Errorf("%s, %s: Sign bh=%s, go-msgauth bh=%s", tc.name, c, b64(s.BodyHash), b64(theirs))
+			}
+		}
+	}
+}
+
+// msgauthBodyHash signs body with go-msgauth and returns its bh=.
+func msgauthBodyHash(t *testing.T, key crypto.Signer, c Canonicalization, body string) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	err := msgauth.Sign(&out, strings.NewReader("From: a@example.com\r\n\r\n"+body), &msgauth.SignOptions{
+		Domain:                 "example.com",
+		Selector:               "ed",
+		Signer:                 key,
+		HeaderCanonicalization: msgauth.CanonicalizationRelaxed,
+		BodyCanonicalization:   msgauth.Canonicalization(c),
+		HeaderKeys:             []string{"From"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return firstSignature(t, out.String()).BodyHash
+}
+
+// firstSignature parses the DKIM-Signature field on top of a message.
+func firstSignature(t testing.TB, msg string) *Signature {
+	t.Helper()
+	end := strings.Index(msg, "\r\n\r\n")
+	fields, err := parseHeader([]byte(msg[:end+2]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fields) == 0 || fields[0].key != "dkim-signature" {
+		t.Fatalf("no DKIM-Signature on top of %q", clipQ([]byte(msg)))
+	}
+	s, err := ParseSignature(fields[0].value())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// toCRLF turns every LF not preceded by CR into CRLF.
+func toCRLF(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\n' && (i == 0 || s[i-1] != '\r') {
+			b.WriteByte('\r')
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func hasLoneCR(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\r' && (i+1 == len(s) || s[i+1] != '\n') {
+			return true
+		}
+	}
+	return false
+}
+
+// FuzzBodyCanon: for any body and any cutting into writes, both
+// canonicalizations give the output of refBodyCanon.
+func FuzzBodyCanon(f *testing.F) {
+	for i, tc := range bodyCanonCases {
+		if len(tc.body) < 1024 {
+			f.Add([]byte(tc.body), uint64(i))
+		}
+	}
+	f.Fuzz(func(t *testing.T, body []byte, seed uint64) {
+		r := rand.New(rand.NewPCG(seed, seed>>7))
+		for _, c := range []Canonicalization{Simple, Relaxed} {
+			want := refBodyCanon(c, body)
+			if got := canonBody(t, c, body); !bytes.Equal(got, want) {
+				t.Fatalf("%s, one write: %q, want %q", c, got, want)
+			}
+			cuts := randomCuts(r, len(body), 1+r.IntN(16))
+			if got := canonChunks(t, c, body, cuts); !bytes.Equal(got, want) {
+				t.Fatalf("%s, cuts at %v: %q, want %q", c, cuts, got, want)
+			}
+		}
+	})
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func itoas(v []int) string {
+	s := make([]string, len(v))
+	for i, n := range v {
+		s[i] = itoa(n)
+	}
+	return strings.Join(s, ",")
+}
+
+// clipQ shortens long test data for error messages.
+func clipQ(b []byte) string {
+	if len(b) > 200 {
+		return string(b[:200]) + "…(" + itoa(len(b)) + " bytes)"
+	}
+	return string(b)
+}

@@ -1,0 +1,194 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/dkimd/dkimd/internal/keys"
+)
+
+// KeyState is where a DKIM key is in its life.
+type KeyState string
+
+// The key states, in lifecycle order.
+const (
+	// KeyPending: generated, record not yet seen in DNS; does not sign.
+	KeyPending KeyState = "pending"
+	// KeyActive: signs mail.
+	KeyActive KeyState = "active"
+	// KeyRetired: no longer signs; its record stays published until the
+	// signatures made with it have expired.
+	KeyRetired KeyState = "retired"
+	// KeyRevoked: its record should be published with an empty p=
+	// (RFC 6376 §3.6.1) so that old signatures stop verifying.
+	KeyRevoked KeyState = "revoked"
+	// KeyArchived: kept for the record only; nothing is published.
+	KeyArchived KeyState = "archived"
+)
+
+// KeyStates lists every state in lifecycle order.
+func KeyStates() []KeyState {
+	return []KeyState{KeyPending, KeyActive, KeyRetired, KeyRevoked, KeyArchived}
+}
+
+// Valid reports whether s is one of the key states.
+func (s KeyState) Valid() bool { return slices.Contains(KeyStates(), s) }
+
+// Next lists the states a key in state s may move to:
+//
+//	pending → active, revoked
+//	active  → retired, revoked
+//	retired → revoked
+//	revoked → archived
+//
+// Nothing goes back: a retired key that should sign again is a new key.
+func (s KeyState) Next() []KeyState {
+	switch s {
+	case KeyPending:
+		return []KeyState{KeyActive, KeyRevoked}
+	case KeyActive:
+		return []KeyState{KeyRetired, KeyRevoked}
+	case KeyRetired:
+		return []KeyState{KeyRevoked}
+	case KeyRevoked:
+		return []KeyState{KeyArchived}
+	}
+	return nil
+}
+
+// CanBecome reports whether a key in state s may move to state to.
+func (s KeyState) CanBecome(to KeyState) bool { return slices.Contains(s.Next(), to) }
+
+// CheckTransition returns nil if a key may move from one state to another,
+// an error wrapping ErrInvalid if to is not a state, and one wrapping
+// ErrConflict if the move is not allowed. Backends call it inside the
+// transaction that changes the state.
+func CheckTransition(from, to KeyState) error {
+	if !to.Valid() {
+		return Invalid("state", "unknown key state %q (want one of %v)", to, KeyStates())
+	}
+	if !from.CanBecome(to) {
+		if next := from.Next(); len(next) > 0 {
+			return fmt.Errorf("%w: a %s key cannot become %s (it can become %v)", ErrConflict, from, to, next)
+		}
+		return fmt.Errorf("%w: a %s key cannot change state", ErrConflict, from)
+	}
+	return nil
+}
+
+// Key is a DKIM key as stored, without its private half. The sealed private
+// key is fetched apart with SealedKey, so a Key can go into JSON, logs and
+// templates freely.
+type Key struct {
+	// ID is assigned by the store and never reused.
+	ID int64 `json:"id"`
+	// Domain is the d= domain, in canonical form.
+	Domain string `json:"domain"`
+	// Selector is the s= selector, unique within the domain for all time:
+	// even an archived key keeps its selector, so DNS caches and old
+	// signatures never point at the wrong key.
+	Selector string `json:"selector"`
+	// Algorithm and Bits say what kind of key it is.
+	Algorithm keys.Algorithm `json:"algorithm"`
+	Bits      int            `json:"bits"`
+	// State is where the key is in its life.
+	State KeyState `json:"state"`
+	// PublicKey is exactly what the p= tag of the DNS record carries,
+	// decoded: the DER SubjectPublicKeyInfo for RSA (RFC 6376 §3.6.1), the
+	// raw 32-byte key for Ed25519 (RFC 8463 §4). JSON gives it in base64,
+	// i.e. the p= value.
+	PublicKey []byte `json:"public_key"`
+	// Times of the lifecycle steps, set by the store; zero until reached.
+	Created   time.Time `json:"created"`
+	Activated time.Time `json:"activated,omitzero"`
+	Retired   time.Time `json:"retired,omitzero"`
+	Revoked   time.Time `json:"revoked,omitzero"`
+	Archived  time.Time `json:"archived,omitzero"`
+}
+
+// Spec gives the key's algorithm and length as keys.Spec.
+func (k Key) Spec() keys.Spec { return keys.Spec{Algorithm: k.Algorithm, Bits: k.Bits} }
+
+// RecordName gives the DNS name of the key's record,
+// "<selector>._domainkey.<domain>" (RFC 6376 §3.6.2.1).
+func (k Key) RecordName() string { return k.Selector + "._domainkey." + k.Domain }
+
+// AssociatedData gives KeyAssociatedData for this key.
+func (k Key) AssociatedData() []byte { return KeyAssociatedData(k.Domain, k.Selector) }
+
+// KeyAssociatedData gives the associated data a DKIM private key is sealed
+// with (keys.MasterKey.Seal): it names the row, so a sealed key copied to
+// another domain or selector does not open. Domain and selector are
+// unique together for all time, so this never names two rows. Both are
+// taken in canonical form, so any accepted spelling gives the same bytes.
+func KeyAssociatedData(domain, selector string) []byte {
+	if d, err := NormalizeDomain(domain); err == nil {
+		domain = d
+	}
+	if s, err := NormalizeSelector(selector); err == nil {
+		selector = s
+	}
+	return []byte("dkimd dkim key\x00" + domain + "\x00" + selector)
+}
+
+// NewKey is what CreateKey stores: a key with its sealed private key, saved
+// in one transaction.
+type NewKey struct {
+	// Domain must exist; Selector must be free in it.
+	Domain   string
+	Selector string
+	// Algorithm and Bits as keys.Spec; they are normalised (empty means
+	// RSA 2048).
+	Algorithm keys.Algorithm
+	Bits      int
+	// PublicKey as Key.PublicKey.
+	PublicKey []byte
+	// Sealed is the private key sealed under the master key with
+	// KeyAssociatedData(Domain, Selector) (keys.MasterKey.SealSigner).
+	// The store keeps it as given and never returns it in a Key.
+	Sealed []byte
+}
+
+// Normalize checks k and gives it in canonical form.
+func (k NewKey) Normalize() (NewKey, error) {
+	d, err := NormalizeDomain(k.Domain)
+	if err != nil {
+		return k, &FieldError{Field: "domain", Err: err}
+	}
+	k.Domain = d
+	s, err := NormalizeSelector(k.Selector)
+	if err != nil {
+		return k, &FieldError{Field: "selector", Err: err}
+	}
+	k.Selector = s
+	if n := len(s) + len("._domainkey.") + len(d); n > maxDomainLen {
+		return k, Invalid("selector", "%s._domainkey.%s is %d characters, DNS allows 253", s, d, n)
+	}
+	spec, err := keys.Spec{Algorithm: k.Algorithm, Bits: k.Bits}.Normalize()
+	if err != nil {
+		f := "bits"
+		if errors.Is(err, keys.ErrUnknownAlgorithm) {
+			f = "algorithm"
+		}
+		return k, &FieldError{Field: f, Err: err}
+	}
+	k.Algorithm, k.Bits = spec.Algorithm, spec.Bits
+	if len(k.PublicKey) == 0 {
+		return k, Invalid("public_key", "empty")
+	}
+	if len(k.Sealed) == 0 {
+		// Never a key row without its secret.
+		return k, Invalid("sealed", "a key is stored with its sealed private key or not at all")
+	}
+	return k, nil
+}
+
+// KeyFilter selects keys for ListKeys. The zero value selects every key.
+type KeyFilter struct {
+	// Domain, if set, selects that domain's keys.
+	Domain string
+	// States, if any, selects keys in one of them.
+	States []KeyState
+}

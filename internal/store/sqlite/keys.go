@@ -1,0 +1,211 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/store"
+)
+
+const keyCols = `id, domain, selector, algorithm, bits, state, public_key, created, activated, retired, revoked, archived`
+
+func scanKey(row interface{ Scan(...any) error }) (store.Key, error) {
+	var k store.Key
+	var alg, state string
+	var created int64
+	var activated, retired, revoked, archived sql.NullInt64
+	if err := row.Scan(&k.ID, &k.Domain, &k.Selector, &alg, &k.Bits, &state, &k.PublicKey,
+		&created, &activated, &retired, &revoked, &archived); err != nil {
+		return k, err
+	}
+	k.Algorithm, k.State = keys.Algorithm(alg), store.KeyState(state)
+	k.Created = fromStamp(created)
+	k.Activated, k.Retired = fromNullStamp(activated), fromNullStamp(retired)
+	k.Revoked, k.Archived = fromNullStamp(revoked), fromNullStamp(archived)
+	return k, nil
+}
+
+func getKey(ctx context.Context, q querier, id int64) (store.Key, error) {
+	k, err := scanKey(q.QueryRowContext(ctx, `SELECT `+keyCols+` FROM dkim_keys WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return k, fmt.Errorf("%w: key %d", store.ErrNotFound, id)
+	}
+	return k, err
+}
+
+// CreateKey implements store.Keys.
+func (d *DB) CreateKey(ctx context.Context, nk store.NewKey) (store.Key, error) {
+	nk, err := nk.Normalize()
+	if err != nil {
+		return store.Key{}, err
+	}
+	now := d.stamp()
+	var id int64
+	err = d.write(ctx, func(tx *sql.Tx) error {
+		if ok, err := domainExists(ctx, tx, nk.Domain); err != nil {
+			return err
+		} else if !ok {
+			return fmt.Errorf("%w: domain %s", store.ErrNotFound, nk.Domain)
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM dkim_keys WHERE domain = ? AND selector = ?`,
+			nk.Domain, nk.Selector).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("%w: selector %s in %s (selectors are never reused, even after a key is archived)",
+				store.ErrExists, nk.Selector, nk.Domain)
+		}
+		err := tx.QueryRowContext(ctx, `INSERT INTO dkim_keys (domain, selector, algorithm, bits, state, public_key, created)
+VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			nk.Domain, nk.Selector, string(nk.Algorithm), nk.Bits, string(store.KeyPending), nk.PublicKey, now).Scan(&id)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO dkim_key_secrets (key_id, sealed) VALUES (?, ?)`, id, nk.Sealed)
+		return err
+	})
+	if err != nil {
+		return store.Key{}, dbErr("create key", err)
+	}
+	return store.Key{
+		ID: id, Domain: nk.Domain, Selector: nk.Selector, Algorithm: nk.Algorithm, Bits: nk.Bits,
+		State: store.KeyPending, PublicKey: nk.PublicKey, Created: fromStamp(now),
+	}, nil
+}
+
+// GetKey implements store.Keys.
+func (d *DB) GetKey(ctx context.Context, id int64) (store.Key, error) {
+	k, err := getKey(ctx, d.db, id)
+	if err != nil {
+		return store.Key{}, dbErr("get key", err)
+	}
+	return k, nil
+}
+
+// KeyBySelector implements store.Keys.
+func (d *DB) KeyBySelector(ctx context.Context, domain, selector string) (store.Key, error) {
+	dom, err := lookupDomain(domain)
+	if err != nil {
+		return store.Key{}, err
+	}
+	sel, err := store.NormalizeSelector(selector)
+	if err != nil {
+		return store.Key{}, fmt.Errorf("%w: selector %q: %v", store.ErrNotFound, selector, err)
+	}
+	k, err := scanKey(d.db.QueryRowContext(ctx, `SELECT `+keyCols+` FROM dkim_keys WHERE domain = ? AND selector = ?`, dom, sel))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Key{}, fmt.Errorf("%w: key %s._domainkey.%s", store.ErrNotFound, sel, dom)
+	}
+	if err != nil {
+		return store.Key{}, dbErr("get key", err)
+	}
+	return k, nil
+}
+
+// ListKeys implements store.Keys.
+func (d *DB) ListKeys(ctx context.Context, f store.KeyFilter) ([]store.Key, error) {
+	var where []string
+	var args []any
+	if f.Domain != "" {
+		dom, err := store.NormalizeDomain(f.Domain)
+		if err != nil {
+			return nil, nil // no domain of that name, so no keys
+		}
+		where, args = append(where, "domain = ?"), append(args, dom)
+	}
+	if len(f.States) > 0 {
+		var marks []string
+		for _, s := range f.States {
+			if !s.Valid() {
+				return nil, store.Invalid("state", "unknown key state %q", s)
+			}
+			marks, args = append(marks, "?"), append(args, string(s))
+		}
+		where = append(where, "state IN ("+strings.Join(marks, ", ")+")")
+	}
+	q := `SELECT ` + keyCols + ` FROM dkim_keys`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	return d.listKeys(ctx, q+` ORDER BY domain, id`, args...)
+}
+
+func (d *DB) listKeys(ctx context.Context, q string, args ...any) ([]store.Key, error) {
+	rows, err := d.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, dbErr("list keys", err)
+	}
+	defer rows.Close()
+	var out []store.Key
+	for rows.Next() {
+		k, err := scanKey(rows)
+		if err != nil {
+			return nil, dbErr("list keys", err)
+		}
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbErr("list keys", err)
+	}
+	return out, nil
+}
+
+// ActiveKeys implements store.Keys.
+func (d *DB) ActiveKeys(ctx context.Context, domain string) ([]store.Key, error) {
+	dom, err := store.NormalizeDomain(domain)
+	if err != nil {
+		return nil, nil
+	}
+	return d.listKeys(ctx, `SELECT `+keyCols+` FROM dkim_keys WHERE domain = ? AND state = ? ORDER BY id`,
+		dom, string(store.KeyActive))
+}
+
+// SetKeyState implements store.Keys.
+func (d *DB) SetKeyState(ctx context.Context, id int64, to store.KeyState) (store.Key, error) {
+	if !to.Valid() {
+		return store.Key{}, store.CheckTransition("", to)
+	}
+	var out store.Key
+	err := d.write(ctx, func(tx *sql.Tx) error {
+		k, err := getKey(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if err := store.CheckTransition(k.State, to); err != nil {
+			return fmt.Errorf("key %d (%s): %w", id, k.RecordName(), err)
+		}
+		// The column is named after the state it records the time of.
+		col := map[store.KeyState]string{
+			store.KeyActive: "activated", store.KeyRetired: "retired",
+			store.KeyRevoked: "revoked", store.KeyArchived: "archived",
+		}[to]
+		if _, err := tx.ExecContext(ctx, `UPDATE dkim_keys SET state = ?, `+col+` = ? WHERE id = ? AND state = ?`,
+			string(to), d.stamp(), id, string(k.State)); err != nil {
+			return err
+		}
+		out, err = getKey(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return store.Key{}, dbErr("set key state", err)
+	}
+	return out, nil
+}
+
+// SealedKey implements store.Keys.
+func (d *DB) SealedKey(ctx context.Context, id int64) ([]byte, error) {
+	var sealed []byte
+	err := d.db.QueryRowContext(ctx, `SELECT sealed FROM dkim_key_secrets WHERE key_id = ?`, id).Scan(&sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: key %d", store.ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, dbErr("sealed key", err)
+	}
+	return sealed, nil
+}
