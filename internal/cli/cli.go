@@ -43,6 +43,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"serve", "run the service: control panel and JSON API (serve --data DIR --listen-http ADDR)", runServe},
 		{"keygen", "generate a key pair into a file and print its DNS record", runKeygen},
 		{"record", "print the DNS record for a private key file", runRecord},
 		{"sign", "sign a message read from standard input", runSign},

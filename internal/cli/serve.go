@@ -1,0 +1,118 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/store"
+)
+
+// serveOptions are the flags of "dkimd serve".
+type serveOptions struct {
+	listenHTTP string
+	logJSON    bool
+	logLevel   slog.Level
+}
+
+func runServe(ctx context.Context, e *Env, args []string) error {
+	fs := newFlags("serve", e)
+	df := addDataFlags(fs, e)
+	var o serveOptions
+	fs.StringVar(&o.listenHTTP, "listen-http", "127.0.0.1:8080", "address of the control panel and JSON API")
+	logFormat := fs.String("log-format", "text", "text or json")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if _, err := parseFlags(fs, e, args); err != nil {
+		return err
+	}
+	if err := o.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
+		return usagef("--log-level %q: want debug, info, warn or error", *logLevel)
+	}
+	switch *logFormat {
+	case "text", "json":
+		o.logJSON = *logFormat == "json"
+	default:
+		return usagef("--log-format %q: want text or json", *logFormat)
+	}
+	hopts := &slog.HandlerOptions{Level: o.logLevel}
+	var h slog.Handler = slog.NewTextHandler(e.Stderr, hopts)
+	if o.logJSON {
+		h = slog.NewJSONHandler(e.Stderr, hopts)
+	}
+	log := slog.New(h)
+
+	d, err := openData(ctx, e, df, log)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := bootstrapAdmin(ctx, e, d.admin); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.listenHTTP)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           httpHandler(d.admin, log),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(h, slog.LevelWarn),
+	}
+	log.Info("serving", "http", ln.Addr().String(), "data", d.dir)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting_down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// bootstrapAdmin makes the first admin account on first start, with a
+// random password printed once, so the panel can be reached at all.
+func bootstrapAdmin(ctx context.Context, e *Env, a *admin.Service) error {
+	accounts, err := a.ListAccounts(ctx, admin.System())
+	if err != nil || len(accounts) > 0 {
+		return err
+	}
+	var b [15]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return err
+	}
+	password := base64.RawURLEncoding.EncodeToString(b[:])
+	if _, err := a.AddAccount(ctx, admin.System(), admin.NewAccountRequest{Name: "admin", Role: store.RoleAdmin, Password: password}); err != nil {
+		return err
+	}
+	line := strings.Repeat("=", 72)
+	_, err = fmt.Fprintf(e.Stderr, "%s\nFirst start: log in as \"admin\" with the password %s\nIt is shown only now. Change it with: dkimd account password admin < newpassword\n%s\n", line, password, line)
+	return err
+}
+
+// httpHandler routes the HTTP side of serve.
+func httpHandler(a *admin.Service, log *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	return mux
+}
