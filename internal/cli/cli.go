@@ -54,6 +54,7 @@ func commands() []command {
 		{"user", "manage outgoing users (user add|set|list|remove)", runUser},
 		{"account", "manage panel accounts and API tokens (account add|list|remove|token|password)", runAccount},
 		{"audit", "show the audit log", runAudit},
+		{"dns", "check a key's DNS record (dns check --domain D --selector S [--key FILE])", runDNS},
 		{"policy", "which key would sign a user's mail, and why (policy explain --user U --from ADDR)", runPolicy},
 	}
 }

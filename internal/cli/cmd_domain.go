@@ -198,12 +198,17 @@ func keyState(verb string, to store.KeyState) func(context.Context, *Env, []stri
 		df := addDataFlags(fs, e)
 		domain, selector := keyFlags(fs)
 		var force *bool
+		var resolver *string
 		if to == store.KeyActive {
 			force = fs.Bool("force", false, "start signing without seeing the record in DNS")
+			resolver = fs.String("resolver", "", "DNS server HOST:PORT for the check (default: the system's)")
 		}
 		return withData(ctx, e, fs, df, args, func(d *data, _ []string) error {
 			if err := requireFlags("domain", *domain, "selector", *selector); err != nil {
 				return err
+			}
+			if resolver != nil {
+				d.admin.DNS = dnsChecker{resolver: *resolver}
 			}
 			k, err := d.admin.SetKeyState(ctx, admin.CLI(), *domain, *selector, to, force != nil && *force)
 			if err != nil {
