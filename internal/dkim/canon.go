@@ -2,8 +2,10 @@ package dkim
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
+	"math/bits"
 	"strings"
 )
 
@@ -36,9 +38,11 @@ func parseCanonicalization(v string) (header, body Canonicalization, err error) 
 // result to w in large writes. Lines may be split across writes at any byte.
 //
 // The fast path passes runs of lines that canonicalization leaves unchanged
-// straight to w without copying; only lines that change (bare LF, trailing
-// white space, tabs or double spaces in relaxed mode, empty lines) go through
-// the byte-wise path. Empty lines are withheld until a non-empty line follows,
+// straight to w without copying. In relaxed mode a whole line that changes
+// (trailing white space, tabs or double spaces, bare LF) is rewritten into
+// the buffer in one pass (relaxedLine). What is left (lines cut across
+// writes, lone CRs at a cut, bare LF in simple mode) goes through the
+// byte-wise path. Empty lines are withheld until a non-empty line follows,
 // since trailing empty lines are removed (RFC 6376 §3.4.3, §3.4.4).
 type bodyCanon struct {
 	relaxed bool
@@ -61,9 +65,9 @@ func newBodyCanon(c Canonicalization, w io.Writer) *bodyCanon {
 
 func (c *bodyCanon) Write(p []byte) (int, error) {
 	n := len(p)
-	// Relaxed lines with a tab or two spaces need collapsing; a chunk
-	// without either lets clean lines skip the check.
-	mayCollapse := c.relaxed && (bytes.IndexByte(p, '\t') >= 0 || bytes.Contains(p, []byte("  ")))
+	// In relaxed mode ws finds the tabs and double spaces of the whole
+	// chunk, once, for all its lines; p is the rest of it, from n-len(p).
+	ws := wspRuns{q: p, at: -1}
 	for len(p) > 0 {
 		i := bytes.IndexByte(p, '\n')
 		if i < 0 {
@@ -75,7 +79,7 @@ func (c *bodyCanon) Write(p []byte) (int, error) {
 			run := 0
 			for {
 				line := p[run : run+i+1]
-				if !c.cleanLine(line, mayCollapse) {
+				if !c.cleanLine(line, &ws, n-len(p)+run) {
 					break
 				}
 				run += i + 1
@@ -87,6 +91,13 @@ func (c *bodyCanon) Write(p []byte) (int, error) {
 				c.flushBlank()
 				c.emit(p[:run])
 				p = p[run:]
+				if i < 0 {
+					continue
+				}
+			}
+			// p[:i+1] is a whole line that canonicalization changes.
+			if c.relaxed && c.relaxedLine(p[:i+1], &ws, n-len(p)) {
+				p = p[i+1:]
 				continue
 			}
 		}
@@ -101,10 +112,10 @@ func (c *bodyCanon) Write(p []byte) (int, error) {
 // pending, where the fast path may run.
 func (c *bodyCanon) clean() bool { return !c.started && !c.wsp && !c.cr }
 
-// cleanLine reports whether a complete line (ending in LF) is its own
-// canonical form: CRLF-terminated, not empty, and in relaxed mode without
-// trailing or repeated white space.
-func (c *bodyCanon) cleanLine(line []byte, mayCollapse bool) bool {
+// cleanLine reports whether a complete line (ending in LF), at offset off of
+// the chunk ws searches, is its own canonical form: CRLF-terminated, not
+// empty, and in relaxed mode without trailing or repeated white space.
+func (c *bodyCanon) cleanLine(line []byte, ws *wspRuns, off int) bool {
 	n := len(line)
 	if n < 3 || line[n-2] != '\r' {
 		return false
@@ -115,7 +126,133 @@ func (c *bodyCanon) cleanLine(line []byte, mayCollapse bool) bool {
 	if isWSP(line[n-3]) {
 		return false
 	}
-	return !mayCollapse || (bytes.IndexByte(line, '\t') < 0 && !bytes.Contains(line, []byte("  ")))
+	// A run ending at the CR would be trailing, excluded above.
+	return ws.next(off) >= off+n-2
+}
+
+// relaxedLine writes the relaxed form of a whole line (ending in LF), at
+// offset off of the chunk ws searches, into the buffer in one pass, from the
+// clean state. Indented HTML makes such lines common, and the byte-wise path
+// costs several times as much. It declines (false) a line too long for the
+// buffer, leaving it to segment.
+func (c *bodyCanon) relaxedLine(line []byte, ws *wspRuns, off int) bool {
+	if len(line) > cap(c.buf)/2 {
+		return false
+	}
+	// A CR before the LF is the line end; any other CR is content, so white
+	// space before it is not trailing (RFC 6376 §3.4.4 b).
+	end := len(line) - 1
+	if end > 0 && line[end-1] == '\r' {
+		end--
+	}
+	for end > 0 && isWSP(line[end-1]) {
+		end--
+	}
+	if end == 0 {
+		// Nothing but white space: an empty line.
+		c.blank++
+		return true
+	}
+	c.flushBlank()
+	if len(c.buf)+end+len(crlf) > cap(c.buf) {
+		c.flush()
+	}
+	c.buf = append(ws.appendCollapsed(c.buf, off, off+end), crlf...)
+	c.any = true
+	return true
+}
+
+// wspRuns finds, left to right, the places in a chunk q where relaxed
+// canonicalization changes white space: a tab, or a double space (a run of
+// WSP that is not a single SP begins with one of these, or with a SP just
+// before a tab). It remembers the next place found, so that each byte of q
+// is searched at most once however many lines q holds.
+type wspRuns struct {
+	q  []byte
+	at int // the next place at or after the last search; len(q): none; -1: not searched
+}
+
+// next returns the offset of the first tab or double space at or after from,
+// or len(q). Calls must not go back: from never decreases.
+func (r *wspRuns) next(from int) int {
+	if r.at < from {
+		r.at = len(r.q)
+		if i := indexWSPRun(r.q[from:]); i >= 0 {
+			r.at = from + i
+		}
+	}
+	return r.at
+}
+
+// nearRun is how far indexWSPRun looks eight bytes at a time before it hands
+// over to the vectorised searches of package bytes.
+const nearRun = 256
+
+// indexWSPRun returns the index of the first tab or double space in p, or -1.
+// In mail such places are mostly near (indented HTML: every line) or absent
+// (plain text, base64). bytes.Index stops at every single SP on the way, one
+// call each, which costs more than the SHA-256 of the line; so the first
+// nearRun bytes are tested eight at a time with word arithmetic, and only a
+// longer search goes to bytes.IndexByte and bytes.Index.
+func indexWSPRun(p []byte) int {
+	const (
+		ones = 0x0101010101010101
+		tabs = ones * '\t'
+		sps  = ones * ' '
+	)
+	i := 0
+	for ; i+9 <= len(p); i += 8 {
+		if i >= nearRun {
+			t, d := bytes.IndexByte(p[i:], '\t'), bytes.Index(p[i:], dblSP)
+			if t < 0 || (d >= 0 && d < t) {
+				t = d
+			}
+			if t < 0 {
+				return -1
+			}
+			return i + t
+		}
+		x := binary.LittleEndian.Uint64(p[i:])
+		y := binary.LittleEndian.Uint64(p[i+1:]) // the byte after each byte of x
+		if m := zeroBytes(x^tabs) | (zeroBytes(x^sps) & zeroBytes(y^sps)); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(p); i++ {
+		if p[i] == '\t' || (p[i] == ' ' && i+1 < len(p) && p[i+1] == ' ') {
+			return i
+		}
+	}
+	return -1
+}
+
+// zeroBytes returns v with the high bit set in each byte that is zero, and
+// every other bit clear. Unlike the shorter (v-0x01..)&^v&0x80.. it has no
+// false positives, as no carry crosses from one byte to the next.
+func zeroBytes(v uint64) uint64 {
+	const low7 = 0x7f7f7f7f7f7f7f7f
+	return ^((v&low7 + low7) | v | low7)
+}
+
+// appendCollapsed appends q[s:e] to dst with each run of white space that is
+// not a single SP reduced to one SP (RFC 6376 §3.4.4 a). q[e-1] must not be
+// white space.
+func (r *wspRuns) appendCollapsed(dst []byte, s, e int) []byte {
+	for {
+		i := r.next(s)
+		if i >= e {
+			return append(dst, r.q[s:e]...)
+		}
+		if i > s && r.q[i-1] == ' ' {
+			i-- // a SP before a tab starts the run
+		}
+		j := i + 1
+		for j < e && isWSP(r.q[j]) {
+			j++
+		}
+		dst = append(append(dst, r.q[s:i]...), ' ')
+		s = j
+	}
 }
 
 // segment takes bytes of one line that contain no LF.
@@ -243,6 +380,7 @@ var (
 	crlf   = []byte("\r\n")
 	sp     = []byte(" ")
 	crOnly = []byte("\r")
+	dblSP  = []byte("  ")
 )
 
 func (c *bodyCanon) emit(p []byte) {

@@ -71,7 +71,12 @@ func (s *headerSplitter) feed(p []byte) (done bool, header, body []byte, err err
 		from = i + 1
 		s.scanned = from
 	}
-	if len(s.buf) > s.max {
+	// A CR after the last line end may begin the empty line: not header.
+	size := len(s.buf)
+	if bytes.HasSuffix(s.buf, []byte("\n\r")) {
+		size--
+	}
+	if size > s.max {
 		return false, nil, nil, s.tooLarge()
 	}
 	return false, nil, nil, nil

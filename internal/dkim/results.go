@@ -73,9 +73,11 @@ func quoteReason(s string) string {
 	return `reason="` + s + `"`
 }
 
-// propValue quotes a property value unless it is a plain token or address.
+// propValue quotes a property value unless it is a plain token or address
+// (RFC 8601 §2.2 pvalue; an RFC 2045 token has no tspecials, so a header.b
+// with "/" is quoted).
 func propValue(v string) string {
-	if v != "" && !strings.ContainsAny(v, " \t\r\n\"();\\,[]") {
+	if v != "" && !strings.ContainsAny(v, " \t\r\n\"();\\,[]/=?<>:") {
 		return v
 	}
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\r", "", "\n", "").Replace(v) + `"`

@@ -308,7 +308,8 @@ func signHeader(k crypto.Signer, c Canonicalization, fields []field, names []str
 const maxLine = 78
 
 // formatSignaturePrefix renders a DKIM-Signature field up to and including
-// "b=", folded at tag boundaries and inside h=.
+// "b=", folded at tag boundaries and inside h=. It writes the tags a Signer
+// sets: never l= (RFC 6376 §8.2) nor q= (dns/txt is the default).
 func formatSignaturePrefix(s *Signature) string {
 	f := folder{line: len("DKIM-Signature:")}
 	f.b.WriteString("DKIM-Signature:")

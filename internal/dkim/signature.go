@@ -59,6 +59,9 @@ func ParseSignature(value string) (*Signature, error) {
 	}
 	s.Algorithm, _ = tags.Get("a")
 	s.Algorithm = strings.ToLower(s.Algorithm)
+	if k, h, ok := strings.Cut(s.Algorithm, "-"); !ok || k == "" || h == "" {
+		return nil, fmt.Errorf("%w: a=%s is not key-hash, e.g. rsa-sha256", ErrSignatureSyntax, clip(s.Algorithm))
+	}
 	if b, _ := tags.Get("b"); true {
 		if s.Data, err = decodeB64(b); err != nil {
 			return nil, fmt.Errorf("%w: b= %v", ErrSignatureSyntax, err)
