@@ -14,11 +14,13 @@ import (
 
 	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/store"
+	"github.com/dkimd/dkimd/internal/web"
 )
 
 // serveOptions are the flags of "dkimd serve".
 type serveOptions struct {
 	listenHTTP string
+	resolver   string
 	logJSON    bool
 	logLevel   slog.Level
 }
@@ -28,6 +30,7 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	df := addDataFlags(fs, e)
 	var o serveOptions
 	fs.StringVar(&o.listenHTTP, "listen-http", "127.0.0.1:8080", "address of the control panel and JSON API")
+	fs.StringVar(&o.resolver, "resolver", "", "DNS server HOST:PORT for record checks (default: the system's)")
 	logFormat := fs.String("log-format", "text", "text or json")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if _, err := parseFlags(fs, e, args); err != nil {
@@ -54,6 +57,7 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	defer d.Close()
+	d.admin.DNS = dnsChecker{resolver: o.resolver}
 	if err := bootstrapAdmin(ctx, e, d.admin); err != nil {
 		return err
 	}
@@ -107,9 +111,11 @@ func bootstrapAdmin(ctx context.Context, e *Env, a *admin.Service) error {
 	return err
 }
 
-// httpHandler routes the HTTP side of serve.
+// httpHandler routes the HTTP side of serve: the JSON API and a health
+// check.
 func httpHandler(a *admin.Service, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle(web.APIPrefix+"/", web.NewAPI(web.Options{Admin: a, Log: log}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")

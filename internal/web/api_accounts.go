@@ -1,0 +1,139 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/store"
+)
+
+type newAccountRequest struct {
+	Name    string     `json:"name"`
+	Role    store.Role `json:"role"`
+	Domains []string   `json:"domains"`
+	// Password is write-only; empty makes a token-only account.
+	Password string `json:"password"`
+}
+
+// accountView is a panel account as the API shows it: whether it has a
+// password, never the hash.
+type accountView struct {
+	store.Account
+	HasPassword bool `json:"has_password"`
+}
+
+func viewAccount(a store.Account) accountView {
+	return accountView{Account: a, HasPassword: a.PasswordHash != ""}
+}
+
+type newTokenRequest struct {
+	Label string `json:"label"`
+	// TTL is a Go duration ("720h"); empty or "0" means the token does not
+	// expire.
+	TTL string `json:"ttl"`
+}
+
+// newTokenResponse carries a new API token: the only time it is shown.
+type newTokenResponse struct {
+	Token string      `json:"token"`
+	Info  store.Token `json:"info"`
+}
+
+func (a *api) listAccounts(c *call) (int, any, error) {
+	as, err := a.admin.ListAccounts(c.ctx, c.actor)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := make([]accountView, len(as))
+	for i, x := range as {
+		out[i] = viewAccount(x)
+	}
+	return http.StatusOK, out, nil
+}
+
+func (a *api) addAccount(c *call) (int, any, error) {
+	var req newAccountRequest
+	if err := decode(c, &req); err != nil {
+		return 0, nil, err
+	}
+	acc, err := a.admin.AddAccount(c.ctx, c.actor, admin.NewAccountRequest{
+		Name: req.Name, Role: req.Role, Domains: req.Domains, Password: req.Password,
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	c.w.Header().Set("Location", APIPrefix+"/accounts/"+url.PathEscape(acc.Name))
+	return http.StatusCreated, viewAccount(acc), nil
+}
+
+func (a *api) removeAccount(c *call) (int, any, error) {
+	if err := a.admin.RemoveAccount(c.ctx, c.actor, c.r.PathValue("name")); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusNoContent, nil, nil
+}
+
+func (a *api) newToken(c *call) (int, any, error) {
+	var req newTokenRequest
+	if err := decode(c, &req); err != nil {
+		return 0, nil, err
+	}
+	var ttl time.Duration
+	if req.TTL != "" {
+		d, err := time.ParseDuration(req.TTL)
+		if err != nil || d < 0 {
+			return 0, nil, store.Invalid("ttl", "want a duration such as 720h, or 0 for no expiry")
+		}
+		ttl = d
+	}
+	tok, info, err := a.admin.NewToken(c.ctx, c.actor, c.r.PathValue("name"), req.Label, ttl)
+	if err != nil && tok == "" {
+		return 0, nil, err
+	}
+	if err != nil {
+		// The token exists and works; only its audit entry failed. Show
+		// it, or it is lost, and log the failure.
+		c.log.Error("token_audit_failed", "err", err)
+	}
+	return http.StatusCreated, newTokenResponse{Token: tok, Info: info}, nil
+}
+
+// listAudit gives audit entries, newest first, filtered by the query:
+// domain, actor, action (exact), since (RFC 3339), before (an entry ID, to
+// page back), limit.
+func (a *api) listAudit(c *call) (int, any, error) {
+	q := c.r.URL.Query()
+	f := store.AuditFilter{Domain: q.Get("domain"), Actor: q.Get("actor"), Action: q.Get("action")}
+	if v := q.Get("since"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return 0, nil, badRequest("since", "since must be an RFC 3339 time such as 2026-01-02T15:04:05Z")
+		}
+		f.Since = t
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return 0, nil, badRequest("limit", "limit must be a positive whole number (at most %d)", store.MaxAuditLimit)
+		}
+		f.Limit = n
+	}
+	if v := q.Get("before"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			return 0, nil, badRequest("before", "before must be an audit entry ID")
+		}
+		f.Before = n
+	}
+	es, err := a.admin.ListAudit(c.ctx, c.actor, f)
+	if err != nil {
+		return 0, nil, err
+	}
+	if es == nil {
+		es = []store.AuditEntry{}
+	}
+	return http.StatusOK, es, nil
+}

@@ -1,0 +1,40 @@
+package web_test
+
+import (
+	"context"
+	"log"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/store/sqlite"
+	"github.com/dkimd/dkimd/internal/web"
+)
+
+// ExampleNewAPI wires the API the way dkimd serve does: the admin service
+// over a store and the master key, behind an HTTP server.
+func ExampleNewAPI() {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, "dkimd.db", sqlite.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	mk, _, err := keys.LoadOrCreateMasterKey("master.key")
+	if err != nil {
+		log.Fatal(err)
+	}
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	api := web.NewAPI(web.Options{
+		Admin:      &admin.Service{Store: db, Master: mk, Log: logger},
+		Log:        logger,
+		SessionTTL: 8 * time.Hour,
+	})
+	mux := http.NewServeMux()
+	mux.Handle(web.APIPrefix+"/", api)
+	srv := &http.Server{Addr: "127.0.0.1:8080", Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	log.Fatal(srv.ListenAndServe())
+}
