@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -171,4 +172,20 @@ func (s *Service) ListAudit(ctx context.Context, a Actor, f store.AuditFilter) (
 		f.Domain = d
 	}
 	return s.Store.ListAudit(ctx, f)
+}
+
+// Logout ends one of the actor's own panel sessions. Ending a session that
+// is already gone is not an error.
+func (s *Service) Logout(ctx context.Context, a Actor, sessionID int64) error {
+	if a.Account == nil {
+		return nil
+	}
+	err := s.Store.RemoveToken(ctx, a.Account.Name, sessionID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return s.audit(ctx, a, "account.logout", "account", a.Account.Name, "", "")
 }

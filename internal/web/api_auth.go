@@ -165,7 +165,7 @@ func (a *api) logout(c *call) (int, any, error) {
 		switch {
 		case err == nil:
 			if c.token.Kind == store.TokenSession {
-				if err := a.admin.Store.RemoveToken(c.ctx, c.account.Name, c.token.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+				if err := a.admin.Logout(c.ctx, c.actor, c.token.ID); err != nil {
 					return 0, nil, err
 				}
 			}
