@@ -1,0 +1,523 @@
+package queue
+
+import (
+	"cmp"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-sasl"
+)
+
+// Options configure a Deliverer. The zero value delivers to each recipient
+// domain's MX on port 25 with opportunistic STARTTLS, using the name
+// servers in /etc/resolv.conf.
+type Options struct {
+	// SmartHost is the HOST:PORT of a relay that takes all mail. Empty
+	// means deliver to each recipient domain's MX.
+	SmartHost string
+	// SmartHostTLS says how to secure the smart host connection; the zero
+	// value is opportunistic STARTTLS.
+	SmartHostTLS TLSMode
+	// TLSConfig is used for the smart host (RootCAs, ServerName, client
+	// certificates); nil means the system roots and the host of SmartHost.
+	TLSConfig *tls.Config
+	// Username and Password, when Username is set, authenticate to the
+	// smart host with AUTH PLAIN (RFC 4616).
+	Username, Password string
+
+	// Resolver finds MX and address records; nil means a DNSResolver on
+	// the servers of /etc/resolv.conf.
+	Resolver Resolver
+	// MXPort is the port MX hosts are dialed on; 0 means 25.
+	MXPort int
+	// MXTLS is the TLS mode for MX hosts; the zero value is opportunistic.
+	MXTLS TLSMode
+
+	// HeloName is the name said in EHLO and used in DSNs; "" means the
+	// host name.
+	HeloName string
+
+	// Concurrency bounds the messages delivered at once; 0 means 20.
+	Concurrency int
+	// PerDestination bounds the transactions open to one smart host or
+	// recipient domain at once; 0 means 4.
+	PerDestination int
+
+	// ConnectTimeout bounds a TCP connect; 0 means 30s.
+	ConnectTimeout time.Duration
+	// CommandTimeout bounds every other SMTP step (each reply, each write
+	// during DATA); 0 means 5 minutes (RFC 5321 §4.5.3.2).
+	CommandTimeout time.Duration
+	// DataTimeout bounds the wait for the reply to the final dot; 0 means
+	// 10 minutes (RFC 5321 §4.5.3.2.6).
+	DataTimeout time.Duration
+
+	// RetryBase is the wait after the first temporary failure; it doubles
+	// with each further attempt up to RetryMax, and each wait is drawn at
+	// random from its upper half (jitter). 0 means 5 minutes and 4 hours.
+	RetryBase, RetryMax time.Duration
+	// Expiry is how long a message may stay queued before its remaining
+	// recipients bounce; 0 means 5 days.
+	Expiry time.Duration
+
+	// PollInterval is how often Run looks for due messages when nothing
+	// wakes it; 0 means 1s.
+	PollInterval time.Duration
+
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger: nil means slog.Default().
+	Logger *slog.Logger
+	// Metrics receives the counters; nil means a private set. Pass the
+	// one given to the queue so Stats sees delivery counters.
+	Metrics *Metrics
+}
+
+// Deliverer takes due messages from a DeliveryQueue and delivers them.
+type Deliverer struct {
+	q              DeliveryQueue
+	opts           Options
+	resolver       Resolver
+	helo           string
+	now            func() time.Time
+	log            *slog.Logger
+	m              *Metrics
+	concurrency    int
+	perDest        int
+	connectTimeout time.Duration
+	commandTimeout time.Duration
+	dataTimeout    time.Duration
+	retryBase      time.Duration
+	retryMax       time.Duration
+	expiry         time.Duration
+	poll           time.Duration
+	auth           func() sasl.Client
+
+	destMu sync.Mutex
+	dests  map[string]*destSlot
+}
+
+type destSlot struct {
+	ch    chan struct{}
+	users int
+}
+
+// NewDeliverer returns a Deliverer for q.
+func NewDeliverer(q DeliveryQueue, opts Options) *Deliverer {
+	d := &Deliverer{
+		q:              q,
+		opts:           opts,
+		resolver:       opts.Resolver,
+		helo:           opts.HeloName,
+		now:            opts.Now,
+		log:            cmp.Or(opts.Logger, slog.Default()),
+		m:              cmp.Or(opts.Metrics, new(Metrics)),
+		concurrency:    cmp.Or(opts.Concurrency, 20),
+		perDest:        cmp.Or(opts.PerDestination, 4),
+		connectTimeout: cmp.Or(opts.ConnectTimeout, 30*time.Second),
+		commandTimeout: cmp.Or(opts.CommandTimeout, 5*time.Minute),
+		dataTimeout:    cmp.Or(opts.DataTimeout, 10*time.Minute),
+		retryBase:      cmp.Or(opts.RetryBase, 5*time.Minute),
+		retryMax:       cmp.Or(opts.RetryMax, 4*time.Hour),
+		expiry:         cmp.Or(opts.Expiry, 5*24*time.Hour),
+		poll:           cmp.Or(opts.PollInterval, time.Second),
+		dests:          make(map[string]*destSlot),
+	}
+	if d.now == nil {
+		d.now = time.Now
+	}
+	if d.helo == "" {
+		if h, err := os.Hostname(); err == nil {
+			d.helo = h
+		} else {
+			d.helo = "localhost"
+		}
+	}
+	if d.resolver == nil {
+		d.resolver = &DNSResolver{}
+	}
+	if opts.Username != "" {
+		d.auth = func() sasl.Client { return sasl.NewPlainClient("", opts.Username, opts.Password) }
+	}
+	return d
+}
+
+// Run delivers due messages until ctx ends, then waits for the
+// transactions in flight to stop (they are abandoned, their recipients
+// left as they were) and returns nil.
+func (d *Deliverer) Run(ctx context.Context) error {
+	sem := make(chan struct{}, d.concurrency)
+	done := make(chan struct{}, 1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		if free := cap(sem) - len(sem); free > 0 {
+			msgs, err := d.q.Claim(ctx, d.now(), free)
+			if err != nil {
+				d.log.Error("queue claim failed", "err", err)
+			}
+			for _, m := range msgs {
+				sem <- struct{}{}
+				wg.Go(func() {
+					defer func() {
+						<-sem
+						select {
+						case done <- struct{}{}:
+						default:
+						}
+					}()
+					d.process(ctx, m)
+				})
+			}
+		}
+		timer.Reset(d.poll)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-d.q.Wake():
+		case <-done:
+		case <-timer.C:
+		}
+	}
+}
+
+// RunOnce delivers every message due now (including DSNs it makes on the
+// way) once, and returns when all are done. Tests and a "flush" command use
+// it.
+func (d *Deliverer) RunOnce(ctx context.Context) error {
+	seen := make(map[string]bool)
+	sem := make(chan struct{}, d.concurrency)
+	for {
+		msgs, err := d.q.Claim(ctx, d.now(), 1<<20)
+		if err != nil {
+			return err
+		}
+		var wg sync.WaitGroup
+		n := 0
+		for _, m := range msgs {
+			if seen[m.ID] {
+				d.q.Release(m.ID)
+				continue
+			}
+			seen[m.ID] = true
+			n++
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				d.process(ctx, m)
+			})
+		}
+		wg.Wait()
+		if n == 0 || ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+}
+
+// acquire takes a slot for dest, waiting while PerDestination are in use.
+func (d *Deliverer) acquire(ctx context.Context, dest string) error {
+	d.destMu.Lock()
+	s := d.dests[dest]
+	if s == nil {
+		s = &destSlot{ch: make(chan struct{}, d.perDest)}
+		d.dests[dest] = s
+	}
+	s.users++
+	d.destMu.Unlock()
+	select {
+	case s.ch <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		d.releaseSlot(dest, s, false)
+		return ctx.Err()
+	}
+}
+
+func (d *Deliverer) release(dest string) {
+	d.destMu.Lock()
+	s := d.dests[dest]
+	d.destMu.Unlock()
+	d.releaseSlot(dest, s, true)
+}
+
+func (d *Deliverer) releaseSlot(dest string, s *destSlot, held bool) {
+	if held {
+		<-s.ch
+	}
+	d.destMu.Lock()
+	s.users--
+	if s.users == 0 {
+		delete(d.dests, dest)
+	}
+	d.destMu.Unlock()
+}
+
+// backoff returns the wait after the n-th temporary failure (n ≥ 1).
+func (d *Deliverer) backoff(n int) time.Duration {
+	w := d.retryBase
+	for i := 1; i < n && w < d.retryMax; i++ {
+		w *= 2
+	}
+	w = min(w, d.retryMax)
+	// Full wait drawn from [w/2, w]: spreads retries of many messages
+	// deferred by one outage.
+	return w/2 + rand.N(w/2+1)
+}
+
+// process makes one delivery pass over a claimed message.
+func (d *Deliverer) process(ctx context.Context, m Message) {
+	defer d.q.Release(m.ID)
+	log := d.log.With("msg_id", m.ID)
+	now := d.now()
+	if now.Sub(m.Queued) >= d.expiry {
+		changed := false
+		for i := range m.Recipients {
+			r := &m.Recipients[i]
+			if r.Status.Final() {
+				continue
+			}
+			reply := "message expired after " + d.expiry.String() + " in the queue"
+			if r.Reply != "" {
+				reply += "; last error: " + r.Reply
+			}
+			r.Status, r.Reply, r.Last, r.Next = Bounced, reply, now, time.Time{}
+			d.m.Bounced.Add(1)
+			log.Info("queue recipient expired", "rcpt", r.Addr, "attempts", r.Attempts)
+			changed = true
+		}
+		if changed {
+			if err := d.q.Update(ctx, m); err != nil {
+				log.Error("queue state not saved", "err", err)
+				return
+			}
+		}
+	} else {
+		for _, g := range d.groups(m, now) {
+			if ctx.Err() != nil {
+				return
+			}
+			if !d.deliverGroup(ctx, log, &m, g) {
+				return
+			}
+		}
+	}
+	d.finish(ctx, log, &m)
+}
+
+// group is the due recipients of a message that share a destination.
+type group struct {
+	dest   string // smart host address or recipient domain
+	domain string // "" for the smart host
+	idx    []int  // indexes into Message.Recipients
+}
+
+func (d *Deliverer) groups(m Message, now time.Time) []group {
+	var out []group
+	at := make(map[string]int)
+	for i, r := range m.Recipients {
+		if r.Status.Final() || (r.Status == Deferred && r.Next.After(now)) {
+			continue
+		}
+		dest, domain := d.opts.SmartHost, ""
+		if dest == "" {
+			domain = domainOf(r.Addr)
+			dest = domain
+		}
+		j, ok := at[dest]
+		if !ok {
+			j = len(out)
+			at[dest] = j
+			out = append(out, group{dest: dest, domain: domain})
+		}
+		out[j].idx = append(out[j].idx, i)
+	}
+	return out
+}
+
+// deliverGroup runs one delivery attempt for a group and saves the
+// outcome. It returns false when processing of the message must stop.
+func (d *Deliverer) deliverGroup(ctx context.Context, log *slog.Logger, m *Message, g group) bool {
+	if err := d.acquire(ctx, g.dest); err != nil {
+		return false
+	}
+	rcpts := make([]string, len(g.idx))
+	for i, j := range g.idx {
+		rcpts[i] = m.Recipients[j].Addr
+	}
+	res, corrupt := d.attempt(ctx, m, g, rcpts)
+	d.release(g.dest)
+	if ctx.Err() != nil {
+		// Shutting down: leave the recipients as they were.
+		return false
+	}
+	if corrupt != nil {
+		if err := d.q.Quarantine(ctx, m.ID, corrupt); err != nil {
+			log.Error("queue quarantine failed", "err", err)
+		}
+		return false
+	}
+	now := d.now()
+	for i, j := range g.idx {
+		r := &m.Recipients[j]
+		res := res[i]
+		r.Attempts++
+		r.Last, r.Reply, r.Remote, r.Next = now, res.reply, res.remote, time.Time{}
+		switch res.class {
+		case classOK:
+			r.Status = Delivered
+			d.m.Delivered.Add(1)
+			log.Info("queue recipient delivered", "rcpt", r.Addr, "remote", res.remote, "reply", res.reply)
+		case classPerm:
+			r.Status = Bounced
+			d.m.Bounced.Add(1)
+			log.Info("queue recipient bounced", "rcpt", r.Addr, "remote", res.remote, "reply", res.reply)
+		default:
+			r.Status = Deferred
+			r.Next = now.Add(d.backoff(r.Attempts))
+			d.m.Deferred.Add(1)
+			log.Info("queue recipient deferred", "rcpt", r.Addr, "remote", res.remote, "reply", res.reply,
+				"attempts", r.Attempts, "next", r.Next)
+		}
+	}
+	if err := d.q.Update(ctx, *m); err != nil {
+		// The remote side may have the message; the state on disk still
+		// says otherwise, so it will go out again (at least once).
+		log.Error("queue state not saved", "err", err)
+		return false
+	}
+	return true
+}
+
+// attempt delivers to a group over the smart host or the domain's MX hosts
+// in preference order, and returns one result per recipient.
+func (d *Deliverer) attempt(ctx context.Context, m *Message, g group, rcpts []string) ([]rcptResult, error) {
+	all := func(cl class, reply string) []rcptResult {
+		out := make([]rcptResult, len(rcpts))
+		for i := range out {
+			out[i] = rcptResult{class: cl, reply: reply}
+		}
+		return out
+	}
+	var hops []hop
+	if g.domain == "" {
+		host, _, err := net.SplitHostPort(d.opts.SmartHost)
+		if err != nil {
+			return all(classTemp, "bad smart host address: "+err.Error()), nil
+		}
+		h := hop{addr: d.opts.SmartHost, serverName: host, mode: d.opts.SmartHostTLS, tlsConfig: d.opts.TLSConfig}
+		hops = []hop{h}
+	} else {
+		var perm bool
+		var err error
+		hops, perm, err = d.route(ctx, g.domain)
+		if err != nil {
+			if perm {
+				return all(classPerm, err.Error()), nil
+			}
+			return all(classTemp, err.Error()), nil
+		}
+	}
+	var last error
+	for _, h := range hops {
+		if d.auth != nil && g.domain == "" {
+			h.auth = d.auth() // a sasl.Client holds per-exchange state
+		}
+		o := d.transact(ctx, h, m, rcpts)
+		if o.corrupt != nil {
+			return nil, o.corrupt
+		}
+		if o.early == nil {
+			return o.rcpts, nil
+		}
+		last = o.early
+		d.log.Debug("queue hop failed", "msg_id", m.ID, "remote", h.addr, "err", o.early)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if last == nil {
+		last = errors.New("no host to try")
+	}
+	return all(classTemp, last.Error()), nil
+}
+
+// route returns the hosts to try for a domain: its MX hosts in preference
+// order, or the domain itself when it has no MX (RFC 5321 §5.1). perm says
+// the failure is permanent.
+func (d *Deliverer) route(ctx context.Context, domain string) (hops []hop, perm bool, err error) {
+	port := strconv.Itoa(cmp.Or(d.opts.MXPort, 25))
+	if len(domain) > 2 && domain[0] == '[' && domain[len(domain)-1] == ']' {
+		// Address literal (RFC 5321 §4.1.3).
+		ip := net.ParseIP(domain[1 : len(domain)-1])
+		if ip == nil {
+			return nil, true, fmt.Errorf("5.1.2 bad address literal %s", domain)
+		}
+		return []hop{{addr: net.JoinHostPort(ip.String(), port), serverName: ip.String(), mode: d.opts.MXTLS}}, false, nil
+	}
+	mxs, err := d.resolver.LookupMX(ctx, domain)
+	if errors.Is(err, ErrNoSuchDomain) {
+		return nil, true, fmt.Errorf("5.1.2 domain %s does not exist", domain)
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("MX lookup for %s: %w", domain, err)
+	}
+	names := make([]string, 0, len(mxs))
+	for _, mx := range mxs {
+		names = append(names, mx.Host)
+	}
+	if len(names) == 0 {
+		names = []string{domain}
+	} else if len(names) == 1 && (names[0] == "." || names[0] == "") {
+		// RFC 7505 null MX: the domain takes no mail.
+		return nil, true, fmt.Errorf("5.1.10 domain %s accepts no mail (null MX)", domain)
+	}
+	var lastErr error
+	for _, name := range names {
+		name = trimDot(name)
+		addrs, err := d.resolver.LookupHost(ctx, name)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		for _, a := range addrs {
+			hops = append(hops, hop{addr: net.JoinHostPort(a, port), serverName: name, mode: d.opts.MXTLS})
+		}
+	}
+	if len(hops) == 0 {
+		if lastErr == nil || (errors.Is(lastErr, ErrNoSuchDomain) && len(mxs) == 0) {
+			return nil, true, fmt.Errorf("5.1.2 no address for %s", domain)
+		}
+		return nil, false, fmt.Errorf("address lookup for %s: %w", domain, lastErr)
+	}
+	return hops, false, nil
+}
+
+// finish sends DSNs for newly bounced recipients and removes the message
+// once every recipient is final.
+func (d *Deliverer) finish(ctx context.Context, log *slog.Logger, m *Message) {
+	if err := d.notify(ctx, log, m); err != nil {
+		log.Error("queue dsn failed", "err", err)
+		return
+	}
+	for _, r := range m.Recipients {
+		if !r.Status.Final() {
+			return
+		}
+	}
+	if err := d.q.Done(ctx, m.ID); err != nil {
+		log.Error("queue message not removed", "err", err)
+		return
+	}
+	log.Info("queue message done")
+}

@@ -1,0 +1,193 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync/atomic"
+	"time"
+)
+
+// Failure classes, tested with errors.Is.
+var (
+	// ErrNotFound means no queued message has the given id.
+	ErrNotFound = errors.New("queue: message not found")
+	// ErrInvalid means the caller passed something the queue refuses: an
+	// empty recipient list, a malformed address or id.
+	ErrInvalid = errors.New("queue: invalid message")
+	// ErrStorage means the message or its state could not be written to
+	// stable storage. The SMTP side answers 4xx (451 4.3.0).
+	ErrStorage = errors.New("queue: storage failure")
+	// ErrCorrupt means a spool file failed its checks; the message is
+	// quarantined and never delivered.
+	ErrCorrupt = errors.New("queue: corrupt spool file")
+	// ErrLocked means another process has the spool directory open.
+	ErrLocked = errors.New("queue: spool in use by another process")
+	// ErrBusy means the message is being delivered right now; try again.
+	ErrBusy = errors.New("queue: message is being delivered")
+)
+
+// Envelope is the SMTP envelope of a message and what dkimd knows about how
+// it came in. It is stored beside the body and never changes.
+type Envelope struct {
+	// From is the reverse-path (MAIL FROM) without angle brackets. Empty is
+	// the null sender: such a message is never bounced.
+	From string `json:"from"`
+	// To are the forward-paths (RCPT TO), one per recipient, at least one.
+	To []string `json:"to"`
+	// User is the outgoing user that submitted the message, for logs and
+	// the admin API. Empty for messages dkimd made itself (bounces).
+	User string `json:"user,omitempty"`
+	// Decision is the signing decision in words ("signed d=example.com
+	// s=sel1: From domain key"), for logs and the admin API.
+	Decision string `json:"decision,omitempty"`
+	// ClientAddr is the address the message came from, if any.
+	ClientAddr string `json:"client_addr,omitempty"`
+}
+
+// Status is the state of one recipient of a queued message.
+type Status string
+
+// Recipient states. Pending and Deferred recipients are still to be
+// delivered; Delivered and Bounced are final.
+const (
+	Pending   Status = "pending"
+	Delivered Status = "delivered"
+	Deferred  Status = "deferred"
+	Bounced   Status = "bounced"
+)
+
+// Final reports whether no more delivery attempts are made for s.
+func (s Status) Final() bool { return s == Delivered || s == Bounced }
+
+// Recipient is the delivery state of one recipient.
+type Recipient struct {
+	// Addr is the forward-path, as in Envelope.To.
+	Addr string `json:"addr"`
+	// Status is where delivery stands.
+	Status Status `json:"status"`
+	// Attempts counts delivery attempts that ended in a temporary failure
+	// or a final answer.
+	Attempts int `json:"attempts,omitempty"`
+	// Next is when the next attempt is due (Deferred only).
+	Next time.Time `json:"next,omitzero"`
+	// Last is when the last attempt ended.
+	Last time.Time `json:"last,omitzero"`
+	// Reply is the last answer or error, e.g. "451 4.3.0 try later" or
+	// "dial tcp: connection refused", for logs, the admin API and DSNs.
+	Reply string `json:"reply,omitempty"`
+	// Remote is the host that gave Reply, if any.
+	Remote string `json:"remote,omitempty"`
+	// Notified is set once a DSN for a Bounced recipient was queued (or
+	// deliberately not made, for the null sender).
+	Notified bool `json:"notified,omitempty"`
+}
+
+// Message is a queued message without its body.
+type Message struct {
+	ID       string
+	Envelope Envelope
+	// Queued is when Enqueue stored the message.
+	Queued time.Time
+	// Size is the body size in bytes.
+	Size int64
+	// Recipients has one entry per Envelope.To, in the same order.
+	Recipients []Recipient
+	// DSNs counts the delivery status notifications made for this message;
+	// it makes their ids stable across restarts.
+	DSNs int
+}
+
+// Summary is one line of List: what an admin needs to see at a glance.
+type Summary struct {
+	ID     string
+	From   string
+	Queued time.Time
+	Size   int64
+	// Recipients is the total, Open those not yet delivered or bounced.
+	Recipients, Open int
+	// Next is when the next attempt is due; zero means now.
+	Next time.Time
+}
+
+// Stats is a snapshot of the queue and of the counters since start.
+type Stats struct {
+	// Messages and Recipients are what is queued now (Recipients counts
+	// only those still to deliver).
+	Messages, Recipients int
+	// Oldest is when the oldest queued message was accepted (zero if the
+	// queue is empty).
+	Oldest time.Time
+	// Counters since the process started.
+	Accepted, Delivered, Deferred, Bounced int64
+	// DSNs counts notifications queued, DSNsDropped those not made because
+	// the bounced message had the null sender.
+	DSNs, DSNsDropped int64
+	// Quarantined counts spool files found corrupt.
+	Quarantined int64
+}
+
+// Metrics are the counters a queue and its deliverers share; the service
+// exports them at /metrics. The zero value is ready to use.
+type Metrics struct {
+	Accepted    atomic.Int64 // messages stored by Enqueue
+	Delivered   atomic.Int64 // recipients delivered (2xx after the final dot)
+	Deferred    atomic.Int64 // recipient attempts that failed temporarily
+	Bounced     atomic.Int64 // recipients that failed permanently or expired
+	DSNs        atomic.Int64 // DSNs queued
+	DSNsDropped atomic.Int64 // DSNs not made: the sender was null
+	Quarantined atomic.Int64 // corrupt messages moved aside
+}
+
+// Queue is the queue as the SMTP receiving side and the admin API see it.
+// Spool implements it on local disk; a PostgreSQL-backed queue shared by
+// several nodes can implement it too.
+type Queue interface {
+	// Enqueue stores a message and returns its id only once both the body
+	// and the envelope are on stable storage; after that the message
+	// survives a crash. An error (wrapping ErrStorage or ErrInvalid) means
+	// nothing was stored: the SMTP side answers 4xx (or 5xx for
+	// ErrInvalid).
+	Enqueue(ctx context.Context, env Envelope, body io.Reader) (id string, err error)
+	// List summarizes every queued message, oldest first.
+	List(ctx context.Context) ([]Summary, error)
+	// Get returns a queued message with its recipients' state, or an error
+	// wrapping ErrNotFound.
+	Get(ctx context.Context, id string) (Message, error)
+	// Retry makes the deferred recipients of a message due now.
+	Retry(ctx context.Context, id string) error
+	// Remove deletes a message without delivering it further or bouncing
+	// it.
+	Remove(ctx context.Context, id string) error
+	// Stats is a snapshot of size, age and counters.
+	Stats(ctx context.Context) (Stats, error)
+}
+
+// DeliveryQueue is what a Deliverer needs from a queue beyond Queue.
+type DeliveryQueue interface {
+	Queue
+	// Claim leases up to max messages that have recipients due at now,
+	// or whose recipients are all final (so the deliverer can notify and
+	// remove them). A leased message is not claimed again until Release.
+	Claim(ctx context.Context, now time.Time, max int) ([]Message, error)
+	// Release ends a lease taken by Claim.
+	Release(id string)
+	// Done removes a leased message whose recipients are all final (and
+	// notified).
+	Done(ctx context.Context, id string) error
+	// Body opens the message body. Reading it returns an error wrapping
+	// ErrCorrupt instead of io.EOF if the body does not match what was
+	// stored, so a damaged body is never sent whole.
+	Body(ctx context.Context, id string) (io.ReadCloser, error)
+	// Update durably stores the recipients' state and DSN count of a leased
+	// message.
+	Update(ctx context.Context, m Message) error
+	// EnqueueID is Enqueue with a caller-chosen id; storing an id that is
+	// already queued does nothing. DSNs use it so that making one twice
+	// after a crash queues it once.
+	EnqueueID(ctx context.Context, id string, env Envelope, body io.Reader) error
+	// Quarantine moves a message whose files are damaged out of the queue.
+	Quarantine(ctx context.Context, id string, reason error) error
+	// Wake receives a value after Enqueue stores a message.
+	Wake() <-chan struct{}
+}

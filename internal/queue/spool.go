@@ -1,0 +1,744 @@
+package queue
+
+// Durability protocol.
+//
+// Enqueue writes the whole message file (header, envelope, body) to
+// tmp/<id>.msg, fsyncs it, closes it, renames it to msg/<id> and fsyncs the
+// msg/ directory; only then does it return the id. The rename is the commit
+// point: before it there is only a temp file, which Open deletes; after it
+// the complete file is in place. A message with no state/<id> has every
+// recipient pending.
+//
+// Recipient state is rewritten whole the same way (tmp/<id>.state-*, fsync,
+// rename to state/<id>, fsync state/) after each delivery transaction, before
+// the next one starts, so a recipient recorded as delivered is never sent to
+// again. Remove deletes msg/<id> first and fsyncs msg/, then state/<id>;
+// a state file without its message is an orphan that Open deletes.
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// SpoolOptions configure a Spool. The zero value is usable.
+type SpoolOptions struct {
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger receives quarantine and recovery events; nil means
+	// slog.Default().
+	Logger *slog.Logger
+	// Metrics receives the counters; nil means a private set, readable
+	// through Stats. Pass the same Metrics to the Deliverer.
+	Metrics *Metrics
+}
+
+// Spool is a durable file-based Queue in one directory. It holds only a
+// small index in memory; bodies stay on disk. Only one process may open a
+// directory at a time: OpenSpool fails with ErrLocked otherwise.
+type Spool struct {
+	dir  string
+	now  func() time.Time
+	log  *slog.Logger
+	m    *Metrics
+	wake chan struct{}
+	lock io.Closer
+
+	mu  sync.Mutex
+	idx map[string]*entry
+}
+
+// entry is the in-memory index of one message: what Claim, List and Stats
+// need without touching the disk.
+type entry struct {
+	// fileMu serializes writes to this message's files.
+	fileMu sync.Mutex
+
+	// Guarded by Spool.mu.
+	from       string
+	queued     time.Time
+	size       int64
+	rcpts      int
+	open       int
+	next       time.Time
+	leased     bool
+	tmpCounter int
+}
+
+var _ DeliveryQueue = (*Spool)(nil)
+
+// OpenSpool opens (creating if needed) the spool in dir, deletes what a
+// crash left half-written, quarantines corrupt messages, and loads the rest.
+func OpenSpool(dir string, opts SpoolOptions) (*Spool, error) {
+	s := &Spool{
+		dir:  dir,
+		now:  opts.Now,
+		log:  opts.Logger,
+		m:    opts.Metrics,
+		wake: make(chan struct{}, 1),
+		idx:  make(map[string]*entry),
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.m == nil {
+		s.m = new(Metrics)
+	}
+	for _, d := range []string{"", "tmp", "msg", "state", "quarantine"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrStorage, err)
+		}
+	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	s.lock = lock
+	if err := s.recover(); err != nil {
+		_ = lock.Close() // the error that matters is recover's
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close releases the spool directory. Stop the deliverers first.
+func (s *Spool) Close() error {
+	if err := s.lock.Close(); err != nil {
+		return fmt.Errorf("%w: unlock: %v", ErrStorage, err)
+	}
+	return nil
+}
+
+func (s *Spool) path(sub, id string) string { return filepath.Join(s.dir, sub, id) }
+
+// recover rebuilds the index from disk.
+func (s *Spool) recover() error {
+	tmps, err := os.ReadDir(filepath.Join(s.dir, "tmp"))
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	for _, t := range tmps {
+		// Never acknowledged (a message) or never committed (a state).
+		if err := os.RemoveAll(s.path("tmp", t.Name())); err != nil {
+			return fmt.Errorf("%w: %v", ErrStorage, err)
+		}
+	}
+	msgs, err := os.ReadDir(filepath.Join(s.dir, "msg"))
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	for _, d := range msgs {
+		id := d.Name()
+		if !validID(id) || !d.Type().IsRegular() {
+			s.quarantineFiles(id, corruptf("bad file name"))
+			continue
+		}
+		m, err := s.load(id)
+		if errors.Is(err, ErrCorrupt) {
+			s.quarantineFiles(id, err)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		e := &entry{}
+		e.set(m)
+		s.idx[id] = e
+	}
+	states, err := os.ReadDir(filepath.Join(s.dir, "state"))
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	for _, d := range states {
+		if _, ok := s.idx[d.Name()]; !ok {
+			// Remove deleted the message but not yet its state.
+			if err := os.RemoveAll(s.path("state", d.Name())); err != nil {
+				return fmt.Errorf("%w: %v", ErrStorage, err)
+			}
+		}
+	}
+	s.log.Info("queue spool loaded", "dir", s.dir, "messages", len(s.idx))
+	return nil
+}
+
+// set copies into e what the index keeps of m. Callers hold Spool.mu or own
+// e exclusively.
+func (e *entry) set(m Message) {
+	e.from = m.Envelope.From
+	e.queued = m.Queued
+	e.size = m.Size
+	e.rcpts = len(m.Recipients)
+	e.open, e.next = 0, time.Time{}
+	first := true
+	for _, r := range m.Recipients {
+		if r.Status.Final() {
+			continue
+		}
+		e.open++
+		next := time.Time{}
+		if r.Status == Deferred {
+			next = r.Next
+		}
+		if first || next.Before(e.next) {
+			e.next, first = next, false
+		}
+	}
+}
+
+// load reads a message's envelope and state from disk.
+func (s *Spool) load(id string) (Message, error) {
+	f, err := os.Open(s.path("msg", id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return Message{}, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return Message{}, fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	defer f.Close()
+	h, err := readMsgHead(bufio.NewReaderSize(f, 4096))
+	if err != nil {
+		return Message{}, err
+	}
+	if h.rec.ID != id {
+		return Message{}, corruptf("envelope names message %q", h.rec.ID)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return Message{}, fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	if fi.Size() != h.bodyOff+h.bodyLen {
+		return Message{}, corruptf("file is %d bytes, header says %d", fi.Size(), h.bodyOff+h.bodyLen)
+	}
+	st := initialState(h.rec.To)
+	b, err := os.ReadFile(s.path("state", id))
+	switch {
+	case err == nil:
+		if st, err = decodeState(b, h.rec.To); err != nil {
+			return Message{}, err
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return Message{}, fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	return Message{
+		ID:         id,
+		Envelope:   h.rec.Envelope,
+		Queued:     h.rec.Queued,
+		Size:       h.bodyLen,
+		Recipients: st.Rcpts,
+		DSNs:       st.DSNs,
+	}, nil
+}
+
+// newID returns a time-ordered id with 64 random bits.
+func newID(now time.Time) string {
+	var r [8]byte
+	_, _ = rand.Read(r[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return fmt.Sprintf("%012x-%s", now.UnixMilli(), hex.EncodeToString(r[:]))
+}
+
+// Enqueue implements Queue.
+func (s *Spool) Enqueue(ctx context.Context, env Envelope, body io.Reader) (string, error) {
+	id := newID(s.now())
+	if err := s.store(ctx, id, env, body, false); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// EnqueueID implements DeliveryQueue.
+func (s *Spool) EnqueueID(ctx context.Context, id string, env Envelope, body io.Reader) error {
+	if !validID(id) {
+		return fmt.Errorf("%w: bad id", ErrInvalid)
+	}
+	return s.store(ctx, id, env, body, true)
+}
+
+func (s *Spool) store(ctx context.Context, id string, env Envelope, body io.Reader, idempotent bool) error {
+	if err := checkEnvelope(env); err != nil {
+		return err
+	}
+	final := s.path("msg", id)
+	if _, err := os.Lstat(final); err == nil {
+		if idempotent {
+			return nil
+		}
+		return fmt.Errorf("%w: id %s already queued", ErrStorage, id)
+	}
+	rec := record{ID: id, Queued: s.now().UTC().Truncate(time.Millisecond), Envelope: env}
+	rec.To = slices.Clone(env.To)
+	envJSON, err := encodeRecord(rec)
+	if err != nil {
+		return err
+	}
+	tmp := s.path("tmp", id+".msg")
+	size, err := writeMessage(ctx, tmp, envJSON, body)
+	if err != nil {
+		if rerr := os.Remove(tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			s.log.Warn("queue temp file not removed", "msg_id", id, "err", rerr)
+		}
+		return err
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		_ = os.Remove(tmp) // best effort; Open removes it anyway
+		return fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	if err := syncDir(filepath.Join(s.dir, "msg")); err != nil {
+		// The rename may not survive a crash: do not acknowledge.
+		_ = os.Remove(final)
+		return err
+	}
+	e := &entry{}
+	e.set(Message{Envelope: rec.Envelope, Queued: rec.Queued, Size: size, Recipients: initialState(rec.To).Rcpts})
+	s.mu.Lock()
+	s.idx[id] = e
+	s.mu.Unlock()
+	s.m.Accepted.Add(1)
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// writeMessage writes and fsyncs the message file at path, returning the
+// body size.
+func writeMessage(ctx context.Context, path string, envJSON []byte, body io.Reader) (size int64, err error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	defer func() {
+		if cerr := f.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("%w: close: %v", ErrStorage, cerr)
+		}
+	}()
+	w := bufio.NewWriterSize(f, 64<<10)
+	// A placeholder header of the right width, rewritten once the body's
+	// length and checksum are known.
+	if _, err := w.Write(msgHeader(len(envJSON), 0, 0, 0)); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	if _, err := w.Write(envJSON); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	if err := w.WriteByte('\n'); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	h := crc32.New(castagnoli)
+	n, err := io.Copy(io.MultiWriter(w, h), ctxReader{ctx, body})
+	if err != nil {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return 0, err
+		}
+		return 0, fmt.Errorf("%w: body: %v", ErrStorage, err)
+	}
+	if err := w.Flush(); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	hdr := msgHeader(len(envJSON), n, crc32.Checksum(envJSON, castagnoli), h.Sum32())
+	if _, err := f.WriteAt(hdr, 0); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	if err := f.Sync(); err != nil {
+		return 0, fmt.Errorf("%w: fsync: %v", ErrStorage, err)
+	}
+	return n, nil
+}
+
+// ctxReader stops a copy when ctx ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// syncDir makes renames and removals in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	serr := d.Sync()
+	cerr := d.Close()
+	if err := cmp.Or(serr, cerr); err != nil {
+		return fmt.Errorf("%w: fsync %s: %v", ErrStorage, dir, err)
+	}
+	return nil
+}
+
+// writeState atomically replaces state/<id>. The caller holds e.fileMu.
+func (s *Spool) writeState(id string, e *entry, st state) error {
+	b, err := encodeState(st)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	e.tmpCounter++
+	tmp := s.path("tmp", fmt.Sprintf("%s.state-%d", id, e.tmpCounter))
+	s.mu.Unlock()
+	if err := writeFileSync(tmp, b); err != nil {
+		_ = os.Remove(tmp) // best effort; Open removes it anyway
+		return err
+	}
+	if err := os.Rename(tmp, s.path("state", id)); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	return syncDir(filepath.Join(s.dir, "state"))
+}
+
+func writeFileSync(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	_, werr := f.Write(b)
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := cmp.Or(werr, serr, cerr); err != nil {
+		return fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	return nil
+}
+
+// lookup returns the index entry of id.
+func (s *Spool) lookup(id string) (*entry, error) {
+	if !validID(id) {
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.idx[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	return e, nil
+}
+
+// lease takes the lease of id for an admin operation.
+func (s *Spool) lease(id string) (*entry, error) {
+	e, err := s.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e.leased {
+		return nil, fmt.Errorf("%w: %s", ErrBusy, id)
+	}
+	e.leased = true
+	return e, nil
+}
+
+// List implements Queue.
+func (s *Spool) List(ctx context.Context) ([]Summary, error) {
+	s.mu.Lock()
+	out := make([]Summary, 0, len(s.idx))
+	for id, e := range s.idx {
+		out = append(out, Summary{ID: id, From: e.from, Queued: e.queued, Size: e.size, Recipients: e.rcpts, Open: e.open, Next: e.next})
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b Summary) int {
+		return cmp.Or(a.Queued.Compare(b.Queued), strings.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+// Get implements Queue.
+func (s *Spool) Get(ctx context.Context, id string) (Message, error) {
+	if _, err := s.lookup(id); err != nil {
+		return Message{}, err
+	}
+	return s.load(id)
+}
+
+// Retry implements Queue.
+func (s *Spool) Retry(ctx context.Context, id string) error {
+	e, err := s.lease(id)
+	if err != nil {
+		return err
+	}
+	defer s.Release(id)
+	e.fileMu.Lock()
+	defer e.fileMu.Unlock()
+	m, err := s.load(id)
+	if err != nil {
+		return err
+	}
+	for i := range m.Recipients {
+		if m.Recipients[i].Status == Deferred {
+			m.Recipients[i].Next = time.Time{}
+		}
+	}
+	if err := s.writeState(id, e, state{Rcpts: m.Recipients, DSNs: m.DSNs}); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	e.set(m)
+	s.mu.Unlock()
+	s.kick()
+	return nil
+}
+
+func (s *Spool) kick() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Remove implements Queue. It refuses, with ErrBusy, a message that is
+// being delivered.
+func (s *Spool) Remove(ctx context.Context, id string) error {
+	e, err := s.lease(id)
+	if err != nil {
+		return err
+	}
+	return s.remove(id, e)
+}
+
+// remove deletes a leased message.
+func (s *Spool) remove(id string, e *entry) error {
+	e.fileMu.Lock()
+	defer e.fileMu.Unlock()
+	if err := os.Remove(s.path("msg", id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.Release(id)
+		return fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	if err := syncDir(filepath.Join(s.dir, "msg")); err != nil {
+		s.Release(id)
+		return err
+	}
+	s.mu.Lock()
+	delete(s.idx, id)
+	s.mu.Unlock()
+	if err := os.Remove(s.path("state", id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		// An orphan state file is harmless: Open deletes it.
+		s.log.Warn("queue state file not removed", "msg_id", id, "err", err)
+	}
+	return nil
+}
+
+// Stats implements Queue.
+func (s *Spool) Stats(ctx context.Context) (Stats, error) {
+	st := Stats{
+		Accepted:    s.m.Accepted.Load(),
+		Delivered:   s.m.Delivered.Load(),
+		Deferred:    s.m.Deferred.Load(),
+		Bounced:     s.m.Bounced.Load(),
+		DSNs:        s.m.DSNs.Load(),
+		DSNsDropped: s.m.DSNsDropped.Load(),
+		Quarantined: s.m.Quarantined.Load(),
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st.Messages = len(s.idx)
+	for _, e := range s.idx {
+		st.Recipients += e.open
+		if st.Oldest.IsZero() || e.queued.Before(st.Oldest) {
+			st.Oldest = e.queued
+		}
+	}
+	return st, nil
+}
+
+// Claim implements DeliveryQueue.
+func (s *Spool) Claim(ctx context.Context, now time.Time, max int) ([]Message, error) {
+	type due struct {
+		id   string
+		next time.Time
+		e    *entry
+	}
+	var ids []due
+	s.mu.Lock()
+	for id, e := range s.idx {
+		if !e.leased && (e.open == 0 || !e.next.After(now)) {
+			ids = append(ids, due{id, e.next, e})
+		}
+	}
+	slices.SortFunc(ids, func(a, b due) int {
+		return cmp.Or(a.next.Compare(b.next), a.e.queued.Compare(b.e.queued), strings.Compare(a.id, b.id))
+	})
+	if len(ids) > max {
+		ids = ids[:max]
+	}
+	for _, d := range ids {
+		d.e.leased = true
+	}
+	s.mu.Unlock()
+
+	out := make([]Message, 0, len(ids))
+	for _, d := range ids {
+		m, err := s.load(d.id)
+		switch {
+		case err == nil:
+			out = append(out, m)
+		case errors.Is(err, ErrCorrupt):
+			if qerr := s.Quarantine(ctx, d.id, err); qerr != nil {
+				s.log.Error("queue quarantine failed", "msg_id", d.id, "err", qerr)
+			}
+		default:
+			s.Release(d.id)
+			s.log.Error("queue message not loaded", "msg_id", d.id, "err", err)
+		}
+	}
+	return out, nil
+}
+
+// Release implements DeliveryQueue.
+func (s *Spool) Release(id string) {
+	s.mu.Lock()
+	if e, ok := s.idx[id]; ok {
+		e.leased = false
+	}
+	s.mu.Unlock()
+}
+
+// Update implements DeliveryQueue.
+func (s *Spool) Update(ctx context.Context, m Message) error {
+	e, err := s.lookup(m.ID)
+	if err != nil {
+		return err
+	}
+	e.fileMu.Lock()
+	defer e.fileMu.Unlock()
+	if err := s.writeState(m.ID, e, state{Rcpts: m.Recipients, DSNs: m.DSNs}); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	e.set(m)
+	s.mu.Unlock()
+	return nil
+}
+
+// Done removes a leased message whose recipients are all final.
+func (s *Spool) Done(ctx context.Context, id string) error {
+	e, err := s.lookup(id)
+	if err != nil {
+		return err
+	}
+	return s.remove(id, e)
+}
+
+// Body implements DeliveryQueue.
+func (s *Spool) Body(ctx context.Context, id string) (io.ReadCloser, error) {
+	if !validID(id) {
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	f, err := os.Open(s.path("msg", id))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	br := bufio.NewReaderSize(f, 64<<10)
+	h, err := readMsgHead(br)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &bodyReader{r: br, c: f, left: h.bodyLen, want: h.bodyCRC, h: crc32.New(castagnoli)}, nil
+}
+
+// bodyReader yields exactly the stored body and fails at its end, instead
+// of returning io.EOF, if the bytes do not match the stored checksum.
+type bodyReader struct {
+	r    io.Reader
+	c    io.Closer
+	left int64
+	want uint32
+	h    hash.Hash32
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	if b.left == 0 {
+		if b.h.Sum32() != b.want {
+			return 0, corruptf("body checksum mismatch")
+		}
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	b.h.Write(p[:n])
+	if err == io.EOF && b.left > 0 {
+		return n, corruptf("body truncated")
+	}
+	if err == io.EOF {
+		err = nil
+	}
+	return n, err
+}
+
+func (b *bodyReader) Close() error { return b.c.Close() }
+
+// Quarantine implements DeliveryQueue.
+func (s *Spool) Quarantine(ctx context.Context, id string, reason error) error {
+	e, err := s.lookup(id)
+	if err != nil {
+		return err
+	}
+	e.fileMu.Lock()
+	defer e.fileMu.Unlock()
+	s.quarantineFiles(id, reason)
+	s.mu.Lock()
+	delete(s.idx, id)
+	s.mu.Unlock()
+	return nil
+}
+
+// quarantineFiles moves a message's files to quarantine/ with a note of
+// why. Failures are logged: the message is dropped from the index either
+// way, so it is never delivered.
+func (s *Spool) quarantineFiles(id string, reason error) {
+	s.m.Quarantined.Add(1)
+	s.log.Warn("queue message quarantined", "msg_id", id, "err", reason)
+	qid := fmt.Sprintf("%s.%d", filepath.Base(id), s.now().UnixNano())
+	for _, sub := range []string{"msg", "state"} {
+		err := os.Rename(s.path(sub, id), s.path("quarantine", qid+"."+sub))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.log.Error("queue quarantine move failed", "msg_id", id, "err", err)
+		}
+	}
+	if err := writeFileSync(s.path("quarantine", qid+".reason"), []byte(reason.Error()+"\n")); err != nil {
+		s.log.Error("queue quarantine note failed", "msg_id", id, "err", err)
+	}
+	for _, sub := range []string{"msg", "state", "quarantine"} {
+		if err := syncDir(filepath.Join(s.dir, sub)); err != nil {
+			s.log.Error("queue quarantine sync failed", "msg_id", id, "err", err)
+		}
+	}
+}
+
+// Wake implements DeliveryQueue.
+func (s *Spool) Wake() <-chan struct{} { return s.wake }
+
+// Dir returns the spool directory.
+func (s *Spool) Dir() string { return s.dir }

@@ -1,0 +1,223 @@
+package queue
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dkimd/dkimd/internal/queue/queuetest"
+)
+
+func TestEnqueueStoresDurably(t *testing.T) {
+	e := newEnv(t, nil)
+	body := testBody("one")
+	id := e.enqueue("alice@sender.test", []string{"bob@rcpt.test", "carol@rcpt.test"}, body)
+	if !validID(id) {
+		t.Fatalf("id %q", id)
+	}
+	if got := string(e.body(id)); got != body {
+		t.Fatalf("body = %q, want %q", got, body)
+	}
+	m := e.get(id)
+	if m.Envelope.From != "alice@sender.test" || m.Envelope.User != "alice" || m.Envelope.Decision != "signed d=sender.test" ||
+		!m.Queued.Equal(e.clk.Now()) || m.Size != int64(len(body)) || statuses(m) != "bob@rcpt.test=pending/0 carol@rcpt.test=pending/0" {
+		t.Fatalf("Get = %+v", m)
+	}
+	// Nothing is left in tmp/ once Enqueue returns.
+	if tmp, _ := os.ReadDir(filepath.Join(e.dir, "tmp")); len(tmp) != 0 {
+		t.Fatalf("tmp/ holds %d files", len(tmp))
+	}
+	l := e.list()
+	if len(l) != 1 || l[0].ID != id || l[0].Recipients != 2 || l[0].Open != 2 || !l[0].Next.IsZero() {
+		t.Fatalf("List = %+v", l)
+	}
+	st, err := e.sp.Stats(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Messages != 1 || st.Recipients != 2 || st.Accepted != 1 || !st.Oldest.Equal(e.clk.Now()) {
+		t.Fatalf("Stats = %+v", st)
+	}
+	free, err := e.sp.FreeSpace()
+	if err != nil || free <= 0 {
+		t.Fatalf("FreeSpace = %d, %v", free, err)
+	}
+	if err := e.sp.Remove(e.ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.sp.Get(e.ctx, id); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get after Remove: %v, want ErrNotFound", err)
+	}
+	if err := e.sp.Remove(e.ctx, id); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Remove twice: %v", err)
+	}
+}
+
+func TestEnqueueRefusesBadEnvelope(t *testing.T) {
+	valid := Envelope{From: "a@x.test", To: []string{"b@y.test"}}
+	tests := []struct {
+		name string
+		mod  func(*Envelope)
+		want error
+	}{
+		{"valid", func(*Envelope) {}, nil},
+		{"null sender is fine (RFC 5321 §4.5.5)", func(e *Envelope) { e.From = "" }, nil},
+		{"no recipients", func(e *Envelope) { e.To = nil }, ErrInvalid},
+		{"recipient without domain", func(e *Envelope) { e.To = []string{"bob"} }, ErrInvalid},
+		{"recipient with CRLF (command injection)", func(e *Envelope) { e.To = []string{"b@y.test\r\nDATA"} }, ErrInvalid},
+		{"sender with space", func(e *Envelope) { e.From = "a b@x.test" }, ErrInvalid},
+		{"sender with angle bracket", func(e *Envelope) { e.From = "a>@x.test" }, ErrInvalid},
+		{"metadata with line break", func(e *Envelope) { e.Decision = "x\ny" }, ErrInvalid},
+	}
+	e := newEnv(t, nil)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := valid
+			env.To = append([]string(nil), valid.To...)
+			tt.mod(&env)
+			_, err := e.sp.Enqueue(e.ctx, env, strings.NewReader("x\r\n"))
+			if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
+				t.Fatalf("Enqueue: %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestEnqueueFailureStoresNothing(t *testing.T) {
+	e := newEnv(t, nil)
+	_, err := e.sp.Enqueue(e.ctx, Envelope{From: "a@x.test", To: []string{"b@y.test"}}, errReader{})
+	if !errors.Is(err, ErrStorage) {
+		t.Fatalf("Enqueue with failing body: %v, want ErrStorage", err)
+	}
+	if l := e.list(); len(l) != 0 {
+		t.Fatalf("List = %+v", l)
+	}
+	for _, sub := range []string{"tmp", "msg"} {
+		if f, _ := os.ReadDir(filepath.Join(e.dir, sub)); len(f) != 0 {
+			t.Fatalf("%s/ holds %d files", sub, len(f))
+		}
+	}
+	// A spool directory that cannot be written to fails Enqueue.
+	if err := os.RemoveAll(filepath.Join(e.dir, "tmp")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.sp.Enqueue(e.ctx, Envelope{From: "a@x.test", To: []string{"b@y.test"}}, strings.NewReader("x")); !errors.Is(err, ErrStorage) {
+		t.Fatalf("Enqueue without tmp/: %v, want ErrStorage", err)
+	}
+}
+
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) { return 0, errors.New("client went away") }
+
+func TestRestartRecovery(t *testing.T) {
+	e := newEnv(t, nil)
+	e.sink.SetRcpt(func(to string) error {
+		if strings.HasPrefix(to, "later") {
+			return tempErr
+		}
+		return nil
+	})
+	a := e.enqueue("alice@sender.test", []string{"now@rcpt.test", "later@rcpt.test"}, testBody("a"))
+	b := e.enqueue("alice@sender.test", []string{"bob@rcpt.test"}, testBody("b"))
+	e.runOnce()
+	if got := statuses(e.get(a)); got != "now@rcpt.test=delivered/1 later@rcpt.test=deferred/1" {
+		t.Fatalf("after first run: %s", got)
+	}
+	if len(e.sink.Delivered()) != 2 {
+		t.Fatalf("sink got %d messages", len(e.sink.Delivered()))
+	}
+	e.clk.Advance(time.Second)
+	c := e.enqueue("alice@sender.test", []string{"carol@rcpt.test"}, testBody("c"))
+
+	// What a crash leaves: a half-written message in tmp/ and the state of
+	// a message whose removal was cut short.
+	if err := os.WriteFile(filepath.Join(e.dir, "tmp", "x.msg"), []byte("DKIMDQ1 half"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.dir, "state", "gone"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e.open()
+	for _, sub := range []string{"tmp", "state"} {
+		f, _ := os.ReadDir(filepath.Join(e.dir, sub))
+		for _, x := range f {
+			if x.Name() == "x.msg" || x.Name() == "gone" {
+				t.Fatalf("%s/%s survived the restart", sub, x.Name())
+			}
+		}
+	}
+	if l := e.list(); len(l) != 2 || l[0].ID != a || l[1].ID != c {
+		t.Fatalf("after restart List = %+v (b=%s)", l, b)
+	}
+	if got := statuses(e.get(a)); got != "now@rcpt.test=delivered/1 later@rcpt.test=deferred/1" {
+		t.Fatalf("after restart: %s", got)
+	}
+
+	e.sink.SetRcpt(nil)
+	e.clk.Advance(time.Hour)
+	e.runOnce()
+	got := e.sink.Delivered()
+	if len(got) != 4 {
+		t.Fatalf("sink got %d messages, want 4", len(got))
+	}
+	// The recipient delivered before the restart is not sent to again.
+	var toA []string
+	for _, m := range got {
+		if strings.Contains(string(m.Data), "Subject: a\r\n") {
+			toA = append(toA, strings.Join(m.To, ","))
+		}
+	}
+	if strings.Join(toA, " ") != "now@rcpt.test later@rcpt.test" {
+		t.Fatalf("message a went to %v", toA)
+	}
+	if l := e.list(); len(l) != 0 {
+		t.Fatalf("queue not drained: %+v", l)
+	}
+}
+
+func TestRetryAndRemoveAdmin(t *testing.T) {
+	e := newEnv(t, nil)
+	e.sink.SetMode(queuetest.TempFail)
+	id := e.enqueue("alice@sender.test", []string{"bob@rcpt.test"}, testBody("r"))
+	e.runOnce()
+	m := e.get(id)
+	if m.Recipients[0].Status != Deferred || !m.Recipients[0].Next.After(e.clk.Now()) {
+		t.Fatalf("after tempfail: %+v", m.Recipients[0])
+	}
+	e.runOnce() // not due: no attempt
+	if n := len(e.sink.Messages()); n != 1 {
+		t.Fatalf("not-due message attempted: %d", n)
+	}
+	if err := e.sp.Retry(e.ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	e.runOnce()
+	if n := len(e.sink.Messages()); n != 2 {
+		t.Fatalf("Retry did not make the message due: %d attempts", n)
+	}
+	if err := e.sp.Retry(e.ctx, "../etc/passwd"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Retry bad id: %v", err)
+	}
+	if err := e.sp.Remove(e.ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	e.clk.Advance(24 * time.Hour)
+	e.runOnce()
+	if n := len(e.sink.Messages()); n != 2 {
+		t.Fatalf("removed message delivered")
+	}
+	if st, _ := e.sp.Stats(e.ctx); st.Bounced != 0 || st.DSNs != 0 || st.Messages != 0 {
+		t.Fatalf("Remove bounced or kept the message: %+v", st)
+	}
+}
+
+func TestOpenSpoolLocksDirectory(t *testing.T) {
+	e := newEnv(t, nil)
+	if _, err := OpenSpool(e.dir, SpoolOptions{}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second OpenSpool: %v, want ErrLocked", err)
+	}
+}
