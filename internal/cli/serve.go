@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/metrics"
+	"github.com/dkimd/dkimd/internal/relay"
 	"github.com/dkimd/dkimd/internal/store"
 	"github.com/dkimd/dkimd/internal/web"
 )
@@ -29,8 +31,9 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	fs := newFlags("serve", e)
 	df := addDataFlags(fs, e)
 	var o serveOptions
-	fs.StringVar(&o.listenHTTP, "listen-http", "127.0.0.1:8080", "address of the control panel and JSON API")
+	fs.StringVar(&o.listenHTTP, "listen-http", "127.0.0.1:8080", "address of the control panel, JSON API and /metrics")
 	fs.StringVar(&o.resolver, "resolver", "", "DNS server HOST:PORT for record checks (default: the system's)")
+	mf := addMailFlags(fs)
 	logFormat := fs.String("log-format", "text", "text or json")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	if _, err := parseFlags(fs, e, args); err != nil {
@@ -61,12 +64,20 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	if err := bootstrapAdmin(ctx, e, d.admin); err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", o.listenHTTP)
+	errc := make(chan error, 4)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	m, err := startMail(ctx, mf, d, log, errc)
 	if err != nil {
 		return err
 	}
+	ln, err := net.Listen("tcp", o.listenHTTP)
+	if err != nil {
+		m.stop(ctx)
+		return err
+	}
 	srv := &http.Server{
-		Handler:           httpHandler(d.admin, log),
+		Handler:           httpHandler(d.admin, m, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -74,21 +85,25 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(h, slog.LevelWarn),
 	}
-	log.Info("serving", "http", ln.Addr().String(), "data", d.dir)
-	errc := make(chan error, 1)
+	log.Info("serving", "http", ln.Addr().String(), "submission", m.addrs[relay.ModeSubmission],
+		"submissions", m.addrs[relay.ModeSubmissions], "relay", m.addrs[relay.ModeRelay], "data", d.dir)
 	go func() { errc <- srv.Serve(ln) }()
+	var serveErr error
 	select {
-	case err := <-errc:
-		return err
+	case serveErr = <-errc:
 	case <-ctx.Done():
 	}
 	log.Info("shutting_down")
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer scancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) && serveErr == nil {
+		serveErr = err
 	}
-	return nil
+	cancel() // stops delivery
+	if err := m.stop(sctx); err != nil && serveErr == nil {
+		serveErr = err
+	}
+	return serveErr
 }
 
 // bootstrapAdmin makes the first admin account on first start, with a
@@ -111,11 +126,12 @@ func bootstrapAdmin(ctx context.Context, e *Env, a *admin.Service) error {
 	return err
 }
 
-// httpHandler routes the HTTP side of serve: the JSON API and a health
-// check.
-func httpHandler(a *admin.Service, log *slog.Logger) http.Handler {
+// httpHandler routes the HTTP side of serve: the JSON API, Prometheus
+// metrics and a health check.
+func httpHandler(a *admin.Service, m *mail, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(web.APIPrefix+"/", web.NewAPI(web.Options{Admin: a, Log: log}))
+	mux.Handle("GET /metrics", metrics.Handler(metrics.Sources{Relay: m.metrics, Queue: m.spool}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")

@@ -47,7 +47,8 @@ func TestServeFirstStart(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
-		done <- Main(ctx, []string{"dkimd", "serve", "--data", dir, "--listen-http", addr}, &Env{Stdin: strings.NewReader(""), Stdout: &stderr, Stderr: &stderr, Getenv: func(string) string { return "" }})
+		done <- Main(ctx, []string{"dkimd", "serve", "--data", dir, "--listen-http", addr,
+			"--listen-submission", "127.0.0.1:0", "--listen-submissions", "127.0.0.1:0", "--listen-relay", "127.0.0.1:0", "--hostname", "mail.test"}, &Env{Stdin: strings.NewReader(""), Stdout: &stderr, Stderr: &stderr, Getenv: func(string) string { return "" }})
 	}()
 	var password string
 	pwRE := regexp.MustCompile(`log in as "admin" with the password (\S+)`)

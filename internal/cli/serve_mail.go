@@ -1,0 +1,158 @@
+package cli
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/dkimd/dkimd/internal/queue"
+	"github.com/dkimd/dkimd/internal/relay"
+)
+
+// mailFlags are serve's flags for receiving and delivering mail.
+type mailFlags struct {
+	submission, submissions, relayPort string
+	hostname, certFile, keyFile        string
+	smarthost, smarthostTLS            string
+	smarthostUser, smarthostPassFile   string
+	mxResolver                         string
+	expiry                             time.Duration
+	insecureAuth                       bool
+}
+
+func addMailFlags(fs *flag.FlagSet) *mailFlags {
+	m := &mailFlags{}
+	fs.StringVar(&m.submission, "listen-submission", ":587", `submission with STARTTLS and AUTH ("" to turn off)`)
+	fs.StringVar(&m.submissions, "listen-submissions", ":465", `submission over implicit TLS ("" to turn off)`)
+	fs.StringVar(&m.relayPort, "listen-relay", ":2525", `relay for IP-authenticated servers ("" to turn off)`)
+	fs.StringVar(&m.hostname, "hostname", "", "name in the SMTP greeting, Received fields and the self-signed certificate (default: the host name)")
+	fs.StringVar(&m.certFile, "tls-cert", "", "TLS certificate chain (PEM); default: a self-signed certificate made in the data directory")
+	fs.StringVar(&m.keyFile, "tls-key", "", "TLS private key (PEM) for --tls-cert")
+	fs.StringVar(&m.smarthost, "smarthost", "", "deliver everything through HOST:PORT (default: to each recipient domain's MX)")
+	fs.StringVar(&m.smarthostTLS, "smarthost-tls", "opportunistic", "opportunistic, required, implicit or none")
+	fs.StringVar(&m.smarthostUser, "smarthost-user", "", "AUTH PLAIN user for the smart host")
+	fs.StringVar(&m.smarthostPassFile, "smarthost-password-file", "", "file holding the smart host password")
+	fs.StringVar(&m.mxResolver, "mx-resolver", "", "DNS server HOST:PORT for MX lookups (default: /etc/resolv.conf)")
+	fs.DurationVar(&m.expiry, "queue-lifetime", 5*24*time.Hour, "how long a message is retried before it bounces")
+	fs.BoolVar(&m.insecureAuth, "allow-insecure-auth", false, "allow AUTH without TLS (only for tests on loopback)")
+	return m
+}
+
+// mail is the running mail side: the spool, the deliverer and the SMTP
+// listeners.
+type mail struct {
+	spool   *queue.Spool
+	relay   *relay.Server
+	metrics *relay.Metrics
+	addrs   map[relay.Mode]string
+}
+
+// startMail opens the spool, starts delivery, and starts the listeners.
+// Everything it starts stops when ctx ends; errc gets listener failures.
+func startMail(ctx context.Context, m *mailFlags, d *data, log *slog.Logger, errc chan<- error) (*mail, error) {
+	qm := &queue.Metrics{}
+	spool, err := queue.OpenSpool(filepath.Join(d.dir, "spool"), queue.SpoolOptions{Logger: log, Metrics: qm})
+	if err != nil {
+		return nil, err
+	}
+	dopts := queue.Options{SmartHost: m.smarthost, Username: m.smarthostUser, HeloName: m.hostname, Expiry: m.expiry, Logger: log, Metrics: qm}
+	switch m.smarthostTLS {
+	case "opportunistic":
+	case "required":
+		dopts.SmartHostTLS = queue.TLSRequired
+	case "implicit":
+		dopts.SmartHostTLS = queue.TLSImplicit
+	case "none":
+		dopts.SmartHostTLS = queue.TLSDisabled
+	default:
+		spool.Close()
+		return nil, usagef("--smarthost-tls %q: want opportunistic, required, implicit or none", m.smarthostTLS)
+	}
+	if m.smarthostPassFile != "" {
+		pw, err := os.ReadFile(m.smarthostPassFile)
+		if err != nil {
+			spool.Close()
+			return nil, err
+		}
+		dopts.Password = strings.TrimSpace(string(pw))
+	}
+	if m.mxResolver != "" {
+		dopts.Resolver = &queue.DNSResolver{Server: m.mxResolver}
+	}
+	go func() {
+		if err := queue.NewDeliverer(spool, dopts).Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("delivery_stopped", "err", err)
+		}
+	}()
+
+	out := &mail{spool: spool, metrics: &relay.Metrics{}, addrs: map[relay.Mode]string{}}
+	tlsConf, err := m.tlsConfig(d.dir)
+	if err != nil {
+		spool.Close()
+		return nil, err
+	}
+	out.relay, err = relay.New(relay.Options{
+		Directory: d.db, Keys: d.admin, Queue: relay.QueueOf(spool),
+		TLS: tlsConf, AllowInsecureAuth: m.insecureAuth, Hostname: m.hostname,
+		SpoolDir: filepath.Join(d.dir, "spool", "tmp"), Metrics: out.metrics, Log: log,
+	})
+	if err != nil {
+		spool.Close()
+		return nil, err
+	}
+	for mode, addr := range map[relay.Mode]string{relay.ModeSubmission: m.submission, relay.ModeSubmissions: m.submissions, relay.ModeRelay: m.relayPort} {
+		if addr == "" {
+			continue
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			out.relay.Close()
+			spool.Close()
+			return nil, fmt.Errorf("listen %s: %w", addr, err)
+		}
+		out.addrs[mode] = ln.Addr().String()
+		go func() {
+			if err := out.relay.Serve(ln, mode); err != nil && !errors.Is(err, relay.ErrClosed) {
+				errc <- err
+			}
+		}()
+	}
+	return out, nil
+}
+
+// stop ends the listeners (waiting for sessions up to ctx) and closes the
+// spool.
+func (m *mail) stop(ctx context.Context) error {
+	err := m.relay.Shutdown(ctx)
+	if cerr := m.spool.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (m *mailFlags) tlsConfig(dataDir string) (*tls.Config, error) {
+	var cert tls.Certificate
+	var err error
+	switch {
+	case m.certFile != "" || m.keyFile != "":
+		cert, err = tls.LoadX509KeyPair(m.certFile, m.keyFile)
+	default:
+		host := m.hostname
+		if host == "" {
+			host, _ = os.Hostname()
+		}
+		cert, err = relay.SelfSignedCertificate(dataDir, host, nil)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("TLS certificate: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}

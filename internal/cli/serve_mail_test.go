@@ -1,0 +1,108 @@
+package cli
+
+import (
+	"context"
+	"crypto/tls"
+	"io"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/dkimd/dkimd/internal/peertest"
+	"github.com/dkimd/dkimd/internal/queue/queuetest"
+)
+
+// TestServeRelaysSignedMail is the mail path end to end, as a user meets it:
+// set up with the admin commands, "dkimd serve" with a smart host, a
+// message submitted over STARTTLS with AUTH, delivered to the next hop,
+// and its signature checked by dkimpy against the record dkimd printed.
+func TestServeRelaysSignedMail(t *testing.T) {
+	py := peertest.Dkimpy(t)
+	dir := filepath.Join(t.TempDir(), "data")
+	ok := func(stdin string, args ...string) string {
+		t.Helper()
+		code, out, errs := runData(t, dir, stdin, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errs)
+		}
+		return out
+	}
+	ok("", "domain", "add", "example.com")
+	ok("", "key", "generate", "--domain", "example.com", "--selector", "s1", "--bits", "2048")
+	ok("", "key", "activate", "--domain", "example.com", "--selector", "s1", "--force")
+	record := strings.TrimSpace(ok("", "key", "record", "--domain", "example.com", "--selector", "s1", "--format", "value"))
+	ok("a long enough password\n", "user", "add", "--domain", "example.com", "--name", "alice", "--password-stdin")
+
+	sink := queuetest.NewSink(t, queuetest.SinkOptions{})
+	var logs syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{"dkimd", "serve", "--data", dir, "--listen-http", "127.0.0.1:0",
+			"--listen-submission", "127.0.0.1:0", "--listen-submissions", "", "--listen-relay", "",
+			"--hostname", "mail.test", "--smarthost", sink.Addr, "--smarthost-tls", "none"},
+			&Env{Stdin: strings.NewReader(""), Stdout: &logs, Stderr: &logs, Getenv: func(string) string { return "" }})
+	}()
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			t.Error("serve did not stop")
+		}
+	}()
+	addrRE := regexp.MustCompile(`msg=serving http=(\S+) submission=(\S+)`)
+	var httpAddr, subAddr string
+	for deadline := time.Now().Add(20 * time.Second); httpAddr == ""; time.Sleep(20 * time.Millisecond) {
+		if m := addrRE.FindStringSubmatch(logs.String()); m != nil {
+			httpAddr, subAddr = m[1], m[2]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not start:\n%s", logs.String())
+		}
+	}
+
+	c, err := smtp.DialStartTLS(subAddr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Auth(sasl.NewPlainClient("", "alice", "a long enough password")); err != nil {
+		t.Fatalf("AUTH: %v", err)
+	}
+	msg := "From: Alice <alice@example.com>\r\nTo: bob@example.net\r\nSubject: end to end\r\n" +
+		"Date: Sun, 29 Nov 2026 10:00:00 +0000\r\nMessage-ID: <e2e@example.com>\r\n\r\nHello Bob.\r\n"
+	if err := c.SendMail("alice@example.com", []string{"bob@example.net"}, strings.NewReader(msg)); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	got := sink.Wait(1, 20*time.Second)
+	if len(got) != 1 {
+		t.Fatalf("delivered %d messages, want 1\n%s", len(got), logs.String())
+	}
+	if v := py.Verify(got[0].Data, map[string]string{"s1._domainkey.example.com": record}); !v.Pass() {
+		t.Fatalf("dkimpy: %s\n%s", v.Summary, got[0].Data)
+	}
+	if !strings.Contains(string(got[0].Data), "x=") {
+		t.Error("signature without x=")
+	}
+	resp, err := http.Get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"dkimd_messages_signed_total 1", "dkimd_queue_delivered_total 1", "dkimd_queue_messages 0"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if strings.Contains(logs.String(), "a long enough password") {
+		t.Error("the password reached the log")
+	}
+}

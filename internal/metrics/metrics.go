@@ -1,0 +1,84 @@
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/dkimd/dkimd/internal/queue"
+	"github.com/dkimd/dkimd/internal/relay"
+)
+
+// Sources are where the counters come from; a nil source is left out.
+type Sources struct {
+	Relay *relay.Metrics
+	Queue queue.Queue
+	// Now is the clock for the oldest message's age; nil means time.Now.
+	Now func() time.Time
+}
+
+// Handler serves the metrics in the Prometheus text format.
+func Handler(s Sources) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(&collector{s: s})
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+}
+
+var (
+	descSigned    = prometheus.NewDesc("dkimd_messages_signed_total", "Messages accepted and queued with at least one DKIM signature.", nil, nil)
+	descUnsigned  = prometheus.NewDesc("dkimd_messages_unsigned_total", "Messages accepted and queued without a signature, by the reason of the signing decision.", []string{"reason"}, nil)
+	descAccepted  = prometheus.NewDesc("dkimd_queue_accepted_total", "Messages stored in the queue.", nil, nil)
+	descDelivered = prometheus.NewDesc("dkimd_queue_delivered_total", "Recipients delivered.", nil, nil)
+	descDeferred  = prometheus.NewDesc("dkimd_queue_deferred_total", "Recipient delivery attempts that failed temporarily.", nil, nil)
+	descBounced   = prometheus.NewDesc("dkimd_queue_bounced_total", "Recipients that failed permanently or expired.", nil, nil)
+	descSize      = prometheus.NewDesc("dkimd_queue_messages", "Messages in the queue.", nil, nil)
+	descRcpts     = prometheus.NewDesc("dkimd_queue_recipients", "Recipients still to deliver.", nil, nil)
+	descOldest    = prometheus.NewDesc("dkimd_queue_oldest_age_seconds", "Age of the oldest queued message (0 when empty).", nil, nil)
+)
+
+type collector struct{ s Sources }
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descSigned, descUnsigned, descAccepted, descDelivered, descDeferred, descBounced, descSize, descRcpts, descOldest} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	if c.s.Relay != nil {
+		snap := c.s.Relay.Snapshot()
+		ch <- prometheus.MustNewConstMetric(descSigned, prometheus.CounterValue, float64(snap.Signed))
+		for reason, n := range snap.Unsigned {
+			ch <- prometheus.MustNewConstMetric(descUnsigned, prometheus.CounterValue, float64(n), string(reason))
+		}
+	}
+	if c.s.Queue == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := c.s.Queue.Stats(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(descSize, err)
+		return
+	}
+	for d, v := range map[*prometheus.Desc]int64{descAccepted: st.Accepted, descDelivered: st.Delivered, descDeferred: st.Deferred, descBounced: st.Bounced} {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
+	}
+	ch <- prometheus.MustNewConstMetric(descSize, prometheus.GaugeValue, float64(st.Messages))
+	ch <- prometheus.MustNewConstMetric(descRcpts, prometheus.GaugeValue, float64(st.Recipients))
+	age := 0.0
+	if !st.Oldest.IsZero() {
+		now := time.Now
+		if c.s.Now != nil {
+			now = c.s.Now
+		}
+		age = now().Sub(st.Oldest).Seconds()
+	}
+	ch <- prometheus.MustNewConstMetric(descOldest, prometheus.GaugeValue, age)
+}
