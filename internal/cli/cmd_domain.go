@@ -102,6 +102,7 @@ func runKey(ctx context.Context, e *Env, args []string) error {
 	for verb, state := range map[string]store.KeyState{"activate": store.KeyActive, "retire": store.KeyRetired, "revoke": store.KeyRevoked, "archive": store.KeyArchived} {
 		verbs[verb] = keyState(verb, state)
 	}
+	addLifecycleVerbs(verbs)
 	return subcommand(ctx, e, "key", args, verbs)
 }
 

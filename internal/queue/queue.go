@@ -85,14 +85,14 @@ type Recipient struct {
 
 // Message is a queued message without its body.
 type Message struct {
-	ID       string
-	Envelope Envelope
+	ID       string   `json:"id"`
+	Envelope Envelope `json:"envelope"`
 	// Queued is when Enqueue stored the message.
-	Queued time.Time
+	Queued time.Time `json:"queued"`
 	// Size is the body size in bytes.
-	Size int64
+	Size int64 `json:"size"`
 	// Recipients has one entry per Envelope.To, in the same order.
-	Recipients []Recipient
+	Recipients []Recipient `json:"recipients"`
 	// DSNs counts the delivery status notifications made for this message;
 	// it makes their ids stable across restarts.
 	DSNs int
@@ -100,12 +100,13 @@ type Message struct {
 
 // Summary is one line of List: what an admin needs to see at a glance.
 type Summary struct {
-	ID     string
-	From   string
-	Queued time.Time
-	Size   int64
+	ID     string    `json:"id"`
+	From   string    `json:"from"`
+	Queued time.Time `json:"queued"`
+	Size   int64     `json:"size"`
 	// Recipients is the total, Open those not yet delivered or bounced.
-	Recipients, Open int
+	Recipients int `json:"recipients"`
+	Open       int `json:"open"`
 	// Next is when the next attempt is due; zero means now.
 	Next time.Time
 }

@@ -100,6 +100,11 @@ type Key struct {
 	// raw 32-byte key for Ed25519 (RFC 8463 §4). JSON gives it in base64,
 	// i.e. the p= value.
 	PublicKey []byte `json:"public_key"`
+	// Replaces is the ID of the key this one was made to replace in a
+	// rotation (same domain and algorithm), zero for none. When this key
+	// becomes active, the key it replaces is retired in the same
+	// transaction if it is still active (see Keys.SetKeyStates).
+	Replaces int64 `json:"replaces,omitempty"`
 	// Times of the lifecycle steps, set by the store; zero until reached.
 	Created   time.Time `json:"created"`
 	Activated time.Time `json:"activated,omitzero"`
@@ -149,6 +154,11 @@ type NewKey struct {
 	// KeyAssociatedData(Domain, Selector) (keys.MasterKey.SealSigner).
 	// The store keeps it as given and never returns it in a Key.
 	Sealed []byte
+	// Replaces, when non-zero, names the key of the same domain and
+	// algorithm this one replaces (Key.Replaces); the store refuses with
+	// ErrInvalid a key that does not exist, is of another domain or
+	// algorithm, or is revoked or archived.
+	Replaces int64
 }
 
 // Normalize checks k and gives it in canonical form.
@@ -177,6 +187,9 @@ func (k NewKey) Normalize() (NewKey, error) {
 	k.Algorithm, k.Bits = spec.Algorithm, spec.Bits
 	if len(k.PublicKey) == 0 {
 		return k, Invalid("public_key", "empty")
+	}
+	if k.Replaces < 0 {
+		return k, Invalid("replaces", "not a key ID: %d", k.Replaces)
 	}
 	if len(k.Sealed) == 0 {
 		// Never a key row without its secret.

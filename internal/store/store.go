@@ -45,6 +45,15 @@ type Keys interface {
 	// transaction, so two admins racing get one success and one
 	// ErrConflict. ErrNotFound, ErrInvalid for an unknown state.
 	SetKeyState(ctx context.Context, id int64, to KeyState) (Key, error)
+	// SetKeyStates makes several state changes in one transaction: all of
+	// them or none. Each is checked as SetKeyState checks it, and against
+	// KeyStateChange.From when set. A key that becomes active retires, in
+	// the same transaction, the key it replaces (Key.Replaces) if that one
+	// is active and no change names it: so a rotation never leaves a
+	// moment with both or neither signing. SetKeyState does the same. It
+	// returns every key changed, in the order of changes, then the keys
+	// retired that way. ErrNotFound, ErrConflict, ErrInvalid.
+	SetKeyStates(ctx context.Context, changes ...KeyStateChange) ([]Key, error)
 	// SealedKey gives a key's sealed private key, to be opened with the
 	// master key and Key.AssociatedData. ErrNotFound.
 	SealedKey(ctx context.Context, id int64) ([]byte, error)
@@ -115,6 +124,17 @@ type Audit interface {
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
 }
 
+// DNSChecks keeps the history of DNS checks of each key's record.
+type DNSChecks interface {
+	// AddDNSCheck stores the outcome of a check, setting ID (and Time when
+	// zero), and, when keep is positive, removes that key's oldest checks
+	// beyond the newest keep in the same transaction. ErrNotFound for the
+	// key, ErrInvalid.
+	AddDNSCheck(ctx context.Context, c DNSCheck, keep int) (DNSCheck, error)
+	// ListDNSChecks gives the checks f selects, newest first.
+	ListDNSChecks(ctx context.Context, f DNSCheckFilter) ([]DNSCheck, error)
+}
+
 // Store is everything a backend keeps. Every method is safe for concurrent
 // use, also by several processes sharing one database (dkimd serve and the
 // CLI).
@@ -124,6 +144,7 @@ type Store interface {
 	Users
 	Accounts
 	Audit
+	DNSChecks
 	// Check verifies the database: its own integrity check, every key has
 	// its sealed private key and no sealed key lacks its key. A nil error
 	// means all is well.

@@ -11,17 +11,18 @@ import (
 	"github.com/dkimd/dkimd/internal/store"
 )
 
-const keyCols = `id, domain, selector, algorithm, bits, state, public_key, created, activated, retired, revoked, archived`
+const keyCols = `id, domain, selector, algorithm, bits, state, public_key, created, activated, retired, revoked, archived, replaces`
 
 func scanKey(row interface{ Scan(...any) error }) (store.Key, error) {
 	var k store.Key
 	var alg, state string
 	var created int64
-	var activated, retired, revoked, archived sql.NullInt64
+	var activated, retired, revoked, archived, replaces sql.NullInt64
 	if err := row.Scan(&k.ID, &k.Domain, &k.Selector, &alg, &k.Bits, &state, &k.PublicKey,
-		&created, &activated, &retired, &revoked, &archived); err != nil {
+		&created, &activated, &retired, &revoked, &archived, &replaces); err != nil {
 		return k, err
 	}
+	k.Replaces = replaces.Int64
 	k.Algorithm, k.State = keys.Algorithm(alg), store.KeyState(state)
 	k.Created = fromStamp(created)
 	k.Activated, k.Retired = fromNullStamp(activated), fromNullStamp(retired)
@@ -60,9 +61,13 @@ func (d *DB) CreateKey(ctx context.Context, nk store.NewKey) (store.Key, error) 
 			return fmt.Errorf("%w: selector %s in %s (selectors are never reused, even after a key is archived)",
 				store.ErrExists, nk.Selector, nk.Domain)
 		}
-		err := tx.QueryRowContext(ctx, `INSERT INTO dkim_keys (domain, selector, algorithm, bits, state, public_key, created)
-VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			nk.Domain, nk.Selector, string(nk.Algorithm), nk.Bits, string(store.KeyPending), nk.PublicKey, now).Scan(&id)
+		if err := checkReplaces(ctx, tx, nk); err != nil {
+			return err
+		}
+		err := tx.QueryRowContext(ctx, `INSERT INTO dkim_keys (domain, selector, algorithm, bits, state, public_key, created, replaces)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			nk.Domain, nk.Selector, string(nk.Algorithm), nk.Bits, string(store.KeyPending), nk.PublicKey, now,
+			sql.NullInt64{Int64: nk.Replaces, Valid: nk.Replaces != 0}).Scan(&id)
 		if err != nil {
 			return err
 		}
@@ -74,7 +79,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 	}
 	return store.Key{
 		ID: id, Domain: nk.Domain, Selector: nk.Selector, Algorithm: nk.Algorithm, Bits: nk.Bits,
-		State: store.KeyPending, PublicKey: nk.PublicKey, Created: fromStamp(now),
+		State: store.KeyPending, PublicKey: nk.PublicKey, Created: fromStamp(now), Replaces: nk.Replaces,
 	}, nil
 }
 
@@ -167,34 +172,11 @@ func (d *DB) ActiveKeys(ctx context.Context, domain string) ([]store.Key, error)
 
 // SetKeyState implements store.Keys.
 func (d *DB) SetKeyState(ctx context.Context, id int64, to store.KeyState) (store.Key, error) {
-	if !to.Valid() {
-		return store.Key{}, store.CheckTransition("", to)
-	}
-	var out store.Key
-	err := d.write(ctx, func(tx *sql.Tx) error {
-		k, err := getKey(ctx, tx, id)
-		if err != nil {
-			return err
-		}
-		if err := store.CheckTransition(k.State, to); err != nil {
-			return fmt.Errorf("key %d (%s): %w", id, k.RecordName(), err)
-		}
-		// The column is named after the state it records the time of.
-		col := map[store.KeyState]string{
-			store.KeyActive: "activated", store.KeyRetired: "retired",
-			store.KeyRevoked: "revoked", store.KeyArchived: "archived",
-		}[to]
-		if _, err := tx.ExecContext(ctx, `UPDATE dkim_keys SET state = ?, `+col+` = ? WHERE id = ? AND state = ?`,
-			string(to), d.stamp(), id, string(k.State)); err != nil {
-			return err
-		}
-		out, err = getKey(ctx, tx, id)
-		return err
-	})
+	ks, err := d.setKeyStates(ctx, "set key state", []store.KeyStateChange{{ID: id, To: to}})
 	if err != nil {
-		return store.Key{}, dbErr("set key state", err)
+		return store.Key{}, err
 	}
-	return out, nil
+	return ks[0], nil
 }
 
 // SealedKey implements store.Keys.

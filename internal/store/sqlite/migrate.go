@@ -122,6 +122,22 @@ BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 `,
+	2: `
+-- Key rotation: the key a new one replaces, retired when it activates.
+ALTER TABLE dkim_keys ADD COLUMN replaces INTEGER REFERENCES dkim_keys(id);
+
+-- The history of DNS checks of each key's record, capped per key by the
+-- writer (AddDNSCheck).
+CREATE TABLE dns_checks (
+	id      INTEGER PRIMARY KEY AUTOINCREMENT,
+	key_id  INTEGER NOT NULL REFERENCES dkim_keys(id) ON DELETE CASCADE,
+	time    INTEGER NOT NULL,
+	status  TEXT NOT NULL CHECK (status <> ''),
+	ok      INTEGER NOT NULL CHECK (ok IN (0, 1)),
+	summary TEXT NOT NULL DEFAULT ''
+) STRICT;
+CREATE INDEX dns_checks_key ON dns_checks (key_id, id);
+`,
 }
 
 // SchemaVersion is the schema version this dkimd writes.

@@ -103,7 +103,7 @@ func keyEqual(a, b store.Key) bool {
 	return a.ID == b.ID && a.Domain == b.Domain && a.Selector == b.Selector && a.Algorithm == b.Algorithm &&
 		a.Bits == b.Bits && a.State == b.State && bytes.Equal(a.PublicKey, b.PublicKey) &&
 		a.Created.Equal(b.Created) && a.Activated.Equal(b.Activated) && a.Retired.Equal(b.Retired) &&
-		a.Revoked.Equal(b.Revoked) && a.Archived.Equal(b.Archived)
+		a.Revoked.Equal(b.Revoked) && a.Archived.Equal(b.Archived) && a.Replaces == b.Replaces
 }
 
 func testCreateKeyErrors(t *testing.T, e *env) {

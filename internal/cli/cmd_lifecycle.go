@@ -1,0 +1,246 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/lifecycle"
+	"github.com/dkimd/dkimd/internal/store"
+)
+
+// addLifecycleVerbs adds the key verbs of the lifecycle: rotate, status
+// and history, and activate and revoke in their lifecycle form (activate
+// retires the key a rotation replaces, and audits it; revoke waits until
+// it is safe and shows the record to publish).
+func addLifecycleVerbs(verbs map[string]func(context.Context, *Env, []string) error) {
+	verbs["rotate"] = keyRotate
+	verbs["status"] = keyStatus
+	verbs["history"] = keyHistory
+	verbs["activate"] = keyActivate
+	verbs["revoke"] = keyRevoke
+}
+
+// days is a duration flag that also takes days: "7d", "36h", "1d12h".
+type days struct{ d *time.Duration }
+
+func (f days) String() string {
+	if f.d == nil {
+		return ""
+	}
+	return f.d.String()
+}
+
+func (f days) Set(s string) error {
+	var total time.Duration
+	if n, rest, ok := strings.Cut(s, "d"); ok {
+		v, err := strconv.Atoi(n)
+		if err != nil || v < 0 {
+			return fmt.Errorf("bad number of days %q", n)
+		}
+		total, s = time.Duration(v)*24*time.Hour, rest
+	}
+	if s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return err
+		}
+		total += d
+	}
+	if total <= 0 {
+		return fmt.Errorf("want a positive duration")
+	}
+	*f.d = total
+	return nil
+}
+
+// policyFlags are the lifecycle settings, defaults as in lifecycle.Policy.
+func policyFlags(fs *flag.FlagSet) *lifecycle.Policy {
+	var p lifecycle.Policy
+	fs.Var(days{&p.SignatureLifetime}, "signature-lifetime", "how long signatures stay valid (x=), as the signer sets it (default 7d)")
+	fs.Var(days{&p.QueueLifetime}, "queue-lifetime", "how long a signed message may wait in queues (default 5d)")
+	fs.Var(days{&p.MaxAge}, "max-age", "age past which a key is warned about as old (default 180d)")
+	return &p
+}
+
+func keyRotate(ctx context.Context, e *Env, args []string) error {
+	fs := newFlags("key rotate", e)
+	df := addDataFlags(fs, e)
+	domain, selector := keyFlags(fs)
+	alg := fs.String("algorithm", "", "rsa or ed25519 (default: that of the key replaced)")
+	bits := fs.Int("bits", 0, "RSA key length (default: that of the key replaced, at least 2048)")
+	replaces := fs.String("replaces", "", "selector of the active key to replace (default: the only active key of the algorithm)")
+	return withData(ctx, e, fs, df, args, func(d *data, _ []string) error {
+		if err := requireFlags("domain", *domain); err != nil {
+			return err
+		}
+		var spec keys.Spec
+		if *alg != "" {
+			a, err := keys.ParseAlgorithm(*alg)
+			if err != nil {
+				return usagef("%v", err)
+			}
+			spec.Algorithm = a
+		}
+		spec.Bits = *bits
+		r, err := d.admin.RotateKey(ctx, admin.CLI(), admin.RotateRequest{Domain: *domain, Selector: *selector, Spec: spec, Replaces: *replaces})
+		if err != nil {
+			return err
+		}
+		if *df.asJSON {
+			return writeJSON(e.Stdout, r)
+		}
+		for _, w := range r.Warnings {
+			fmt.Fprintf(e.Stderr, "warning: %s\n", w)
+		}
+		k := r.Key
+		fmt.Fprintf(e.Stdout, "Generated %s key %s for %s; it is pending until its record is published.\n", k.Spec(), k.Selector, k.Domain)
+		if r.Replaces != nil {
+			fmt.Fprintf(e.Stdout, "It replaces key %s: when %s becomes active, %s retires (stops signing, stays published).\n", r.Replaces.Selector, k.Selector, r.Replaces.Selector)
+		}
+		fmt.Fprintln(e.Stdout)
+		return printPublication(e.Stdout, &keyOutput{Domain: k.Domain, Selector: k.Selector, Algorithm: string(k.Algorithm), Bits: k.Bits, Publication: *r.Record})
+	})
+}
+
+func keyStatus(ctx context.Context, e *Env, args []string) error {
+	fs := newFlags("key status", e)
+	df := addDataFlags(fs, e)
+	domain := fs.String("domain", "", "domain")
+	check := fs.Bool("check", false, "check every pending, active, retired and revoked key in DNS first")
+	resolver := fs.String("resolver", "", "DNS server HOST:PORT for --check (default: the system's)")
+	p := policyFlags(fs)
+	return withData(ctx, e, fs, df, args, func(d *data, pos []string) error {
+		if *domain == "" && len(pos) == 1 {
+			*domain = pos[0]
+		}
+		if err := requireFlags("domain", *domain); err != nil {
+			return err
+		}
+		if *check {
+			d.admin.DNS = lifecycle.DNS{Resolver: *resolver}
+			ks, err := d.admin.ListKeys(ctx, admin.CLI(), *domain)
+			if err != nil {
+				return err
+			}
+			for _, k := range ks {
+				if k.State == store.KeyArchived {
+					continue
+				}
+				if _, err := d.admin.CheckKeyNow(ctx, admin.CLI(), k.Domain, k.Selector, *p); err != nil {
+					return err
+				}
+			}
+		}
+		sts, err := d.admin.KeyStatus(ctx, admin.CLI(), *domain, *p)
+		if err != nil {
+			return err
+		}
+		if *df.asJSON {
+			return writeJSON(e.Stdout, sts)
+		}
+		tw := newTable(e.Stdout, "SELECTOR", "KEY", "STATE", "AGE", "DNS", "CHECKED", "SAFE TO REVOKE")
+		var notes []string
+		for _, st := range sts {
+			k := st.Key
+			dnsStatus, checked := "-", "-"
+			if c := st.LastCheck; c != nil {
+				dnsStatus, checked = c.Status, day(c.Time)
+			}
+			if st.Alert {
+				dnsStatus = "ALERT " + dnsStatus
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%dd\t%s\t%s\t%s\n", k.Selector, k.Spec(), k.State, st.Age.Days(), dnsStatus, checked, day(st.SafeToRevoke))
+			for _, w := range st.Warnings {
+				notes = append(notes, fmt.Sprintf("%s: %s: %s", k.Selector, w.Code, w.Message))
+			}
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		for _, n := range notes {
+			fmt.Fprintf(e.Stdout, "warning: %s\n", n)
+		}
+		return nil
+	})
+}
+
+func keyHistory(ctx context.Context, e *Env, args []string) error {
+	fs := newFlags("key history", e)
+	df := addDataFlags(fs, e)
+	domain, selector := keyFlags(fs)
+	limit := fs.Int("limit", store.DefaultDNSCheckLimit, "how many checks, newest first")
+	return withData(ctx, e, fs, df, args, func(d *data, _ []string) error {
+		if err := requireFlags("domain", *domain, "selector", *selector); err != nil {
+			return err
+		}
+		cs, err := d.admin.CheckHistory(ctx, admin.CLI(), *domain, *selector, *limit)
+		if err != nil {
+			return err
+		}
+		if *df.asJSON {
+			return writeJSON(e.Stdout, cs)
+		}
+		tw := newTable(e.Stdout, "TIME", "STATUS", "OK", "SUMMARY")
+		for _, c := range cs {
+			fmt.Fprintf(tw, "%s\t%s\t%t\t%s\n", c.Time.UTC().Format(time.RFC3339), c.Status, c.OK, c.Summary)
+		}
+		return tw.Flush()
+	})
+}
+
+func keyActivate(ctx context.Context, e *Env, args []string) error {
+	fs := newFlags("key activate", e)
+	df := addDataFlags(fs, e)
+	domain, selector := keyFlags(fs)
+	force := fs.Bool("force", false, "start signing without seeing the record in DNS")
+	resolver := fs.String("resolver", "", "DNS server HOST:PORT for the check (default: the system's)")
+	return withData(ctx, e, fs, df, args, func(d *data, _ []string) error {
+		if err := requireFlags("domain", *domain, "selector", *selector); err != nil {
+			return err
+		}
+		if !*force {
+			d.admin.DNS = lifecycle.DNS{Resolver: *resolver}
+		}
+		changed, err := d.admin.ActivateKey(ctx, admin.CLI(), *domain, *selector, *force)
+		if err != nil {
+			return err
+		}
+		if *df.asJSON {
+			return writeJSON(e.Stdout, changed)
+		}
+		for _, k := range changed {
+			fmt.Fprintf(e.Stdout, "key %s of %s is now %s\n", k.Selector, k.Domain, k.State)
+		}
+		return nil
+	})
+}
+
+func keyRevoke(ctx context.Context, e *Env, args []string) error {
+	fs := newFlags("key revoke", e)
+	df := addDataFlags(fs, e)
+	domain, selector := keyFlags(fs)
+	force := fs.Bool("force", false, "revoke now: an active key (compromised), or a retired key whose signatures may still be checked")
+	p := policyFlags(fs)
+	return withData(ctx, e, fs, df, args, func(d *data, _ []string) error {
+		if err := requireFlags("domain", *domain, "selector", *selector); err != nil {
+			return err
+		}
+		k, rec, err := d.admin.RevokeKey(ctx, admin.CLI(), *domain, *selector, *force, *p)
+		if err != nil {
+			return err
+		}
+		out := &keyOutput{Domain: k.Domain, Selector: k.Selector, Algorithm: string(k.Algorithm), Bits: k.Bits, Publication: *rec}
+		if *df.asJSON {
+			return writeJSON(e.Stdout, out)
+		}
+		fmt.Fprintf(e.Stdout, "Key %s of %s is revoked. Replace its record with this one (empty p=) so that old signatures stop verifying;\n"+
+			"dkimd archives the key once DNS serves it (or: dkimd key archive).\n\n", k.Selector, k.Domain)
+		return printPublication(e.Stdout, out)
+	})
+}
