@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/store"
 )
 
@@ -65,6 +66,9 @@ type Service struct {
 	// DNS checks records before a key starts signing; nil means only a
 	// forced activation can make a key active.
 	DNS KeyChecker
+	// Lifecycle holds the lifetimes that say when a retired key is safe to
+	// revoke; the zero value is lifecycle's defaults.
+	Lifecycle lifecycle.Policy
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Rand is the randomness for key generation; nil means crypto/rand.

@@ -167,9 +167,22 @@ func Record(k store.Key) (*dkim.Publication, error) {
 	return dkim.Publish(k.Selector, k.Domain, pub)
 }
 
-// SetKeyState moves a key along its lifecycle. A key becomes active only
-// when the DNS checker sees its record published everywhere, unless force.
+// SetKeyState moves a key along its lifecycle, by the rules of ActivateKey
+// (a key signs only once its record is seen in DNS, unless force) and
+// RevokeKey (not while its signatures may still be checked, unless force);
+// retiring and archiving need no check.
 func (s *Service) SetKeyState(ctx context.Context, a Actor, domain, selector string, to store.KeyState, force bool) (store.Key, error) {
+	switch to {
+	case store.KeyActive:
+		changed, err := s.ActivateKey(ctx, a, domain, selector, force)
+		if len(changed) == 0 {
+			return store.Key{}, err
+		}
+		return changed[0], err
+	case store.KeyRevoked:
+		k, _, err := s.RevokeKey(ctx, a, domain, selector, force, s.Lifecycle)
+		return k, err
+	}
 	k, err := s.GetKey(ctx, a, domain, selector)
 	if err != nil {
 		return k, err
@@ -177,22 +190,9 @@ func (s *Service) SetKeyState(ctx context.Context, a Actor, domain, selector str
 	if err := store.CheckTransition(k.State, to); err != nil {
 		return k, err
 	}
-	detail := string(k.State) + " → " + string(to)
-	if to == store.KeyActive {
-		switch {
-		case force:
-			detail += " (forced, DNS not checked)"
-		case s.DNS == nil:
-			return k, fmt.Errorf("%w: no DNS check is configured here; check the record yourself and activate with force", ErrNotPublished)
-		default:
-			if err := s.DNS.KeyPublished(ctx, k); err != nil {
-				return k, fmt.Errorf("%w: %v", ErrNotPublished, err)
-			}
-			detail += " (record seen in DNS)"
-		}
-	}
-	if k, err = s.Store.SetKeyState(ctx, k.ID, to); err != nil {
+	changed, err := s.changeStates(ctx, a, "by hand", store.KeyStateChange{ID: k.ID, From: k.State, To: to})
+	if len(changed) == 0 {
 		return k, err
 	}
-	return k, s.audit(ctx, a, "key.state", "key", keyID(k), k.Domain, detail)
+	return changed[0], err
 }

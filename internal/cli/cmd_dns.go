@@ -2,9 +2,7 @@ package cli
 
 import (
 	"context"
-	"crypto"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 
@@ -93,30 +91,4 @@ func storedKey(ctx context.Context, e *Env, df dataFlags, domain, selector strin
 		return k, false, nil
 	}
 	return k, err == nil, err
-}
-
-// dnsChecker tells admin whether a key's record is published, by asking
-// the resolver and every authoritative server.
-type dnsChecker struct {
-	resolver string
-}
-
-// KeyPublished implements admin.KeyChecker.
-func (c dnsChecker) KeyPublished(ctx context.Context, k store.Key) error {
-	pub, err := admin.PublicKey(k)
-	if err != nil {
-		return err
-	}
-	r, err := checkKey(ctx, c.resolver, k, pub)
-	if err != nil {
-		return err
-	}
-	if !r.OK {
-		return fmt.Errorf("%s", r.Summary)
-	}
-	return nil
-}
-
-func checkKey(ctx context.Context, resolver string, k store.Key, pub crypto.PublicKey) (*dnscheck.Report, error) {
-	return dnscheck.Check(ctx, dnscheck.Options{Domain: k.Domain, Selector: k.Selector, PublicKey: pub, Resolver: resolver})
 }

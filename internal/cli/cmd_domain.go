@@ -99,10 +99,10 @@ func runKey(ctx context.Context, e *Env, args []string) error {
 	verbs := map[string]func(context.Context, *Env, []string) error{
 		"generate": keyGenerate, "list": keyList, "record": keyRecord,
 	}
-	for verb, state := range map[string]store.KeyState{"activate": store.KeyActive, "retire": store.KeyRetired, "revoke": store.KeyRevoked, "archive": store.KeyArchived} {
+	for verb, state := range map[string]store.KeyState{"retire": store.KeyRetired, "archive": store.KeyArchived} {
 		verbs[verb] = keyState(verb, state)
 	}
-	addLifecycleVerbs(verbs)
+	addLifecycleVerbs(verbs) // activate, revoke, rotate, status, history
 	return subcommand(ctx, e, "key", args, verbs)
 }
 
@@ -198,20 +198,11 @@ func keyState(verb string, to store.KeyState) func(context.Context, *Env, []stri
 		fs := newFlags("key "+verb, e)
 		df := addDataFlags(fs, e)
 		domain, selector := keyFlags(fs)
-		var force *bool
-		var resolver *string
-		if to == store.KeyActive {
-			force = fs.Bool("force", false, "start signing without seeing the record in DNS")
-			resolver = fs.String("resolver", "", "DNS server HOST:PORT for the check (default: the system's)")
-		}
 		return withData(ctx, e, fs, df, args, func(d *data, _ []string) error {
 			if err := requireFlags("domain", *domain, "selector", *selector); err != nil {
 				return err
 			}
-			if resolver != nil {
-				d.admin.DNS = dnsChecker{resolver: *resolver}
-			}
-			k, err := d.admin.SetKeyState(ctx, admin.CLI(), *domain, *selector, to, force != nil && *force)
+			k, err := d.admin.SetKeyState(ctx, admin.CLI(), *domain, *selector, to, false)
 			if err != nil {
 				return err
 			}

@@ -61,7 +61,11 @@ func (f days) Set(s string) error {
 
 // policyFlags are the lifecycle settings, defaults as in lifecycle.Policy.
 func policyFlags(fs *flag.FlagSet) *lifecycle.Policy {
-	var p lifecycle.Policy
+	p := lifecycle.Policy{
+		SignatureLifetime: lifecycle.DefaultSignatureLifetime,
+		QueueLifetime:     lifecycle.DefaultQueueLifetime,
+		MaxAge:            lifecycle.DefaultMaxAge,
+	}
 	fs.Var(days{&p.SignatureLifetime}, "signature-lifetime", "how long signatures stay valid (x=), as the signer sets it (default 7d)")
 	fs.Var(days{&p.QueueLifetime}, "queue-lifetime", "how long a signed message may wait in queues (default 5d)")
 	fs.Var(days{&p.MaxAge}, "max-age", "age past which a key is warned about as old (default 180d)")

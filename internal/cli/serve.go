@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/metrics"
 	"github.com/dkimd/dkimd/internal/relay"
 	"github.com/dkimd/dkimd/internal/store"
@@ -21,10 +22,12 @@ import (
 
 // serveOptions are the flags of "dkimd serve".
 type serveOptions struct {
-	listenHTTP string
-	resolver   string
-	logJSON    bool
-	logLevel   slog.Level
+	listenHTTP    string
+	resolver      string
+	checkInterval time.Duration
+	failover      bool
+	logJSON       bool
+	logLevel      slog.Level
 }
 
 func runServe(ctx context.Context, e *Env, args []string) error {
@@ -33,6 +36,9 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	var o serveOptions
 	fs.StringVar(&o.listenHTTP, "listen-http", "127.0.0.1:8080", "address of the control panel, JSON API and /metrics")
 	fs.StringVar(&o.resolver, "resolver", "", "DNS server HOST:PORT for record checks (default: the system's)")
+	fs.DurationVar(&o.checkInterval, "check-interval", time.Hour, "how often published keys are re-checked in DNS (pending keys: every 5 minutes)")
+	fs.BoolVar(&o.failover, "failover", false, "when an active key's record breaks, switch to a published standby key of the domain")
+	pol := policyFlags(fs)
 	mf := addMailFlags(fs)
 	logFormat := fs.String("log-format", "text", "text or json")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
@@ -60,24 +66,43 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	defer d.Close()
-	d.admin.DNS = dnsChecker{resolver: o.resolver}
+	dnsChk := lifecycle.DNS{Resolver: o.resolver}
+	d.admin.DNS, d.admin.Lifecycle = dnsChk, *pol
 	if err := bootstrapAdmin(ctx, e, d.admin); err != nil {
 		return err
 	}
 	errc := make(chan error, 4)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	mf.queueLifetime, mf.signatureLifetime = pol.QueueLifetime, pol.SignatureLifetime
+	if pol.SignatureLifetime <= pol.QueueLifetime {
+		log.Warn("signature_lifetime_short", "signature_lifetime", pol.SignatureLifetime.String(), "queue_lifetime", pol.QueueLifetime.String(),
+			"detail", "signatures may expire before the queue gives up delivering; make --signature-lifetime longer than --queue-lifetime")
+	}
 	m, err := startMail(ctx, mf, d, log, errc)
 	if err != nil {
 		return err
 	}
+	mon, err := lifecycle.NewMonitor(lifecycle.MonitorOptions{
+		Store: d.db, Checker: dnsChk, Keeper: d.admin.Keeper(), Policy: *pol,
+		Interval: o.checkInterval, Failover: o.failover, Log: log,
+	})
+	if err != nil {
+		m.stop(ctx)
+		return err
+	}
+	go func() {
+		if err := mon.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("monitor_stopped", "err", err)
+		}
+	}()
 	ln, err := net.Listen("tcp", o.listenHTTP)
 	if err != nil {
 		m.stop(ctx)
 		return err
 	}
 	srv := &http.Server{
-		Handler:           httpHandler(d.admin, m, log),
+		Handler:           httpHandler(d.admin, metrics.Sources{Relay: m.metrics, Queue: m.spool, Lifecycle: mon}, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -128,10 +153,10 @@ func bootstrapAdmin(ctx context.Context, e *Env, a *admin.Service) error {
 
 // httpHandler routes the HTTP side of serve: the JSON API, Prometheus
 // metrics and a health check.
-func httpHandler(a *admin.Service, m *mail, log *slog.Logger) http.Handler {
+func httpHandler(a *admin.Service, ms metrics.Sources, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(web.APIPrefix+"/", web.NewAPI(web.Options{Admin: a, Log: log}))
-	mux.Handle("GET /metrics", metrics.Handler(metrics.Sources{Relay: m.metrics, Queue: m.spool}))
+	mux.Handle("GET /metrics", metrics.Handler(ms))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")

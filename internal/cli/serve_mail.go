@@ -24,8 +24,11 @@ type mailFlags struct {
 	smarthost, smarthostTLS            string
 	smarthostUser, smarthostPassFile   string
 	mxResolver                         string
-	expiry                             time.Duration
 	insecureAuth                       bool
+	// queueLifetime (how long a message is retried before it bounces) and
+	// signatureLifetime (x=) come from the lifecycle flags, which use
+	// them to tell when a retired key is safe to revoke.
+	queueLifetime, signatureLifetime time.Duration
 }
 
 func addMailFlags(fs *flag.FlagSet) *mailFlags {
@@ -41,7 +44,6 @@ func addMailFlags(fs *flag.FlagSet) *mailFlags {
 	fs.StringVar(&m.smarthostUser, "smarthost-user", "", "AUTH PLAIN user for the smart host")
 	fs.StringVar(&m.smarthostPassFile, "smarthost-password-file", "", "file holding the smart host password")
 	fs.StringVar(&m.mxResolver, "mx-resolver", "", "DNS server HOST:PORT for MX lookups (default: /etc/resolv.conf)")
-	fs.DurationVar(&m.expiry, "queue-lifetime", 5*24*time.Hour, "how long a message is retried before it bounces")
 	fs.BoolVar(&m.insecureAuth, "allow-insecure-auth", false, "allow AUTH without TLS (only for tests on loopback)")
 	return m
 }
@@ -63,7 +65,7 @@ func startMail(ctx context.Context, m *mailFlags, d *data, log *slog.Logger, err
 	if err != nil {
 		return nil, err
 	}
-	dopts := queue.Options{SmartHost: m.smarthost, Username: m.smarthostUser, HeloName: m.hostname, Expiry: m.expiry, Logger: log, Metrics: qm}
+	dopts := queue.Options{SmartHost: m.smarthost, Username: m.smarthostUser, HeloName: m.hostname, Expiry: m.queueLifetime, Logger: log, Metrics: qm}
 	switch m.smarthostTLS {
 	case "opportunistic":
 	case "required":
@@ -103,6 +105,7 @@ func startMail(ctx context.Context, m *mailFlags, d *data, log *slog.Logger, err
 		Directory: d.db, Keys: d.admin, Queue: relay.QueueOf(spool),
 		TLS: tlsConf, AllowInsecureAuth: m.insecureAuth, Hostname: m.hostname,
 		SpoolDir: filepath.Join(d.dir, "spool", "tmp"), Metrics: out.metrics, Log: log,
+		SignatureLifetime: m.signatureLifetime,
 	})
 	if err != nil {
 		spool.Close()

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/queue"
 	"github.com/dkimd/dkimd/internal/relay"
 )
@@ -17,8 +18,16 @@ import (
 type Sources struct {
 	Relay *relay.Metrics
 	Queue queue.Queue
+	// Lifecycle is the DNS monitor.
+	Lifecycle Monitor
 	// Now is the clock for the oldest message's age; nil means time.Now.
 	Now func() time.Time
+}
+
+// Monitor is what the metrics read of lifecycle.Monitor.
+type Monitor interface {
+	Counters() lifecycle.Counters
+	Alerts() []lifecycle.Alert
 }
 
 // Handler serves the metrics in the Prometheus text format.
@@ -39,17 +48,29 @@ var (
 	descSize      = prometheus.NewDesc("dkimd_queue_messages", "Messages in the queue.", nil, nil)
 	descRcpts     = prometheus.NewDesc("dkimd_queue_recipients", "Recipients still to deliver.", nil, nil)
 	descOldest    = prometheus.NewDesc("dkimd_queue_oldest_age_seconds", "Age of the oldest queued message (0 when empty).", nil, nil)
+	descChecks    = prometheus.NewDesc("dkimd_dns_checks_total", "DNS record checks made by the monitor, by outcome.", []string{"outcome"}, nil)
+	descKeyEvents = prometheus.NewDesc("dkimd_key_events_total", "Key state changes the monitor made, by kind.", []string{"event"}, nil)
+	descAlerts    = prometheus.NewDesc("dkimd_dns_alerts", "Active keys whose record is missing or changed now.", nil, nil)
 )
 
 type collector struct{ s Sources }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSigned, descUnsigned, descAccepted, descDelivered, descDeferred, descBounced, descSize, descRcpts, descOldest} {
+	for _, d := range []*prometheus.Desc{descSigned, descUnsigned, descAccepted, descDelivered, descDeferred, descBounced, descSize, descRcpts, descOldest, descChecks, descKeyEvents, descAlerts} {
 		ch <- d
 	}
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	if c.s.Lifecycle != nil {
+		n := c.s.Lifecycle.Counters()
+		ch <- prometheus.MustNewConstMetric(descChecks, prometheus.CounterValue, float64(n.Checks-n.TemporaryFailures), "answered")
+		ch <- prometheus.MustNewConstMetric(descChecks, prometheus.CounterValue, float64(n.TemporaryFailures), "temporary_failure")
+		for event, v := range map[string]uint64{"alert": n.Alerts, "activation": n.Activations, "failover": n.Failovers, "archive": n.Archives, "error": n.Errors} {
+			ch <- prometheus.MustNewConstMetric(descKeyEvents, prometheus.CounterValue, float64(v), event)
+		}
+		ch <- prometheus.MustNewConstMetric(descAlerts, prometheus.GaugeValue, float64(len(c.s.Lifecycle.Alerts())))
+	}
 	if c.s.Relay != nil {
 		snap := c.s.Relay.Snapshot()
 		ch <- prometheus.MustNewConstMetric(descSigned, prometheus.CounterValue, float64(snap.Signed))
