@@ -11,6 +11,7 @@ import (
 
 	"github.com/dkimd/dkimd/internal/keys"
 	"github.com/dkimd/dkimd/internal/lifecycle"
+	"github.com/dkimd/dkimd/internal/queue"
 	"github.com/dkimd/dkimd/internal/store"
 )
 
@@ -18,6 +19,10 @@ import (
 // object in a domain the actor does not manage, operations answer
 // store.ErrNotFound instead, so a domain admin cannot probe other tenants.
 var ErrForbidden = errors.New("admin: forbidden")
+
+// ErrNoQueue means the queue operations were asked of a process that
+// runs no queue.
+var ErrNoQueue = errors.New("admin: no mail queue")
 
 // ErrNotPublished means a key cannot start signing because its DNS record
 // was not seen (issue: never sign with a key receivers cannot find).
@@ -66,6 +71,8 @@ type Service struct {
 	// DNS checks records before a key starts signing; nil means only a
 	// forced activation can make a key active.
 	DNS KeyChecker
+	// Queue is the mail queue, when this process runs one (serve).
+	Queue queue.Queue
 	// Lifecycle holds the lifetimes that say when a retired key is safe to
 	// revoke; the zero value is lifecycle's defaults.
 	Lifecycle lifecycle.Policy

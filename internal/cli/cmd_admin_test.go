@@ -119,6 +119,11 @@ func TestAdminWalkThrough(t *testing.T) {
 	if strings.Contains(audit, "correct horse") {
 		t.Error("audit log holds a password")
 	}
+	// No serve runs: the queue commands open the spool themselves.
+	if out := ok("", "queue", "list"); !strings.HasPrefix(out, "ID") {
+		t.Errorf("queue list on an idle data directory: %q", out)
+	}
+	fails(1, "not found", "", "queue", "show", "nosuchid")
 	// The data directory is private.
 	for _, name := range []string{"", "master.key", "dkimd.db"} {
 		st, err := os.Stat(filepath.Join(dir, name))

@@ -83,6 +83,11 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	d.admin.Queue = m.spool
+	if err := serveControl(ctx, d.dir, d.admin, log); err != nil {
+		m.stop(ctx)
+		return err
+	}
 	mon, err := lifecycle.NewMonitor(lifecycle.MonitorOptions{
 		Store: d.db, Checker: dnsChk, Keeper: d.admin.Keeper(), Policy: *pol,
 		Interval: o.checkInterval, Failover: o.failover, Log: log,

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -76,12 +77,33 @@ func TestServeRelaysSignedMail(t *testing.T) {
 	if err := c.Auth(sasl.NewPlainClient("", "alice", "a long enough password")); err != nil {
 		t.Fatalf("AUTH: %v", err)
 	}
+	// The next hop fails for now: the message waits in the queue, and the
+	// queue commands reach the running serve over its control socket.
+	sink.SetMode(queuetest.TempFail)
 	msg := "From: Alice <alice@example.com>\r\nTo: bob@example.net\r\nSubject: end to end\r\n" +
 		"Date: Sun, 29 Nov 2026 10:00:00 +0000\r\nMessage-ID: <e2e@example.com>\r\n\r\nHello Bob.\r\n"
 	if err := c.SendMail("alice@example.com", []string{"bob@example.net"}, strings.NewReader(msg)); err != nil {
 		t.Fatalf("send: %v", err)
 	}
-	got := sink.Wait(1, 20*time.Second)
+	var queued []struct{ ID string }
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		out := ok("", "queue", "show", "--json", queueID(t, ok))
+		if strings.Contains(out, `"status": "deferred"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("message not deferred: %s", out)
+		}
+	}
+	if err := json.Unmarshal([]byte(ok("", "queue", "list", "--json")), &queued); err != nil || len(queued) != 1 {
+		t.Fatalf("queue list: %v %v", queued, err)
+	}
+	sink.SetMode(queuetest.Accept)
+	ok("", "queue", "retry", queued[0].ID)
+	var got []queuetest.Received
+	for deadline := time.Now().Add(20 * time.Second); len(got) == 0 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		got = sink.Delivered()
+	}
 	if len(got) != 1 {
 		t.Fatalf("delivered %d messages, want 1\n%s", len(got), logs.String())
 	}
@@ -102,7 +124,26 @@ func TestServeRelaysSignedMail(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
+	if out := ok("", "queue", "list"); strings.Contains(out, queued[0].ID) {
+		t.Errorf("delivered message still listed:\n%s", out)
+	}
+	if !strings.Contains(ok("", "audit", "--action", "queue.retry"), queued[0].ID) {
+		t.Error("queue retry not audited")
+	}
 	if strings.Contains(logs.String(), "a long enough password") {
 		t.Error("the password reached the log")
 	}
+}
+
+// queueID waits for one message in the queue and gives its ID.
+func queueID(t *testing.T, ok func(string, ...string) string) string {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		var l []struct{ ID string }
+		if json.Unmarshal([]byte(ok("", "queue", "list", "--json")), &l) == nil && len(l) == 1 {
+			return l[0].ID
+		}
+	}
+	t.Fatal("no message in the queue")
+	return ""
 }

@@ -172,7 +172,9 @@ func runBench(ctx context.Context, e *Env, args []string) error {
 	if *asJSON {
 		return writeJSON(e.Stdout, r)
 	}
-	_, err = fmt.Fprintf(e.Stdout, "%s, %d-byte messages, one core: %.0f messages/s, %.1f MB/s (%d messages in %s)\n",
-		r.Algorithm, r.Size, r.MessagesPerSecond, r.MBPerSecond, r.Messages, time.Duration(r.Seconds*float64(time.Second)).Round(time.Millisecond))
+	_, err = fmt.Fprintf(e.Stdout, "%s, %d-byte messages, one core: %.0f messages/s, %.1f MB/s (%d messages in %s)\n"+
+		"bare signatures alone, same run: %.0f/s; dkimd reaches %.2f of that\n",
+		r.Algorithm, r.Size, r.MessagesPerSecond, r.MBPerSecond, r.Messages, time.Duration(r.Seconds*float64(time.Second)).Round(time.Millisecond),
+		r.RawSignPerSecond, r.RawRatio)
 	return err
 }

@@ -39,9 +39,21 @@ type headerSplitter struct {
 }
 
 // feed adds p. When the header is complete it returns done, the header
-// (including the final line end of the last field), and the body bytes of p.
+// (including the final line end of the last field), and the body bytes of p;
+// both may point into p, so the caller uses them before p is reused.
 func (s *headerSplitter) feed(p []byte) (done bool, header, body []byte, err error) {
-	s.buf = append(s.buf, p...)
+	if len(s.buf) == 0 {
+		// The header usually ends in the first write: look for its end in
+		// p itself, and copy only if it goes on (not the whole body).
+		s.buf = p
+		defer func() {
+			if !done && len(s.buf) > 0 && &s.buf[0] == &p[0] {
+				s.buf = append([]byte(nil), s.buf...)
+			}
+		}()
+	} else {
+		s.buf = append(s.buf, p...)
+	}
 	// An empty first line means an empty header.
 	if bytes.HasPrefix(s.buf, []byte("\r\n")) {
 		return true, nil, s.buf[2:], nil

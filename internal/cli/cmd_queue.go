@@ -1,0 +1,234 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/queue"
+)
+
+// The queue belongs to the running "dkimd serve" (the spool takes a lock),
+// so the queue commands ask it over a UNIX socket in the data directory,
+// which only the data directory's owner can reach. When no serve runs,
+// they open the spool themselves.
+
+const controlSocket = "control.sock"
+
+func runQueue(ctx context.Context, e *Env, args []string) error {
+	return subcommand(ctx, e, "queue", args, map[string]func(context.Context, *Env, []string) error{
+		"list": queueCmd("list", 0), "show": queueCmd("show", 1), "retry": queueCmd("retry", 1), "remove": queueCmd("remove", 1),
+	})
+}
+
+func queueCmd(verb string, nargs int) func(context.Context, *Env, []string) error {
+	return func(ctx context.Context, e *Env, args []string) error {
+		fs := newFlags("queue "+verb, e)
+		df := addDataFlags(fs, e)
+		pos, err := parseFlags(fs, e, args)
+		if err != nil {
+			return err
+		}
+		if len(pos) != nargs {
+			return usagef("usage: dkimd queue %s%s", verb, strings.Repeat(" ID", nargs))
+		}
+		id := ""
+		if nargs == 1 {
+			id = pos[0]
+		}
+		var out any
+		c := &controlClient{sock: filepath.Join(*df.dir, controlSocket)}
+		if c.up() {
+			out, err = c.do(ctx, verb, id)
+		} else {
+			out, err = queueLocal(ctx, e, df, verb, id)
+		}
+		if err != nil {
+			return err
+		}
+		return printQueue(e, verb, id, out, *df.asJSON)
+	}
+}
+
+// queueLocal runs a queue command on the spool directly, when no serve
+// holds it.
+func queueLocal(ctx context.Context, e *Env, df dataFlags, verb, id string) (any, error) {
+	spool, err := queue.OpenSpool(filepath.Join(*df.dir, "spool"), queue.SpoolOptions{Logger: slog.New(slog.DiscardHandler)})
+	if errors.Is(err, queue.ErrLocked) {
+		return nil, fmt.Errorf("dkimd serve holds the queue but does not answer on %s", filepath.Join(*df.dir, controlSocket))
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer spool.Close()
+	d, err := openData(ctx, e, df, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	d.admin.Queue = spool
+	return queueOp(ctx, d.admin, verb, id)
+}
+
+// queueOp does one queue command through admin, as the local operator.
+func queueOp(ctx context.Context, a *admin.Service, verb, id string) (any, error) {
+	switch verb {
+	case "list":
+		return a.ListQueue(ctx, admin.CLI())
+	case "show":
+		return a.GetQueued(ctx, admin.CLI(), id)
+	case "retry":
+		return nil, a.RetryQueued(ctx, admin.CLI(), id)
+	case "remove":
+		return nil, a.RemoveQueued(ctx, admin.CLI(), id)
+	}
+	return nil, usagef("unknown queue command %q", verb)
+}
+
+func printQueue(e *Env, verb, id string, out any, asJSON bool) error {
+	if asJSON && out != nil {
+		return writeJSON(e.Stdout, out)
+	}
+	switch v := out.(type) {
+	case []queue.Summary:
+		tw := newTable(e.Stdout, "ID", "QUEUED", "FROM", "SIZE", "OPEN", "NEXT TRY")
+		for _, m := range v {
+			fmt.Fprintf(tw, "%s\t%s\t<%s>\t%d\t%d/%d\t%s\n", m.ID, day(m.Queued), m.From, m.Size, m.Open, m.Recipients, orDash(day(m.Next)))
+		}
+		return tw.Flush()
+	case queue.Message:
+		fmt.Fprintf(e.Stdout, "Message %s, queued %s, %d bytes\nFrom:     <%s>\nUser:     %s\nClient:   %s\nSigning:  %s\n\n",
+			v.ID, v.Queued.UTC().Format(time.RFC3339), v.Size, v.Envelope.From, orDash(v.Envelope.User), orDash(v.Envelope.ClientAddr), orDash(v.Envelope.Decision))
+		tw := newTable(e.Stdout, "RECIPIENT", "STATUS", "ATTEMPTS", "NEXT TRY", "LAST REPLY")
+		for _, r := range v.Recipients {
+			fmt.Fprintf(tw, "<%s>\t%s\t%d\t%s\t%s\n", r.Addr, r.Status, r.Attempts, day(r.Next), orDash(r.Reply))
+		}
+		return tw.Flush()
+	}
+	past := map[string]string{"retry": "will be retried now", "remove": "removed"}[verb]
+	_, err := fmt.Fprintf(e.Stdout, "message %s %s\n", id, past)
+	return err
+}
+
+// controlHandler serves the queue commands on the control socket.
+func controlHandler(a *admin.Service) http.Handler {
+	mux := http.NewServeMux()
+	handle := func(pattern, verb string) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+			out, err := queueOp(r.Context(), a, verb, r.PathValue("id"))
+			w.Header().Set("Content-Type", "application/json")
+			if err != nil {
+				status := http.StatusInternalServerError
+				switch {
+				case errors.Is(err, queue.ErrNotFound):
+					status = http.StatusNotFound
+				case errors.Is(err, queue.ErrBusy):
+					status = http.StatusConflict
+				}
+				w.WriteHeader(status)
+				json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+				return
+			}
+			json.NewEncoder(w).Encode(out)
+		})
+	}
+	handle("GET /queue", "list")
+	handle("GET /queue/{id}", "show")
+	handle("POST /queue/{id}/retry", "retry")
+	handle("DELETE /queue/{id}", "remove")
+	return mux
+}
+
+// serveControl listens on the control socket until ctx ends.
+func serveControl(ctx context.Context, dir string, a *admin.Service, log *slog.Logger) error {
+	path := filepath.Join(dir, controlSocket)
+	os.Remove(path) // left by a process that was killed
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return err
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return err
+	}
+	srv := &http.Server{Handler: controlHandler(a), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+		os.Remove(path)
+	}()
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("control_socket_stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// controlClient asks a running serve over its control socket.
+type controlClient struct{ sock string }
+
+func (c *controlClient) client() *http.Client {
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", c.sock)
+		},
+	}}
+}
+
+// up reports whether a serve answers on the socket.
+func (c *controlClient) up() bool {
+	conn, err := net.DialTimeout("unix", c.sock, 2*time.Second)
+	if err != nil {
+		return false
+	}
+	conn.Close()
+	return true
+}
+
+func (c *controlClient) do(ctx context.Context, verb, id string) (any, error) {
+	route := map[string][2]string{
+		"list": {"GET", "/queue"}, "show": {"GET", "/queue/" + url.PathEscape(id)},
+		"retry": {"POST", "/queue/" + url.PathEscape(id) + "/retry"}, "remove": {"DELETE", "/queue/" + url.PathEscape(id)},
+	}[verb]
+	method, path := route[0], route[1]
+	req, err := http.NewRequestWithContext(ctx, method, "http://dkimd"+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.client().Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct{ Error string }
+		json.Unmarshal(body, &e)
+		return nil, fmt.Errorf("%s", e.Error)
+	}
+	switch verb {
+	case "list":
+		var v []queue.Summary
+		return v, json.Unmarshal(body, &v)
+	case "show":
+		var v queue.Message
+		return v, json.Unmarshal(body, &v)
+	}
+	return nil, nil
+}
