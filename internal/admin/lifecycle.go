@@ -13,8 +13,9 @@ import (
 )
 
 // ErrTooEarly means a retired key's signatures may still be checked:
-// revoking it now would make them fail (lifecycle.Policy.SafeToRevoke).
-var ErrTooEarly = errors.New("admin: too early to revoke")
+// revoking it now would make them fail (lifecycle.Policy.SafeToRevoke). It
+// is a store.ErrConflict: the request is sound, the key's state forbids it.
+var ErrTooEarly = fmt.Errorf("%w: too early to revoke", store.ErrConflict)
 
 // ErrNoChecker means the DNS checker configured here cannot report what
 // it found (it is not a lifecycle.Checker), or none is configured.

@@ -68,9 +68,14 @@ func TestKeyLifecycle(t *testing.T) {
 	}{
 		{`{"state":"active","force":true}`, store.KeyActive, "v=DKIM1; k=rsa; p=MII"},
 		{`{"state":"retired"}`, store.KeyRetired, "v=DKIM1; k=rsa; p=MII"},
-		{`{"state":"revoked"}`, store.KeyRevoked, "v=DKIM1; k=rsa; p="},
+		// Just retired: its signatures may still be checked, so only
+		// force revokes it now (a compromised key).
+		{`{"state":"revoked","force":true}`, store.KeyRevoked, "v=DKIM1; k=rsa; p="},
 		{`{"state":"archived"}`, store.KeyArchived, ""},
 	} {
+		if step.state == store.KeyRevoked {
+			e.call(roleDomA, "POST", path+"/state", `{"state":"revoked"}`).want(t, http.StatusConflict, "conflict", "")
+		}
 		r := e.call(roleDomA, "POST", path+"/state", step.body)
 		r.want(t, http.StatusOK, "", "")
 		r.into(t, &k)
