@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole dkimd test suite, installing on Debian what the tests need
-# when it is missing: the DKIM peers (dkimpy, OpenDKIM), Postfix and Chromium.
+# when it is missing: the DKIM peers (dkimpy, OpenDKIM) and Chromium (the
+# control panel's browser tests).
 # Usage: scripts/test.sh [extra go test flags]
 # Set DKIMD_REQUIRE_PEERS=1 to make a missing peer fail its tests instead of
 # skipping them (CI does).
@@ -11,6 +12,7 @@ need=()
 /usr/bin/python3 -c 'import dkim' 2>/dev/null || need+=(python3-dkim)
 command -v opendkim >/dev/null || need+=(opendkim)
 command -v opendkim-testkey >/dev/null || need+=(opendkim-tools)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; else SUDO=none; fi
   if [ "$SUDO" = none ]; then
@@ -18,7 +20,7 @@ if [ ${#need[@]} -gt 0 ]; then
   else
     echo "test.sh: installing ${need[*]}" >&2
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
   fi
 fi
 
