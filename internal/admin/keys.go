@@ -48,7 +48,22 @@ func (s *Service) GenerateKey(ctx context.Context, a Actor, r NewKeyRequest) (*G
 		}
 		return nil, &store.FieldError{Field: field, Err: err}
 	}
-	// Fail early, before the slow generation, on a taken selector.
+	g, err := s.generate(ctx, d, sel, spec, 0)
+	if err != nil {
+		return nil, err
+	}
+	return g, s.audit(ctx, a, "key.create", "key", keyID(g.Key), d, spec.String()+" selector "+sel)
+}
+
+// generate makes a key pair and stores it, pending, with its private half
+// sealed, in one transaction; replaces, if not zero, links it to the key it
+// is to take over from (rotation). A taken selector fails before the slow
+// generation.
+func (s *Service) generate(ctx context.Context, d, selector string, spec keys.Spec, replaces int64) (*GeneratedKey, error) {
+	sel, err := store.NormalizeSelector(selector)
+	if err != nil {
+		return nil, &store.FieldError{Field: "selector", Err: err}
+	}
 	if _, err := s.Store.KeyBySelector(ctx, d, sel); err == nil {
 		return nil, fmt.Errorf("%w: selector %s is already used in %s (selectors are never reused)", store.ErrExists, sel, d)
 	} else if !errors.Is(err, store.ErrNotFound) {
@@ -68,7 +83,7 @@ func (s *Service) GenerateKey(ctx context.Context, a Actor, r NewKeyRequest) (*G
 	}
 	k, err := s.Store.CreateKey(ctx, store.NewKey{
 		Domain: d, Selector: sel, Algorithm: spec.Algorithm, Bits: spec.Bits,
-		PublicKey: pub, Sealed: sealed,
+		PublicKey: pub, Sealed: sealed, Replaces: replaces,
 	})
 	if err != nil {
 		return nil, err
@@ -77,8 +92,7 @@ func (s *Service) GenerateKey(ctx context.Context, a Actor, r NewKeyRequest) (*G
 	if err != nil {
 		return nil, err
 	}
-	g := &GeneratedKey{Key: k, Record: rec, Warnings: spec.Warnings()}
-	return g, s.audit(ctx, a, "key.create", "key", keyID(k), d, spec.String()+" selector "+sel)
+	return &GeneratedKey{Key: k, Record: rec, Warnings: spec.Warnings()}, nil
 }
 
 // publicKeyBytes gives what p= carries, decoded (store.Key.PublicKey).

@@ -156,44 +156,6 @@ func rotating(all []store.Key, old store.Key) error {
 	return nil
 }
 
-// generate makes and stores a key pair, as GenerateKey does, linked to the
-// key it replaces.
-func (s *Service) generate(ctx context.Context, d, selector string, spec keys.Spec, replaces int64) (*GeneratedKey, error) {
-	sel, err := store.NormalizeSelector(selector)
-	if err != nil {
-		return nil, &store.FieldError{Field: "selector", Err: err}
-	}
-	if _, err := s.Store.KeyBySelector(ctx, d, sel); err == nil {
-		return nil, fmt.Errorf("%w: selector %s is already used in %s (selectors are never reused)", store.ErrExists, sel, d)
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return nil, err
-	}
-	priv, err := keys.Generate(s.Rand, spec)
-	if err != nil {
-		return nil, err
-	}
-	pub, err := publicKeyBytes(priv.Public())
-	if err != nil {
-		return nil, err
-	}
-	sealed, err := s.Master.SealSigner(priv, store.KeyAssociatedData(d, sel))
-	if err != nil {
-		return nil, err
-	}
-	k, err := s.Store.CreateKey(ctx, store.NewKey{
-		Domain: d, Selector: sel, Algorithm: spec.Algorithm, Bits: spec.Bits,
-		PublicKey: pub, Sealed: sealed, Replaces: replaces,
-	})
-	if err != nil {
-		return nil, err
-	}
-	rec, err := dkim.Publish(sel, d, priv.Public())
-	if err != nil {
-		return nil, err
-	}
-	return &GeneratedKey{Key: k, Record: rec, Warnings: spec.Warnings()}, nil
-}
-
 // ActivateKey makes a pending key active once the DNS checker sees its
 // record everywhere (or at once with force) and, in the same transaction,
 // retires the key it replaces. It gives every key changed, the activated
