@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/dnscheck"
 	"github.com/dkimd/dkimd/internal/store"
 )
 
@@ -38,6 +39,10 @@ type Options struct {
 	// LoginLimits bound password guessing; the zero value means
 	// DefaultLoginLimits.
 	LoginLimits LoginLimits
+	// Checker looks a key's record up in DNS for the panel's DNS status
+	// and its "check now" button (DNSChecker gives the usual one); nil
+	// hides the DNS status. The API does not use it.
+	Checker func(ctx context.Context, k store.Key) (*dnscheck.Report, error)
 }
 
 // api holds what every handler needs.

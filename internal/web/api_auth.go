@@ -140,16 +140,7 @@ func (a *api) login(c *call) (int, any, error) {
 		c.log.Error("login_audit_failed", "err", err)
 	}
 	expires := now.Add(a.sessionTTL)
-	http.SetCookie(c.w, &http.Cookie{
-		Name:     SessionCookie,
-		Value:    tok,
-		Path:     "/",
-		Expires:  expires,
-		MaxAge:   int(a.sessionTTL / time.Second),
-		HttpOnly: true,
-		Secure:   c.r.TLS != nil,
-		SameSite: http.SameSiteStrictMode,
-	})
+	http.SetCookie(c.w, sessionCookie(c.r, tok, expires, a.sessionTTL))
 	return http.StatusOK, loginResponse{Account: viewAccount(acc), CSRFToken: csrfToken(tok), Expires: expires}, nil
 }
 
@@ -177,11 +168,33 @@ func (a *api) logout(c *call) (int, any, error) {
 		// Otherwise the credentials were unknown or expired: there is
 		// nothing to end.
 	}
-	http.SetCookie(c.w, &http.Cookie{
-		Name: SessionCookie, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, Secure: c.r.TLS != nil, SameSite: http.SameSiteStrictMode,
-	})
+	http.SetCookie(c.w, clearSessionCookie(c.r))
 	return http.StatusNoContent, nil, nil
+}
+
+// sessionCookie carries a new session for the API and the panel alike:
+// HttpOnly so no script reads it, SameSite=Strict so no other site's page
+// sends it, and Secure when the request came over TLS (a Secure cookie
+// set over plain HTTP would never come back).
+func sessionCookie(r *http.Request, tok string, expires time.Time, ttl time.Duration) *http.Cookie {
+	return &http.Cookie{
+		Name:     SessionCookie,
+		Value:    tok,
+		Path:     "/",
+		Expires:  expires,
+		MaxAge:   int(ttl / time.Second),
+		HttpOnly: true,
+		Secure:   r.TLS != nil,
+		SameSite: http.SameSiteStrictMode,
+	}
+}
+
+// clearSessionCookie removes the session cookie from the browser.
+func clearSessionCookie(r *http.Request) *http.Cookie {
+	return &http.Cookie{
+		Name: SessionCookie, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode,
+	}
 }
 
 type whoamiResponse struct {

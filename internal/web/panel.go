@@ -1,0 +1,300 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/dnscheck"
+	"github.com/dkimd/dkimd/internal/store"
+)
+
+// csrfField is the form field every panel form carries the CSRF token in.
+const csrfField = "csrf"
+
+// maxFormBytes bounds a panel form: the largest (a user with many
+// networks) is a few kilobytes.
+const maxFormBytes = 64 << 10
+
+// panel holds what every page needs.
+type panel struct {
+	admin      *admin.Service
+	log        *slog.Logger
+	now        func() time.Time
+	sessionTTL time.Duration
+	throttle   *throttle
+	checker    func(ctx context.Context, k store.Key) (*dnscheck.Report, error)
+	tmpl       *templates
+	assets     *assets
+
+	// reports holds the last DNS check of each key, by key ID, for the
+	// key lists. It lives as long as the process: the lifecycle's stored
+	// DNS checks are to replace it.
+	mu      sync.Mutex
+	reports map[int64]*dnscheck.Report
+}
+
+// NewPanel gives the handler of the control panel: server-rendered pages
+// for people, mounted at "/" beside the API (NewAPI) under /api/v1/. It
+// shares the API's session cookie, so one login serves both. Every form
+// carries the session's CSRF token; every change goes through Options.Admin,
+// which checks the logged-in account's rights.
+func NewPanel(o Options) http.Handler {
+	p := &panel{
+		admin:      o.Admin,
+		log:        o.Log,
+		now:        o.Now,
+		sessionTTL: o.SessionTTL,
+		checker:    o.Checker,
+		tmpl:       loadTemplates(),
+		assets:     loadAssets(),
+		reports:    map[int64]*dnscheck.Report{},
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	if p.sessionTTL <= 0 {
+		p.sessionTTL = DefaultSessionTTL
+	}
+	// The panel counts failed logins apart from the API: each allows
+	// LoginLimits on its own.
+	p.throttle = newThrottle(o.LoginLimits)
+
+	mux := http.NewServeMux()
+	pub := func(pattern string, h func(*preq) error) { mux.Handle(pattern, p.handler(h, false)) }
+	auth := func(pattern string, h func(*preq) error) { mux.Handle(pattern, p.handler(h, true)) }
+
+	mux.Handle("GET /static/{file}", http.HandlerFunc(p.assets.serve))
+	pub("GET /login", (*preq).loginPage)
+	pub("POST /login", (*preq).loginSubmit)
+	pub("POST /logout", (*preq).logout)
+
+	auth("GET /{$}", (*preq).domainsPage)
+	auth("POST /domains", (*preq).addDomain)
+	auth("GET /domains/{domain}", (*preq).domainHome)
+	auth("GET /domains/{domain}/outgoing/dkim", (*preq).dkimPage)
+	auth("POST /domains/{domain}/outgoing/dkim", (*preq).generateKeys)
+	auth("GET /domains/{domain}/outgoing/users", (*preq).usersPage)
+	auth("GET /domains/{domain}/outgoing/users/new", (*preq).newUserPage)
+	auth("POST /domains/{domain}/outgoing/users/new", (*preq).addUser)
+	auth("GET /domains/{domain}/outgoing/users/{name}", (*preq).editUserPage)
+	auth("POST /domains/{domain}/outgoing/users/{name}", (*preq).updateUser)
+	auth("GET /domains/{domain}/keys", (*preq).keysPage)
+	auth("POST /domains/{domain}/settings", (*preq).domainSettings)
+	auth("GET /domains/{domain}/keys/{selector}", (*preq).keyPage)
+	auth("POST /domains/{domain}/keys/{selector}/check", (*preq).checkKey)
+	auth("GET /domains/{domain}/keys/{selector}/{action}", (*preq).confirmPage)
+	auth("POST /domains/{domain}/keys/{selector}/{action}", (*preq).keyAction)
+	auth("GET /audit", (*preq).auditPage)
+	pub("/", func(q *preq) error {
+		return &apiError{status: http.StatusNotFound, code: codeNotFound, message: "no such page"}
+	})
+	return mux
+}
+
+// preq is one panel request on its way through a handler.
+type preq struct {
+	p   *panel
+	w   http.ResponseWriter
+	r   *http.Request
+	ctx context.Context
+	log *slog.Logger
+	id  string
+	// remote is the client's address, for the audit log and throttling.
+	remote string
+	// actor, account and session are set once logged in; csrf is the
+	// session's CSRF token for the forms of the page.
+	actor   admin.Actor
+	account *store.Account
+	token   store.Token
+	session string
+	csrf    string
+	// status is what was answered, for the log line.
+	status int
+}
+
+// handler runs one page: security headers, the session, the CSRF token of
+// a form, the page, and the request's one log line.
+func (p *panel) handler(h func(*preq) error, needLogin bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now() // for the duration only
+		q := &preq{p: p, w: w, r: r, ctx: r.Context(), id: newRequestID(), remote: remoteIP(r)}
+		q.log = p.log.With("request_id", q.id)
+		hd := w.Header()
+		hd.Set("X-Request-ID", q.id)
+		hd.Set("Cache-Control", "no-store")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Referrer-Policy", "same-origin")
+		// Every script and style comes from /static: an injected
+		// <script> or inline handler does not run.
+		hd.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "+
+			"connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'")
+
+		err := q.run(h, needLogin)
+		if err != nil {
+			q.fail(err)
+		}
+		attrs := []any{"method", r.Method, "path", r.URL.Path, "remote", q.remote, "status", q.status,
+			"duration_ms", time.Since(start).Milliseconds()}
+		switch {
+		case err != nil && q.status >= 500:
+			q.log.Error("panel_request", append(attrs, "err", err)...)
+		case err != nil:
+			q.log.Info("panel_request", append(attrs, "err", err)...)
+		default:
+			q.log.Info("panel_request", attrs...)
+		}
+	})
+}
+
+func (q *preq) run(h func(*preq) error, needLogin bool) error {
+	if unsafeMethod(q.r.Method) {
+		q.r.Body = http.MaxBytesReader(q.w, q.r.Body, maxFormBytes)
+		if err := q.r.ParseForm(); err != nil {
+			return &apiError{status: http.StatusBadRequest, code: codeBadRequest, message: "the form could not be read", err: err}
+		}
+	}
+	if err := q.authenticate(); err != nil {
+		return err
+	}
+	if needLogin && q.account == nil {
+		return q.toLogin()
+	}
+	if q.account != nil && unsafeMethod(q.r.Method) && q.r.URL.Path != "/logout" && !q.validCSRF() {
+		return errForged
+	}
+	return h(q)
+}
+
+// errForged answers a form without the session's CSRF token: posted from
+// another site, or from a page older than the session.
+var errForged = &apiError{status: http.StatusForbidden, code: codeForbidden,
+	message: "This form was not sent from a page of this session (it may be from another site, or older than your login). Nothing was changed: reload the page and try again."}
+
+// authenticate finds the session behind the cookie, if any. Bearer tokens
+// are for the API: the panel knows only its cookie.
+func (q *preq) authenticate() error {
+	ck, err := q.r.Cookie(SessionCookie)
+	if err != nil || ck.Value == "" {
+		return nil
+	}
+	acc, tok, err := q.p.admin.Authenticate(q.ctx, ck.Value)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil // unknown or expired: as if logged out
+	case err != nil:
+		return err
+	case !acc.Enabled || tok.Kind != store.TokenSession:
+		return nil
+	}
+	q.account, q.token, q.session = &acc, tok, ck.Value
+	q.csrf = csrfToken(ck.Value)
+	q.actor = admin.Actor{Name: acc.Name, Account: q.account, Remote: q.remote}
+	q.log = q.log.With("account", acc.Name)
+	return nil
+}
+
+func (q *preq) validCSRF() bool {
+	got := q.r.PostFormValue(csrfField)
+	if got == "" {
+		got = q.r.Header.Get(CSRFHeader)
+	}
+	return validCSRF(q.session, got)
+}
+
+// toLogin sends someone without a live session to the login page, and
+// back here afterwards when this was a page to see.
+func (q *preq) toLogin() error {
+	v := url.Values{}
+	if _, err := q.r.Cookie(SessionCookie); err == nil {
+		// The cookie is there but its session is not: it expired or was
+		// ended elsewhere.
+		http.SetCookie(q.w, clearSessionCookie(q.r))
+		v.Set("done", "expired")
+	}
+	if q.r.Method == http.MethodGet {
+		v.Set("next", q.r.URL.RequestURI())
+	}
+	target := "/login"
+	if len(v) > 0 {
+		target += "?" + v.Encode()
+	}
+	q.redirect(target)
+	return nil
+}
+
+// redirect answers 303 See Other: after a POST, the browser GETs target.
+func (q *preq) redirect(target string) {
+	q.status = http.StatusSeeOther
+	http.Redirect(q.w, q.r, target, http.StatusSeeOther)
+}
+
+// fail shows the error page for err: the one mapper (classify) the API
+// uses, so a page and an API call answer the same status for the same
+// failure. The message of an internal error stays in the log.
+func (q *preq) fail(err error) {
+	ae := classify(err)
+	title := map[int]string{
+		http.StatusBadRequest:          "That request could not be read",
+		http.StatusForbidden:           "Not allowed",
+		http.StatusNotFound:            "Not found",
+		http.StatusConflict:            "That cannot be done now",
+		http.StatusUnprocessableEntity: "That value is not accepted",
+		http.StatusTooManyRequests:     "Too many attempts",
+	}[ae.status]
+	msg := ae.message
+	switch {
+	case ae.status == http.StatusNotFound:
+		// Not one word about what was asked for: a domain admin must not
+		// learn whether another tenant's domain exists.
+		msg = "There is no such page, or it is not one you may see."
+	case ae.status >= 500:
+		title, msg = "Something went wrong", "The server could not do this. The server log has the details under request "+q.id+"."
+	}
+	if title == "" {
+		title = http.StatusText(ae.status)
+	}
+	q.render(ae.status, "error", &view{Title: title, Data: errorView{Status: ae.status, Message: msg}})
+}
+
+type errorView struct {
+	Status  int
+	Message string
+}
+
+// domain gives the domain of the path, if the account manages it; else
+// a not-found error (admin.GetDomain answers the same for both).
+func (q *preq) domain() (store.Domain, error) {
+	return q.p.admin.GetDomain(q.ctx, q.actor, q.r.PathValue("domain"))
+}
+
+// safeNext keeps a post-login target on this site: a path, not "//host"
+// or "/\host", which browsers read as another site.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return "/"
+	}
+	if u, err := url.Parse(next); err != nil || u.Host != "" || u.Scheme != "" {
+		return "/"
+	}
+	return next
+}
+
+// domainPath gives the panel path of a domain's page.
+func domainPath(domain string, rest ...string) string {
+	p := "/domains/" + url.PathEscape(domain)
+	for _, r := range rest {
+		p += "/" + url.PathEscape(r)
+	}
+	return p
+}

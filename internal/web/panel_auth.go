@@ -1,0 +1,140 @@
+package web
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/store"
+)
+
+// loginCookie holds a random value the login form's CSRF token is
+// derived from, before there is a session: so that no other site can log
+// a visitor in under an account of its choosing (login CSRF).
+const loginCookie = "dkimd_login"
+
+// notices are the fixed messages a redirect may ask a page to show
+// (?done=…). Only these are shown: a link cannot put words in the panel's
+// mouth.
+var notices = map[string]string{
+	"expired":      "Your session has ended. Log in again to go on.",
+	"logged_out":   "You are logged out.",
+	"generated":    "The key pair was generated and saved. Publish the record below, then check it.",
+	"generated2":   "Both key pairs were generated and saved: publish both records, then check them.",
+	"domain_added": "The domain was added.",
+	"user_added":   "The user was added.",
+	"user_saved":   "The user was saved.",
+	"activated":    "The key is active: it signs mail from now on.",
+	"retired":      "The key is retired: it no longer signs. Keep its record published until its signatures have expired.",
+	"revoked":      "The key is revoked. Publish the record below (an empty p=) so that its old signatures stop verifying.",
+	"archived":     "The key is archived. Remove its record from DNS.",
+	"rotated":      "The new key was generated. Publish its record; once it is seen in DNS, activate it: the old key retires in the same step.",
+	"settings":     "The domain settings were saved.",
+}
+
+type loginView struct {
+	Name   string
+	Next   string
+	Error  string
+	Locked bool
+}
+
+// loginPage shows the login form; a visitor already logged in goes on.
+func (q *preq) loginPage() error {
+	next := safeNext(q.r.URL.Query().Get("next"))
+	if q.account != nil {
+		q.redirect(next)
+		return nil
+	}
+	q.showLogin(http.StatusOK, loginView{Next: next}, notices[q.r.URL.Query().Get("done")])
+	return nil
+}
+
+// showLogin renders the login form with a fresh pre-session CSRF token.
+func (q *preq) showLogin(status int, lv loginView, notice string) {
+	var b [32]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	pre := base64.RawURLEncoding.EncodeToString(b[:])
+	http.SetCookie(q.w, &http.Cookie{
+		Name: loginCookie, Value: pre, Path: "/login", MaxAge: int(time.Hour / time.Second),
+		HttpOnly: true, Secure: q.r.TLS != nil, SameSite: http.SameSiteStrictMode,
+	})
+	q.csrf = csrfToken(pre)
+	q.render(status, "login", &view{Title: "Log in", Notice: notice, Data: lv})
+	q.csrf = ""
+}
+
+// loginSubmit checks the name and password, throttled like the API's
+// login, and starts a session.
+func (q *preq) loginSubmit() error {
+	name, password := strings.TrimSpace(q.r.PostFormValue("name")), q.r.PostFormValue("password")
+	lv := loginView{Name: name, Next: safeNext(q.r.PostFormValue("next"))}
+	pre, err := q.r.Cookie(loginCookie)
+	if err != nil || !validCSRF(pre.Value, q.r.PostFormValue(csrfField)) {
+		// The form came from elsewhere, or the visitor's browser dropped
+		// the cookie (it lasts an hour): ask again, changing nothing.
+		lv.Error = "This login form has expired or did not come from this site. Please log in again."
+		q.showLogin(http.StatusForbidden, lv, "")
+		return nil
+	}
+	key := strings.ToLower(name)
+	if len(key) > store.MaxNameLen {
+		key = key[:store.MaxNameLen]
+	}
+	if wait := q.p.throttle.begin(q.remote, key, q.p.now()); wait > 0 {
+		secs := int((wait + time.Second - 1) / time.Second)
+		q.w.Header().Set("Retry-After", fmt.Sprint(max(secs, 1)))
+		lv.Error = fmt.Sprintf("Too many failed logins. Try again in %s.", waitWords(wait))
+		lv.Locked = true
+		q.showLogin(http.StatusTooManyRequests, lv, "")
+		return nil
+	}
+	tok, acc, err := q.p.admin.Login(q.ctx, name, password, q.remote, q.p.sessionTTL)
+	if errors.Is(err, admin.ErrBadLogin) {
+		lv.Error = "Wrong name or password."
+		q.showLogin(http.StatusUnauthorized, lv, "")
+		return nil
+	}
+	if err != nil && tok == "" {
+		return err
+	}
+	q.p.throttle.succeed(q.remote, key)
+	q.log = q.log.With("account", acc.Name)
+	if err != nil {
+		// The session exists; only its audit entry failed.
+		q.log.Error("login_audit_failed", "err", err)
+	}
+	http.SetCookie(q.w, sessionCookie(q.r, tok, q.p.now().Add(q.p.sessionTTL), q.p.sessionTTL))
+	http.SetCookie(q.w, &http.Cookie{Name: loginCookie, Value: "", Path: "/login", MaxAge: -1,
+		HttpOnly: true, Secure: q.r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	q.redirect(lv.Next)
+	return nil
+}
+
+func waitWords(d time.Duration) string {
+	if d < time.Minute {
+		return plural(max(int(d/time.Second), 1), "second")
+	}
+	return plural(int((d+time.Minute-1)/time.Minute), "minute")
+}
+
+// logout ends the session. It needs the CSRF token like every form, but
+// an already ended session just goes to the login page.
+func (q *preq) logout() error {
+	if q.account != nil {
+		if !q.validCSRF() {
+			return errForged
+		}
+		if err := q.p.admin.Logout(q.ctx, q.actor, q.token.ID); err != nil {
+			return err
+		}
+	}
+	http.SetCookie(q.w, clearSessionCookie(q.r))
+	q.redirect("/login?done=logged_out")
+	return nil
+}

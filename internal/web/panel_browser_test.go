@@ -1,0 +1,475 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	cdppage "github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/store"
+)
+
+// chromiumPath is where Debian's chromium package puts the browser.
+const chromiumPath = "/usr/bin/chromium"
+
+// TestPanelBrowser drives the panel in headless Chromium: one browser, a
+// browser context (own cookies) per account. It saves a PNG of each page
+// under DKIMD_ARTIFACTS, or <repo>/artifacts/screenshots.
+func TestPanelBrowser(t *testing.T) {
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("DKIMD_REQUIRE_PEERS") == "1" {
+			t.Fatalf("%s is missing (Debian package chromium) and DKIMD_REQUIRE_PEERS=1", chromiumPath)
+		}
+		t.Skipf("%s is missing (install the Debian package chromium): the panel is not tested in a browser", chromiumPath)
+	}
+	if testing.Short() {
+		t.Skip("a browser test; not in -short")
+	}
+	e := newPanelEnv(t, panelEnvOptions{})
+	shots := screenshotDir(t)
+
+	profile := t.TempDir()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.UserDataDir(profile),
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		// PEERS.md: this machine has no network; keep Chromium off it.
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-default-apps", true),
+		chromedp.Flag("password-store", "basic"),
+		chromedp.Flag("use-mock-keychain", true),
+		chromedp.Flag("force-color-profile", "srgb"),
+		chromedp.Flag("hide-scrollbars", true),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
+	defer cancelBrowser()
+	if err := chromedp.Do(browserCtx); err != nil {
+		t.Fatalf("start %s: %v", chromiumPath, err)
+	}
+
+	root := newTab(t, browserCtx, e, shots)
+	root.login("root", rootPassword)
+
+	t.Run("seed flow", func(t *testing.T) {
+		b := root.with(t)
+		b.shot("01-domains")
+		b.typeIn("#domain-name", "shop.example")
+		b.submit(`form[action="/domains"] button[type=submit]`)
+		b.wantPath("/domains/shop.example/outgoing/dkim")
+		b.wantText("main", "The domain was added.")
+
+		// Domain > Outgoing > DKIM: 2048 preselected and advised, 1024 weak,
+		// 3072/4096 need long records, Ed25519 optional with its caveat.
+		if !b.eval(`document.getElementById("length-rsa2048").checked`) {
+			t.Errorf("RSA 2048 is not preselected")
+		}
+		b.wantText("label[for=length-rsa2048]", "advised")
+		b.wantText("label[for=length-rsa1024]", "weak")
+		b.wantText("label[for=length-rsa4096]", "Your DNS must accept long records")
+		b.wantText("main", "Some receivers do not verify Ed25519 signatures")
+		if b.eval(`document.getElementById("ed25519").checked || !document.getElementById("ed-selector-field").hidden`) {
+			t.Errorf("Ed25519 is not optional, or its selector shows before it is asked for")
+		}
+		b.shot("02-outgoing-dkim")
+
+		b.typeIn("#selector", "s2026")
+		b.submit("form button[data-busy]")
+		b.wantPath("/domains/shop.example/keys/s2026")
+		b.wantText("main", "The key pair was generated and saved.")
+		if v := b.value("#rec-host"); v != "s2026._domainkey" {
+			t.Errorf("host %q", v)
+		}
+		if v := b.value("#rec-value"); !strings.HasPrefix(v, "v=DKIM1; k=rsa; p=MII") || strings.Contains(v, `"`) {
+			t.Errorf("value for web forms %q", v)
+		}
+		if v := b.value("#rec-zone"); !strings.HasPrefix(v, "s2026._domainkey.shop.example.") || strings.Count(v, `"`) < 4 {
+			t.Errorf("zone-file form %q: want the name and the value in quoted strings", v)
+		}
+		if !b.eval(`[...document.querySelectorAll("[data-copy]")].length === 3 && [...document.querySelectorAll("[data-copy]")].every(b => !b.hidden)`) {
+			t.Errorf("want three visible copy buttons")
+		}
+		b.wantText("#dns-status", "Not checked yet")
+		b.shot("03-record")
+
+		// Check now, in the background with progress; first not published.
+		b.click("#dns-status button[type=submit]")
+		b.waitText("#dns-status", "Not found in DNS")
+		b.wantText("#dns-status", "What to do")
+		b.shot("04-check-not-found")
+
+		e.publish("shop.example", "s2026")
+		b.click("#dns-status button[type=submit]")
+		b.waitText("#dns-status", "Published, matches this key")
+		b.shot("05-check-match")
+
+		// Copy: the button answers (headless Chromium may refuse the
+		// clipboard; then it says to select and copy).
+		b.click("[data-copy=rec-value]")
+		b.waitEval(`document.querySelector("[data-copy=rec-value]").textContent !== "Copy"`)
+
+		// Activate, behind a confirmation; the check before it sees DNS.
+		b.navigate("/domains/shop.example/keys/s2026/activate")
+		b.wantText("main", "dkimd first checks that its record is published")
+		b.shot("06-confirm-activate")
+		b.submit("main form button[type=submit]")
+		b.wantPath("/domains/shop.example/keys/s2026")
+		b.wantText("main", "The key is active")
+
+		b.navigate("/domains/shop.example/keys")
+		b.wantText("main table", "s2026")
+		b.wantText("main table", "active")
+		b.wantText("main table", "Published, matches this key")
+		b.shot("07-keys")
+
+		b.navigate("/domains/shop.example/keys/s2026/revoke")
+		b.wantText("main", "It cannot be undone")
+		b.wantText("main", "only active key")
+		b.shot("08-confirm-revoke")
+	})
+
+	t.Run("outgoing users", func(t *testing.T) {
+		b := root.with(t)
+		b.navigate("/domains/shop.example/outgoing/users/new")
+		b.typeIn("#name", "web@shop.example")
+		b.typeIn("#password", "a long password for the shop")
+		b.typeIn("#selector", "s2026")
+		b.shot("09-user-new")
+		b.submit("form[data-userform] button[type=submit]")
+		b.wantPath("/domains/shop.example/outgoing/users")
+		b.wantText("main table", "web@shop.example")
+		b.wantText("main table", "s2026")
+
+		// A re-authenticating user: the selector field is disabled, and
+		// says why.
+		b.navigate("/domains/shop.example/outgoing/users/new")
+		b.typeIn("#name", "relay@shop.example")
+		b.click("#auth-reauth")
+		if !b.eval(`document.getElementById("selector").disabled && !document.getElementById("selector-reason").hidden`) {
+			t.Errorf("the selector field of a re-authenticating user is not disabled with its reason")
+		}
+		b.wantText("#selector-reason", store.ReauthSelectorMessage)
+		b.shot("10-user-reauth-disabled")
+		// The server refuses it too, beside the field, if the field is
+		// sent anyway (no script, or a crafted form).
+		b.typeIn("#networks", "198.51.100.7")
+		b.evalDo(`document.getElementById("selector").disabled = false; document.getElementById("selector").value = "s2026"`)
+		b.submit("form[data-userform] button[type=submit]")
+		b.wantText("#selector-error", store.ReauthSelectorMessage)
+		b.shot("11-user-reauth-refused")
+		// Without a selector it is saved.
+		b.evalDo(`document.getElementById("selector").disabled = false; document.getElementById("selector").value = ""; document.getElementById("auth-reauth").click()`)
+		b.submit("form[data-userform] button[type=submit]")
+		b.wantPath("/domains/shop.example/outgoing/users")
+		b.wantText("main table", "relay@shop.example")
+
+		// Which key would sign?
+		b.evalDo(`document.getElementById("explain-user").value = "web@shop.example"`)
+		b.typeIn("#explain-from", "Shop <news@shop.example>")
+		b.submit("#which-key button[type=submit]")
+		b.wantText("#decision", "Signs with d=shop.example")
+		b.wantText("#decision", "s=s2026")
+		b.shot("12-which-key")
+		b.evalDo(`document.getElementById("explain-user").value = "relay@shop.example"`)
+		b.submit("#which-key button[type=submit]")
+		b.wantText("#decision", "Not signed")
+		b.wantText("#decision", store.ReauthSelectorMessage)
+
+		b.navigate("/audit?domain=shop.example")
+		b.wantText("main table", "key.create")
+		b.wantText("main table", "user.add")
+		b.shot("13-audit")
+	})
+
+	t.Run("phone", func(t *testing.T) {
+		b := root.with(t)
+		b.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile, chromedp.EmulatePortrait))
+		defer b.do(chromedp.EmulateViewport(1280, 900))
+		b.navigate("/domains/shop.example/keys/s2026")
+		if b.eval(`document.documentElement.scrollWidth > window.innerWidth + 1`) {
+			t.Errorf("the record page scrolls sideways on a phone")
+		}
+		b.shot("14-phone-record")
+		b.navigate("/domains/shop.example/keys")
+		if b.eval(`document.documentElement.scrollWidth > window.innerWidth + 1`) {
+			t.Errorf("the keys page scrolls sideways on a phone")
+		}
+		b.shot("15-phone-keys")
+	})
+
+	t.Run("domain admin", func(t *testing.T) {
+		alice := newTab(t, browserCtx, e, shots)
+		alice.login("alice", alicePassword)
+		alice.wantText("main", "a.example")
+		if txt := alice.text("main"); strings.Contains(txt, "b.example") || strings.Contains(txt, "shop.example") {
+			t.Errorf("alice's domain list shows another tenant's domain: %q", txt)
+		}
+		status := alice.navigateStatus("/domains/b.example/keys/b1")
+		if status != http.StatusNotFound {
+			t.Errorf("another tenant's key: status %d, want 404", status)
+		}
+		alice.wantText("h1", "Not found")
+		if txt := alice.text("body"); strings.Contains(txt, "b.example") || strings.Contains(txt, "b1") {
+			t.Errorf("the 404 page shows something of b.example: %q", txt)
+		}
+		alice.shot("16-domain-admin-404")
+
+		// A page on another origin posts a form to the panel without the
+		// token: refused, nothing made.
+		evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprintf(w, `<!doctype html><title>Win a prize</title><form id="f" method="post" action="%s/domains/a.example/outgoing/dkim">
+<input name="length" value="rsa1024"><input name="selector" value="forged"></form><script>document.getElementById("f").submit()</script>`, e.srv.URL)
+		}))
+		defer evil.Close()
+		alice.do(chromedp.Navigate(evil.URL))
+		alice.waitEval(`location.href.indexOf("/outgoing/dkim") > 0 && document.readyState === "complete"`)
+		alice.wantText("h1", "Not allowed")
+		alice.wantText("main", "Nothing was changed")
+		alice.shot("17-forged-post")
+		if _, err := e.svc.GetKey(e.ctx, admin.CLI(), "a.example", "forged"); err == nil {
+			t.Errorf("the forged post made a key")
+		}
+	})
+
+	t.Run("login page", func(t *testing.T) {
+		anon := newTab(t, browserCtx, e, shots)
+		anon.navigate("/login")
+		anon.shot("00-login")
+	})
+}
+
+// tab is one browser context: its own tab and cookies.
+type tab struct {
+	t     *testing.T
+	ctx   context.Context
+	e     *panelEnv
+	shots string
+}
+
+func newTab(t *testing.T, browserCtx context.Context, e *panelEnv, shots string) *tab {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browserCtx, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	// The first call makes the tab; it must not run under a step's
+	// timeout, which would close the tab when it ends.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("browser: new tab: %v", err)
+	}
+	b := &tab{t: t, ctx: ctx, e: e, shots: shots}
+	b.do(chromedp.EmulateViewport(1280, 900))
+	return b
+}
+
+// with gives the tab for a subtest.
+func (b *tab) with(t *testing.T) *tab {
+	c := *b
+	c.t = t
+	return &c
+}
+
+// step bounds one action, so a missing element fails the test in seconds
+// rather than hanging it.
+func (b *tab) step() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(b.ctx, 15*time.Second)
+}
+
+func (b *tab) do(actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := b.step()
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		b.t.Fatalf("browser: %v (at %s)", err, b.location())
+	}
+}
+
+func (b *tab) location() string {
+	ctx, cancel := context.WithTimeout(b.ctx, 2*time.Second)
+	defer cancel()
+	loc, _ := chromedp.Run(ctx, chromedp.Location())
+	return loc
+}
+
+func (b *tab) navigate(path string) {
+	b.t.Helper()
+	b.do(chromedp.Navigate(b.e.srv.URL + path))
+}
+
+// navigateStatus navigates and gives the HTTP status of the page.
+func (b *tab) navigateStatus(path string) int64 {
+	b.t.Helper()
+	ctx, cancel := b.step()
+	defer cancel()
+	res, err := chromedp.Run(ctx, chromedp.NavigateResponse(b.e.srv.URL+path))
+	if err != nil {
+		b.t.Fatalf("browser: %v", err)
+	}
+	return res.Status
+}
+
+func (b *tab) login(name, password string) {
+	b.t.Helper()
+	b.navigate("/login")
+	b.typeIn("#name", name)
+	b.typeIn("#password", password)
+	b.submit("main form button[type=submit]")
+	b.wantPath("/")
+}
+
+func (b *tab) typeIn(sel, text string) {
+	b.t.Helper()
+	b.do(chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector(%q).value = ""`, sel)), chromedp.SendKeys(chromedp.CSS(sel), text))
+}
+
+func (b *tab) click(sel string) {
+	b.t.Helper()
+	b.do(chromedp.Click(chromedp.CSS(sel)))
+}
+
+// submit clicks a button that loads a new page, and waits for it.
+func (b *tab) submit(sel string) {
+	b.t.Helper()
+	ctx, cancel := b.step()
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.WaitEvent(cdppage.LoadEventFired, nil, chromedp.Click(chromedp.CSS(sel)))); err != nil {
+		b.t.Fatalf("browser: submit %s: %v (at %s)", sel, err, b.location())
+	}
+}
+
+func (b *tab) wantPath(path string) {
+	b.t.Helper()
+	loc := b.location()
+	got := strings.TrimPrefix(loc, b.e.srv.URL)
+	if i := strings.IndexAny(got, "?#"); i >= 0 {
+		got = got[:i]
+	}
+	if got != path {
+		b.t.Fatalf("at %s, want %s; page: %.1500s", loc, path, b.text("main"))
+	}
+}
+
+// text gives an element's text. It reads the live document by script:
+// chromedp's node tracking can lose the document after a form post.
+func (b *tab) text(sel string) string {
+	b.t.Helper()
+	return b.read(sel, "textContent")
+}
+
+func (b *tab) value(sel string) string {
+	b.t.Helper()
+	return b.read(sel, "value")
+}
+
+func (b *tab) read(sel, prop string) string {
+	b.t.Helper()
+	b.waitEval(fmt.Sprintf(`document.querySelector(%q) !== null`, sel))
+	ctx, cancel := b.step()
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector(%q).%s`, sel, prop)))
+	if err != nil {
+		b.t.Fatalf("browser: %s of %s: %v (at %s)", prop, sel, err, b.location())
+	}
+	return s
+}
+
+func (b *tab) wantText(sel, want string) {
+	b.t.Helper()
+	if got := b.text(sel); !strings.Contains(got, want) {
+		b.t.Fatalf("%s says %.1500q, want %q", sel, got, want)
+	}
+}
+
+// waitText waits until an element says want (after a background request).
+func (b *tab) waitText(sel, want string) {
+	b.t.Helper()
+	b.waitEval(fmt.Sprintf(`(document.querySelector(%q) || {}).innerText && document.querySelector(%q).innerText.includes(%q)`, sel, sel, want))
+}
+
+func (b *tab) waitEval(expr string) {
+	b.t.Helper()
+	ctx, cancel := b.step()
+	defer cancel()
+	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+		ctx, cancel := context.WithTimeout(b.ctx, 2*time.Second)
+		defer cancel()
+		html, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : "(no body)"`))
+		b.t.Fatalf("browser: waiting for %s: %v (at %s); page: %.1000s", expr, err, b.location(), html)
+	}
+}
+
+func (b *tab) eval(expr string) bool {
+	b.t.Helper()
+	ctx, cancel := b.step()
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+	if err != nil {
+		b.t.Fatalf("browser: %s: %v", expr, err)
+	}
+	return v
+}
+
+func (b *tab) evalDo(expr string) {
+	b.t.Helper()
+	b.do(chromedp.Evaluate[chromedp.Void](expr))
+}
+
+// shot saves a PNG of the whole page.
+func (b *tab) shot(name string) { b.shotAs(b.t, name) }
+
+func (b *tab) shotAs(t *testing.T, name string) {
+	t.Helper()
+	ctx, cancel := b.step()
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("browser: screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(b.shots, "panel-"+name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// screenshotDir gives DKIMD_ARTIFACTS, or artifacts/screenshots at the
+// top of the repository (git-ignored), made if need be.
+func screenshotDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("DKIMD_ARTIFACTS")
+	if dir == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for d := wd; ; d = filepath.Dir(d) {
+			if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+				dir = filepath.Join(d, "artifacts", "screenshots")
+				break
+			}
+			if filepath.Dir(d) == d {
+				t.Fatalf("no go.mod above %s", wd)
+			}
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}

@@ -1,0 +1,159 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/dkimd/dkimd/internal/store"
+)
+
+type domainRow struct {
+	Domain                  store.Domain
+	Active, Pending, Others int
+	Users                   int
+}
+
+type domainsView struct {
+	Rows []domainRow
+	// Form and Errors are the add-domain form (admins only).
+	Form   struct{ Name string }
+	Errors formErrors
+}
+
+// domainsPage lists the domains the account manages, with an add form for
+// admins.
+func (q *preq) domainsPage() error {
+	return q.showDomains(http.StatusOK, domainsView{}, q.r.URL.Query().Get("done"))
+}
+
+func (q *preq) showDomains(status int, dv domainsView, done string) error {
+	ds, err := q.p.admin.ListDomains(q.ctx, q.actor)
+	if err != nil {
+		return err
+	}
+	ks, err := q.p.admin.ListKeys(q.ctx, q.actor, "")
+	if err != nil {
+		return err
+	}
+	us, err := q.p.admin.ListUsers(q.ctx, q.actor, "")
+	if err != nil {
+		return err
+	}
+	rows := map[string]*domainRow{}
+	for _, d := range ds {
+		dv.Rows = append(dv.Rows, domainRow{Domain: d})
+	}
+	for i := range dv.Rows {
+		rows[dv.Rows[i].Domain.Name] = &dv.Rows[i]
+	}
+	for _, k := range ks {
+		if r := rows[k.Domain]; r != nil {
+			switch k.State {
+			case store.KeyActive:
+				r.Active++
+			case store.KeyPending:
+				r.Pending++
+			default:
+				r.Others++
+			}
+		}
+	}
+	for _, u := range us {
+		if r := rows[u.Domain]; r != nil {
+			r.Users++
+		}
+	}
+	q.render(status, "domains", &view{Title: "Domains", Nav: "domains", Notice: notices[done], Data: dv})
+	return nil
+}
+
+// addDomain adds a domain (admins only: admin.AddDomain says so).
+func (q *preq) addDomain() error {
+	var dv domainsView
+	dv.Form.Name = q.r.PostFormValue("name")
+	d, err := q.p.admin.AddDomain(q.ctx, q.actor, store.Domain{Name: dv.Form.Name, AutoActivate: q.r.PostFormValue("auto_activate") == "on"})
+	if errs, ok := formProblem(err, map[string]string{"name": "name", "domain": "name"}); ok {
+		if classify(err).code == codeExists {
+			errs = formErrors{"name": "That domain is already in dkimd."}
+		}
+		dv.Errors = errs
+		return q.showDomains(statusOf(err), dv, "")
+	}
+	if err != nil {
+		return err
+	}
+	q.redirect(domainPath(d.Name, "outgoing", "dkim") + "?done=domain_added")
+	return nil
+}
+
+// domainHome is the domain's first page: Outgoing > DKIM.
+func (q *preq) domainHome() error {
+	d, err := q.domain()
+	if err != nil {
+		return err
+	}
+	q.redirect(domainPath(d.Name, "outgoing", "dkim"))
+	return nil
+}
+
+// domainSettings saves the domain's settings: whether pending keys start
+// signing by themselves once seen in DNS.
+func (q *preq) domainSettings() error {
+	d, err := q.domain()
+	if err != nil {
+		return err
+	}
+	if _, err := q.p.admin.SetAutoActivate(q.ctx, q.actor, d.Name, q.r.PostFormValue("auto_activate") == "on"); err != nil {
+		return err
+	}
+	q.redirect(domainPath(d.Name, "keys") + "?done=settings")
+	return nil
+}
+
+// formProblem sorts an error for a form: a problem with what was typed
+// (a field, a taken name, a state that forbids it) is shown on the form,
+// beside the field when one is named, and reported true; anything else is
+// for the error page. fields maps store field names to form fields; a
+// field not in it is shown at the top of the form.
+func formProblem(err error, fields map[string]string) (formErrors, bool) {
+	if err == nil {
+		return nil, false
+	}
+	ae := classify(err)
+	switch ae.status {
+	case http.StatusUnprocessableEntity, http.StatusConflict, http.StatusForbidden:
+	default:
+		return nil, false
+	}
+	var fe *store.FieldError
+	field := ae.field
+	if errors.As(err, &fe) {
+		field = fe.Field
+	}
+	// "networks[2]" is the networks field.
+	for i, c := range field {
+		if c == '[' {
+			field = field[:i]
+			break
+		}
+	}
+	msg := ae.message
+	if fe != nil {
+		msg = fe.Err.Error()
+	}
+	if f, ok := fields[field]; ok && field != "" {
+		return formErrors{f: sentence(msg)}, true
+	}
+	return formErrors{"": sentence(msg)}, true
+}
+
+// statusOf gives the HTTP status classify maps err to.
+func statusOf(err error) int { return classify(err).status }
+
+// sentence starts a message with a capital letter, for a page.
+func sentence(s string) string {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return s
+	}
+	return string(s[0]-'a'+'A') + s[1:]
+}

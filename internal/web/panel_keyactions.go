@@ -1,0 +1,161 @@
+package web
+
+import (
+	"net/http"
+	"slices"
+
+	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/store"
+)
+
+// keyActionInfo is a step in a key's life the panel offers, each behind a
+// confirmation page.
+type keyActionInfo struct {
+	Name   string
+	Label  string
+	Title  string
+	Button string
+	// Explain says what happens, in a few sentences.
+	Explain string
+	// Danger marks what cannot be undone.
+	Danger bool
+	// to is the state it moves the key to; empty for rotate, which makes
+	// a new key.
+	to   store.KeyState
+	from []store.KeyState
+}
+
+func (a keyActionInfo) applies(s store.KeyState) bool {
+	if a.to == "" {
+		return slices.Contains(a.from, s)
+	}
+	return s.CanBecome(a.to)
+}
+
+func keyActions() []keyActionInfo {
+	return []keyActionInfo{
+		{Name: "activate", Label: "Activate", Title: "Activate this key", Button: "Activate key", to: store.KeyActive,
+			Explain: "The key starts signing mail. dkimd first checks that its record is published on every authoritative name server: a signature receivers cannot verify is worse than none."},
+		{Name: "rotate", Label: "Rotate", Title: "Rotate this key", Button: "Generate the new key", from: []store.KeyState{store.KeyActive},
+			Explain: "A new key of the same kind is made on a new selector. This key goes on signing meanwhile. Publish the new record; once it is seen in DNS, the new key becomes active and this one retires in the same step: no gap, and no signature that cannot verify."},
+		{Name: "retire", Label: "Retire", Title: "Retire this key", Button: "Retire key", to: store.KeyRetired,
+			Explain: "The key stops signing at once. Keep its record published until the signatures made with it have expired (a few days), so that mail already sent still verifies."},
+		{Name: "revoke", Label: "Revoke", Title: "Revoke this key", Button: "Revoke key", to: store.KeyRevoked, Danger: true,
+			Explain: "The key stops signing, and its record must be replaced by one with an empty p=, so that every signature made with it fails to verify. dkimd revokes only a retired key whose signatures have expired, unless you force it because the private key may have leaked. It cannot be undone."},
+		{Name: "archive", Label: "Archive", Title: "Archive this key", Button: "Archive key", to: store.KeyArchived,
+			Explain: "The key is kept for the record only: remove its record from DNS. Its selector is never used again."},
+	}
+}
+
+func keyAction(name string) (keyActionInfo, bool) {
+	for _, a := range keyActions() {
+		if a.Name == name {
+			return a, true
+		}
+	}
+	return keyActionInfo{}, false
+}
+
+type confirmView struct {
+	Key    store.Key
+	Action keyActionInfo
+	// OnlyActive warns that retiring or revoking the domain's only active
+	// key leaves its mail unsigned.
+	OnlyActive bool
+	// Selector is the new key's, for rotate.
+	Selector string
+	Force    bool
+	Errors   formErrors
+}
+
+// confirmPage asks before a key changes state (or is rotated), saying
+// what will happen.
+func (q *preq) confirmPage() error {
+	return q.showConfirm(http.StatusOK, confirmView{}, nil)
+}
+
+func (q *preq) showConfirm(status int, cv confirmView, errs formErrors) error {
+	d, k, err := q.key()
+	if err != nil {
+		return err
+	}
+	a, ok := keyAction(q.r.PathValue("action"))
+	if !ok {
+		return &apiError{status: http.StatusNotFound, code: codeNotFound, message: "no such page"}
+	}
+	if !a.applies(k.State) {
+		if err := store.CheckTransition(k.State, a.to); err != nil && a.to != "" {
+			return err
+		}
+		return &apiError{status: http.StatusConflict, code: codeConflict, message: "only an active key can be rotated"}
+	}
+	cv.Key, cv.Action, cv.Errors = k, a, errs
+	if a.Name == "rotate" && cv.Selector == "" {
+		cv.Selector = q.suggestSelector(d.Name)
+	}
+	if a.to == store.KeyRetired || a.to == store.KeyRevoked {
+		if k.State == store.KeyActive {
+			ks, err := q.p.admin.ListKeys(q.ctx, q.actor, d.Name)
+			if err != nil {
+				return err
+			}
+			n := 0
+			for _, x := range ks {
+				if x.State == store.KeyActive {
+					n++
+				}
+			}
+			cv.OnlyActive = n == 1
+		}
+	}
+	q.render(status, "confirm", &view{Title: a.Title, Nav: "domains", Domain: &d, Tab: "keys", Data: cv})
+	return nil
+}
+
+// keyAction does what the confirmation page asked.
+func (q *preq) keyAction() error {
+	d, k, err := q.key()
+	if err != nil {
+		return err
+	}
+	a, ok := keyAction(q.r.PathValue("action"))
+	if !ok {
+		return &apiError{status: http.StatusNotFound, code: codeNotFound, message: "no such page"}
+	}
+	if a.Name == "rotate" {
+		return q.rotate(d, k)
+	}
+	force := (a.to == store.KeyActive || a.to == store.KeyRevoked) && q.r.PostFormValue("force") == "on"
+	_, err = q.p.admin.SetKeyState(q.ctx, q.actor, d.Name, k.Selector, a.to, force)
+	if errs, ok := formProblem(err, nil); ok {
+		return q.showConfirm(statusOf(err), confirmView{Force: force}, errs)
+	}
+	if err != nil {
+		return err
+	}
+	q.redirect(domainPath(d.Name, "keys", k.Selector) + "?done=" + string(map[store.KeyState]string{
+		store.KeyActive: "activated", store.KeyRetired: "retired", store.KeyRevoked: "revoked", store.KeyArchived: "archived",
+	}[a.to]))
+	return nil
+}
+
+// rotate makes the successor of an active key: the same kind, on a new
+// selector.
+func (q *preq) rotate(d store.Domain, k store.Key) error {
+	if k.State != store.KeyActive {
+		return &apiError{status: http.StatusConflict, code: codeConflict, message: "only an active key can be rotated"}
+	}
+	sel := q.r.PostFormValue("selector")
+	g, err := q.p.admin.RotateKey(q.ctx, q.actor, admin.RotateRequest{Domain: d.Name, Selector: sel, Spec: k.Spec(), Replaces: k.Selector})
+	if errs, ok := formProblem(err, map[string]string{"selector": "selector"}); ok {
+		if errs["selector"] == "" && errs[""] != "" && statusOf(err) == http.StatusConflict {
+			errs = formErrors{"selector": errs[""]}
+		}
+		return q.showConfirm(statusOf(err), confirmView{Selector: sel}, errs)
+	}
+	if err != nil {
+		return err
+	}
+	q.redirect(domainPath(d.Name, "keys", g.Key.Selector) + "?done=rotated")
+	return nil
+}

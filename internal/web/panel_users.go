@@ -1,0 +1,254 @@
+package web
+
+import (
+	"net/http"
+	"net/netip"
+	"strings"
+
+	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/policy"
+	"github.com/dkimd/dkimd/internal/store"
+)
+
+type usersView struct {
+	Users []store.OutgoingUser
+	// ReauthReason is why a re-authenticating user's mail is not signed.
+	ReauthReason string
+	// Explain is the "which key would sign?" box.
+	Explain explainView
+}
+
+type explainView struct {
+	User     string
+	From     string
+	Asked    bool
+	Decision *policy.Decision
+	Error    string
+}
+
+// usersPage is Outgoing > Users: the domain's outgoing users, and the box
+// that says which key would sign a message (GET: it changes nothing).
+func (q *preq) usersPage() error {
+	d, err := q.domain()
+	if err != nil {
+		return err
+	}
+	us, err := q.p.admin.ListUsers(q.ctx, q.actor, d.Name)
+	if err != nil {
+		return err
+	}
+	uv := usersView{Users: us, ReauthReason: store.ReauthSelectorMessage}
+	qs := q.r.URL.Query()
+	if qs.Has("user") {
+		ev := explainView{User: qs.Get("user"), From: qs.Get("from"), Asked: true}
+		// Only this domain's users are offered; a name from elsewhere is
+		// not found, like any user the account does not manage.
+		owned := false
+		for _, u := range us {
+			owned = owned || u.Name == ev.User
+		}
+		if !owned {
+			ev.Error = "Pick one of this domain's users."
+		} else {
+			dec, err := q.p.admin.Explain(q.ctx, q.actor, ev.User, ev.From)
+			if err != nil {
+				return err
+			}
+			ev.Decision = &dec
+		}
+		uv.Explain = ev
+	}
+	q.render(http.StatusOK, "users", &view{Title: "Outgoing › Users", Nav: "domains", Domain: &d, Tab: "users",
+		Notice: notices[qs.Get("done")], Data: uv})
+	return nil
+}
+
+// userForm is the add/edit form as typed.
+type userForm struct {
+	Name             string
+	Auth             store.AuthKind
+	Password         string
+	Networks         string
+	IdentityHeader   string
+	Selector         string
+	GrantedDomains   string
+	AllowForeignFrom bool
+	Enabled          bool
+	HasPassword      bool
+}
+
+type userPage struct {
+	New    bool
+	Form   userForm
+	Errors formErrors
+	// Selectors are the domain's keys a user may name: pending or active.
+	Selectors []store.Key
+	// ReauthReason is why a re-authenticating user has no selector.
+	ReauthReason string
+}
+
+// userFormFields maps the store's field names to the form's.
+var userFormFields = map[string]string{
+	"name": "name", "auth": "auth", "password": "password", "networks": "networks",
+	"identity_header": "identity_header", "selector": "selector", "granted_domains": "granted_domains",
+	"domain": "granted_domains",
+}
+
+func (q *preq) newUserPage() error {
+	d, err := q.domain()
+	if err != nil {
+		return err
+	}
+	return q.showUser(http.StatusOK, d, userPage{New: true, Form: userForm{Auth: store.AuthPassword, Enabled: true}})
+}
+
+func (q *preq) editUserPage() error {
+	d, u, err := q.user()
+	if err != nil {
+		return err
+	}
+	return q.showUser(http.StatusOK, d, userPage{Form: formOf(u)})
+}
+
+// user finds the user of the path, in the domain of the path.
+func (q *preq) user() (store.Domain, store.OutgoingUser, error) {
+	d, err := q.domain()
+	if err != nil {
+		return d, store.OutgoingUser{}, err
+	}
+	u, err := q.p.admin.GetUser(q.ctx, q.actor, q.r.PathValue("name"))
+	if err == nil && u.Domain != d.Name {
+		err = &apiError{status: http.StatusNotFound, code: codeNotFound, message: "no such user in this domain"}
+	}
+	return d, u, err
+}
+
+func formOf(u store.OutgoingUser) userForm {
+	nets := make([]string, len(u.Networks))
+	for i, n := range u.Networks {
+		nets[i] = prefixString(n)
+	}
+	return userForm{
+		Name: u.Name, Auth: u.Auth, Networks: strings.Join(nets, "\n"), IdentityHeader: u.IdentityHeader,
+		Selector: u.Selector, GrantedDomains: strings.Join(u.GrantedDomains, " "),
+		AllowForeignFrom: u.AllowForeignFrom, Enabled: u.Enabled, HasPassword: u.PasswordHash != "",
+	}
+}
+
+// prefixString writes a single address without its /32 or /128.
+func prefixString(p netip.Prefix) string {
+	if p.IsSingleIP() {
+		return p.Addr().String()
+	}
+	return p.String()
+}
+
+func (q *preq) showUser(status int, d store.Domain, uv userPage) error {
+	ks, err := q.p.admin.ListKeys(q.ctx, q.actor, d.Name)
+	if err != nil {
+		return err
+	}
+	for _, k := range ks {
+		if k.State == store.KeyPending || k.State == store.KeyActive {
+			uv.Selectors = append(uv.Selectors, k)
+		}
+	}
+	uv.ReauthReason = store.ReauthSelectorMessage
+	title := "Add outgoing user"
+	if !uv.New {
+		title = "Outgoing user " + uv.Form.Name
+	}
+	q.render(status, "user", &view{Title: title, Nav: "domains", Domain: &d, Tab: "users", Data: uv})
+	return nil
+}
+
+// readUserForm reads the posted form, and the change it asks for. The
+// selector field is disabled (so not sent) for a re-authenticating user:
+// then the user has no selector. A selector that is sent is checked, so
+// one typed for such a user is refused beside the field.
+func (q *preq) readUserForm(isNew bool) (userForm, admin.UserChange) {
+	pf := q.r.PostForm
+	f := userForm{
+		Name:             strings.TrimSpace(pf.Get("name")),
+		Auth:             store.AuthKind(pf.Get("auth")),
+		Password:         pf.Get("password"),
+		Networks:         pf.Get("networks"),
+		IdentityHeader:   strings.TrimSpace(pf.Get("identity_header")),
+		Selector:         strings.TrimSpace(pf.Get("selector")),
+		GrantedDomains:   pf.Get("granted_domains"),
+		AllowForeignFrom: pf.Get("allow_foreign_from") == "on",
+		Enabled:          pf.Get("enabled") == "on",
+	}
+	nets := strings.FieldsFunc(f.Networks, func(r rune) bool { return r == '\n' || r == '\r' || r == ',' || r == ' ' || r == '\t' })
+	granted := strings.FieldsFunc(f.GrantedDomains, func(r rune) bool { return r == '\n' || r == '\r' || r == ',' || r == ' ' || r == '\t' })
+	c := admin.UserChange{
+		Auth: &f.Auth, Networks: &nets, GrantedDomains: &granted, Enabled: &f.Enabled,
+	}
+	header := ""
+	if f.Auth == store.AuthReauth {
+		header = f.IdentityHeader
+	}
+	c.IdentityHeader = &header
+	if f.Password != "" {
+		c.Password = &f.Password
+	}
+	sel := f.Selector
+	if !pf.Has("selector") && f.Auth == store.AuthReauth {
+		sel = ""
+	}
+	c.Selector = &sel
+	// Only admins may change this (admin.UserChange refuses others): send
+	// it only when it is offered.
+	if q.actor.IsAdmin() {
+		c.AllowForeignFrom = &f.AllowForeignFrom
+	}
+	return f, c
+}
+
+func (q *preq) addUser() error {
+	d, err := q.domain()
+	if err != nil {
+		return err
+	}
+	f, c := q.readUserForm(true)
+	if f.Auth == store.AuthPassword && f.Password == "" {
+		return q.showUser(http.StatusUnprocessableEntity, d, userPage{New: true, Form: f, Errors: formErrors{"password": "A password user needs a password."}})
+	}
+	_, err = q.p.admin.AddUser(q.ctx, q.actor, f.Name, d.Name, c)
+	if errs, ok := formProblem(err, userFormFields); ok {
+		f.Password = "" // never sent back to the browser
+		return q.showUser(statusOf(err), d, userPage{New: true, Form: f, Errors: nameTaken(err, errs)})
+	}
+	if err != nil {
+		return err
+	}
+	q.redirect(domainPath(d.Name, "outgoing", "users") + "?done=user_added")
+	return nil
+}
+
+// nameTaken puts "that name is taken" beside the name field.
+func nameTaken(err error, errs formErrors) formErrors {
+	if statusOf(err) == http.StatusConflict && classify(err).code == codeExists {
+		return formErrors{"name": "That name is taken: user names are unique across dkimd."}
+	}
+	return errs
+}
+
+func (q *preq) updateUser() error {
+	d, u, err := q.user()
+	if err != nil {
+		return err
+	}
+	f, c := q.readUserForm(false)
+	f.Name, f.HasPassword = u.Name, u.PasswordHash != ""
+	_, err = q.p.admin.UpdateUser(q.ctx, q.actor, u.Name, c)
+	if errs, ok := formProblem(err, userFormFields); ok {
+		f.Password = ""
+		return q.showUser(statusOf(err), d, userPage{Form: f, Errors: errs})
+	}
+	if err != nil {
+		return err
+	}
+	q.redirect(domainPath(d.Name, "outgoing", "users") + "?done=user_saved")
+	return nil
+}
