@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/dkimd/dkimd/internal/admin"
-	"github.com/dkimd/dkimd/internal/dnscheck"
 	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/metrics"
 	"github.com/dkimd/dkimd/internal/relay"
@@ -108,7 +107,7 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           httpHandler(d.admin, metrics.Sources{Relay: m.metrics, Queue: m.spool, Lifecycle: mon}, o.resolver, log),
+		Handler:           httpHandler(d.admin, metrics.Sources{Relay: m.metrics, Queue: m.spool, Lifecycle: mon}, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -159,10 +158,10 @@ func bootstrapAdmin(ctx context.Context, e *Env, a *admin.Service) error {
 
 // httpHandler routes the HTTP side of serve: the control panel, the JSON
 // API, Prometheus metrics and a health check.
-func httpHandler(a *admin.Service, ms metrics.Sources, resolver string, log *slog.Logger) http.Handler {
+func httpHandler(a *admin.Service, ms metrics.Sources, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(web.APIPrefix+"/", web.NewAPI(web.Options{Admin: a, Log: log}))
-	mux.Handle("/", web.NewPanel(web.Options{Admin: a, Log: log, Checker: web.DNSChecker(dnscheck.Options{Resolver: resolver})}))
+	mux.Handle("/", web.NewPanel(web.Options{Admin: a, Log: log}))
 	mux.Handle("GET /metrics", metrics.Handler(ms))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -136,6 +136,11 @@ func (s Seconds) Days() int { return int(time.Duration(s) / (24 * time.Hour)) }
 // Status computes a key's status at now, given its newest DNS check (nil
 // if none) and whether its domain activates keys by itself.
 func (p Policy) Status(k store.Key, last *store.DNSCheck, autoActivate bool, now time.Time) Status {
+	if last != nil && !k.Revoked.IsZero() && last.Time.Before(k.Revoked) {
+		// A check made before revocation looked for the key, not for the
+		// empty p= the record should now have: it says nothing now.
+		last = nil
+	}
 	st := Status{Key: k, LastCheck: last, Age: Seconds(now.Sub(k.Created)), SafeToRevoke: p.SafeToRevoke(k)}
 	live := k.State == store.KeyPending || k.State == store.KeyActive
 	if live && k.Algorithm == keys.RSA && k.Bits <= WeakRSABits {

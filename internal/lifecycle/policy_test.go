@@ -43,6 +43,8 @@ func TestPolicyStatus(t *testing.T) {
 			lifecycle.Policy{SignatureLifetime: day, QueueLifetime: day}, false, []string{lifecycle.WarnSafeToRevoke}, false},
 		{"retired weak key: no weak warning", func(k *store.Key) { k.State, k.Retired, k.Bits = store.KeyRetired, now, 1024 }, ok, lifecycle.Policy{}, false, nil, false},
 		{"revoked, empty p= served", func(k *store.Key) { k.State = store.KeyRevoked }, ok, lifecycle.Policy{}, false, []string{lifecycle.WarnReadyToArchive}, false},
+		{"revoked after the last check: that check looked for the key", func(k *store.Key) { k.State, k.Revoked = store.KeyRevoked, now.Add(-time.Minute) },
+			&store.DNSCheck{Status: "match", OK: true, Time: now.Add(-time.Hour)}, lifecycle.Policy{}, false, nil, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k := valid

@@ -95,7 +95,7 @@ type Message struct {
 	Recipients []Recipient `json:"recipients"`
 	// DSNs counts the delivery status notifications made for this message;
 	// it makes their ids stable across restarts.
-	DSNs int
+	DSNs int `json:"dsns"`
 }
 
 // Summary is one line of List: what an admin needs to see at a glance.
@@ -108,7 +108,7 @@ type Summary struct {
 	Recipients int `json:"recipients"`
 	Open       int `json:"open"`
 	// Next is when the next attempt is due; zero means now.
-	Next time.Time
+	Next time.Time `json:"next,omitzero"`
 }
 
 // Stats is a snapshot of the queue and of the counters since start.

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/dkimd/dkimd/internal/admin"
-	"github.com/dkimd/dkimd/internal/dnscheck"
 	"github.com/dkimd/dkimd/internal/store"
 )
 
@@ -39,10 +38,6 @@ type Options struct {
 	// LoginLimits bound password guessing; the zero value means
 	// DefaultLoginLimits.
 	LoginLimits LoginLimits
-	// Checker looks a key's record up in DNS for the panel's DNS status
-	// and its "check now" button (DNSChecker gives the usual one); nil
-	// hides the DNS status. The API does not use it.
-	Checker func(ctx context.Context, k store.Key) (*dnscheck.Report, error)
 }
 
 // api holds what every handler needs.
@@ -92,9 +87,15 @@ func routes() []route {
 
 		{"GET", "/api/v1/domains/{domain}/keys", authed, (*api).listKeys},
 		{"POST", "/api/v1/domains/{domain}/keys", authed, (*api).generateKey},
+		// status and rotate shadow a key of that selector for GET and
+		// POST on .../keys/{selector} alone; its other paths still serve it.
+		{"GET", "/api/v1/domains/{domain}/keys/status", authed, (*api).keyStatus},
+		{"POST", "/api/v1/domains/{domain}/keys/rotate", authed, (*api).rotateKey},
 		{"GET", "/api/v1/domains/{domain}/keys/{selector}", authed, (*api).getKey},
 		{"GET", "/api/v1/domains/{domain}/keys/{selector}/record", authed, (*api).keyRecord},
 		{"POST", "/api/v1/domains/{domain}/keys/{selector}/state", authed, (*api).setKeyState},
+		{"GET", "/api/v1/domains/{domain}/keys/{selector}/checks", authed, (*api).keyChecks},
+		{"POST", "/api/v1/domains/{domain}/keys/{selector}/check", authed, (*api).checkKey},
 
 		{"GET", "/api/v1/domains/{domain}/users", authed, (*api).listUsers},
 		{"POST", "/api/v1/domains/{domain}/users", authed, (*api).addUser},
@@ -106,6 +107,11 @@ func routes() []route {
 		{"POST", "/api/v1/accounts", authed, (*api).addAccount},
 		{"DELETE", "/api/v1/accounts/{name}", authed, (*api).removeAccount},
 		{"POST", "/api/v1/accounts/{name}/tokens", authed, (*api).newToken},
+
+		{"GET", "/api/v1/queue", authed, (*api).listQueue},
+		{"GET", "/api/v1/queue/{id}", authed, (*api).getQueued},
+		{"DELETE", "/api/v1/queue/{id}", authed, (*api).removeQueued},
+		{"POST", "/api/v1/queue/{id}/retry", authed, (*api).retryQueued},
 
 		{"GET", "/api/v1/audit", authed, (*api).listAudit},
 		{"POST", "/api/v1/policy/explain", authed, (*api).explain},
@@ -152,15 +158,50 @@ func NewAPI(o Options) http.Handler {
 			methods = append(methods, "HEAD")
 		}
 		allow := strings.Join(methods, ", ")
-		mux.Handle(p, a.handler(route{path: p, handle: func(*api, *call) (int, any, error) {
+		h := a.handler(route{path: p, handle: func(*api, *call) (int, any, error) {
 			return 0, nil, &apiError{status: http.StatusMethodNotAllowed, code: codeMethodNotAllowed,
 				message: "this path accepts " + allow, allow: allow}
-		}}))
+		}})
+		if !shadowed(p, paths) {
+			mux.Handle(p, h)
+			continue
+		}
+		// A literal path that a wildcard path also matches (.../keys/rotate
+		// and .../keys/{selector}): a pattern without a method would
+		// conflict with the wildcard's, so name each other method.
+		for _, m := range []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"} {
+			if !slices.Contains(methods, m) {
+				mux.Handle(m+" "+p, h)
+			}
+		}
 	}
 	mux.Handle(APIPrefix+"/", a.handler(route{handle: func(*api, *call) (int, any, error) {
 		return 0, nil, &apiError{status: http.StatusNotFound, code: codeNotFound, message: "no such API path"}
 	}}))
 	return mux
+}
+
+// shadowed reports whether another of paths matches p through a wildcard
+// where p has a literal segment.
+func shadowed(p string, paths []string) bool {
+	ps := strings.Split(p, "/")
+	for _, q := range paths {
+		qs := strings.Split(q, "/")
+		if q == p || len(qs) != len(ps) {
+			continue
+		}
+		match := true
+		for i := range qs {
+			if qs[i] != ps[i] && !strings.HasPrefix(qs[i], "{") {
+				match = false
+				break
+			}
+		}
+		if match {
+			return true
+		}
+	}
+	return false
 }
 
 // call is one request on its way through a handler.

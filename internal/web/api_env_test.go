@@ -21,6 +21,7 @@ import (
 
 	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/queue"
 	"github.com/dkimd/dkimd/internal/store"
 	"github.com/dkimd/dkimd/internal/store/sqlite"
 	"github.com/dkimd/dkimd/internal/store/storetest"
@@ -40,12 +41,14 @@ const (
 var roles = []string{roleNone, roleBad, roleDisabled, roleDomB, roleDomA, roleAdmin}
 
 // env is a dkimd API on 127.0.0.1 over a fresh SQLite store holding two
-// tenants:
+// tenants, with DNS answered by real DNS servers on loopback (nothing
+// published) and a real mail spool holding one message:
 //
 //	a.example: key a1 (ed25519, pending), user ua@a.example (ip 192.0.2.1)
 //	b.example: key b1 (ed25519, pending), user ub@b.example (ip 192.0.2.2)
 //	accounts root (admin), alice (a.example), bob (b.example),
 //	dave (a.example, disabled), each with an API token
+//	queue: message msgID from ann@a.example to two recipients
 type env struct {
 	t      *testing.T
 	ctx    context.Context
@@ -54,6 +57,9 @@ type env struct {
 	svc    *admin.Service
 	srv    *httptest.Server
 	tokens map[string]string
+	dns    *testDNS
+	spool  *queue.Spool
+	msgID  string
 
 	mu      sync.Mutex
 	bodies  [][]byte
@@ -84,7 +90,9 @@ func newEnvWith(t *testing.T, o envOptions) *env {
 	}
 	e := &env{t: t, ctx: ctx, clk: clk, db: db, tokens: map[string]string{}, logs: &lockedBuffer{}}
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.svc = &admin.Service{Store: db, Master: mk, Now: clk.Now, Log: log}
+	e.dns = newTestDNS(t, "a.example", "b.example")
+	e.spool = testQueue(t, clk.Now)
+	e.svc = &admin.Service{Store: db, Master: mk, Now: clk.Now, Log: log, DNS: e.dns.checker(clk.Now), Queue: e.spool}
 	api := NewAPI(Options{Admin: e.svc, Log: log, Now: clk.Now, LoginLimits: o.limits})
 	if o.tls {
 		e.srv = httptest.NewTLSServer(api)
@@ -148,6 +156,7 @@ func (e *env) seed() {
 	}
 	e.setEnabled("dave", false)
 	e.tokens[roleBad] = "dkimd_" + strings.Repeat("A", 43)
+	e.msgID = enqueue(t, e.spool)
 }
 
 func (e *env) setEnabled(name string, on bool) {
@@ -305,6 +314,8 @@ func (e *env) snapshot() string {
 		Accounts []store.Account
 		Tokens   map[string][]store.Token
 		Audit    []store.AuditEntry
+		Checks   []store.DNSCheck
+		Queue    []queue.Message
 	}
 	var err error
 	check := func(err error) {
@@ -327,6 +338,15 @@ func (e *env) snapshot() string {
 	}
 	out.Audit, err = e.db.ListAudit(e.ctx, store.AuditFilter{Limit: store.MaxAuditLimit})
 	check(err)
+	out.Checks, err = e.db.ListDNSChecks(e.ctx, store.DNSCheckFilter{Limit: store.MaxDNSCheckLimit})
+	check(err)
+	qs, err := e.spool.List(e.ctx)
+	check(err)
+	for _, q := range qs {
+		m, err := e.spool.Get(e.ctx, q.ID)
+		check(err)
+		out.Queue = append(out.Queue, m)
+	}
 	// Hashes are not marshalled; compare them too.
 	b, err := json.Marshal(out)
 	check(err)

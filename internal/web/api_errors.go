@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/queue"
 	"github.com/dkimd/dkimd/internal/store"
 )
 
@@ -30,13 +31,14 @@ const (
 	codeInvalid          = "invalid"                // 422: a field breaks a rule; field names it
 	codeTooManyRequests  = "too_many_requests"      // 429: login throttled
 	codeInternal         = "internal"               // 500: see the server log
+	codeUnavailable      = "unavailable"            // 503: this process has no mail queue or no DNS checker
 )
 
 // errorCodes lists every code, for the test that keeps the OpenAPI
 // document in step.
 func errorCodes() []string {
 	return []string{codeBadRequest, codeUnauthorized, codeForbidden, codeNotFound, codeMethodNotAllowed,
-		codeConflict, codeExists, codeNotPublished, codeUnsupportedMedia, codeInvalid, codeTooManyRequests, codeInternal}
+		codeConflict, codeExists, codeNotPublished, codeUnsupportedMedia, codeInvalid, codeTooManyRequests, codeInternal, codeUnavailable}
 }
 
 // maxBodyBytes bounds a request body: the largest legitimate one (a user
@@ -124,6 +126,19 @@ func classify(err error) *apiError {
 		return &apiError{status: http.StatusConflict, code: codeConflict, message: message(err, store.ErrConflict), err: err}
 	case errors.Is(err, admin.ErrForbidden):
 		return &apiError{status: http.StatusForbidden, code: codeForbidden, message: message(err, admin.ErrForbidden), err: err}
+	case errors.Is(err, queue.ErrNotFound):
+		return &apiError{status: http.StatusNotFound, code: codeNotFound, message: "no such message in the queue (it may have been delivered)", err: err}
+	case errors.Is(err, queue.ErrBusy):
+		return &apiError{status: http.StatusConflict, code: codeConflict, message: "the message is being delivered right now; try again in a moment", err: err}
+	case errors.Is(err, admin.ErrNoQueue):
+		// 503, not 404: the route exists and the request is sound, but
+		// this process runs no queue (another node may); a 404 would read
+		// as "this message is gone".
+		return &apiError{status: http.StatusServiceUnavailable, code: codeUnavailable,
+			message: "this dkimd process runs no mail queue; ask the node that relays mail", err: err}
+	case errors.Is(err, admin.ErrNoChecker):
+		return &apiError{status: http.StatusServiceUnavailable, code: codeUnavailable,
+			message: "this dkimd process has no DNS checker that reports (see the resolver setting of serve)", err: err}
 	}
 	return &apiError{status: http.StatusInternalServerError, code: codeInternal,
 		message: "internal error; the server log has the details under this request_id", err: err}

@@ -87,6 +87,43 @@ func TestBadInput(t *testing.T) {
 		{"state force not a bool", "POST", "/api/v1/domains/a.example/keys/a1/state", `{"state":"active","force":"yes"}`, nil, bad, codeBadRequest, "force"},
 		{"state without body", "POST", "/api/v1/domains/a.example/keys/a1/state", "", nil, bad, codeBadRequest, ""},
 
+		// GET .../keys/status, GET .../checks, POST .../check
+		{"status of unknown domain", "GET", "/api/v1/domains/c.example/keys/status", nil, nil, notFound, codeNotFound, ""},
+		{"status of bad domain", "GET", "/api/v1/domains/a..example/keys/status", nil, nil, invalid, codeInvalid, "domain"},
+		{"status wrong method", "POST", "/api/v1/domains/a.example/keys/status", `{}`, nil, http.StatusMethodNotAllowed, codeMethodNotAllowed, ""},
+		{"rotate wrong method (not a key named rotate)", "GET", "/api/v1/domains/a.example/keys/rotate", nil, nil, http.StatusMethodNotAllowed, codeMethodNotAllowed, ""},
+		{"checks limit zero", "GET", "/api/v1/domains/a.example/keys/a1/checks?limit=0", nil, nil, bad, codeBadRequest, "limit"},
+		{"checks limit not a number", "GET", "/api/v1/domains/a.example/keys/a1/checks?limit=five", nil, nil, bad, codeBadRequest, "limit"},
+		{"checks limit over the store's cap", "GET", "/api/v1/domains/a.example/keys/a1/checks?limit=1001", nil, nil, bad, codeBadRequest, "limit"},
+		{"checks of unknown selector", "GET", "/api/v1/domains/a.example/keys/s9/checks", nil, nil, notFound, codeNotFound, ""},
+		{"checks of bad selector", "GET", "/api/v1/domains/a.example/keys/s_9/checks", nil, nil, invalid, codeInvalid, "selector"},
+		{"check unknown selector", "POST", "/api/v1/domains/a.example/keys/s9/check", nil, nil, notFound, codeNotFound, ""},
+		{"check in unknown domain", "POST", "/api/v1/domains/c.example/keys/a1/check", nil, nil, notFound, codeNotFound, ""},
+		{"check wrong method", "GET", "/api/v1/domains/a.example/keys/a1/check", nil, nil, http.StatusMethodNotAllowed, codeMethodNotAllowed, ""},
+
+		// POST .../keys/rotate, valid: {"selector":"s3","algorithm":"ed25519"}
+		// (a1 is pending: there is no active key to replace)
+		{"rotate unknown algorithm", "POST", "/api/v1/domains/a.example/keys/rotate", `{"selector":"s3","algorithm":"dsa"}`, nil, invalid, codeInvalid, "algorithm"},
+		{"rotate unknown RSA length", "POST", "/api/v1/domains/a.example/keys/rotate", `{"selector":"s3","algorithm":"rsa","bits":512}`, nil, invalid, codeInvalid, "bits"},
+		{"rotate length for Ed25519", "POST", "/api/v1/domains/a.example/keys/rotate", `{"selector":"s3","algorithm":"ed25519","bits":2048}`, nil, invalid, codeInvalid, "bits"},
+		{"rotate bad selector", "POST", "/api/v1/domains/a.example/keys/rotate", `{"selector":"s_3","algorithm":"ed25519"}`, nil, invalid, codeInvalid, "selector"},
+		{"rotate onto a used selector", "POST", "/api/v1/domains/a.example/keys/rotate", `{"selector":"A1","algorithm":"ed25519"}`, nil, conflict, codeExists, ""},
+		{"rotate bad replaces", "POST", "/api/v1/domains/a.example/keys/rotate", `{"selector":"s3","algorithm":"ed25519","replaces":"a_1"}`, nil, invalid, codeInvalid, "replaces"},
+		{"rotate replaces unknown key", "POST", "/api/v1/domains/a.example/keys/rotate", `{"selector":"s3","algorithm":"ed25519","replaces":"s9"}`, nil, notFound, codeNotFound, ""},
+		{"rotate replaces a pending key", "POST", "/api/v1/domains/a.example/keys/rotate", `{"selector":"s3","algorithm":"ed25519","replaces":"a1"}`, nil, conflict, codeConflict, ""},
+		{"rotate bits not a number", "POST", "/api/v1/domains/a.example/keys/rotate", `{"selector":"s3","bits":"2048"}`, nil, bad, codeBadRequest, "bits"},
+		{"rotate unknown field", "POST", "/api/v1/domains/a.example/keys/rotate", `{"selector":"s3","force":true}`, nil, bad, codeBadRequest, ""},
+		{"rotate as a form", "POST", "/api/v1/domains/a.example/keys/rotate", `selector=s3`, ptr("application/x-www-form-urlencoded"), http.StatusUnsupportedMediaType, codeUnsupportedMedia, ""},
+		{"rotate in unknown domain", "POST", "/api/v1/domains/c.example/keys/rotate", `{"selector":"s3","algorithm":"ed25519"}`, nil, notFound, codeNotFound, ""},
+
+		// /queue/{id}
+		{"unknown message", "GET", "/api/v1/queue/20260101T000000-nothing", nil, nil, notFound, codeNotFound, ""},
+		{"malformed message id", "GET", "/api/v1/queue/not_an_id!", nil, nil, notFound, codeNotFound, ""},
+		{"retry unknown message", "POST", "/api/v1/queue/20260101T000000-nothing/retry", nil, nil, notFound, codeNotFound, ""},
+		{"remove unknown message", "DELETE", "/api/v1/queue/20260101T000000-nothing", nil, nil, notFound, codeNotFound, ""},
+		{"wrong method on the queue", "POST", "/api/v1/queue", `{}`, nil, http.StatusMethodNotAllowed, codeMethodNotAllowed, ""},
+		{"wrong method on a message", "PUT", "/api/v1/queue/20260101T000000-nothing", `{}`, nil, http.StatusMethodNotAllowed, codeMethodNotAllowed, ""},
+
 		// POST /domains/{domain}/users, valid: {"name":"uc@a.example","auth":"ip","networks":["192.0.2.9"]}
 		{"user name empty", "POST", "/api/v1/domains/a.example/users", `{"name":"","auth":"ip","networks":["192.0.2.9"]}`, nil, invalid, codeInvalid, "name"},
 		{"user name with space", "POST", "/api/v1/domains/a.example/users", `{"name":"u c","auth":"ip","networks":["192.0.2.9"]}`, nil, invalid, codeInvalid, "name"},
@@ -186,6 +223,13 @@ func TestBadInput(t *testing.T) {
 			{"PATCH", "/api/v1/users/ua@a.example", `{"enabled":false}`, http.StatusOK},
 			{"POST", "/api/v1/accounts", `{"name":"carol","role":"domain","domains":["a.example"]}`, http.StatusCreated},
 			{"POST", "/api/v1/accounts/alice/tokens", `{"label":"ci","ttl":"24h"}`, http.StatusCreated},
+			{"GET", "/api/v1/domains/a.example/keys/status", "", http.StatusOK},
+			{"GET", "/api/v1/domains/a.example/keys/a1/checks?limit=5", "", http.StatusOK},
+			{"POST", "/api/v1/domains/a.example/keys/a1/check", "", http.StatusOK},
+			{"POST", "/api/v1/domains/a.example/keys/rotate", `{"selector":"s3","algorithm":"ed25519"}`, http.StatusCreated},
+			{"GET", "/api/v1/queue", "", http.StatusOK},
+			{"GET", "/api/v1/queue/" + e.msgID, "", http.StatusOK},
+			{"POST", "/api/v1/queue/" + e.msgID + "/retry", "", http.StatusNoContent},
 			{"GET", "/api/v1/audit?domain=a.example&limit=10", "", http.StatusOK},
 			{"POST", "/api/v1/policy/explain", `{"user":"ua@a.example","from":"a@a.example"}`, http.StatusOK},
 		} {

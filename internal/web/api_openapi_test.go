@@ -104,7 +104,7 @@ func TestMethodNotAllowed(t *testing.T) {
 		allowed[rt.path] = append(allowed[rt.path], rt.method)
 	}
 	for path, ms := range allowed {
-		concrete := strings.NewReplacer("{domain}", "a.example", "{selector}", "a1", "{name}", "alice").Replace(path)
+		concrete := strings.NewReplacer("{domain}", "a.example", "{selector}", "a1", "{name}", "alice", "{id}", e.msgID).Replace(path)
 		for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
 			if slices.Contains(ms, m) {
 				continue

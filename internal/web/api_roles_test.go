@@ -10,7 +10,7 @@ import (
 
 // roleCase is one route tried by every role. Body and path may hold
 // {role} and {n}, replaced per role so that two successful creations do
-// not collide.
+// not collide; path may hold {id}, the queued message of the env.
 type roleCase struct {
 	method, path string
 	body         string
@@ -44,6 +44,10 @@ func roleCases() []roleCase {
 		{method: "GET", path: "/api/v1/domains/a.example/keys/a1", admin: ok, domA: ok, domB: notFound},
 		{method: "GET", path: "/api/v1/domains/a.example/keys/a1/record", admin: ok, domA: ok, domB: notFound},
 		{method: "POST", path: "/api/v1/domains/a.example/keys/a1/state", body: `{"state":"active","force":true}`, admin: ok, domA: ok, domB: notFound, fresh: true},
+		{method: "GET", path: "/api/v1/domains/a.example/keys/status", admin: ok, domA: ok, domB: notFound},
+		{method: "POST", path: "/api/v1/domains/a.example/keys/rotate", body: `{"selector":"r-{role}","algorithm":"ed25519"}`, admin: created, domA: created, domB: notFound},
+		{method: "GET", path: "/api/v1/domains/a.example/keys/a1/checks?limit=5", admin: ok, domA: ok, domB: notFound},
+		{method: "POST", path: "/api/v1/domains/a.example/keys/a1/check", admin: ok, domA: ok, domB: notFound},
 
 		{method: "GET", path: "/api/v1/domains/a.example/users", admin: ok, domA: ok, domB: notFound},
 		{method: "POST", path: "/api/v1/domains/a.example/users", body: `{"name":"u-{role}@a.example","auth":"ip","networks":["198.51.100.{n}"]}`, admin: created, domA: created, domB: notFound},
@@ -55,6 +59,12 @@ func roleCases() []roleCase {
 		{method: "POST", path: "/api/v1/accounts", body: `{"name":"acct-{role}","role":"domain","domains":["a.example"]}`, admin: created, domA: forbidden, domB: forbidden},
 		{method: "DELETE", path: "/api/v1/accounts/bob", admin: gone, domA: forbidden, domB: forbidden, fresh: true},
 		{method: "POST", path: "/api/v1/accounts/alice/tokens", body: `{"label":"ci","ttl":"24h"}`, admin: created, domA: created, domB: forbidden},
+
+		// The queue holds every tenant's mail: admins only.
+		{method: "GET", path: "/api/v1/queue", admin: ok, domA: forbidden, domB: forbidden},
+		{method: "GET", path: "/api/v1/queue/{id}", admin: ok, domA: forbidden, domB: forbidden},
+		{method: "POST", path: "/api/v1/queue/{id}/retry", admin: gone, domA: forbidden, domB: forbidden},
+		{method: "DELETE", path: "/api/v1/queue/{id}", admin: gone, domA: forbidden, domB: forbidden, fresh: true},
 
 		{method: "GET", path: "/api/v1/audit?domain=a.example", admin: ok, domA: ok, domB: notFound},
 		{method: "POST", path: "/api/v1/policy/explain", body: `{"user":"ua@a.example","from":"Ann <ann@a.example>"}`, admin: ok, domA: ok, domB: notFound},
@@ -95,7 +105,7 @@ func TestRoutesByRole(t *testing.T) {
 						want = c.anon
 					}
 				}
-				path := strings.NewReplacer("{role}", role, "{n}", fmt.Sprint(i+1)).Replace(c.path)
+				path := strings.NewReplacer("{role}", role, "{n}", fmt.Sprint(i+1), "{id}", e.msgID).Replace(c.path)
 				var body any
 				if c.body != "" {
 					body = strings.NewReplacer("{role}", strings.ToLower(role), "{n}", fmt.Sprint(i+1)).Replace(c.body)

@@ -7,11 +7,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/dkimd/dkimd/internal/admin"
-	"github.com/dkimd/dkimd/internal/dnscheck"
 	"github.com/dkimd/dkimd/internal/store"
 )
 
@@ -29,15 +27,8 @@ type panel struct {
 	now        func() time.Time
 	sessionTTL time.Duration
 	throttle   *throttle
-	checker    func(ctx context.Context, k store.Key) (*dnscheck.Report, error)
 	tmpl       *templates
 	assets     *assets
-
-	// reports holds the last DNS check of each key, by key ID, for the
-	// key lists. It lives as long as the process: the lifecycle's stored
-	// DNS checks are to replace it.
-	mu      sync.Mutex
-	reports map[int64]*dnscheck.Report
 }
 
 // NewPanel gives the handler of the control panel: server-rendered pages
@@ -51,10 +42,8 @@ func NewPanel(o Options) http.Handler {
 		log:        o.Log,
 		now:        o.Now,
 		sessionTTL: o.SessionTTL,
-		checker:    o.Checker,
 		tmpl:       loadTemplates(),
 		assets:     loadAssets(),
-		reports:    map[int64]*dnscheck.Report{},
 	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
@@ -94,6 +83,10 @@ func NewPanel(o Options) http.Handler {
 	auth("POST /domains/{domain}/keys/{selector}/check", (*preq).checkKey)
 	auth("GET /domains/{domain}/keys/{selector}/{action}", (*preq).confirmPage)
 	auth("POST /domains/{domain}/keys/{selector}/{action}", (*preq).keyAction)
+	auth("GET /queue", (*preq).queuePage)
+	auth("GET /queue/{id}", (*preq).queuedPage)
+	auth("GET /queue/{id}/{action}", (*preq).queueConfirmPage)
+	auth("POST /queue/{id}/{action}", (*preq).queueAction)
 	auth("GET /audit", (*preq).auditPage)
 	pub("/", func(q *preq) error {
 		return &apiError{status: http.StatusNotFound, code: codeNotFound, message: "no such page"}
@@ -258,6 +251,8 @@ func (q *preq) fail(err error) {
 		// Not one word about what was asked for: a domain admin must not
 		// learn whether another tenant's domain exists.
 		msg = "There is no such page, or it is not one you may see."
+	case ae.status == http.StatusServiceUnavailable:
+		title = "Not available here"
 	case ae.status >= 500:
 		title, msg = "Something went wrong", "The server could not do this. The server log has the details under request "+q.id+"."
 	}

@@ -200,6 +200,80 @@ func TestPanelBrowser(t *testing.T) {
 		b.shot("13-audit")
 	})
 
+	t.Run("rotate", func(t *testing.T) {
+		b := root.with(t)
+		b.navigate("/domains/shop.example/keys/s2026")
+		b.submit(`a[href="/domains/shop.example/keys/s2026/rotate"]`)
+		b.wantText("main", "A new key of the same kind is made on a new selector")
+		b.typeIn("#selector", "s2026b")
+		b.shot("18-confirm-rotate")
+		b.submit("main form button[type=submit]")
+		b.wantPath("/domains/shop.example/keys/s2026b")
+		b.wantText("main", "The new key was generated")
+		b.wantText("main", "pending")
+
+		// Published and seen, it activates and the old key retires in the
+		// same step.
+		e.publish("shop.example", "s2026b")
+		b.click("#dns-status button[type=submit]")
+		b.waitText("#dns-status", "Published, matches this key")
+		b.wantText("#dns-history", "Published, matches this key")
+		b.navigate("/domains/shop.example/keys/s2026b/activate")
+		b.submit("main form button[type=submit]")
+		b.wantText("main", "The key is active")
+		b.navigate("/domains/shop.example/keys/s2026")
+		b.wantText("main", "retired")
+		b.wantText("#safe-to-revoke", "Safe to revoke")
+		b.shot("19-retired-key")
+		b.navigate("/domains/shop.example/keys")
+		b.wantText("main table", "s2026b")
+		b.shot("20-keys-after-rotation")
+
+		// The record of the active key goes away: the alert on the keys
+		// page once a check sees it.
+		e.dns.publish("shop.example", "s2026b._domainkey.shop.example")
+		b.navigate("/domains/shop.example/keys/s2026b")
+		b.click("#dns-status button[type=submit]")
+		b.waitText("#dns-status", "Not found in DNS")
+		b.navigate("/domains/shop.example/keys")
+		b.wantText("#key-alert", "Mail signed now fails DKIM")
+		b.shot("21-keys-alert")
+		e.publish("shop.example", "s2026b")
+	})
+
+	t.Run("queue", func(t *testing.T) {
+		b := root.with(t)
+		now := e.clk.Now()
+		deferAll(t, e.spool, e.msgID, now, now.Add(20*time.Minute))
+		b.navigate("/")
+		b.submit(`.mainnav a[href="/queue"]`)
+		b.wantPath("/queue")
+		b.wantText("#queue", "ann@a.example")
+		b.wantText("#queue", "2 of 2")
+		b.shot("22-queue")
+		b.submit("#queue a")
+		b.wantPath("/queue/" + e.msgID)
+		b.wantText("#recipients", "451 4.7.1 greylisted, try again later")
+		b.wantText("#recipients", "connection refused")
+		b.shot("23-queued-message")
+
+		b.submit(`a[href$="/retry"]`)
+		b.wantText("main", "Its deferred recipients become due at once")
+		b.submit("main form button[type=submit]")
+		b.wantPath("/queue/" + e.msgID)
+		b.wantText("main", "delivery is being tried again")
+
+		b.submit(`a[href$="/remove"]`)
+		b.wantText("main", "It cannot be undone")
+		b.shot("24-confirm-remove")
+		b.submit("main form button[type=submit]")
+		b.wantPath("/queue")
+		b.wantText("main", "The queue is empty")
+		if _, err := e.spool.Get(e.ctx, e.msgID); err == nil {
+			t.Errorf("the message is still queued")
+		}
+	})
+
 	t.Run("phone", func(t *testing.T) {
 		b := root.with(t)
 		b.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile, chromedp.EmulatePortrait))
@@ -232,6 +306,12 @@ func TestPanelBrowser(t *testing.T) {
 			t.Errorf("the 404 page shows something of b.example: %q", txt)
 		}
 		alice.shot("16-domain-admin-404")
+		if alice.eval(`document.querySelector('.mainnav a[href="/queue"]') !== null`) {
+			t.Errorf("a domain admin's navigation links the queue")
+		}
+		if status := alice.navigateStatus("/queue"); status != http.StatusForbidden {
+			t.Errorf("the queue for a domain admin: status %d, want 403", status)
+		}
 
 		// A page on another origin posts a form to the panel without the
 		// token: refused, nothing made.

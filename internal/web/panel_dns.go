@@ -1,37 +1,9 @@
 package web
 
 import (
-	"context"
-	"fmt"
-
-	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/dnscheck"
 	"github.com/dkimd/dkimd/internal/store"
 )
-
-// DNSChecker gives an Options.Checker that runs dnscheck.Check with base
-// for a key: the record should hold the key, or for a revoked key an
-// empty p=. base.Domain, Selector, PublicKey and Expect are set per key;
-// the zero base asks the system's resolver and every authoritative server.
-func DNSChecker(base dnscheck.Options) func(ctx context.Context, k store.Key) (*dnscheck.Report, error) {
-	return func(ctx context.Context, k store.Key) (*dnscheck.Report, error) {
-		o := base
-		o.Domain, o.Selector, o.PublicKey, o.Expect = k.Domain, k.Selector, nil, dnscheck.ExpectKey
-		switch k.State {
-		case store.KeyArchived:
-			return nil, fmt.Errorf("%w: an archived key has no record to check", store.ErrConflict)
-		case store.KeyRevoked:
-			o.Expect = dnscheck.ExpectRevoked
-		default:
-			pub, err := admin.PublicKey(k)
-			if err != nil {
-				return nil, err
-			}
-			o.PublicKey = pub
-		}
-		return dnscheck.Check(ctx, o)
-	}
-}
 
 // statusWords is a DNS status for people: a short label, and a class for
 // its colour ("ok", "warn", "bad", "none").
@@ -40,11 +12,13 @@ type statusWords struct {
 	Class string
 }
 
-// dnsWords says a report's status in a few words.
-func dnsWords(r *dnscheck.Report) statusWords {
-	if r == nil {
+// dnsWords says a stored check's outcome in a few words; nil is a key
+// never checked.
+func dnsWords(c *store.DNSCheck) statusWords {
+	if c == nil {
 		return statusWords{"Not checked yet", "none"}
 	}
+	st := dnscheck.Status(c.Status)
 	label := map[dnscheck.Status]string{
 		dnscheck.StatusMatch:           "Published, matches this key",
 		dnscheck.StatusPublished:       "Published",
@@ -61,35 +35,39 @@ func dnsWords(r *dnscheck.Report) statusWords {
 		dnscheck.StatusCNAMEDangling:   "Alias (CNAME) to nowhere",
 		dnscheck.StatusCNAMELoop:       "Aliases (CNAME) in a loop",
 		dnscheck.StatusTemporary:       "DNS did not answer",
-	}[r.Status]
+	}[st]
 	if label == "" {
-		label = string(r.Status)
+		label = c.Status
 	}
 	class := "bad"
 	switch {
-	case r.OK:
+	case c.OK:
 		class = "ok"
-	case r.Status == dnscheck.StatusPropagating || r.Status == dnscheck.StatusTemporary || r.Status == dnscheck.StatusNotFound:
+	case st == dnscheck.StatusPropagating || st == dnscheck.StatusTemporary || st == dnscheck.StatusNotFound:
 		class = "warn"
 	}
 	return statusWords{label, class}
 }
 
-// lastReport gives the last DNS check of a key made by this panel.
-func (p *panel) lastReport(k store.Key) *dnscheck.Report {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	r := p.reports[k.ID]
-	// A report made for another state (say, before the key was revoked)
-	// says nothing about what is expected now.
-	if r != nil && (r.Expect == dnscheck.ExpectRevoked) != (k.State == store.KeyRevoked) {
-		return nil
+// dnsHint says what to do about a check's outcome. The stored check keeps
+// only the status and summary (not dnscheck's per-server advice), so the
+// hint is by status; the summary names the servers.
+func dnsHint(c *store.DNSCheck) string {
+	if c == nil || c.OK {
+		return ""
 	}
-	return r
-}
-
-func (p *panel) keepReport(k store.Key, r *dnscheck.Report) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.reports[k.ID] = r
+	return map[dnscheck.Status]string{
+		dnscheck.StatusNotFound:        "Add the TXT record above at your DNS provider, exactly at the host name shown, then check again. A new record takes from a minute to a few hours to show.",
+		dnscheck.StatusPropagating:     "Some name servers serve the record and others not yet: wait a few minutes and check again.",
+		dnscheck.StatusWrongKey:        "The record at this name holds another key: replace its value with the one above.",
+		dnscheck.StatusStillPublished:  "Replace the record's value with the one above (an empty p=), so that the key's signatures stop verifying.",
+		dnscheck.StatusTruncated:       "The value was cut short: paste it whole, or use the zone-file form if your provider cuts at 255 characters.",
+		dnscheck.StatusStrayCharacters: "Quotes or other characters were pasted with the value: use the copy button and paste it again.",
+		dnscheck.StatusMultipleRecords: "Keep one DKIM record at this name and remove the others: receivers pick one at random or fail.",
+		dnscheck.StatusBadTags:         "The record's tags are wrong: replace its value with the one above.",
+		dnscheck.StatusWeakKey:         "The published key is too short for receivers: publish the record above.",
+		dnscheck.StatusCNAMEDangling:   "The name is an alias to a name without the record: fix the alias, or publish the TXT record at this name instead.",
+		dnscheck.StatusCNAMELoop:       "The aliases lead in a circle: publish the TXT record at this name instead.",
+		dnscheck.StatusTemporary:       "DNS did not answer: this says nothing about the record. Check again in a moment.",
+	}[dnscheck.Status(c.Status)]
 }

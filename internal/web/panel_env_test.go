@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,10 +16,8 @@ import (
 	"time"
 
 	"github.com/dkimd/dkimd/internal/admin"
-	"github.com/dkimd/dkimd/internal/dkim"
-	"github.com/dkimd/dkimd/internal/dnscheck"
-	"github.com/dkimd/dkimd/internal/dnscheck/dnstest"
 	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/queue"
 	"github.com/dkimd/dkimd/internal/store"
 	"github.com/dkimd/dkimd/internal/store/sqlite"
 	"github.com/dkimd/dkimd/internal/store/storetest"
@@ -35,22 +32,24 @@ const (
 
 // panelEnv is dkimd's HTTP side as serve wires it (the API under /api/v1/,
 // the panel at /) on 127.0.0.1, over a fresh SQLite store, with DNS
-// answered by a real DNS server on loopback:
+// answered by real DNS servers on loopback (a resolver and the zones'
+// name server) and a real mail spool holding one message:
 //
 //	a.example: key a1 (ed25519, pending), user ua@a.example (ip 192.0.2.1)
 //	b.example: key b1 (ed25519, pending), user ub@b.example (ip 192.0.2.2)
 //	accounts root (admin) and alice (domain admin of a.example)
+//	queue: message msgID from ann@a.example to two recipients
 type panelEnv struct {
-	t    *testing.T
-	ctx  context.Context
-	clk  *storetest.Clock
-	db   *sqlite.DB
-	svc  *admin.Service
-	srv  *httptest.Server
-	dns  *dnstest.Server
-	logs *lockedBuffer
-	// published are the TXT records the DNS server holds.
-	published []*dkim.Publication
+	t     *testing.T
+	ctx   context.Context
+	clk   *storetest.Clock
+	db    *sqlite.DB
+	svc   *admin.Service
+	srv   *httptest.Server
+	dns   *testDNS
+	spool *queue.Spool
+	msgID string
+	logs  *lockedBuffer
 }
 
 type panelEnvOptions struct {
@@ -72,11 +71,11 @@ func newPanelEnv(t *testing.T, o panelEnvOptions) *panelEnv {
 	}
 	e := &panelEnv{t: t, ctx: ctx, clk: clk, db: db, logs: &lockedBuffer{}}
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.svc = &admin.Service{Store: db, Master: mk, Now: clk.Now, Log: log}
-	e.dns = dnstest.NewServer(t, dnstest.Zone{})
-	checker := DNSChecker(dnscheck.Options{Resolver: e.dns.Addr(), ResolverOnly: true, Timeout: time.Second})
-	e.svc.DNS = keyChecker(checker)
-	opts := Options{Admin: e.svc, Log: log, Now: clk.Now, LoginLimits: o.limits, Checker: checker}
+	e.dns = newTestDNS(t, "a.example", "b.example")
+	e.spool = testQueue(t, clk.Now)
+	// As internal/cli/serve.go wires the service.
+	e.svc = &admin.Service{Store: db, Master: mk, Now: clk.Now, Log: log, DNS: e.dns.checker(clk.Now), Queue: e.spool}
+	opts := Options{Admin: e.svc, Log: log, Now: clk.Now, LoginLimits: o.limits}
 	// As internal/cli/serve.go mounts them.
 	mux := http.NewServeMux()
 	mux.Handle(APIPrefix+"/", NewAPI(opts))
@@ -127,6 +126,7 @@ func (e *panelEnv) seed() {
 			t.Fatal(err)
 		}
 	}
+	e.msgID = enqueue(t, e.spool)
 }
 
 // publish puts a key's record into DNS, as its admin would.
@@ -136,12 +136,12 @@ func (e *panelEnv) publish(domain, selector string) {
 	if err != nil || rec == nil {
 		e.t.Fatalf("record of %s: %v", selector, err)
 	}
-	e.published = append(e.published, rec)
-	z := dnstest.Zone{}
-	for _, p := range e.published {
-		z.Records = append(z.Records, dnstest.TXT(p.Name, p.Strings...))
-	}
-	e.dns.SetZone(z)
+	e.dns.publish(domain, rec.Name, rec.Strings...)
+}
+
+// unpublish removes a key's record from DNS.
+func (e *panelEnv) unpublish(domain, selector string) {
+	e.dns.publish(domain, selector+"._domainkey."+domain)
 }
 
 // snapshot gives what the store holds, to show a refused request changed
@@ -274,21 +274,6 @@ func (b *browser) login(name, password string) string {
 		b.e.t.Fatalf("login: status %d: %.500s", r.status, r.body)
 	}
 	return b.get("/").csrf(b.e.t)
-}
-
-// keyChecker makes a panel checker the admin service's check before a key
-// becomes active, as serve does with the same DNS.
-type keyChecker func(ctx context.Context, k store.Key) (*dnscheck.Report, error)
-
-func (c keyChecker) KeyPublished(ctx context.Context, k store.Key) error {
-	r, err := c(ctx, k)
-	if err != nil {
-		return err
-	}
-	if !r.OK {
-		return errors.New(r.Summary)
-	}
-	return nil
 }
 
 func fmtAny(v any) string { return fmt.Sprintf("%+v", v) }

@@ -6,18 +6,16 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"time"
 
 	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/dkim"
-	"github.com/dkimd/dkimd/internal/dnscheck"
 	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/store"
 )
 
-// checkTimeout bounds "check now": dnscheck tries each server twice with
-// its own timeout, so a dead name server costs seconds, not minutes.
-const checkTimeout = 30 * time.Second
+// historyShown is how many DNS checks a key's page lists.
+const historyShown = 5
 
 // lengthOption is one choice of key length on Outgoing > DKIM.
 type lengthOption struct {
@@ -50,10 +48,13 @@ type genForm struct {
 	EdSelector string
 }
 
+// keyRow is a key in a list: its status under the lifecycle policy, from
+// the DNS checks kept in the store (by "check now" and the lifecycle
+// monitor, on any node).
 type keyRow struct {
 	Key    store.Key
 	Status statusWords
-	Report *dnscheck.Report
+	St     lifecycle.Status
 }
 
 type dkimView struct {
@@ -61,27 +62,31 @@ type dkimView struct {
 	Form    genForm
 	Errors  formErrors
 	Keys    []keyRow
-	// Check says whether DNS status is shown at all.
-	Check bool
 	// Suggest is a free selector to suggest.
 	Suggest string
 }
 
 func (q *preq) keyRows(domain string, withArchived bool) ([]keyRow, error) {
-	ks, err := q.p.admin.ListKeys(q.ctx, q.actor, domain)
+	sts, err := q.p.admin.KeyStatus(q.ctx, q.actor, domain, q.p.admin.Lifecycle)
 	if err != nil {
 		return nil, err
 	}
 	var rows []keyRow
-	for i := len(ks) - 1; i >= 0; i-- { // newest first
-		k := ks[i]
-		if k.State == store.KeyArchived && !withArchived {
+	for i := len(sts) - 1; i >= 0; i-- { // newest first
+		st := sts[i]
+		if st.Key.State == store.KeyArchived && !withArchived {
 			continue
 		}
-		r := q.p.lastReport(k)
-		rows = append(rows, keyRow{Key: k, Report: r, Status: dnsWords(r)})
+		rows = append(rows, keyRow{Key: st.Key, St: st, Status: dnsWords(st.LastCheck)})
 	}
 	return rows, nil
+}
+
+// canCheck reports whether "check now" can run here: the admin service's
+// DNS checker reports what it finds (serve's lifecycle.DNS does).
+func (p *panel) canCheck() bool {
+	_, ok := p.admin.DNS.(lifecycle.Checker)
+	return ok
 }
 
 // dkimPage is Outgoing > DKIM: the domain's keys in use, and the form that
@@ -99,8 +104,7 @@ func (q *preq) showDKIM(status int, d store.Domain, f genForm, errs formErrors) 
 	if err != nil {
 		return err
 	}
-	dv := dkimView{Lengths: lengths(), Form: f, Errors: errs, Keys: rows, Check: q.p.checker != nil,
-		Suggest: q.suggestSelector(d.Name)}
+	dv := dkimView{Lengths: lengths(), Form: f, Errors: errs, Keys: rows, Suggest: q.suggestSelector(d.Name)}
 	q.render(status, "dkim", &view{Title: "Outgoing › DKIM", Nav: "domains", Domain: &d, Tab: "dkim",
 		Notice: notices[q.r.URL.Query().Get("done")], Data: dv})
 	return nil
@@ -202,14 +206,23 @@ func (q *preq) generateKeys() error {
 }
 
 type keyView struct {
-	Key      store.Key
-	Record   *dkim.Publication
+	Key    store.Key
+	Record *dkim.Publication
+	// Warnings are the lifecycle's (weak, old, record problem, ready, safe
+	// to revoke…) and those about the kind of key.
 	Warnings []string
-	// Check says whether the DNS status is shown: a checker is set and
-	// the key has a record.
-	Check      bool
-	Report     *dnscheck.Report
+	// St is the key's status under the lifecycle policy: last check,
+	// alert, safe-to-revoke time.
+	St lifecycle.Status
+	// Check says whether the DNS status is shown: the key has a record.
+	Check bool
+	// CanCheck says whether "check now" can run here.
+	CanCheck bool
+	// Last is the newest stored check, History the few newest.
+	Last       *store.DNSCheck
+	History    []store.DNSCheck
 	Status     statusWords
+	Hint       string
 	CheckError string
 	Actions    []keyActionInfo
 	Also       *store.Key
@@ -254,10 +267,35 @@ func (q *preq) keyView(k store.Key) (*keyView, error) {
 	if err != nil {
 		return nil, err
 	}
-	kv := &keyView{Key: k, Record: rec, Warnings: k.Spec().Warnings(),
-		Check: q.p.checker != nil && k.State != store.KeyArchived}
-	kv.Report = q.p.lastReport(k)
-	kv.Status = dnsWords(kv.Report)
+	sts, err := q.p.admin.KeyStatus(q.ctx, q.actor, k.Domain, q.p.admin.Lifecycle)
+	if err != nil {
+		return nil, err
+	}
+	kv := &keyView{Key: k, Record: rec, Check: k.State != store.KeyArchived, CanCheck: q.p.canCheck()}
+	for _, st := range sts {
+		if st.Key.ID == k.ID {
+			kv.St, kv.Key = st, st.Key
+		}
+	}
+	weak := false
+	for _, w := range kv.St.Warnings {
+		kv.Warnings = append(kv.Warnings, w.Message)
+		weak = weak || w.Code == lifecycle.WarnWeak
+	}
+	if !weak {
+		// The lifecycle's weak_key says what the kind's RSA 1024 warning
+		// would.
+		kv.Warnings = append(kv.Warnings, k.Spec().Warnings()...)
+	}
+	if kv.Check {
+		if kv.History, err = q.p.admin.CheckHistory(q.ctx, q.actor, k.Domain, k.Selector, historyShown); err != nil {
+			return nil, err
+		}
+		// The newest check that looked for what the record should hold
+		// now: current drops one older than the revocation.
+		kv.Last = kv.St.LastCheck
+	}
+	kv.Status, kv.Hint = dnsWords(kv.Last), dnsHint(kv.Last)
 	for _, a := range keyActions() {
 		if a.applies(k.State) {
 			kv.Actions = append(kv.Actions, a)
@@ -274,24 +312,24 @@ func (q *preq) checkKey() error {
 	if err != nil {
 		return err
 	}
-	if q.p.checker == nil || k.State == store.KeyArchived {
+	if !q.p.canCheck() || k.State == store.KeyArchived {
 		return &apiError{status: http.StatusNotFound, code: codeNotFound, message: "no DNS check here"}
+	}
+	ctx, cancel := context.WithTimeout(q.ctx, checkTimeout)
+	defer cancel()
+	// The check is kept in the store: the page below reads it back with
+	// the history, as any node would.
+	c, cerr := q.p.admin.CheckKeyNow(ctx, q.actor, d.Name, k.Selector, q.p.admin.Lifecycle)
+	if cerr == nil {
+		q.log.Info("dns_checked", "domain", k.Domain, "selector", k.Selector, "status", c.Status)
 	}
 	kv, err := q.keyView(k)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(q.ctx, checkTimeout)
-	defer cancel()
-	rep, err := q.p.checker(ctx, k)
-	switch {
-	case err != nil:
-		q.log.Warn("dns_check_failed", "domain", k.Domain, "selector", k.Selector, "err", err)
-		kv.CheckError = "The check could not run: " + message(err) + ". Try again in a moment."
-	case rep != nil:
-		q.p.keepReport(k, rep)
-		kv.Report, kv.Status = rep, dnsWords(rep)
-		q.log.Info("dns_checked", "domain", k.Domain, "selector", k.Selector, "status", rep.Status)
+	if cerr != nil {
+		q.log.Warn("dns_check_failed", "domain", k.Domain, "selector", k.Selector, "err", cerr)
+		kv.CheckError = "The check could not run: " + message(cerr) + ". Try again in a moment."
 	}
 	v := &view{Title: "Key " + k.Selector, Nav: "domains", Domain: &d, Tab: "keys", Data: kv}
 	if q.r.Header.Get("X-Panel-Part") == "dns-status" {
@@ -303,8 +341,10 @@ func (q *preq) checkKey() error {
 }
 
 type keysView struct {
-	Keys  []keyRow
-	Check bool
+	Keys []keyRow
+	// Alerts are the active keys whose record DNS no longer serves as it
+	// should: mail they sign fails verification.
+	Alerts []keyRow
 }
 
 // keysPage lists every key of the domain with its state, age, kind and
@@ -318,7 +358,13 @@ func (q *preq) keysPage() error {
 	if err != nil {
 		return err
 	}
+	kv := keysView{Keys: rows}
+	for _, r := range rows {
+		if r.St.Alert {
+			kv.Alerts = append(kv.Alerts, r)
+		}
+	}
 	q.render(http.StatusOK, "keys", &view{Title: "Keys", Nav: "domains", Domain: &d, Tab: "keys",
-		Notice: notices[q.r.URL.Query().Get("done")], Data: keysView{Keys: rows, Check: q.p.checker != nil}})
+		Notice: notices[q.r.URL.Query().Get("done")], Data: kv})
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/store"
 )
 
@@ -32,7 +33,7 @@ type view struct {
 	Account *store.Account
 	// CSRF is the token each form carries.
 	CSRF string
-	// Nav names the active top menu entry: "domains" or "audit".
+	// Nav names the active top menu entry: "domains", "queue" or "audit".
 	Nav string
 	// Domain and Tab, on a domain's pages, give the tabs.
 	Domain *store.Domain
@@ -64,6 +65,7 @@ func loadTemplates() *templates {
 		"seg":       url.PathEscape,
 		"dpath":     domainPath,
 		"ago":       ago,
+		"due":       due,
 		"when":      func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 		"iso":       func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"join":      strings.Join,
@@ -72,6 +74,10 @@ func loadTemplates() *templates {
 		"sentence":  sentence,
 		"kind":      keyKind,
 		"net":       prefixString,
+		"warnlabel": warnLabel,
+		"warnclass": warnClass,
+		"bytes":     byteSize,
+		"words":     func(c store.DNSCheck) statusWords { return dnsWords(&c) },
 	}
 	base := template.Must(template.New("layout").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/parts.html"))
 	names, err := fs.Glob(templateFS, "templates/*.html")
@@ -128,6 +134,59 @@ func keyKind(k store.Key) string {
 		return "Ed25519"
 	}
 	return fmt.Sprintf("RSA %d", k.Bits)
+}
+
+// warnLabel names a lifecycle warning code in a word or two.
+func warnLabel(code string) string {
+	if l, ok := map[string]string{
+		lifecycle.WarnWeak:           "weak key",
+		lifecycle.WarnOld:            "old key",
+		lifecycle.WarnRecord:         "record problem",
+		lifecycle.WarnReady:          "ready to activate",
+		lifecycle.WarnSafeToRevoke:   "safe to revoke",
+		lifecycle.WarnReadyToArchive: "ready to archive",
+	}[code]; ok {
+		return l
+	}
+	return code
+}
+
+// warnClass colours a warning: what breaks or weakens mail is "bad" or
+// "warn", a step that can be taken now "ok".
+func warnClass(code string) string {
+	switch code {
+	case lifecycle.WarnRecord:
+		return "bad"
+	case lifecycle.WarnWeak, lifecycle.WarnOld:
+		return "warn"
+	}
+	return "ok"
+}
+
+// byteSize says a size for people: 812 B, 14.2 kB, 3.1 MB.
+func byteSize(n int64) string {
+	switch {
+	case n < 1000:
+		return fmt.Sprintf("%d B", n)
+	case n < 1000*1000:
+		return fmt.Sprintf("%.1f kB", float64(n)/1000)
+	}
+	return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+}
+
+// due says when something next happens: "now" for zero or past times,
+// else "in 5 minutes".
+func due(now, t time.Time) string {
+	d := t.Sub(now)
+	switch {
+	case t.IsZero() || d < time.Minute:
+		return "now"
+	case d < time.Hour:
+		return "in " + plural(int(d/time.Minute), "minute")
+	case d < 48*time.Hour:
+		return "in " + plural(int(d/time.Hour), "hour")
+	}
+	return "in " + plural(int(d/(24*time.Hour)), "day")
 }
 
 // ago says how long ago t was, in the largest whole unit.
