@@ -116,23 +116,7 @@ func newEnvWith(t *testing.T, o envOptions) *env {
 func (e *env) seed() {
 	t, cli := e.t, admin.CLI()
 	t.Helper()
-	for _, d := range []string{"a.example", "b.example"} {
-		if _, err := e.svc.AddDomain(e.ctx, cli, store.Domain{Name: d}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, k := range [][2]string{{"a.example", "a1"}, {"b.example", "b1"}} {
-		if _, err := e.svc.GenerateKey(e.ctx, cli, admin.NewKeyRequest{Domain: k[0], Selector: k[1], Spec: keys.Spec{Algorithm: keys.Ed25519}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ip := store.AuthIP
-	for _, u := range [][3]string{{"ua@a.example", "a.example", "192.0.2.1"}, {"ub@b.example", "b.example", "192.0.2.2"}} {
-		nets := []string{u[2]}
-		if _, err := e.svc.AddUser(e.ctx, cli, u[0], u[1], admin.UserChange{Auth: &ip, Networks: &nets}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	seedTenants(t, e.ctx, e.svc)
 	accounts := []struct {
 		role, name string
 		r          store.Role
@@ -445,3 +429,28 @@ func (l *lockedBuffer) String() string {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// seedTenants gives the API and panel tests their two tenants: domains
+// a.example and b.example, an Ed25519 key a1 and b1 in each, and an
+// IP-authenticated user in each.
+func seedTenants(t *testing.T, ctx context.Context, svc *admin.Service) {
+	t.Helper()
+	cli := admin.CLI()
+	for _, d := range []string{"a.example", "b.example"} {
+		if _, err := svc.AddDomain(ctx, cli, store.Domain{Name: d}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, k := range [][2]string{{"a.example", "a1"}, {"b.example", "b1"}} {
+		if _, err := svc.GenerateKey(ctx, cli, admin.NewKeyRequest{Domain: k[0], Selector: k[1], Spec: keys.Spec{Algorithm: keys.Ed25519}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ip := store.AuthIP
+	for _, u := range [][3]string{{"ua@a.example", "a.example", "192.0.2.1"}, {"ub@b.example", "b.example", "192.0.2.2"}} {
+		nets := []string{u[2]}
+		if _, err := svc.AddUser(ctx, cli, u[0], u[1], admin.UserChange{Auth: &ip, Networks: &nets}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -35,7 +35,7 @@ func TestAPIQueue(t *testing.T) {
 		t.Errorf("summary with a Go field name: %s", r.body)
 	}
 
-	var msg queuedMessage
+	var msg queue.Message
 	r = e.call(roleAdmin, "GET", "/api/v1/queue/"+e.msgID, nil)
 	r.want(t, http.StatusOK, "", "")
 	r.into(t, &msg)
@@ -51,7 +51,7 @@ func TestAPIQueue(t *testing.T) {
 
 	// Retry: the deferred recipient is due now.
 	e.call(roleAdmin, "POST", "/api/v1/queue/"+e.msgID+"/retry", nil).want(t, http.StatusNoContent, "", "")
-	msg = queuedMessage{}
+	msg = queue.Message{}
 	e.call(roleAdmin, "GET", "/api/v1/queue/"+e.msgID, nil).into(t, &msg)
 	if !msg.Recipients[0].Next.IsZero() || !msg.Recipients[1].Next.IsZero() || msg.Recipients[0].Status != queue.Deferred {
 		t.Errorf("after retry: %+v, want deferred and due now", msg.Recipients[0])

@@ -101,23 +101,7 @@ func newPanelEnv(t *testing.T, o panelEnvOptions) *panelEnv {
 func (e *panelEnv) seed() {
 	t, cli := e.t, admin.CLI()
 	t.Helper()
-	for _, d := range []string{"a.example", "b.example"} {
-		if _, err := e.svc.AddDomain(e.ctx, cli, store.Domain{Name: d}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, k := range [][2]string{{"a.example", "a1"}, {"b.example", "b1"}} {
-		if _, err := e.svc.GenerateKey(e.ctx, cli, admin.NewKeyRequest{Domain: k[0], Selector: k[1], Spec: keys.Spec{Algorithm: keys.Ed25519}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ip := store.AuthIP
-	for _, u := range [][3]string{{"ua@a.example", "a.example", "192.0.2.1"}, {"ub@b.example", "b.example", "192.0.2.2"}} {
-		nets := []string{u[2]}
-		if _, err := e.svc.AddUser(e.ctx, cli, u[0], u[1], admin.UserChange{Auth: &ip, Networks: &nets}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	seedTenants(t, e.ctx, e.svc)
 	for _, a := range []admin.NewAccountRequest{
 		{Name: "root", Role: store.RoleAdmin, Password: rootPassword},
 		{Name: "alice", Role: store.RoleDomain, Domains: []string{"a.example"}, Password: alicePassword},
