@@ -129,7 +129,6 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) && serveErr == nil {
 		serveErr = err
 	}
-	cancel() // stops delivery
 	if err := m.stop(sctx); err != nil && serveErr == nil {
 		serveErr = err
 	}

@@ -25,6 +25,7 @@ type mailFlags struct {
 	smarthostUser, smarthostPassFile   string
 	mxResolver                         string
 	insecureAuth                       bool
+	perHour, perDay                    int
 	// queueLifetime (how long a message is retried before it bounces) and
 	// signatureLifetime (x=) come from the lifecycle flags, which use
 	// them to tell when a retired key is safe to revoke.
@@ -45,16 +46,20 @@ func addMailFlags(fs *flag.FlagSet) *mailFlags {
 	fs.StringVar(&m.smarthostPassFile, "smarthost-password-file", "", "file holding the smart host password")
 	fs.StringVar(&m.mxResolver, "mx-resolver", "", "DNS server HOST:PORT for MX lookups (default: /etc/resolv.conf)")
 	fs.BoolVar(&m.insecureAuth, "allow-insecure-auth", false, "allow AUTH without TLS (only for tests on loopback)")
+	fs.IntVar(&m.perHour, "messages-per-hour", relay.DefaultMessagesPerHour, "messages one outgoing user may send per hour on this node (-1: no limit)")
+	fs.IntVar(&m.perDay, "messages-per-day", relay.DefaultMessagesPerDay, "messages one outgoing user may send per UTC day on this node (-1: no limit)")
 	return m
 }
 
 // mail is the running mail side: the spool, the deliverer and the SMTP
 // listeners.
 type mail struct {
-	spool   *queue.Spool
-	relay   *relay.Server
-	metrics *relay.Metrics
-	addrs   map[relay.Mode]string
+	spool        *queue.Spool
+	relay        *relay.Server
+	metrics      *relay.Metrics
+	addrs        map[relay.Mode]string
+	stopDelivery context.CancelFunc
+	delivered    chan struct{} // closed when delivery has stopped
 }
 
 // startMail opens the spool, starts delivery, and starts the listeners.
@@ -89,13 +94,7 @@ func startMail(ctx context.Context, m *mailFlags, d *data, log *slog.Logger, err
 	if m.mxResolver != "" {
 		dopts.Resolver = &queue.DNSResolver{Server: m.mxResolver}
 	}
-	go func() {
-		if err := queue.NewDeliverer(spool, dopts).Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-			log.Error("delivery_stopped", "err", err)
-		}
-	}()
-
-	out := &mail{spool: spool, metrics: &relay.Metrics{}, addrs: map[relay.Mode]string{}}
+	out := &mail{spool: spool, metrics: &relay.Metrics{}, addrs: map[relay.Mode]string{}, delivered: make(chan struct{})}
 	tlsConf, err := m.tlsConfig(d.dir)
 	if err != nil {
 		spool.Close()
@@ -106,6 +105,7 @@ func startMail(ctx context.Context, m *mailFlags, d *data, log *slog.Logger, err
 		TLS: tlsConf, AllowInsecureAuth: m.insecureAuth, Hostname: m.hostname,
 		SpoolDir: filepath.Join(d.dir, "spool", "tmp"), Metrics: out.metrics, Log: log,
 		SignatureLifetime: m.signatureLifetime,
+		MessagesPerHour:   m.perHour, MessagesPerDay: m.perDay,
 	})
 	if err != nil {
 		spool.Close()
@@ -128,13 +128,32 @@ func startMail(ctx context.Context, m *mailFlags, d *data, log *slog.Logger, err
 			}
 		}()
 	}
+	// Delivery starts last, so no failure above leaves it running on a
+	// closed spool; stop ends it before the spool closes.
+	dctx, cancel := context.WithCancel(ctx)
+	out.stopDelivery = cancel
+	go func() {
+		defer close(out.delivered)
+		if err := queue.NewDeliverer(spool, dopts).Run(dctx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("delivery_stopped", "err", err)
+		}
+	}()
 	return out, nil
 }
 
-// stop ends the listeners (waiting for sessions up to ctx) and closes the
-// spool.
+// stop ends the listeners (waiting for sessions up to ctx), then delivery,
+// then closes the spool.
 func (m *mail) stop(ctx context.Context) error {
 	err := m.relay.Shutdown(ctx)
+	if m.stopDelivery != nil {
+		m.stopDelivery()
+		select {
+		case <-m.delivered:
+		case <-ctx.Done():
+			// Closing under a running delivery is safe for the spool's
+			// files (each step is atomic); the message stays queued.
+		}
+	}
 	if cerr := m.spool.Close(); err == nil {
 		err = cerr
 	}

@@ -61,6 +61,7 @@ type Spool struct {
 
 	mu  sync.Mutex
 	idx map[string]*entry
+	due dueHeap // see due.go
 }
 
 // entry is the in-memory index of one message: what Claim, List and Stats
@@ -78,6 +79,7 @@ type entry struct {
 	next       time.Time
 	leased     bool
 	tmpCounter int
+	ver        uint64 // bumped at every schedule change (due.go)
 }
 
 var _ DeliveryQueue = (*Spool)(nil)
@@ -162,6 +164,7 @@ func (s *Spool) recover() error {
 		e := &entry{}
 		e.set(m)
 		s.idx[id] = e
+		s.schedule(id, e)
 	}
 	states, err := os.ReadDir(filepath.Join(s.dir, "state"))
 	if err != nil {
@@ -309,6 +312,7 @@ func (s *Spool) store(ctx context.Context, id string, env Envelope, body io.Read
 	e.set(Message{Envelope: rec.Envelope, Queued: rec.Queued, Size: size, Recipients: initialState(rec.To).Rcpts})
 	s.mu.Lock()
 	s.idx[id] = e
+	s.schedule(id, e)
 	s.mu.Unlock()
 	s.m.Accepted.Add(1)
 	select {
@@ -568,27 +572,8 @@ func (s *Spool) Stats(ctx context.Context) (Stats, error) {
 
 // Claim implements DeliveryQueue.
 func (s *Spool) Claim(ctx context.Context, now time.Time, max int) ([]Message, error) {
-	type due struct {
-		id   string
-		next time.Time
-		e    *entry
-	}
-	var ids []due
 	s.mu.Lock()
-	for id, e := range s.idx {
-		if !e.leased && (e.open == 0 || !e.next.After(now)) {
-			ids = append(ids, due{id, e.next, e})
-		}
-	}
-	slices.SortFunc(ids, func(a, b due) int {
-		return cmp.Or(a.next.Compare(b.next), a.e.queued.Compare(b.e.queued), strings.Compare(a.id, b.id))
-	})
-	if len(ids) > max {
-		ids = ids[:max]
-	}
-	for _, d := range ids {
-		d.e.leased = true
-	}
+	ids := s.popDue(now, max)
 	s.mu.Unlock()
 
 	out := make([]Message, 0, len(ids))
@@ -612,8 +597,9 @@ func (s *Spool) Claim(ctx context.Context, now time.Time, max int) ([]Message, e
 // Release implements DeliveryQueue.
 func (s *Spool) Release(id string) {
 	s.mu.Lock()
-	if e, ok := s.idx[id]; ok {
+	if e, ok := s.idx[id]; ok && e.leased {
 		e.leased = false
+		s.schedule(id, e)
 	}
 	s.mu.Unlock()
 }
@@ -631,6 +617,7 @@ func (s *Spool) Update(ctx context.Context, m Message) error {
 	}
 	s.mu.Lock()
 	e.set(m)
+	s.schedule(m.ID, e)
 	s.mu.Unlock()
 	return nil
 }
