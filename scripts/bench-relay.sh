@@ -32,7 +32,12 @@
 # on its own loopback address 127.0.1.N (a small Python loader, since
 # smtp-source cannot choose its source address).
 #
+# With BASELINE=REV (a git revision, e.g. HEAD) a dkimd built from REV runs
+# too, as "dkimd@REV", interleaved with the others in every round: before and
+# after a change, measured under the same load.
+#
 # Usage: scripts/bench-relay.sh                (about 5 minutes on 2 cores)
+#        BASELINE=HEAD scripts/bench-relay.sh  (the working tree against HEAD)
 #        RUNS=1 COUNT_SMALL=300 COUNT_LARGE=50 scripts/bench-relay.sh
 #        BACKLOG=1 THROUGHPUT=0 scripts/bench-relay.sh
 # Needs: root (Postfix), go, postfix (smtp-source, smtp-sink), opendkim,
@@ -48,6 +53,7 @@ COUNT_LARGE=${COUNT_LARGE:-200}
 THROUGHPUT=${THROUGHPUT:-1}
 BACKLOG=${BACKLOG:-0}
 BACKLOG_COUNT=${BACKLOG_COUNT:-100000}
+BASELINE=${BASELINE:-}
 RUN_TIMEOUT=${RUN_TIMEOUT:-600}
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-3600}
 PY=/usr/bin/python3
@@ -106,6 +112,12 @@ median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else prin
 log "work folder $W"
 log "building dkimd"
 (cd "$root" && go build -o "$W/dkimd" ./cmd/dkimd)
+if [ -n "$BASELINE" ]; then
+	log "building dkimd at $BASELINE"
+	mkdir -p "$W/base-src"
+	git -C "$root" archive "$BASELINE" | tar -x -C "$W/base-src"
+	(cd "$W/base-src" && go build -o "$W/dkimd-base" ./cmd/dkimd)
+fi
 
 # ---- messages (LF line ends: smtp-source sends each line with CRLF)
 mkmsg() { # FILE BYTES
@@ -133,19 +145,20 @@ start smtp-sink -u nobody "127.0.0.1:$SINK_PORT" 256 >/dev/null
 wait_port 127.0.0.1 "$SINK_PORT"
 
 # ---- dkimd
-setup_dkimd() { # DATA_DIR
-	local d=$1
-	DKIMD_DATA=$d "$W/dkimd" domain add example.com >/dev/null
-	DKIMD_DATA=$d "$W/dkimd" key generate --domain example.com --selector s1 --bits 2048 >/dev/null
-	DKIMD_DATA=$d "$W/dkimd" key activate --domain example.com --selector s1 --force >/dev/null
-	DKIMD_DATA=$d "$W/dkimd" user add --domain example.com --name srv --ip 127.0.0.1 >/dev/null
+setup_dkimd() { # DATA_DIR [BINARY]
+	local d=$1 bin=${2:-$W/dkimd}
+	DKIMD_DATA=$d "$bin" domain add example.com >/dev/null
+	DKIMD_DATA=$d "$bin" key generate --domain example.com --selector s1 --bits 2048 >/dev/null
+	DKIMD_DATA=$d "$bin" key activate --domain example.com --selector s1 --force >/dev/null
+	DKIMD_DATA=$d "$bin" user add --domain example.com --name srv --ip 127.0.0.1 >/dev/null
 }
-# dkimd_start DATA_DIR SMARTHOST: sets DKIMD_PID, DKIMD_RELAY, DKIMD_HTTP.
+# dkimd_start DATA_DIR SMARTHOST [BINARY]: sets DKIMD_PID, DKIMD_RELAY,
+# DKIMD_HTTP.
 dkimd_start() {
-	local d=$1 logf=$1/serve.log
+	local d=$1 logf=$1/serve.log bin=${3:-$W/dkimd}
 	: >"$logf"
 	# The default log level (info), as Postfix logs each message too.
-	DKIMD_DATA=$d start "$W/dkimd" serve --listen-http 127.0.0.1:0 \
+	DKIMD_DATA=$d start "$bin" serve --listen-http 127.0.0.1:0 \
 		--listen-submission 127.0.0.1:0 --listen-submissions 127.0.0.1:0 --listen-relay 127.0.0.1:0 \
 		--hostname dkimd.test --smarthost "$2" --smarthost-tls none 2>>"$logf" >/dev/null
 	DKIMD_PID=$LAST_PID
@@ -268,10 +281,10 @@ EOF
 }
 
 # ---- one timed run: prints messages/s
-# run_dkimd FILE COUNT
+# run_dkimd FILE COUNT [DATA_DIR BINARY]
 run_dkimd() {
-	local d=$W/dkimd-data t0 t1 n
-	dkimd_start "$d" "127.0.0.1:$SINK_PORT" # fresh process: fresh rate limit
+	local d=${3:-$W/dkimd-data} t0 t1 n
+	dkimd_start "$d" "127.0.0.1:$SINK_PORT" "${4:-}" # fresh process: fresh rate limit
 	t0=$(now)
 	smtp-source -s "$SESSIONS" -m "$2" -F "$1" -f srv@example.com -t bob@example.net "$DKIMD_RELAY" >/dev/null ||
 		log "smtp-source failed against dkimd"
@@ -327,6 +340,9 @@ check_signed() {
 
 throughput() {
 	setup_dkimd "$W/dkimd-data"
+	if [ -n "$BASELINE" ]; then
+		setup_dkimd "$W/dkimd-base-data" "$W/dkimd-base" # its own data, its own binary
+	fi
 	make_opendkim
 	make_postfix plain 0
 	make_postfix odkim 1
@@ -359,10 +375,15 @@ throughput() {
 		for size in 2k 200k; do
 			local f=$W/m$size.eml count=$COUNT_SMALL
 			[ "$size" = 200k ] && count=$COUNT_LARGE
-			local a b c
+			local a b c z
 			a=$(run_dkimd "$f" "$count")
 			b=$(run_postfix "$pf_plain" "$PF_PORT_plain" "$f" "$count")
 			c=$(run_postfix "$pf_odkim" "$PF_PORT_odkim" "$f" "$count")
+			if [ -n "$BASELINE" ]; then
+				z=$(run_dkimd "$f" "$count" "$W/dkimd-base-data" "$W/dkimd-base")
+				log "round $r, $size x $count: dkimd@$BASELINE $z/s"
+				echo "$size dkimd@base $z" >>"$res"
+			fi
 			log "round $r, $size x $count: dkimd $a/s, postfix $b/s, postfix+opendkim $c/s"
 			echo "$size dkimd $a" >>"$res"
 			echo "$size postfix $b" >>"$res"
@@ -380,6 +401,18 @@ throughput() {
 		c=$(awk -v s=$size '$1==s && $2=="pf+odkim" {print $3}' "$res" | median)
 		printf '%-6s %8s %8s %10s %14.2f %18.2f\n' "$size" "$a" "$b" "$c" "$(echo "$a/$b" | bc -l)" "$(echo "$a/$c" | bc -l)"
 	done
+	if [ -n "$BASELINE" ]; then
+		echo "dkimd@$BASELINE, the same rounds:"
+		printf '%-6s %12s %14s %14s %18s\n' size dkimd@base after/before base/postfix base/pf+odkim
+		for size in 2k 200k; do
+			local a b c z
+			a=$(awk -v s=$size '$1==s && $2=="dkimd" {print $3}' "$res" | median)
+			b=$(awk -v s=$size '$1==s && $2=="postfix" {print $3}' "$res" | median)
+			c=$(awk -v s=$size '$1==s && $2=="pf+odkim" {print $3}' "$res" | median)
+			z=$(awk -v s=$size '$1==s && $2=="dkimd@base" {print $3}' "$res" | median)
+			printf '%-6s %12s %14.2f %14.2f %18.2f\n' "$size" "$z" "$(echo "$a/$z" | bc -l)" "$(echo "$z/$b" | bc -l)" "$(echo "$z/$c" | bc -l)"
+		done
+	fi
 	echo "all runs:"
 	awk '{r[$1" "$2] = r[$1" "$2] " " $3} END {for (k in r) print "  " k ":" r[k]}' "$res" | sort
 }

@@ -49,8 +49,14 @@ type Options struct {
 	// Concurrency bounds the messages delivered at once; 0 means 20.
 	Concurrency int
 	// PerDestination bounds the transactions open to one smart host or
-	// recipient domain at once; 0 means 4.
+	// recipient domain at once; 0 means 20 (as Postfix's
+	// default_destination_concurrency_limit).
 	PerDestination int
+	// ConnectionIdle is how long a connection to a next hop stays open
+	// after a transaction, waiting for the next message to the same host
+	// (sent after RSET); 0 means 5s, a negative value closes every
+	// connection after its transaction.
+	ConnectionIdle time.Duration
 
 	// ConnectTimeout bounds a TCP connect; 0 means 30s.
 	ConnectTimeout time.Duration
@@ -101,6 +107,7 @@ type Deliverer struct {
 	expiry         time.Duration
 	poll           time.Duration
 	auth           func() sasl.Client
+	conns          *connCache
 
 	destMu sync.Mutex
 	dests  map[string]*destSlot
@@ -122,7 +129,7 @@ func NewDeliverer(q DeliveryQueue, opts Options) *Deliverer {
 		log:            cmp.Or(opts.Logger, slog.Default()),
 		m:              cmp.Or(opts.Metrics, new(Metrics)),
 		concurrency:    cmp.Or(opts.Concurrency, 20),
-		perDest:        cmp.Or(opts.PerDestination, 4),
+		perDest:        cmp.Or(opts.PerDestination, 20),
 		connectTimeout: cmp.Or(opts.ConnectTimeout, 30*time.Second),
 		commandTimeout: cmp.Or(opts.CommandTimeout, 5*time.Minute),
 		dataTimeout:    cmp.Or(opts.DataTimeout, 10*time.Minute),
@@ -135,6 +142,8 @@ func NewDeliverer(q DeliveryQueue, opts Options) *Deliverer {
 	if d.now == nil {
 		d.now = time.Now
 	}
+	// At most one idle connection per transaction slot.
+	d.conns = newConnCache(cmp.Or(opts.ConnectionIdle, 5*time.Second), d.perDest)
 	if d.helo == "" {
 		if h, err := os.Hostname(); err == nil {
 			d.helo = h
@@ -153,11 +162,12 @@ func NewDeliverer(q DeliveryQueue, opts Options) *Deliverer {
 
 // Run delivers due messages until ctx ends, then waits for the
 // transactions in flight to stop (they are abandoned, their recipients
-// left as they were) and returns nil.
+// left as they were), closes the connections it kept open and returns nil.
 func (d *Deliverer) Run(ctx context.Context) error {
 	sem := make(chan struct{}, d.concurrency)
 	done := make(chan struct{}, 1)
 	var wg sync.WaitGroup
+	defer d.conns.expire(time.Now(), true) // after wg.Wait
 	defer wg.Wait()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -181,6 +191,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 				})
 			}
 		}
+		d.conns.expire(time.Now(), false)
 		timer.Reset(d.poll)
 		select {
 		case <-ctx.Done():
@@ -193,9 +204,10 @@ func (d *Deliverer) Run(ctx context.Context) error {
 }
 
 // RunOnce delivers every message due now (including DSNs it makes on the
-// way) once, and returns when all are done. Tests and a "flush" command use
-// it.
+// way) once, and returns when all are done, with no connection left open.
+// Tests and a "flush" command use it.
 func (d *Deliverer) RunOnce(ctx context.Context) error {
+	defer d.conns.expire(time.Now(), true)
 	seen := make(map[string]bool)
 	sem := make(chan struct{}, d.concurrency)
 	for {
@@ -390,11 +402,29 @@ func (d *Deliverer) deliverGroup(ctx context.Context, log *slog.Logger, m *Messa
 				"attempts", r.Attempts, "next", r.Next)
 		}
 	}
+	if allDelivered(m) {
+		// Nothing left to do but remove the message (finish, Done): one
+		// fsync of msg/ instead of a state rewrite (file, fsync, rename,
+		// fsync of state/) and then that. A crash before the removal sends
+		// the message again, as a crash before the state write would.
+		return true
+	}
 	if err := d.q.Update(ctx, *m); err != nil {
 		// The remote side may have the message; the state on disk still
 		// says otherwise, so it will go out again (at least once).
 		log.Error("queue state not saved", "err", err)
 		return false
+	}
+	return true
+}
+
+// allDelivered reports whether every recipient of m was delivered, so that
+// no state needs keeping and no DSN making.
+func allDelivered(m *Message) bool {
+	for _, r := range m.Recipients {
+		if r.Status != Delivered {
+			return false
+		}
 	}
 	return true
 }
@@ -517,6 +547,12 @@ func (d *Deliverer) finish(ctx context.Context, log *slog.Logger, m *Message) {
 	}
 	if err := d.q.Done(ctx, m.ID); err != nil {
 		log.Error("queue message not removed", "err", err)
+		// deliverGroup skips the state write when everything was
+		// delivered: write it now, so that the message is not sent again
+		// while its removal fails.
+		if err := d.q.Update(ctx, *m); err != nil {
+			log.Error("queue state not saved", "err", err)
+		}
 		return
 	}
 	log.Info("queue message done")

@@ -16,7 +16,8 @@
 //
 // Delivery is at least once: a recipient is marked delivered only after the
 // remote server answered 250 to the final dot, so a crash (or a lost
-// connection) between that answer and the state write makes the message go
+// connection) between that answer and the state write (or, once every
+// recipient is delivered, the removal of the message) makes the message go
 // out again to the recipients of that transaction.
 //
 // It must not import relay, milter, web, cli, store, policy or keys: it moves

@@ -292,8 +292,24 @@ func (d *Deliverer) startTLS(ctx context.Context, dc *deadlineConn, h hop, mode 
 	return &greetedConn{Conn: tc, pre: replay}, nil
 }
 
-// transact runs one mail transaction with h for the given recipients.
+// transact runs one mail transaction with h for the given recipients, on a
+// cached connection to h when there is one and it still answers RSET,
+// otherwise on a new one.
 func (d *Deliverer) transact(ctx context.Context, h hop, m *Message, rcpts []string) outcome {
+	key := connKey(h)
+	if cc := d.conns.get(key, time.Now()); cc != nil {
+		if err := cc.c.Reset(); err == nil {
+			o, keep := d.transactOn(ctx, cc, h, m, rcpts, true)
+			if o.early == nil {
+				d.keepOrClose(ctx, key, cc, keep)
+				return o
+			}
+			d.log.Debug("queue cached connection failed", "msg_id", m.ID, "remote", h.addr, "err", o.early)
+		}
+		// The server closed the idle session (or said 421): nothing of
+		// this transaction was sent, so a new connection may carry it.
+		cc.close()
+	}
 	c, dc, err := d.dial(ctx, h, h.mode)
 	if err != nil && h.mode == TLSOpportunistic && (errors.Is(err, errHandshake)) {
 		// RFC 3207 §4: a client that does not insist on TLS may go on in
@@ -303,9 +319,31 @@ func (d *Deliverer) transact(ctx context.Context, h hop, m *Message, rcpts []str
 	if err != nil {
 		return outcome{early: err}
 	}
+	cc := &cachedConn{c: c, dc: dc}
+	o, keep := d.transactOn(ctx, cc, h, m, rcpts, false)
+	d.keepOrClose(ctx, key, cc, keep)
+	return o
+}
+
+// keepOrClose caches a connection whose session is in a clean state for the
+// next transaction, and closes any other.
+func (d *Deliverer) keepOrClose(ctx context.Context, key string, cc *cachedConn, keep bool) {
+	if keep && ctx.Err() == nil {
+		d.conns.put(key, cc, time.Now())
+		return
+	}
+	cc.close()
+}
+
+// transactOn runs one mail transaction on an open session. keep reports
+// whether the session is clean for another transaction: the server replied
+// to everything sent and did not say it is closing (421). With reused set,
+// a failure at MAIL that a new connection might not meet (a lost connection
+// or 421) counts as early, so that the caller retries on a new connection.
+func (d *Deliverer) transactOn(ctx context.Context, cc *cachedConn, h hop, m *Message, rcpts []string, reused bool) (o outcome, keep bool) {
+	c, dc := cc.c, cc.dc
 	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
 	defer stop()
-	defer func() { _ = c.Close() }() // after QUIT, or to abort; errors change nothing
 
 	remote := h.serverName
 	all := func(cl class, reply string) []rcptResult {
@@ -316,10 +354,10 @@ func (d *Deliverer) transact(ctx context.Context, h hop, m *Message, rcpts []str
 		return out
 	}
 	if err := c.Mail(m.Envelope.From, &smtp.MailOptions{Size: m.Size}); err != nil {
-		if !isSMTPReply(err) {
-			return outcome{early: fmt.Errorf("%w: MAIL: %v", errEarly, err)}
+		if !isSMTPReply(err) || (reused && replyCode(err) == 421) {
+			return outcome{early: fmt.Errorf("%w: MAIL: %v", errEarly, err)}, false
 		}
-		return outcome{rcpts: all(classify(err), formatReply(err))}
+		return outcome{rcpts: all(classify(err), formatReply(err))}, false
 	}
 	res := make([]rcptResult, len(rcpts))
 	var accepted []int
@@ -331,7 +369,7 @@ func (d *Deliverer) transact(ctx context.Context, h hop, m *Message, rcpts []str
 		case isSMTPReply(err):
 			res[i] = rcptResult{class: classify(err), reply: formatReply(err), remote: remote}
 		default:
-			return outcome{rcpts: all(classTemp, "connection lost: "+err.Error())}
+			return outcome{rcpts: all(classTemp, "connection lost: "+err.Error())}, false
 		}
 	}
 	setAccepted := func(cl class, reply string) {
@@ -340,8 +378,8 @@ func (d *Deliverer) transact(ctx context.Context, h hop, m *Message, rcpts []str
 		}
 	}
 	if len(accepted) == 0 {
-		_ = c.Quit() // nothing to deliver; the answer does not matter
-		return outcome{rcpts: res}
+		// Nothing to deliver; the next transaction starts with RSET.
+		return outcome{rcpts: res}, true
 	}
 	w, err := c.Data()
 	if err != nil {
@@ -350,15 +388,15 @@ func (d *Deliverer) transact(ctx context.Context, h hop, m *Message, rcpts []str
 		} else {
 			setAccepted(classTemp, "connection lost: "+err.Error())
 		}
-		return outcome{rcpts: res}
+		return outcome{rcpts: res}, false
 	}
 	body, err := d.q.Body(ctx, m.ID)
 	if err != nil {
 		if errors.Is(err, ErrCorrupt) {
-			return outcome{corrupt: err}
+			return outcome{corrupt: err}, false
 		}
 		setAccepted(classTemp, "spool: "+err.Error())
-		return outcome{rcpts: res}
+		return outcome{rcpts: res}, false
 	}
 	_, err = io.Copy(w, body)
 	if cerr := body.Close(); err == nil && cerr != nil {
@@ -368,10 +406,10 @@ func (d *Deliverer) transact(ctx context.Context, h hop, m *Message, rcpts []str
 		// Leave without the final dot: closing the connection mid-DATA
 		// makes the server drop what it got (RFC 5321 §4.1.1.4).
 		if errors.Is(err, ErrCorrupt) {
-			return outcome{corrupt: err}
+			return outcome{corrupt: err}, false
 		}
 		setAccepted(classTemp, "sending data: "+err.Error())
-		return outcome{rcpts: res}
+		return outcome{rcpts: res}, false
 	}
 	dc.timeout.Store(int64(d.dataTimeout))
 	resp, err := w.CloseWithResponse()
@@ -379,14 +417,23 @@ func (d *Deliverer) transact(ctx context.Context, h hop, m *Message, rcpts []str
 	switch {
 	case err == nil:
 		setAccepted(classOK, "250 "+strings.ReplaceAll(resp.StatusText, "\n", " "))
-		_ = c.Quit() // delivered; a failed QUIT changes nothing
+		return outcome{rcpts: res}, true
 	case isSMTPReply(err):
 		setAccepted(classify(err), formatReply(err))
-		_ = c.Quit()
+		return outcome{rcpts: res}, replyCode(err) != 421
 	default:
 		// Lost after the final dot: the server may or may not have the
 		// message. Deferring risks a duplicate; bouncing would risk a loss.
 		setAccepted(classTemp, "connection lost after data: "+err.Error())
+		return outcome{rcpts: res}, false
 	}
-	return outcome{rcpts: res}
+}
+
+// replyCode is the code of an SMTP reply error, or 0.
+func replyCode(err error) int {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return se.Code
+	}
+	return 0
 }

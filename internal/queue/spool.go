@@ -13,7 +13,11 @@ package queue
 // rename to state/<id>, fsync state/) after each delivery transaction, before
 // the next one starts, so a recipient recorded as delivered is never sent to
 // again. Remove deletes msg/<id> first and fsyncs msg/, then state/<id>;
-// a state file without its message is an orphan that Open deletes.
+// a state file without its message is an orphan that Open deletes. When a
+// transaction leaves every recipient delivered, the Deliverer removes the
+// message without writing its state first: the removal is the durable
+// record, and a crash before it sends the message again, as a crash before
+// a state write would.
 
 import (
 	"bufio"
@@ -62,6 +66,11 @@ type Spool struct {
 	mu  sync.Mutex
 	idx map[string]*entry
 	due dueHeap // see due.go
+
+	// 64 KiB buffers for writing and reading message files, reused: under
+	// load, allocating (and zeroing) them per message kept the garbage
+	// collector busy.
+	writers, readers sync.Pool
 }
 
 // entry is the in-memory index of one message: what Claim, List and Stats
@@ -292,7 +301,13 @@ func (s *Spool) store(ctx context.Context, id string, env Envelope, body io.Read
 		return err
 	}
 	tmp := s.path("tmp", id+".msg")
-	size, err := writeMessage(ctx, tmp, envJSON, body)
+	bw, _ := s.writers.Get().(*bufio.Writer)
+	if bw == nil {
+		bw = bufio.NewWriterSize(nil, 64<<10)
+	}
+	size, err := writeMessage(ctx, tmp, envJSON, body, bw)
+	bw.Reset(nil) // drop the file, and a write error with it
+	s.writers.Put(bw)
 	if err != nil {
 		if rerr := os.Remove(tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 			s.log.Warn("queue temp file not removed", "msg_id", id, "err", rerr)
@@ -322,9 +337,9 @@ func (s *Spool) store(ctx context.Context, id string, env Envelope, body io.Read
 	return nil
 }
 
-// writeMessage writes and fsyncs the message file at path, returning the
-// body size.
-func writeMessage(ctx context.Context, path string, envJSON []byte, body io.Reader) (size int64, err error) {
+// writeMessage writes and fsyncs the message file at path through w,
+// returning the body size.
+func writeMessage(ctx context.Context, path string, envJSON []byte, body io.Reader, w *bufio.Writer) (size int64, err error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrStorage, err)
@@ -334,7 +349,7 @@ func writeMessage(ctx context.Context, path string, envJSON []byte, body io.Read
 			err = fmt.Errorf("%w: close: %v", ErrStorage, cerr)
 		}
 	}()
-	w := bufio.NewWriterSize(f, 64<<10)
+	w.Reset(f)
 	// A placeholder header of the right width, rewritten once the body's
 	// length and checksum are known.
 	if _, err := w.Write(msgHeader(len(envJSON), 0, 0, 0)); err != nil {
@@ -643,26 +658,36 @@ func (s *Spool) Body(ctx context.Context, id string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrStorage, err)
 	}
-	br := bufio.NewReaderSize(f, 64<<10)
+	br, _ := s.readers.Get().(*bufio.Reader)
+	if br == nil {
+		br = bufio.NewReaderSize(nil, 64<<10)
+	}
+	br.Reset(f)
 	h, err := readMsgHead(br)
 	if err != nil {
 		f.Close()
+		br.Reset(nil)
+		s.readers.Put(br)
 		return nil, err
 	}
-	return &bodyReader{r: br, c: f, left: h.bodyLen, want: h.bodyCRC, h: crc32.New(castagnoli)}, nil
+	return &bodyReader{r: br, c: f, left: h.bodyLen, want: h.bodyCRC, h: crc32.New(castagnoli), pool: &s.readers}, nil
 }
 
 // bodyReader yields exactly the stored body and fails at its end, instead
 // of returning io.EOF, if the bytes do not match the stored checksum.
 type bodyReader struct {
-	r    io.Reader
+	r    *bufio.Reader
 	c    io.Closer
 	left int64
 	want uint32
 	h    hash.Hash32
+	pool *sync.Pool // where r goes back on Close
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
+	if b.r == nil {
+		return 0, os.ErrClosed
+	}
 	if b.left == 0 {
 		if b.h.Sum32() != b.want {
 			return 0, corruptf("body checksum mismatch")
@@ -684,7 +709,14 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (b *bodyReader) Close() error { return b.c.Close() }
+func (b *bodyReader) Close() error {
+	if b.pool != nil {
+		b.r.Reset(nil)
+		b.pool.Put(b.r)
+		b.pool, b.r = nil, nil
+	}
+	return b.c.Close()
+}
 
 // Quarantine implements DeliveryQueue.
 func (s *Spool) Quarantine(ctx context.Context, id string, reason error) error {

@@ -26,7 +26,8 @@ const maxIdentityLen = 255
 func (s *session) receive(ctx context.Context, r io.Reader) (string, error) {
 	o := &s.srv.opts
 	u := s.user
-	br := bufio.NewReaderSize(&lineGuard{r: r}, 32<<10)
+	br := s.srv.getReader(&lineGuard{r: r})
+	defer s.srv.putReader(br)
 	hdr, err := readHeader(br, o.MaxHeaderBytes)
 	if err != nil {
 		return "", err
@@ -76,7 +77,8 @@ func (s *session) receive(ctx context.Context, r io.Reader) (string, error) {
 		f.Close()
 		os.Remove(f.Name())
 	}()
-	bw := bufio.NewWriterSize(f, 32<<10)
+	bw := s.srv.getWriter(f)
+	defer s.srv.putWriter(bw)
 	var w io.Writer = &tagWriter{w: bw, tag: errSpool}
 	if signer != nil {
 		w = io.MultiWriter(w, &tagWriter{w: signer, tag: errSigning})
@@ -84,7 +86,9 @@ func (s *session) receive(ctx context.Context, r io.Reader) (string, error) {
 	if _, err := w.Write(hdr); err != nil {
 		return "", err
 	}
-	if _, err := copyBody(w, br); err != nil {
+	// The client's errors (bare line ends, size limit) come back as the
+	// reader gave them, ours tagged by tagWriter.
+	if _, err := br.WriteTo(w); err != nil {
 		return "", err
 	}
 	if err := bw.Flush(); err != nil {
@@ -105,7 +109,9 @@ func (s *session) receive(ctx context.Context, r io.Reader) (string, error) {
 	}
 	env := Envelope{From: s.from, To: s.to, User: u.Name, Identity: identity,
 		ClientAddr: s.c.ip.String(), MsgID: s.msgID, Decision: dec}
-	body := io.MultiReader(strings.NewReader(prefix.String()), bufio.NewReaderSize(f, 32<<10))
+	fr := s.srv.getReader(f)
+	defer s.srv.putReader(fr)
+	body := io.MultiReader(strings.NewReader(prefix.String()), fr)
 	id, err := o.Queue.Enqueue(ctx, env, body)
 	if errors.Is(err, ErrRefused) {
 		return "", fmt.Errorf("%w: %w", errQueueRefused, err)
@@ -178,26 +184,34 @@ func (t *tagWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// copyBody copies the rest of the message; read errors come back as the
-// reader gave them (bare line ends, size limit), write errors tagged.
-func copyBody(w io.Writer, r io.Reader) (int64, error) {
-	buf := make([]byte, 32<<10)
-	var total int64
-	for {
-		n, rerr := r.Read(buf)
-		if n > 0 {
-			if _, err := w.Write(buf[:n]); err != nil {
-				return total, err
-			}
-			total += int64(n)
-		}
-		if rerr == io.EOF {
-			return total, nil
-		}
-		if rerr != nil {
-			return total, rerr
-		}
+// getReader and getWriter hand out 32 KiB buffers for a message,
+// reused: allocating them per message kept the garbage collector busy.
+func (s *Server) getReader(r io.Reader) *bufio.Reader {
+	br, _ := s.readers.Get().(*bufio.Reader)
+	if br == nil {
+		return bufio.NewReaderSize(r, 32<<10)
 	}
+	br.Reset(r)
+	return br
+}
+
+func (s *Server) putReader(br *bufio.Reader) {
+	br.Reset(nil)
+	s.readers.Put(br)
+}
+
+func (s *Server) getWriter(w io.Writer) *bufio.Writer {
+	bw, _ := s.writers.Get().(*bufio.Writer)
+	if bw == nil {
+		return bufio.NewWriterSize(w, 32<<10)
+	}
+	bw.Reset(w)
+	return bw
+}
+
+func (s *Server) putWriter(bw *bufio.Writer) {
+	bw.Reset(nil)
+	s.writers.Put(bw)
 }
 
 // received gives the trace field RFC 5321 §4.4 asks every relay to add,

@@ -208,6 +208,8 @@ type Server struct {
 	// as long as a known user's.
 	dummyHash string
 	nextConn  atomic.Uint64
+	// Message buffers, reused (data.go).
+	readers, writers sync.Pool
 
 	mu        sync.Mutex
 	servers   []*smtp.Server

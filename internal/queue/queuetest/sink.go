@@ -76,6 +76,7 @@ type Sink struct {
 	conns    int
 	active   int
 	peak     int
+	open     map[*smtp.Conn]bool
 	notify   chan struct{}
 	closeOne sync.Once
 }
@@ -93,7 +94,7 @@ func NewSink(t testing.TB, opts SinkOptions) *Sink {
 
 // StartSink starts a sink; the caller must Close it.
 func StartSink(opts SinkOptions) (*Sink, error) {
-	s := &Sink{opts: opts, hang: make(chan struct{}), notify: make(chan struct{}, 1)}
+	s := &Sink{opts: opts, hang: make(chan struct{}), notify: make(chan struct{}, 1), open: make(map[*smtp.Conn]bool)}
 	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
 	srv.Domain = "sink.test"
 	srv.ReadTimeout = 10 * time.Second
@@ -198,8 +199,30 @@ func (s *Sink) newSession(c *smtp.Conn) (smtp.Session, error) {
 	s.conns++
 	s.active++
 	s.peak = max(s.peak, s.active)
+	s.open[c] = true
 	s.mu.Unlock()
 	return &session{s: s, c: c}, nil
+}
+
+// Open counts the connections open now.
+func (s *Sink) Open() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.open)
+}
+
+// DropConns closes every open connection without a word, as a server does
+// when it times out an idle client or restarts.
+func (s *Sink) DropConns() {
+	s.mu.Lock()
+	var cs []*smtp.Conn
+	for c := range s.open {
+		cs = append(cs, c)
+	}
+	s.mu.Unlock()
+	for _, c := range cs {
+		_ = c.Close()
+	}
 }
 
 type session struct {
@@ -301,6 +324,7 @@ func (ss *session) Reset() { ss.from, ss.to = "", nil }
 
 func (ss *session) Logout() error {
 	ss.s.mu.Lock()
+	delete(ss.s.open, ss.c)
 	ss.s.active--
 	ss.s.mu.Unlock()
 	return nil

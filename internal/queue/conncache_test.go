@@ -1,0 +1,203 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+)
+
+// runInBackground runs the deliverer until the test ends.
+func (e *env) runInBackground() {
+	e.t.Helper()
+	ctx, cancel := context.WithCancel(e.ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = e.d.Run(ctx)
+	}()
+	e.t.Cleanup(func() { cancel(); <-done })
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestConnectionReuse(t *testing.T) {
+	tests := []struct {
+		name      string
+		idle      time.Duration
+		wantConns int
+	}{
+		{"one connection for all messages", 0, 1},
+		{"reuse off: one connection per message", -1, 5},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, func(o *Options) { o.Concurrency, o.ConnectionIdle = 1, tc.idle })
+			for i := range 5 {
+				e.enqueue("alice@sender.test", []string{"bob@rcpt.test"}, testBody(fmt.Sprintf("reuse%d", i)))
+			}
+			e.runOnce()
+			if n := len(e.sink.Delivered()); n != 5 {
+				t.Fatalf("%d delivered, want 5", n)
+			}
+			if n := e.sink.Conns(); n != tc.wantConns {
+				t.Fatalf("%d connections to the sink, want %d", n, tc.wantConns)
+			}
+			if l := e.list(); len(l) != 0 {
+				t.Fatalf("%d messages left", len(l))
+			}
+			// RunOnce leaves no connection open.
+			waitFor(t, "connections closed", func() bool { return e.sink.Open() == 0 })
+		})
+	}
+}
+
+// TestReusedConnectionDropped: a cached connection the server closed in the
+// meantime fails RSET; the message goes out on a new connection at once,
+// not deferred.
+func TestReusedConnectionDropped(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.Concurrency, o.PollInterval = 1, 10*time.Millisecond })
+	e.runInBackground()
+	e.enqueue("alice@sender.test", []string{"bob@rcpt.test"}, testBody("first"))
+	waitFor(t, "first message", func() bool { return len(e.sink.Delivered()) == 1 })
+	waitFor(t, "first message removed", func() bool { return len(e.list()) == 0 })
+	if n := e.sink.Open(); n != 1 {
+		t.Fatalf("%d connections open after the first message, want 1 (cached)", n)
+	}
+	e.sink.DropConns()
+	waitFor(t, "sink to drop", func() bool { return e.sink.Open() == 0 })
+	e.enqueue("alice@sender.test", []string{"bob@rcpt.test"}, testBody("second"))
+	waitFor(t, "second message", func() bool { return len(e.sink.Delivered()) == 2 })
+	waitFor(t, "second message removed", func() bool { return len(e.list()) == 0 })
+	if n := e.m.Deferred.Load(); n != 0 {
+		t.Fatalf("%d deferred: a dropped cached connection must not defer", n)
+	}
+	if n := e.sink.Conns(); n != 2 {
+		t.Fatalf("%d connections, want 2 (the dropped one and a new one)", n)
+	}
+}
+
+// TestIdleConnectionClosed: a cached connection is closed once idle for
+// ConnectionIdle.
+func TestIdleConnectionClosed(t *testing.T) {
+	e := newEnv(t, func(o *Options) {
+		o.Concurrency, o.PollInterval, o.ConnectionIdle = 1, 10*time.Millisecond, 100*time.Millisecond
+	})
+	e.runInBackground()
+	e.enqueue("alice@sender.test", []string{"bob@rcpt.test"}, testBody("idle"))
+	waitFor(t, "message", func() bool { return len(e.sink.Delivered()) == 1 })
+	start := time.Now()
+	waitFor(t, "idle connection closed", func() bool { return e.sink.Open() == 0 })
+	if time.Since(start) > 2*time.Second {
+		t.Fatalf("idle connection closed after %v, want about 100ms", time.Since(start))
+	}
+}
+
+// stateSpy is a spool that counts state writes and can fail removals.
+type stateSpy struct {
+	*Spool
+	updates    int
+	failDone   bool
+	failUpdate bool
+}
+
+func (s *stateSpy) Update(ctx context.Context, m Message) error {
+	s.updates++
+	if s.failUpdate {
+		return fmt.Errorf("%w: test", ErrStorage)
+	}
+	return s.Spool.Update(ctx, m)
+}
+
+func (s *stateSpy) Done(ctx context.Context, id string) error {
+	if s.failDone {
+		s.Release(id)
+		return fmt.Errorf("%w: test", ErrStorage)
+	}
+	return s.Spool.Done(ctx, id)
+}
+
+// TestDeliveredRemovedWithoutStateWrite: a message delivered to every
+// recipient is removed without its state being written first; when the
+// removal does not happen (a crash, a failed removal) the message is sent
+// again after a restart (at least once), unless its state could be saved.
+func TestDeliveredRemovedWithoutStateWrite(t *testing.T) {
+	rcpts := []string{"bob@rcpt.test", "carol@rcpt.test"}
+	tests := []struct {
+		name        string
+		failDone    bool
+		failUpdate  bool
+		tempFail    string // a recipient the sink answers 451
+		wantUpdates int
+		wantQueued  bool // before the restart
+		wantCopies  int  // of bob's message at the sink, after the restart
+	}{
+		{name: "all delivered: removed, no state write", wantUpdates: 0, wantCopies: 1},
+		{name: "one deferred: state written", tempFail: "carol@rcpt.test", wantUpdates: 1, wantQueued: true, wantCopies: 1},
+		{name: "removal fails: state written instead", failDone: true, wantUpdates: 1, wantQueued: true, wantCopies: 1},
+		{name: "crash before removal: sent again", failDone: true, failUpdate: true, wantUpdates: 1, wantQueued: true, wantCopies: 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			spy := &stateSpy{Spool: e.sp, failDone: tc.failDone, failUpdate: tc.failUpdate}
+			e.d.q = spy
+			if tc.tempFail != "" {
+				e.sink.SetRcpt(func(to string) error {
+					if to == tc.tempFail {
+						return tempRcptErr
+					}
+					return nil
+				})
+			}
+			id := e.enqueue("alice@sender.test", rcpts, testBody("nostate"))
+			e.runOnce()
+			if spy.updates != tc.wantUpdates {
+				t.Fatalf("%d state writes, want %d", spy.updates, tc.wantUpdates)
+			}
+			if queued := len(e.list()) == 1; queued != tc.wantQueued {
+				t.Fatalf("queued after delivery: %v, want %v", queued, tc.wantQueued)
+			}
+			if !tc.wantQueued {
+				if _, err := os.Stat(filepath.Join(e.dir, "state", id)); !os.IsNotExist(err) {
+					t.Fatalf("state file of a removed message: %v", err)
+				}
+			}
+
+			// Restart with a healthy spool and deliver what is left.
+			e.sink.SetRcpt(nil)
+			e.clk.Advance(2 * time.Hour) // past any retry time
+			e.open()
+			e.runOnce()
+			if l := e.list(); len(l) != 0 {
+				t.Fatalf("%d messages left after the restart", len(l))
+			}
+			copies := 0
+			for _, r := range e.sink.Delivered() {
+				for _, to := range r.To {
+					if to == "bob@rcpt.test" {
+						copies++
+					}
+				}
+			}
+			if copies != tc.wantCopies {
+				t.Fatalf("bob got %d copies, want %d", copies, tc.wantCopies)
+			}
+		})
+	}
+}
+
+var tempRcptErr = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try later"}
