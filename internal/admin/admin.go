@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/dkimd/dkimd/internal/keys"
@@ -82,6 +83,8 @@ type Service struct {
 	Rand io.Reader
 	// Log receives one info line per change; nil discards.
 	Log *slog.Logger
+
+	signers signerCache
 }
 
 func (s *Service) now() time.Time {
@@ -137,11 +140,46 @@ func requireAdmin(a Actor) error {
 }
 
 // Signer opens a key's private half for signing. It is for the relay and
-// the milter; the key never leaves the process.
+// the milter; the key never leaves the process. Opened keys are kept in
+// memory by ID (a key ID always names the same private key), so a busy relay
+// does not read, decrypt and parse the key for every message; whether the
+// key may still sign is the caller's check against the key row.
 func (s *Service) Signer(ctx context.Context, k store.Key) (crypto.Signer, error) {
+	if sg := s.signers.get(k.ID); sg != nil {
+		return sg, nil
+	}
 	sealed, err := s.Store.SealedKey(ctx, k.ID)
 	if err != nil {
 		return nil, err
 	}
-	return s.Master.OpenSigner(sealed, k.AssociatedData())
+	sg, err := s.Master.OpenSigner(sealed, k.AssociatedData())
+	if err != nil {
+		return nil, err
+	}
+	s.signers.put(k.ID, sg)
+	return sg, nil
+}
+
+// maxCachedSigners bounds the opened keys kept in memory.
+const maxCachedSigners = 4096
+
+// signerCache holds opened private keys by key ID. The zero value is ready.
+type signerCache struct {
+	mu sync.Mutex
+	m  map[int64]crypto.Signer
+}
+
+func (c *signerCache) get(id int64) crypto.Signer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[id]
+}
+
+func (c *signerCache) put(id int64, sg crypto.Signer) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxCachedSigners {
+		c.m = make(map[int64]crypto.Signer) // rare: start over rather than track use
+	}
+	c.m[id] = sg
 }

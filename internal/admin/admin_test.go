@@ -1,0 +1,48 @@
+package admin_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/store"
+	"github.com/dkimd/dkimd/internal/store/sqlite"
+)
+
+// TestSignerOpensOnce: the relay asks for a key's signer per message; the
+// key is read and opened once, and a key that does not open (sealed under
+// another master key) fails every time rather than being remembered.
+func TestSignerOpensOnce(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "dkimd.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mk, _ := keys.NewMasterKey(nil)
+	svc := &admin.Service{Store: db, Master: mk}
+	if _, err := svc.AddDomain(ctx, admin.CLI(), store.Domain{Name: "example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	g, err := svc.GenerateKey(ctx, admin.CLI(), admin.NewKeyRequest{Domain: "example.com", Selector: "s1", Spec: keys.Spec{Algorithm: keys.RSA, Bits: 1024}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := svc.Signer(ctx, g.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := svc.Signer(ctx, g.Key)
+	if err != nil || a != b {
+		t.Errorf("second Signer: %v, same key %v", err, a == b)
+	}
+	other, _ := keys.NewMasterKey(nil)
+	wrong := &admin.Service{Store: db, Master: other}
+	for i := range 2 {
+		if _, err := wrong.Signer(ctx, g.Key); err == nil {
+			t.Fatalf("try %d: a key sealed under another master key opened", i)
+		}
+	}
+}
