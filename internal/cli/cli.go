@@ -43,7 +43,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"serve", "run the service: control panel and JSON API (serve --data DIR --listen-http ADDR)", runServe},
+		{"serve", "run the service: SMTP relay and delivery, control panel, JSON API, DNS monitor", runServe},
 		{"keygen", "generate a key pair into a file and print its DNS record", runKeygen},
 		{"record", "print the DNS record for a private key file", runRecord},
 		{"sign", "sign a message read from standard input", runSign},
@@ -80,7 +80,7 @@ func Main(ctx context.Context, args []string, e *Env) int {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintln(w, "dkimd: DKIM keys, records, signing and verifying.\n\nUsage: dkimd COMMAND [flags]\n\nCommands:")
+	fmt.Fprintln(w, "dkimd: a DKIM service for outgoing mail: keys, DNS records, a signing relay, verifying.\n\nUsage: dkimd COMMAND [flags]\n\nCommands:")
 	cs := commands()
 	sort.Slice(cs, func(i, j int) bool { return cs[i].name < cs[j].name })
 	for _, c := range cs {
