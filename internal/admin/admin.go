@@ -142,8 +142,9 @@ func requireAdmin(a Actor) error {
 // Signer opens a key's private half for signing. It is for the relay and
 // the milter; the key never leaves the process. Opened keys are kept in
 // memory by ID (a key ID always names the same private key), so a busy relay
-// does not read, decrypt and parse the key for every message; whether the
-// key may still sign is the caller's check against the key row.
+// does not read, decrypt and parse the key for every message, and dropped
+// when the key stops signing; whether the key may still sign is the caller's
+// check against the key row.
 func (s *Service) Signer(ctx context.Context, k store.Key) (crypto.Signer, error) {
 	if sg := s.signers.get(k.ID); sg != nil {
 		return sg, nil
@@ -173,6 +174,12 @@ func (c *signerCache) get(id int64) crypto.Signer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.m[id]
+}
+
+func (c *signerCache) drop(id int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, id)
 }
 
 func (c *signerCache) put(id int64, sg crypto.Signer) {

@@ -38,6 +38,16 @@ func TestSignerOpensOnce(t *testing.T) {
 	if err != nil || a != b {
 		t.Errorf("second Signer: %v, same key %v", err, a == b)
 	}
+	// Once the key stops signing it is not kept open.
+	if _, err := svc.SetKeyState(ctx, admin.CLI(), "example.com", "s1", store.KeyActive, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.SetKeyState(ctx, admin.CLI(), "example.com", "s1", store.KeyRetired, false); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := svc.Signer(ctx, g.Key); err != nil || c == a {
+		t.Errorf("after retiring, Signer gave the cached key (%v)", err)
+	}
 	other, _ := keys.NewMasterKey(nil)
 	wrong := &admin.Service{Store: db, Master: other}
 	for i := range 2 {

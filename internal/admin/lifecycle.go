@@ -199,6 +199,9 @@ func (s *Service) changeStates(ctx context.Context, a Actor, note string, change
 	}
 	var errs []error
 	for _, k := range changed {
+		if k.State != store.KeyActive {
+			s.signers.drop(k.ID) // it signs no more: do not keep it open
+		}
 		detail := fmt.Sprintf("%s → %s (%s)", from[k.ID], k.State, note)
 		if _, named := from[k.ID]; !named {
 			detail = fmt.Sprintf("active → retired (replaced by %s, %s)", changed[0].Selector, note)
