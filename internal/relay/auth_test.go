@@ -249,7 +249,9 @@ func TestAuthFailureDelayGrows(t *testing.T) {
 	var took []time.Duration
 	for i := 0; i < 3; i++ {
 		start := time.Now()
-		c.authPlain("alice", "wrong")
+		if code := c.authPlain("alice", "wrong"); code != 535 {
+			t.Fatalf("attempt %d: %d, want 535", i+1, code)
+		}
 		took = append(took, time.Since(start))
 	}
 	if took[0] < 40*time.Millisecond || took[1] < 80*time.Millisecond || took[2] < 80*time.Millisecond {
