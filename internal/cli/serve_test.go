@@ -108,6 +108,23 @@ func TestServeFirstStart(t *testing.T) {
 	if strings.Count(stderr.String(), "First start") != 1 {
 		t.Errorf("first-start banner count: %s", stderr.String())
 	}
+	// A second start on the same data finds the admin: no new password.
+	var again syncBuffer
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	go func() {
+		done <- Main(ctx2, []string{"dkimd", "serve", "--data", dir, "--listen-http", "127.0.0.1:0",
+			"--listen-submission", "", "--listen-submissions", "", "--listen-relay", ""},
+			&Env{Stdin: strings.NewReader(""), Stdout: &again, Stderr: &again, Getenv: func(string) string { return "" }})
+	}()
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(again.String(), "msg=serving"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("second start did not serve:\n%s", again.String())
+		}
+	}
+	cancel2()
+	if code := <-done; code != 0 || strings.Contains(again.String(), "First start") || strings.Contains(again.String(), password) {
+		t.Errorf("second start: exit %d, printed a password again:\n%s", code, again.String())
+	}
 	if strings.Contains(stderr.String(), "dkimd_") {
 		t.Error("a token reached the log")
 	}
