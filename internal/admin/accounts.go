@@ -25,10 +25,7 @@ func (s *Service) AddAccount(ctx context.Context, a Actor, r NewAccountRequest) 
 	}
 	acc := store.Account{Name: r.Name, Role: r.Role, Domains: r.Domains, Enabled: true}
 	if r.Password != "" {
-		if len(r.Password) < 12 {
-			return acc, store.Invalid("password", "use at least 12 characters")
-		}
-		h, err := auth.HashPassword(r.Password)
+		h, err := hashNewPassword(r.Password)
 		if err != nil {
 			return acc, err
 		}
@@ -43,17 +40,14 @@ func (s *Service) AddAccount(ctx context.Context, a Actor, r NewAccountRequest) 
 
 // SetAccountPassword sets a new password; an account may change its own.
 func (s *Service) SetAccountPassword(ctx context.Context, a Actor, name, password string) error {
+	if !a.self(name) {
+		return fmt.Errorf("%w: only an admin may set another account's password", ErrForbidden)
+	}
 	acc, err := s.Store.GetAccount(ctx, name)
 	if err != nil {
 		return err
 	}
-	if !a.IsAdmin() && (a.Account == nil || a.Account.Name != acc.Name) {
-		return fmt.Errorf("%w: only an admin may set another account's password", ErrForbidden)
-	}
-	if len(password) < 12 {
-		return store.Invalid("password", "use at least 12 characters")
-	}
-	if acc.PasswordHash, err = auth.HashPassword(password); err != nil {
+	if acc.PasswordHash, err = hashNewPassword(password); err != nil {
 		return err
 	}
 	if _, err := s.Store.UpdateAccount(ctx, acc); err != nil {
@@ -104,12 +98,12 @@ func (s *Service) RemoveAccount(ctx context.Context, a Actor, name string) error
 // NewToken makes an API token for an account and returns it: the only time
 // it is shown. An account may make its own; admins any account's.
 func (s *Service) NewToken(ctx context.Context, a Actor, account, label string, ttl time.Duration) (string, store.Token, error) {
+	if !a.self(account) {
+		return "", store.Token{}, fmt.Errorf("%w: only an admin may make tokens for another account", ErrForbidden)
+	}
 	acc, err := s.Store.GetAccount(ctx, account)
 	if err != nil {
 		return "", store.Token{}, err
-	}
-	if !a.IsAdmin() && (a.Account == nil || a.Account.Name != acc.Name) {
-		return "", store.Token{}, fmt.Errorf("%w: only an admin may make tokens for another account", ErrForbidden)
 	}
 	tok, hash, err := auth.NewToken()
 	if err != nil {
@@ -188,4 +182,27 @@ func (s *Service) Logout(ctx context.Context, a Actor, sessionID int64) error {
 		return err
 	}
 	return s.audit(ctx, a, "account.logout", "account", a.Account.Name, "", "")
+}
+
+// self reports whether the actor may act on the account named: an admin
+// on any, an account on itself. It is checked before the account is looked
+// up, so that a domain admin cannot tell which names exist.
+func (a Actor) self(name string) bool {
+	if a.IsAdmin() {
+		return true
+	}
+	n, err := store.NormalizeName(name)
+	return err == nil && a.Account != nil && a.Account.Name == n
+}
+
+// MinPasswordLen is the shortest password dkimd accepts for accounts and
+// outgoing users.
+const MinPasswordLen = 12
+
+// hashNewPassword checks a new password's length and hashes it.
+func hashNewPassword(pw string) (string, error) {
+	if len(pw) < MinPasswordLen {
+		return "", store.Invalid("password", "use at least %d characters", MinPasswordLen)
+	}
+	return auth.HashPassword(pw)
 }

@@ -2,6 +2,7 @@ package admin_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 
@@ -54,5 +55,40 @@ func TestSignerOpensOnce(t *testing.T) {
 		if _, err := wrong.Signer(ctx, g.Key); err == nil {
 			t.Fatalf("try %d: a key sealed under another master key opened", i)
 		}
+	}
+}
+
+// TestAccountNamesNotProbed: a domain admin asking for another account's
+// token or password change is refused the same way whether the name
+// exists or not.
+func TestAccountNamesNotProbed(t *testing.T) {
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "dkimd.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mk, _ := keys.NewMasterKey(nil)
+	svc := &admin.Service{Store: db, Master: mk}
+	if _, err := svc.AddDomain(ctx, admin.CLI(), store.Domain{Name: "a.example"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []admin.NewAccountRequest{{Name: "root", Role: store.RoleAdmin}, {Name: "alice", Role: store.RoleDomain, Domains: []string{"a.example"}}} {
+		if _, err := svc.AddAccount(ctx, admin.CLI(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alice, _ := db.GetAccount(ctx, "alice")
+	as := admin.Actor{Name: "alice", Account: &alice}
+	for _, name := range []string{"root", "nosuch"} {
+		if _, _, err := svc.NewToken(ctx, as, name, "", 0); !errors.Is(err, admin.ErrForbidden) {
+			t.Errorf("token for %s: %v, want forbidden", name, err)
+		}
+		if err := svc.SetAccountPassword(ctx, as, name, "a long enough password"); !errors.Is(err, admin.ErrForbidden) {
+			t.Errorf("password of %s: %v, want forbidden", name, err)
+		}
+	}
+	if _, _, err := svc.NewToken(ctx, as, "Alice", "mine", 0); err != nil {
+		t.Errorf("own token: %v", err)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/dkimd/dkimd/internal/auth"
 	"github.com/dkimd/dkimd/internal/policy"
 	"github.com/dkimd/dkimd/internal/store"
 )
@@ -69,10 +68,7 @@ func (s *Service) apply(ctx context.Context, a Actor, u *store.OutgoingUser, c U
 		if *c.Password == "" {
 			u.PasswordHash = ""
 		} else {
-			if len(*c.Password) < 12 {
-				return store.Invalid("password", "use at least 12 characters")
-			}
-			h, err := auth.HashPassword(*c.Password)
+			h, err := hashNewPassword(*c.Password)
 			if err != nil {
 				return err
 			}

@@ -209,7 +209,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 	for {
 		next, err := m.round(ctx, false)
 		if err != nil && ctx.Err() == nil {
-			m.errs.Add(1)
+			// round counted each failing domain in m.errs already.
 			m.log().Error("lifecycle_round_failed", "err", err)
 		}
 		wait := min(max(next.Sub(m.now()), time.Second), pollInterval)

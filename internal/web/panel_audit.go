@@ -14,7 +14,8 @@ import (
 var auditActions = []string{
 	"account.add", "account.login", "account.logout", "account.password", "account.remove",
 	"domain.add", "domain.remove", "domain.update",
-	"key.create", "key.state",
+	"key.create", "key.rotate", "key.state",
+	"queue.remove", "queue.retry",
 	"token.add",
 	"user.add", "user.remove", "user.update",
 }
