@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole dkimd test suite, installing on Debian what the tests need
-# when it is missing: the DKIM peers (dkimpy, OpenDKIM) and Chromium (the
-# control panel's browser tests).
+# when it is missing: the DKIM peers (dkimpy, OpenDKIM), Chromium (the
+# control panel's browser tests) and OpenSSL's libcrypto (RSA signing).
 # Usage: scripts/test.sh [extra go test flags]
 # Set DKIMD_REQUIRE_PEERS=1 to make a missing peer fail its tests instead of
 # skipping them (CI does).
@@ -13,6 +13,8 @@ need=()
 command -v opendkim >/dev/null || need+=(opendkim)
 command -v opendkim-testkey >/dev/null || need+=(opendkim-tools)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# libcrypto.so.3: dkimd signs RSA through it when it loads (keys.LoadOpenSSL).
+/sbin/ldconfig -p 2>/dev/null | grep -q 'libcrypto\.so\.3 ' || need+=(libssl3)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; else SUDO=none; fi
   if [ "$SUDO" = none ]; then

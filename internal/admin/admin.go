@@ -83,6 +83,9 @@ type Service struct {
 	Rand io.Reader
 	// Log receives one info line per change; nil discards.
 	Log *slog.Logger
+	// OpenSSL, when set, makes RSA signatures through the system's
+	// libcrypto (keys.LoadOpenSSL); nil signs with Go's crypto/rsa.
+	OpenSSL *keys.OpenSSL
 
 	signers signerCache
 }
@@ -156,6 +159,12 @@ func (s *Service) Signer(ctx context.Context, k store.Key) (crypto.Signer, error
 	sg, err := s.Master.OpenSigner(sealed, k.AssociatedData())
 	if err != nil {
 		return nil, err
+	}
+	if fast, err := s.OpenSSL.Signer(sg); err != nil {
+		// Slower, not broken: Go's crypto/rsa signs the same bytes.
+		s.log().Warn("openssl_signer_unavailable", "key_id", k.ID, "domain", k.Domain, "selector", k.Selector, "err", err)
+	} else {
+		sg = fast
 	}
 	s.signers.put(k.ID, sg)
 	return sg, nil

@@ -2,11 +2,18 @@ package admin_test
 
 import (
 	"context"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/dkim"
 	"github.com/dkimd/dkimd/internal/keys"
 	"github.com/dkimd/dkimd/internal/store"
 	"github.com/dkimd/dkimd/internal/store/sqlite"
@@ -90,5 +97,63 @@ func TestAccountNamesNotProbed(t *testing.T) {
 	}
 	if _, _, err := svc.NewToken(ctx, as, "Alice", "mine", 0); err != nil {
 		t.Errorf("own token: %v", err)
+	}
+}
+
+// TestSignerThroughOpenSSL: with OpenSSL set, an RSA key signs through it,
+// and the signatures are the key's; Ed25519 keys stay with Go.
+func TestSignerThroughOpenSSL(t *testing.T) {
+	lib, err := keys.LoadOpenSSL()
+	if err != nil {
+		if os.Getenv("DKIMD_REQUIRE_PEERS") == "1" {
+			t.Fatalf("OpenSSL required (DKIMD_REQUIRE_PEERS=1): %v", err)
+		}
+		t.Skipf("OpenSSL not loadable here: %v", err)
+	}
+	ctx := context.Background()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "dkimd.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mk, _ := keys.NewMasterKey(nil)
+	svc := &admin.Service{Store: db, Master: mk, OpenSSL: lib}
+	if _, err := svc.AddDomain(ctx, admin.CLI(), store.Domain{Name: "example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := svc.GenerateKey(ctx, admin.CLI(), admin.NewKeyRequest{Domain: "example.com", Selector: "rsa", Spec: keys.Spec{Algorithm: keys.RSA, Bits: 1024}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := svc.GenerateKey(ctx, admin.CLI(), admin.NewKeyRequest{Domain: "example.com", Selector: "ed", Spec: keys.Spec{Algorithm: keys.Ed25519}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := svc.Signer(ctx, r.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, isGo := rs.(*rsa.PrivateKey); isGo {
+		t.Error("RSA key signs with Go although OpenSSL is set")
+	}
+	digest := sha256.Sum256([]byte("hello"))
+	sig, err := rs.Sign(rand.Reader, digest[:], crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The key published for the selector must verify what OpenSSL signed.
+	rec, err := dkim.ParseRecord(r.Record.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rsa.VerifyPKCS1v15(rec.PublicKey.(*rsa.PublicKey), crypto.SHA256, digest[:], sig); err != nil {
+		t.Errorf("OpenSSL signature does not verify under the published key: %v", err)
+	}
+	es, err := svc.Signer(ctx, e.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := es.(ed25519.PrivateKey); !ok {
+		t.Errorf("Ed25519 key became %T", es)
 	}
 }

@@ -18,8 +18,11 @@ import (
 
 // benchResult is what "dkimd bench sign --json" prints.
 type benchResult struct {
-	Algorithm         string  `json:"algorithm"`
-	Bits              int     `json:"bits,omitempty"`
+	Algorithm string `json:"algorithm"`
+	Bits      int    `json:"bits,omitempty"`
+	// RSALibrary is what made the RSA signatures: Go's crypto/rsa or
+	// OpenSSL's version line (--openssl).
+	RSALibrary        string  `json:"rsa_library,omitempty"`
 	Size              int     `json:"size"`
 	Messages          int     `json:"messages"`
 	Seconds           float64 `json:"seconds"`
@@ -27,7 +30,8 @@ type benchResult struct {
 	MBPerSecond       float64 `json:"mb_per_second"`
 	// RawSignPerSecond is the ceiling measured in the same run: how many
 	// messages' worth of bare signature operations (rsa.SignPKCS1v15 or
-	// ed25519.Sign over a ready SHA-256 digest, one per key) one core does,
+	// OpenSSL's, or ed25519.Sign, over a ready SHA-256 digest, one per key)
+	// one core does,
 	// with no parsing, canonicalization or hashing of the message.
 	RawSignPerSecond float64 `json:"raw_sign_per_second"`
 	// RawRatio is MessagesPerSecond / RawSignPerSecond: the share of the

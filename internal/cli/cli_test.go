@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dkimd/dkimd/internal/keys"
 )
 
 // run calls Main in-process with the given standard input.
@@ -131,6 +133,8 @@ func TestBadInput(t *testing.T) {
 		{"verify no signature", msg, []string{"verify"}, 1, ""},
 		{"bench without sign", "", []string{"bench"}, 2, "bench sign"},
 		{"bench bad size", "", []string{"bench", "sign", "--size", "10"}, 2, "--size"},
+		{"bench bad --openssl", "", []string{"bench", "sign", "--openssl", "maybe"}, 2, "want auto, on or off"},
+		{"serve bad --openssl", "", []string{"serve", "--openssl", "yes", "--data", filepath.Join(dir, "never")}, 2, "want auto, on or off"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -190,5 +194,33 @@ func TestReadTXTFile(t *testing.T) {
 		if err != nil || got != want {
 			t.Errorf("readTXTFile(%q) = %q, %v; want %q", in, got, err, want)
 		}
+	}
+}
+
+// bench sign says which library made its RSA signatures, and --openssl
+// chooses it.
+func TestBenchSignRSALibrary(t *testing.T) {
+	for _, tc := range []struct{ mode, want string }{
+		{"off", "go crypto/rsa"},
+		{"on", "OpenSSL 3"},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			if tc.mode == "on" {
+				if _, err := keys.LoadOpenSSL(); err != nil && os.Getenv("DKIMD_REQUIRE_PEERS") != "1" {
+					t.Skipf("OpenSSL not loadable here: %v", err)
+				}
+			}
+			code, out, errs := run(t, "", "bench", "sign", "--bits", "1024", "--duration", "40ms", "--json", "--openssl", tc.mode)
+			if code != 0 {
+				t.Fatalf("exit %d: %s", code, errs)
+			}
+			var r benchResult
+			if err := json.Unmarshal([]byte(out), &r); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(r.RSALibrary, tc.want) || r.Messages == 0 || r.RawSignPerSecond <= 0 {
+				t.Errorf("--openssl %s: %+v, want rsa_library %q and some signatures", tc.mode, r, tc.want)
+			}
+		})
 	}
 }

@@ -3,8 +3,11 @@ package cli
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"strings"
+
+	"github.com/dkimd/dkimd/internal/keys"
 )
 
 // newFlags makes a flag set that reports errors instead of exiting.
@@ -61,4 +64,42 @@ func requireFlags(pairs ...string) error {
 		}
 	}
 	return nil
+}
+
+// openSSLMode is an --openssl flag: whether RSA signs through the system's
+// OpenSSL (keys.LoadOpenSSL) or Go's crypto/rsa.
+type openSSLMode string
+
+func openSSLFlag(fs *flag.FlagSet) *openSSLMode {
+	m := openSSLMode("auto")
+	fs.Var(&m, "openssl", "RSA signing through the system's OpenSSL: auto (when libcrypto.so.3 loads), on (required) or off (Go's crypto/rsa)")
+	return &m
+}
+
+func (m *openSSLMode) String() string { return string(*m) }
+
+func (m *openSSLMode) Set(v string) error {
+	switch v {
+	case "auto", "on", "off":
+		*m = openSSLMode(v)
+		return nil
+	}
+	return fmt.Errorf("want auto, on or off")
+}
+
+// load gives the library to sign RSA with (nil: Go's) and its name, or an
+// error when --openssl on cannot be honoured.
+func (m *openSSLMode) load() (*keys.OpenSSL, string, error) {
+	const goRSA = "go crypto/rsa"
+	if *m == "off" {
+		return nil, goRSA, nil
+	}
+	lib, err := keys.LoadOpenSSL()
+	if err != nil {
+		if *m == "on" {
+			return nil, "", fmt.Errorf("--openssl on: %w", err)
+		}
+		return nil, fmt.Sprintf("%s (%v)", goRSA, err), nil
+	}
+	return lib, lib.Version(), nil
 }

@@ -38,6 +38,7 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	fs.StringVar(&o.resolver, "resolver", "", "DNS server HOST:PORT for record checks (default: the system's)")
 	fs.DurationVar(&o.checkInterval, "check-interval", time.Hour, "how often published keys are re-checked in DNS (pending keys: every 5 minutes)")
 	fs.BoolVar(&o.failover, "failover", false, "when an active key's record breaks, switch to a published standby key of the domain")
+	openssl := openSSLFlag(fs)
 	pol := policyFlags(fs)
 	mf := addMailFlags(fs)
 	logFormat := fs.String("log-format", "text", "text or json")
@@ -66,6 +67,12 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	defer d.Close()
+	lib, library, err := openssl.load()
+	if err != nil {
+		return err
+	}
+	log.Info("rsa_signing", "library", library)
+	d.admin.OpenSSL = lib
 	dnsChk := lifecycle.DNS{Resolver: o.resolver}
 	d.admin.DNS, d.admin.Lifecycle = dnsChk, *pol
 	if err := bootstrapAdmin(ctx, e, d.admin); err != nil {

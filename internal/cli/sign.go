@@ -128,7 +128,7 @@ func splitList(s string) []string {
 
 func runBench(ctx context.Context, e *Env, args []string) error {
 	if len(args) == 0 || args[0] != "sign" {
-		return usagef("usage: dkimd bench sign [--algorithm rsa|ed25519] [--bits N] [--size BYTES] [--duration D] [--json]")
+		return usagef("usage: dkimd bench sign [--algorithm rsa|ed25519] [--bits N] [--size BYTES] [--duration D] [--openssl auto|on|off] [--json]")
 	}
 	fs := newFlags("bench sign", e)
 	alg := fs.String("algorithm", "rsa", "rsa, ed25519, or rsa+ed25519 for two signatures per message")
@@ -136,7 +136,12 @@ func runBench(ctx context.Context, e *Env, args []string) error {
 	size := fs.Int("size", 2048, "message size in bytes")
 	duration := fs.Duration("duration", 3*time.Second, "how long to measure")
 	asJSON := fs.Bool("json", false, "print JSON")
+	openssl := openSSLFlag(fs)
 	if _, err := parseFlags(fs, e, args[1:]); err != nil {
+		return err
+	}
+	lib, library, err := openssl.load()
+	if err != nil {
 		return err
 	}
 	if *size < 200 || *size > 512<<20 {
@@ -159,6 +164,9 @@ func runBench(ctx context.Context, e *Env, args []string) error {
 		if err != nil {
 			return usagef("%v", err)
 		}
+		if k, err = lib.Signer(k); err != nil {
+			return err
+		}
 		signers = append(signers, k)
 	}
 	r, err := benchSign(ctx, signers, *size, *duration)
@@ -167,10 +175,13 @@ func runBench(ctx context.Context, e *Env, args []string) error {
 	}
 	r.Algorithm = *alg
 	if strings.Contains(*alg, "rsa") {
-		r.Bits = *bits
+		r.Bits, r.RSALibrary = *bits, library
 	}
 	if *asJSON {
 		return writeJSON(e.Stdout, r)
+	}
+	if r.RSALibrary != "" {
+		fmt.Fprintf(e.Stdout, "RSA signs with %s\n", r.RSALibrary)
 	}
 	_, err = fmt.Fprintf(e.Stdout, "%s, %d-byte messages, one core: %.0f messages/s, %.1f MB/s (%d messages in %s)\n"+
 		"bare signatures alone, same run: %.0f/s; dkimd reaches %.2f of that\n",
