@@ -37,7 +37,7 @@ func loadAccountDomains(ctx context.Context, q querier, a *store.Account) error 
 		}
 		a.Domains = append(a.Domains, dom)
 	}
-	return rows.Close()
+	return rows.Err()
 }
 
 func getAccount(ctx context.Context, q querier, name string) (store.Account, error) {
@@ -131,7 +131,7 @@ func (d *DB) ListAccounts(ctx context.Context) ([]store.Account, error) {
 			}
 			out = append(out, a)
 		}
-		if err := rows.Close(); err != nil {
+		if err := rows.Err(); err != nil {
 			return err
 		}
 		for i := range out {

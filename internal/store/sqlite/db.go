@@ -36,8 +36,9 @@ type Options struct {
 
 // DB is a store.Store on one SQLite database file.
 type DB struct {
-	db  *sql.DB
-	now func() time.Time
+	db    *sql.DB
+	now   func() time.Time
+	stmts *stmts
 }
 
 var _ store.Store = (*DB)(nil)
@@ -88,6 +89,10 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: %s: %w", path, err)
 	}
+	if d.stmts, err = prepareStmts(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: %s: %w", path, err)
+	}
 	return d, nil
 }
 
@@ -117,7 +122,7 @@ func (d *DB) checkPragmas(ctx context.Context) error {
 }
 
 // Close closes the database.
-func (d *DB) Close() error { return d.db.Close() }
+func (d *DB) Close() error { return errors.Join(d.stmts.close(), d.db.Close()) }
 
 // Check runs SQLite's integrity check and the foreign key check, and makes
 // sure every key has its sealed private key and no sealed key lacks its
@@ -138,7 +143,7 @@ func (d *DB) Check(ctx context.Context) error {
 			problems = append(problems, s)
 		}
 	}
-	if err := rows.Close(); err != nil {
+	if err := rows.Err(); err != nil {
 		return fmt.Errorf("sqlite: integrity check: %w", err)
 	}
 	var n int

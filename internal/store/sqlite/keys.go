@@ -30,8 +30,9 @@ func scanKey(row interface{ Scan(...any) error }) (store.Key, error) {
 	return k, nil
 }
 
-func getKey(ctx context.Context, q querier, id int64) (store.Key, error) {
-	k, err := scanKey(q.QueryRowContext(ctx, `SELECT `+keyCols+` FROM dkim_keys WHERE id = ?`, id))
+// getKey reads key id with st: stmts.key, or its copy in a transaction.
+func getKey(ctx context.Context, st *sql.Stmt, id int64) (store.Key, error) {
+	k, err := scanKey(st.QueryRowContext(ctx, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return k, fmt.Errorf("%w: key %d", store.ErrNotFound, id)
 	}
@@ -61,7 +62,7 @@ func (d *DB) CreateKey(ctx context.Context, nk store.NewKey) (store.Key, error) 
 			return fmt.Errorf("%w: selector %s in %s (selectors are never reused, even after a key is archived)",
 				store.ErrExists, nk.Selector, nk.Domain)
 		}
-		if err := checkReplaces(ctx, tx, nk); err != nil {
+		if err := d.checkReplaces(ctx, tx, nk); err != nil {
 			return err
 		}
 		err := tx.QueryRowContext(ctx, `INSERT INTO dkim_keys (domain, selector, algorithm, bits, state, public_key, created, replaces)
@@ -85,7 +86,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 
 // GetKey implements store.Keys.
 func (d *DB) GetKey(ctx context.Context, id int64) (store.Key, error) {
-	k, err := getKey(ctx, d.db, id)
+	k, err := getKey(ctx, d.stmts.key, id)
 	if err != nil {
 		return store.Key{}, dbErr("get key", err)
 	}
@@ -137,11 +138,12 @@ func (d *DB) ListKeys(ctx context.Context, f store.KeyFilter) ([]store.Key, erro
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
-	return d.listKeys(ctx, q+` ORDER BY domain, id`, args...)
+	rows, err := d.db.QueryContext(ctx, q+` ORDER BY domain, id`, args...)
+	return scanKeys(rows, err)
 }
 
-func (d *DB) listKeys(ctx context.Context, q string, args ...any) ([]store.Key, error) {
-	rows, err := d.db.QueryContext(ctx, q, args...)
+// scanKeys reads the keys of a query's result.
+func scanKeys(rows *sql.Rows, err error) ([]store.Key, error) {
 	if err != nil {
 		return nil, dbErr("list keys", err)
 	}
@@ -166,8 +168,7 @@ func (d *DB) ActiveKeys(ctx context.Context, domain string) ([]store.Key, error)
 	if err != nil {
 		return nil, nil
 	}
-	return d.listKeys(ctx, `SELECT `+keyCols+` FROM dkim_keys WHERE domain = ? AND state = ? ORDER BY id`,
-		dom, string(store.KeyActive))
+	return scanKeys(d.stmts.activeKeys.QueryContext(ctx, dom, string(store.KeyActive)))
 }
 
 // SetKeyState implements store.Keys.
@@ -182,7 +183,7 @@ func (d *DB) SetKeyState(ctx context.Context, id int64, to store.KeyState) (stor
 // SealedKey implements store.Keys.
 func (d *DB) SealedKey(ctx context.Context, id int64) ([]byte, error) {
 	var sealed []byte
-	err := d.db.QueryRowContext(ctx, `SELECT sealed FROM dkim_key_secrets WHERE key_id = ?`, id).Scan(&sealed)
+	err := d.stmts.sealedKey.QueryRowContext(ctx, id).Scan(&sealed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%w: key %d", store.ErrNotFound, id)
 	}

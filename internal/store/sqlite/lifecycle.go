@@ -12,11 +12,11 @@ import (
 
 // checkReplaces enforces store.NewKey.Replaces: the replaced key exists,
 // is of the same domain and algorithm, and still publishes its key.
-func checkReplaces(ctx context.Context, tx *sql.Tx, nk store.NewKey) error {
+func (d *DB) checkReplaces(ctx context.Context, tx *sql.Tx, nk store.NewKey) error {
 	if nk.Replaces == 0 {
 		return nil
 	}
-	old, err := getKey(ctx, tx, nk.Replaces)
+	old, err := getKey(ctx, tx.StmtContext(ctx, d.stmts.key), nk.Replaces)
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Invalid("replaces", "there is no key %d", nk.Replaces)
 	}
@@ -70,7 +70,7 @@ func (d *DB) setKeyStates(ctx context.Context, op string, changes []store.KeySta
 		stamp := d.stamp()
 		var retire []int64
 		for _, c := range changes {
-			k, err := getKey(ctx, tx, c.ID)
+			k, err := getKey(ctx, tx.StmtContext(ctx, d.stmts.key), c.ID)
 			if err != nil {
 				return err
 			}
@@ -104,14 +104,14 @@ func (d *DB) setKeyStates(ctx context.Context, op string, changes []store.KeySta
 			}
 		}
 		for _, c := range changes {
-			k, err := getKey(ctx, tx, c.ID)
+			k, err := getKey(ctx, tx.StmtContext(ctx, d.stmts.key), c.ID)
 			if err != nil {
 				return err
 			}
 			out = append(out, k)
 		}
 		for _, id := range retired {
-			k, err := getKey(ctx, tx, id)
+			k, err := getKey(ctx, tx.StmtContext(ctx, d.stmts.key), id)
 			if err != nil {
 				return err
 			}
@@ -136,7 +136,7 @@ func (d *DB) AddDNSCheck(ctx context.Context, c store.DNSCheck, keep int) (store
 	}
 	c.Time = fromStamp(c.Time.UnixNano())
 	err = d.write(ctx, func(tx *sql.Tx) error {
-		if _, err := getKey(ctx, tx, c.KeyID); err != nil {
+		if _, err := getKey(ctx, tx.StmtContext(ctx, d.stmts.key), c.KeyID); err != nil {
 			return err
 		}
 		if err := tx.QueryRowContext(ctx, `INSERT INTO dns_checks (key_id, time, status, ok, summary) VALUES (?, ?, ?, ?, ?) RETURNING id`,

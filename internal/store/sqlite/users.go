@@ -52,16 +52,17 @@ func loadUserLists(ctx context.Context, q querier, users []store.OutgoingUser) e
 			rows.Close()
 			return err
 		}
-		p, err := netip.ParsePrefix(prefix)
+		p, err := parseNetwork(name, prefix)
 		if err != nil {
 			rows.Close()
-			return fmt.Errorf("user %s: stored network %q: %w", name, prefix, err)
+			return err
 		}
 		if i, ok := idx[name]; ok {
 			users[i].Networks = append(users[i].Networks, p)
 		}
 	}
-	if err := rows.Close(); err != nil {
+	// Next closed the rows; a read cut short shows only here.
+	if err := rows.Err(); err != nil {
 		return err
 	}
 	rows, err = q.QueryContext(ctx, `SELECT user, domain FROM outgoing_user_grants`+where+` ORDER BY user, domain`, args...)
@@ -78,34 +79,77 @@ func loadUserLists(ctx context.Context, q querier, users []store.OutgoingUser) e
 			users[i].GrantedDomains = append(users[i].GrantedDomains, dom)
 		}
 	}
-	if err := rows.Close(); err != nil {
+	if err := rows.Err(); err != nil {
 		return err
 	}
 	for i := range users {
-		// Same order as Normalize gives, so a stored user reads back equal.
-		slices.SortFunc(users[i].Networks, func(a, b netip.Prefix) int {
-			if c := a.Addr().Compare(b.Addr()); c != 0 {
-				return c
-			}
-			return a.Bits() - b.Bits()
-		})
+		sortNetworks(users[i].Networks)
 	}
 	return nil
 }
 
-func getUser(ctx context.Context, q querier, name string) (store.OutgoingUser, error) {
-	u, err := scanUser(q.QueryRowContext(ctx, `SELECT `+userCols+` FROM outgoing_users WHERE name = ?`, name))
+func parseNetwork(user, prefix string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(prefix)
+	if err != nil {
+		return p, fmt.Errorf("user %s: stored network %q: %w", user, prefix, err)
+	}
+	return p, nil
+}
+
+// sortNetworks puts networks in the order Normalize gives, so that a stored
+// user reads back equal.
+func sortNetworks(nets []netip.Prefix) {
+	slices.SortFunc(nets, func(a, b netip.Prefix) int {
+		if c := a.Addr().Compare(b.Addr()); c != 0 {
+			return c
+		}
+		return a.Bits() - b.Bits()
+	})
+}
+
+// getUser reads a user in tx.
+func (d *DB) getUser(ctx context.Context, tx *sql.Tx, name string) (store.OutgoingUser, error) {
+	u, err := scanUser(tx.StmtContext(ctx, d.stmts.user).QueryRowContext(ctx, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return u, fmt.Errorf("%w: user %s", store.ErrNotFound, name)
 	}
 	if err != nil {
 		return u, err
 	}
-	us := []store.OutgoingUser{u}
-	if err := loadUserLists(ctx, q, us); err != nil {
+	rows, err := tx.StmtContext(ctx, d.stmts.userNets).QueryContext(ctx, name)
+	if err != nil {
 		return u, err
 	}
-	return us[0], nil
+	for rows.Next() {
+		var prefix string
+		if err := rows.Scan(&prefix); err != nil {
+			rows.Close()
+			return u, err
+		}
+		p, err := parseNetwork(name, prefix)
+		if err != nil {
+			rows.Close()
+			return u, err
+		}
+		u.Networks = append(u.Networks, p)
+	}
+	if err := rows.Err(); err != nil {
+		return u, err
+	}
+	sortNetworks(u.Networks)
+	rows, err = tx.StmtContext(ctx, d.stmts.userGrants).QueryContext(ctx, name)
+	if err != nil {
+		return u, err
+	}
+	for rows.Next() {
+		var dom string
+		if err := rows.Scan(&dom); err != nil {
+			rows.Close()
+			return u, err
+		}
+		u.GrantedDomains = append(u.GrantedDomains, dom)
+	}
+	return u, rows.Err()
 }
 
 // writeUserLists replaces a user's networks and grants.
@@ -161,7 +205,7 @@ func (d *DB) AddUser(ctx context.Context, u store.OutgoingUser) (store.OutgoingU
 		if err := writeUserLists(ctx, tx, u); err != nil {
 			return err
 		}
-		out, err = getUser(ctx, tx, u.Name)
+		out, err = d.getUser(ctx, tx, u.Name)
 		return err
 	})
 	if err != nil {
@@ -178,7 +222,7 @@ func (d *DB) GetUser(ctx context.Context, name string) (store.OutgoingUser, erro
 	}
 	var out store.OutgoingUser
 	err = d.read(ctx, func(tx *sql.Tx) error {
-		out, err = getUser(ctx, tx, n)
+		out, err = d.getUser(ctx, tx, n)
 		return err
 	})
 	if err != nil {
@@ -223,7 +267,7 @@ func listUsers(ctx context.Context, q querier, query string, args ...any) ([]sto
 		}
 		out = append(out, u)
 	}
-	if err := rows.Close(); err != nil {
+	if err := rows.Err(); err != nil {
 		return nil, err
 	}
 	if err := loadUserLists(ctx, q, out); err != nil {
@@ -263,7 +307,7 @@ enabled = ?, selector = ?, allow_foreign_from = ?, updated = ? WHERE name = ?`,
 		if err := writeUserLists(ctx, tx, u); err != nil {
 			return err
 		}
-		out, err = getUser(ctx, tx, u.Name)
+		out, err = d.getUser(ctx, tx, u.Name)
 		return err
 	})
 	if err != nil {
@@ -295,7 +339,8 @@ func (d *DB) RemoveUser(ctx context.Context, name string) error {
 
 // UserByIP implements store.Users. Users with networks are few (servers,
 // not people), so the match is done here rather than in SQL, which has no
-// prefix type.
+// prefix type: it reads the networks of every user found by address, and
+// only the user that wins.
 func (d *DB) UserByIP(ctx context.Context, addr netip.Addr) (store.OutgoingUser, error) {
 	if !addr.IsValid() {
 		return store.OutgoingUser{}, fmt.Errorf("%w: no user for an invalid address", store.ErrNotFound)
@@ -303,38 +348,70 @@ func (d *DB) UserByIP(ctx context.Context, addr netip.Addr) (store.OutgoingUser,
 	addr = addr.Unmap().WithZone("")
 	var out store.OutgoingUser
 	err := d.read(ctx, func(tx *sql.Tx) error {
-		users, err := listUsers(ctx, tx, `SELECT `+userCols+` FROM outgoing_users WHERE auth IN (?, ?) ORDER BY name`,
-			string(store.AuthIP), string(store.AuthReauth))
+		best, err := d.usersByIP(ctx, tx, addr)
 		if err != nil {
 			return err
-		}
-		var best []store.OutgoingUser
-		bestBits := -1
-		for _, u := range users {
-			p, ok := store.MatchNetworks(u.Networks, addr)
-			switch {
-			case !ok || p.Bits() < bestBits:
-			case p.Bits() > bestBits:
-				best, bestBits = []store.OutgoingUser{u}, p.Bits()
-			default:
-				best = append(best, u)
-			}
 		}
 		switch len(best) {
 		case 0:
 			return fmt.Errorf("%w: no user for address %s", store.ErrNotFound, addr)
 		case 1:
-			out = best[0]
-			return nil
+			// The same snapshot as the match: the user read is the one that
+			// won.
+			out, err = d.getUser(ctx, tx, best[0])
+			return err
 		}
-		names := make([]string, len(best))
-		for i, u := range best {
-			names[i] = u.Name
-		}
-		return fmt.Errorf("%w: address %s is claimed by users %v with equally specific networks", store.ErrConflict, addr, names)
+		return fmt.Errorf("%w: address %s is claimed by users %v with equally specific networks", store.ErrConflict, addr, best)
 	})
 	if err != nil {
 		return store.OutgoingUser{}, dbErr("user by ip", err)
 	}
 	return out, nil
+}
+
+// usersByIP gives the names, sorted, of the users found by address whose
+// most specific network holding addr is the most specific of all.
+func (d *DB) usersByIP(ctx context.Context, tx *sql.Tx, addr netip.Addr) ([]string, error) {
+	rows, err := tx.StmtContext(ctx, d.stmts.addressNets).QueryContext(ctx, string(store.AuthIP), string(store.AuthReauth))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var best []string
+	bestBits := -1
+	// Rows come grouped by user: each user's networks are matched together
+	// when the next user's start, as store.MatchNetworks defines.
+	var user string
+	var nets []netip.Prefix
+	match := func() {
+		p, ok := store.MatchNetworks(nets, addr)
+		switch {
+		case !ok || p.Bits() < bestBits:
+		case p.Bits() > bestBits:
+			best, bestBits = []string{user}, p.Bits()
+		default:
+			best = append(best, user)
+		}
+	}
+	for rows.Next() {
+		var name, prefix string
+		if err := rows.Scan(&name, &prefix); err != nil {
+			return nil, err
+		}
+		p, err := parseNetwork(name, prefix)
+		if err != nil {
+			return nil, err
+		}
+		if name != user {
+			match()
+			user, nets = name, nets[:0]
+		}
+		nets = append(nets, p)
+	}
+	// A read cut short must not leave a broader network to win.
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	match()
+	return best, nil
 }
