@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -22,13 +21,21 @@ const maxIdentityLen = 255
 
 // receive reads the message, checks its header against the user, signs it
 // as the policy decides and hands it to the queue. The header is held in
-// memory (bounded); the body streams to a temporary file and the signer.
+// memory (bounded); the body streams to the spool (memory, or a temporary
+// file if it is long) and the signer.
 func (s *session) receive(ctx context.Context, r io.Reader) (string, error) {
 	o := &s.srv.opts
 	u := s.user
 	br := s.srv.getReader(&lineGuard{r: r})
 	defer s.srv.putReader(br)
-	hdr, err := readHeader(br, o.MaxHeaderBytes)
+	sp := s.srv.getSpool()
+	defer func() {
+		if err := sp.close(); err != nil {
+			s.txLog.Warn("spool_file_not_removed", "err", err.Error())
+		}
+		s.srv.putSpool(sp)
+	}()
+	hdr, err := sp.readHeader(br, o.MaxHeaderBytes)
 	if err != nil {
 		return "", err
 	}
@@ -41,10 +48,10 @@ func (s *session) receive(ctx context.Context, r io.Reader) (string, error) {
 		// RFC 5322 §3.6: exactly one From.
 		return "", fmt.Errorf("%w: %d From fields", errMalformed, len(froms))
 	}
-	fromDomain, ferr := policy.FromDomain(froms[0])
 	if !u.AllowForeignFrom {
-		if ferr != nil {
-			return "", fmt.Errorf("%w: From does not name one address of a domain: %v", errFromDomain, ferr)
+		fromDomain, err := policy.FromDomain(froms[0])
+		if err != nil {
+			return "", fmt.Errorf("%w: From does not name one address of a domain: %v", errFromDomain, err)
 		}
 		if !u.MaySignAs(fromDomain) {
 			return "", fmt.Errorf("%w: %s for user %s", errFromDomain, fromDomain, u.Name)
@@ -69,29 +76,24 @@ func (s *session) receive(ctx context.Context, r io.Reader) (string, error) {
 		}
 	}
 
-	f, err := os.CreateTemp(o.SpoolDir, "relay-*.eml")
-	if err != nil {
+	// The header is in the spool already, the signer has yet to see it.
+	if err := sp.hold(); err != nil {
 		return "", fmt.Errorf("%w: %w", errSpool, err)
 	}
-	defer func() {
-		f.Close()
-		os.Remove(f.Name())
-	}()
-	bw := s.srv.getWriter(f)
-	defer s.srv.putWriter(bw)
-	var w io.Writer = &tagWriter{w: bw, tag: errSpool}
+	var w io.Writer = &tagWriter{w: sp, tag: errSpool}
 	if signer != nil {
-		w = io.MultiWriter(w, &tagWriter{w: signer, tag: errSigning})
-	}
-	if _, err := w.Write(hdr); err != nil {
-		return "", err
+		sw := &tagWriter{w: signer, tag: errSigning}
+		if _, err := sw.Write(hdr); err != nil {
+			return "", err
+		}
+		w = io.MultiWriter(w, sw)
 	}
 	// The client's errors (bare line ends, size limit) come back as the
 	// reader gave them, ours tagged by tagWriter.
 	if _, err := br.WriteTo(w); err != nil {
 		return "", err
 	}
-	if err := bw.Flush(); err != nil {
+	if err := sp.flush(); err != nil {
 		return "", fmt.Errorf("%w: %w", errSpool, err)
 	}
 	var prefix strings.Builder
@@ -104,14 +106,13 @@ func (s *session) receive(ctx context.Context, r io.Reader) (string, error) {
 			prefix.WriteString(sig)
 		}
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
+	msg, err := sp.reader()
+	if err != nil {
 		return "", fmt.Errorf("%w: %w", errSpool, err)
 	}
 	env := Envelope{From: s.from, To: s.to, User: u.Name, Identity: identity,
 		ClientAddr: s.c.ip.String(), MsgID: s.msgID, Decision: dec}
-	fr := s.srv.getReader(f)
-	defer s.srv.putReader(fr)
-	body := io.MultiReader(strings.NewReader(prefix.String()), fr)
+	body := io.MultiReader(strings.NewReader(prefix.String()), msg)
 	id, err := o.Queue.Enqueue(ctx, env, body)
 	if errors.Is(err, ErrRefused) {
 		return "", fmt.Errorf("%w: %w", errQueueRefused, err)
@@ -184,36 +185,6 @@ func (t *tagWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// getReader and getWriter hand out 32 KiB buffers for a message,
-// reused: allocating them per message kept the garbage collector busy.
-func (s *Server) getReader(r io.Reader) *bufio.Reader {
-	br, _ := s.readers.Get().(*bufio.Reader)
-	if br == nil {
-		return bufio.NewReaderSize(r, 32<<10)
-	}
-	br.Reset(r)
-	return br
-}
-
-func (s *Server) putReader(br *bufio.Reader) {
-	br.Reset(nil)
-	s.readers.Put(br)
-}
-
-func (s *Server) getWriter(w io.Writer) *bufio.Writer {
-	bw, _ := s.writers.Get().(*bufio.Writer)
-	if bw == nil {
-		return bufio.NewWriterSize(w, 32<<10)
-	}
-	bw.Reset(w)
-	return bw
-}
-
-func (s *Server) putWriter(bw *bufio.Writer) {
-	bw.Reset(nil)
-	s.writers.Put(bw)
-}
-
 // received gives the trace field RFC 5321 §4.4 asks every relay to add,
 // with the protocol named as RFC 3848 does.
 func (s *session) received() string {
@@ -261,8 +232,24 @@ func (g *lineGuard) Read(p []byte) (int, error) {
 		return 0, g.err
 	}
 	n, err := g.r.Read(p)
-	for i := 0; i < n; i++ {
-		c := p[i]
+	if n > 0 {
+		if crlfOnly(p[:n], g.cr) {
+			g.cr = p[n-1] == '\r'
+		} else if i := g.check(p[:n]); i >= 0 {
+			return i, g.err
+		}
+	}
+	if err == io.EOF && g.cr {
+		g.err = fmt.Errorf("%w: CR at the end", errBareLineEnd)
+		return n, g.err
+	}
+	return n, err
+}
+
+// check finds the first byte of q that is not allowed where it is, and
+// sets g.err; -1 means none (and then g.cr tells whether q ends in CR).
+func (g *lineGuard) check(q []byte) int {
+	for i, c := range q {
 		switch {
 		case g.cr && c != '\n':
 			g.err = fmt.Errorf("%w: CR not followed by LF", errBareLineEnd)
@@ -272,26 +259,57 @@ func (g *lineGuard) Read(p []byte) (int, error) {
 			g.err = fmt.Errorf("%w: NUL byte", errBareLineEnd)
 		}
 		if g.err != nil {
-			return i, g.err
+			return i
 		}
 		g.cr = c == '\r'
 	}
-	if err == io.EOF && g.cr {
-		g.err = fmt.Errorf("%w: CR at the end", errBareLineEnd)
-		return n, g.err
+	return -1
+}
+
+// crlfOnly reports whether q, coming after a CR if cr, holds no NUL, and CR
+// and LF only as CRLF (a CR at its end may wait for its LF). It is true of
+// nearly every message, and finds the line ends with bytes.IndexByte, a
+// few instructions per word: checking every byte, as check does to find
+// the fault, took about a tenth of the CPU the relay spent on an unsigned
+// 200 KiB message.
+func crlfOnly(q []byte, cr bool) bool {
+	if bytes.IndexByte(q, 0) >= 0 {
+		return false
 	}
-	return n, err
+	if cr {
+		if q[0] != '\n' {
+			return false
+		}
+		q = q[1:]
+	}
+	for {
+		i := bytes.IndexByte(q, '\r')
+		if i < 0 {
+			return bytes.IndexByte(q, '\n') < 0
+		}
+		if bytes.IndexByte(q[:i], '\n') >= 0 {
+			return false
+		}
+		if i+1 == len(q) {
+			return true
+		}
+		if q[i+1] != '\n' {
+			return false
+		}
+		q = q[i+2:]
+	}
 }
 
 // readHeader reads up to and including the empty line that ends the header
-// (or the whole message, if it has no body), at most max bytes.
-func readHeader(br *bufio.Reader, max int) ([]byte, error) {
-	var h []byte
+// (or the whole message, if it has no body), at most max bytes, appending
+// it to buf.
+func readHeader(br *bufio.Reader, max int, buf []byte) ([]byte, error) {
+	h := buf
 	lineStart := true
 	for {
 		line, err := br.ReadSlice('\n')
 		h = append(h, line...)
-		if len(h) > max {
+		if len(h)-len(buf) > max {
 			return nil, fmt.Errorf("%w: more than %d bytes", errHeaderTooLarge, max)
 		}
 		switch {
@@ -321,34 +339,45 @@ type field struct {
 // a name of printable ASCII (RFC 5322 §2.2, §3.6.8).
 func parseFields(h []byte) ([]field, error) {
 	var fields []field
-	for len(h) > 0 {
-		end := bytes.Index(h, []byte("\r\n"))
-		var l []byte
-		if end < 0 {
-			l, h = h, nil
-		} else {
-			l, h = h[:end], h[end+2:]
+	// A field's value, folded lines and the CRLFs between them included,
+	// is one stretch of h, from vstart to vend: it is cut out once the
+	// field ends. Growing it line by line took time quadratic in the
+	// number of folded lines, seconds for a header within MaxHeaderBytes.
+	var name string
+	vstart, vend := -1, -1
+	endField := func() {
+		if vstart >= 0 {
+			fields = append(fields, field{name: name, value: string(h[vstart:vend])})
 		}
+	}
+	for pos := 0; pos < len(h); {
+		end, next := len(h), len(h)
+		if i := bytes.Index(h[pos:], []byte("\r\n")); i >= 0 {
+			end, next = pos+i, pos+i+2
+		}
+		l := h[pos:end]
 		if len(l) == 0 {
 			break // the empty line that ends the header
 		}
 		if l[0] == ' ' || l[0] == '\t' {
-			if len(fields) == 0 {
+			if vstart < 0 {
 				return nil, fmt.Errorf("%w: first line starts with white space", errMalformed)
 			}
-			fields[len(fields)-1].value += "\r\n" + string(l)
+			vend, pos = end, next
 			continue
 		}
 		colon := bytes.IndexByte(l, ':')
 		if colon < 0 {
 			return nil, fmt.Errorf("%w: a line is not a header field (no colon)", errMalformed)
 		}
-		name := strings.TrimRight(string(l[:colon]), " \t")
-		if _, err := store.NormalizeHeaderName(name); err != nil {
+		n := string(bytes.TrimRight(l[:colon], " \t"))
+		if _, err := store.NormalizeHeaderName(n); err != nil {
 			return nil, fmt.Errorf("%w: invalid field name", errMalformed)
 		}
-		fields = append(fields, field{name: name, value: string(l[colon+1:])})
+		endField()
+		name, vstart, vend, pos = n, pos+colon+1, end, next
 	}
+	endField()
 	return fields, nil
 }
 
@@ -372,7 +401,7 @@ func readIdentity(fields []field, header string) (string, error) {
 	if len(vs) != 1 {
 		return "", fmt.Errorf("%w: %d %s fields", errIdentity, len(vs), header)
 	}
-	v := strings.TrimSpace(strings.NewReplacer("\r\n", "").Replace(vs[0]))
+	v := strings.TrimSpace(strings.ReplaceAll(vs[0], "\r\n", ""))
 	if v == "" || len(v) > maxIdentityLen {
 		return "", fmt.Errorf("%w: %s is empty or longer than %d bytes", errIdentity, header, maxIdentityLen)
 	}
