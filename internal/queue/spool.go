@@ -12,12 +12,15 @@ package queue
 // Recipient state is rewritten whole the same way (tmp/<id>.state-*, fsync,
 // rename to state/<id>, fsync state/) after each delivery transaction, before
 // the next one starts, so a recipient recorded as delivered is never sent to
-// again. Remove deletes msg/<id> first and fsyncs msg/, then state/<id>;
-// a state file without its message is an orphan that Open deletes. When a
+// again. Concurrent callers share these directory fsyncs (dirsync.go).
+//
+// Remove deletes msg/<id> first and fsyncs msg/, then state/<id>; a state
+// file without its message is an orphan that Open deletes. Done, the
+// removal of a message whose recipients are all final, skips that fsync:
+// losing it to a power failure sends the message again, see Done. When a
 // transaction leaves every recipient delivered, the Deliverer removes the
-// message without writing its state first: the removal is the durable
-// record, and a crash before it sends the message again, as a crash before
-// a state write would.
+// message without writing its state first: a crash before the removal is
+// on disk sends the message again, as a crash before a state write would.
 
 import (
 	"bufio"
@@ -63,32 +66,19 @@ type Spool struct {
 	wake chan struct{}
 	lock io.Closer
 
-	mu  sync.Mutex
-	idx map[string]*entry
-	due dueHeap // see due.go
+	// msgSync and stateSync fsync msg/ and state/, sharing each fsync
+	// among concurrent callers (dirsync.go).
+	msgSync, stateSync *dirSyncer
+
+	mu      sync.Mutex
+	idx     map[string]*entry // see index.go
+	due     dueHeap           // see due.go
+	senders senderCache       // see index.go
 
 	// 64 KiB buffers for writing and reading message files, reused: under
 	// load, allocating (and zeroing) them per message kept the garbage
 	// collector busy.
 	writers, readers sync.Pool
-}
-
-// entry is the in-memory index of one message: what Claim, List and Stats
-// need without touching the disk.
-type entry struct {
-	// fileMu serializes writes to this message's files.
-	fileMu sync.Mutex
-
-	// Guarded by Spool.mu.
-	from       string
-	queued     time.Time
-	size       int64
-	rcpts      int
-	open       int
-	next       time.Time
-	leased     bool
-	tmpCounter int
-	ver        uint64 // bumped at every schedule change (due.go)
 }
 
 var _ DeliveryQueue = (*Spool)(nil)
@@ -113,6 +103,8 @@ func OpenSpool(dir string, opts SpoolOptions) (*Spool, error) {
 	if s.m == nil {
 		s.m = new(Metrics)
 	}
+	s.msgSync = newDirSyncer(func() error { return syncDir(filepath.Join(dir, "msg")) })
+	s.stateSync = newDirSyncer(func() error { return syncDir(filepath.Join(dir, "state")) })
 	for _, d := range []string{"", "tmp", "msg", "state", "quarantine"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrStorage, err)
@@ -170,10 +162,7 @@ func (s *Spool) recover() error {
 		if err != nil {
 			return err
 		}
-		e := &entry{}
-		e.set(m)
-		s.idx[id] = e
-		s.schedule(id, e)
+		s.index(m)
 	}
 	states, err := os.ReadDir(filepath.Join(s.dir, "state"))
 	if err != nil {
@@ -189,30 +178,6 @@ func (s *Spool) recover() error {
 	}
 	s.log.Info("queue spool loaded", "dir", s.dir, "messages", len(s.idx))
 	return nil
-}
-
-// set copies into e what the index keeps of m. Callers hold Spool.mu or own
-// e exclusively.
-func (e *entry) set(m Message) {
-	e.from = m.Envelope.From
-	e.queued = m.Queued
-	e.size = m.Size
-	e.rcpts = len(m.Recipients)
-	e.open, e.next = 0, time.Time{}
-	first := true
-	for _, r := range m.Recipients {
-		if r.Status.Final() {
-			continue
-		}
-		e.open++
-		next := time.Time{}
-		if r.Status == Deferred {
-			next = r.Next
-		}
-		if first || next.Before(e.next) {
-			e.next, first = next, false
-		}
-	}
 }
 
 // load reads a message's envelope and state from disk.
@@ -318,16 +283,15 @@ func (s *Spool) store(ctx context.Context, id string, env Envelope, body io.Read
 		_ = os.Remove(tmp) // best effort; Open removes it anyway
 		return fmt.Errorf("%w: %v", ErrStorage, err)
 	}
-	if err := syncDir(filepath.Join(s.dir, "msg")); err != nil {
+	// Concurrent sessions share this fsync (dirsync.go).
+	if err := s.msgSync.Sync(); err != nil {
 		// The rename may not survive a crash: do not acknowledge.
 		_ = os.Remove(final)
 		return err
 	}
-	e := &entry{}
-	e.set(Message{Envelope: rec.Envelope, Queued: rec.Queued, Size: size, Recipients: initialState(rec.To).Rcpts})
+	m := Message{ID: id, Envelope: rec.Envelope, Queued: rec.Queued, Size: size, Recipients: initialState(rec.To).Rcpts}
 	s.mu.Lock()
-	s.idx[id] = e
-	s.schedule(id, e)
+	s.index(m)
 	s.mu.Unlock()
 	s.m.Accepted.Add(1)
 	select {
@@ -427,7 +391,8 @@ func (s *Spool) writeState(id string, e *entry, st state) error {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("%w: %v", ErrStorage, err)
 	}
-	return syncDir(filepath.Join(s.dir, "state"))
+	// Deliverers finishing transactions at once share this fsync.
+	return s.stateSync.Sync()
 }
 
 func writeFileSync(path string, b []byte) error {
@@ -477,8 +442,8 @@ func (s *Spool) lease(id string) (*entry, error) {
 func (s *Spool) List(ctx context.Context) ([]Summary, error) {
 	s.mu.Lock()
 	out := make([]Summary, 0, len(s.idx))
-	for id, e := range s.idx {
-		out = append(out, Summary{ID: id, From: e.from, Queued: e.queued, Size: e.size, Recipients: e.rcpts, Open: e.open, Next: e.next})
+	for _, e := range s.idx {
+		out = append(out, e.summary())
 	}
 	s.mu.Unlock()
 	slices.SortFunc(out, func(a, b Summary) int {
@@ -517,7 +482,7 @@ func (s *Spool) Retry(ctx context.Context, id string) error {
 		return err
 	}
 	s.mu.Lock()
-	e.set(m)
+	e.setRcpts(m.Recipients)
 	s.mu.Unlock()
 	s.kick()
 	return nil
@@ -531,26 +496,33 @@ func (s *Spool) kick() {
 }
 
 // Remove implements Queue. It refuses, with ErrBusy, a message that is
-// being delivered.
+// being delivered. The removal is durable before Remove returns: an
+// administrator who removed a message must not see it come back, and
+// delivered, after a crash.
 func (s *Spool) Remove(ctx context.Context, id string) error {
 	e, err := s.lease(id)
 	if err != nil {
 		return err
 	}
-	return s.remove(id, e)
+	return s.remove(id, e, true)
 }
 
-// remove deletes a leased message.
-func (s *Spool) remove(id string, e *entry) error {
+// remove deletes a leased message: msg/<id> first, then state/<id>, so
+// that a crash in between leaves an orphan state file, which Open deletes,
+// rather than a message whose delivered recipients were forgotten. With
+// durable, msg/ is fsynced in between, so the message cannot come back.
+func (s *Spool) remove(id string, e *entry, durable bool) error {
 	e.fileMu.Lock()
 	defer e.fileMu.Unlock()
 	if err := os.Remove(s.path("msg", id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		s.Release(id)
 		return fmt.Errorf("%w: %v", ErrStorage, err)
 	}
-	if err := syncDir(filepath.Join(s.dir, "msg")); err != nil {
-		s.Release(id)
-		return err
+	if durable {
+		if err := s.msgSync.Sync(); err != nil {
+			s.Release(id)
+			return err
+		}
 	}
 	s.mu.Lock()
 	delete(s.idx, id)
@@ -576,12 +548,14 @@ func (s *Spool) Stats(ctx context.Context) (Stats, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st.Messages = len(s.idx)
+	var oldest int64
 	for _, e := range s.idx {
-		st.Recipients += e.open
-		if st.Oldest.IsZero() || e.queued.Before(st.Oldest) {
-			st.Oldest = e.queued
+		st.Recipients += int(e.open)
+		if oldest == 0 || e.queued < oldest {
+			oldest = e.queued
 		}
 	}
+	st.Oldest = fromNanos(oldest)
 	return st, nil
 }
 
@@ -592,18 +566,18 @@ func (s *Spool) Claim(ctx context.Context, now time.Time, max int) ([]Message, e
 	s.mu.Unlock()
 
 	out := make([]Message, 0, len(ids))
-	for _, d := range ids {
-		m, err := s.load(d.id)
+	for _, e := range ids {
+		m, err := s.load(e.id)
 		switch {
 		case err == nil:
 			out = append(out, m)
 		case errors.Is(err, ErrCorrupt):
-			if qerr := s.Quarantine(ctx, d.id, err); qerr != nil {
-				s.log.Error("queue quarantine failed", "msg_id", d.id, "err", qerr)
+			if qerr := s.Quarantine(ctx, e.id, err); qerr != nil {
+				s.log.Error("queue quarantine failed", "msg_id", e.id, "err", qerr)
 			}
 		default:
-			s.Release(d.id)
-			s.log.Error("queue message not loaded", "msg_id", d.id, "err", err)
+			s.Release(e.id)
+			s.log.Error("queue message not loaded", "msg_id", e.id, "err", err)
 		}
 	}
 	return out, nil
@@ -614,7 +588,7 @@ func (s *Spool) Release(id string) {
 	s.mu.Lock()
 	if e, ok := s.idx[id]; ok && e.leased {
 		e.leased = false
-		s.schedule(id, e)
+		s.schedule(e)
 	}
 	s.mu.Unlock()
 }
@@ -631,19 +605,37 @@ func (s *Spool) Update(ctx context.Context, m Message) error {
 		return err
 	}
 	s.mu.Lock()
-	e.set(m)
-	s.schedule(m.ID, e)
+	e.setRcpts(m.Recipients)
+	s.schedule(e)
 	s.mu.Unlock()
 	return nil
 }
 
 // Done removes a leased message whose recipients are all final.
+//
+// The removal is not made durable (no fsync of msg/): if a crash loses it,
+// Open finds the message again and it goes out again, to the recipients
+// that its state file, if any, does not record as final. That is the
+// duplicate window that already exists between the remote server's 250 and
+// this removal, widened to the few seconds the kernel takes to write the
+// directory back, and only for a power failure or kernel crash: the
+// unlink is in the kernel's cache the moment it returns, so a kill -9
+// loses nothing. Nothing is lost either way: Done is called only when
+// every recipient is delivered or bounced (and notified).
+//
+// If the crash keeps the removal of the state file but loses that of the
+// message (the unlinks are in different directories, and only a file
+// system that journals metadata in order, as ext4 and XFS do with their
+// journals, keeps the second from reaching the disk first), the message
+// comes back with every recipient pending: the recipients of earlier
+// transactions get it again too, and a bounce may be reported twice. More
+// duplicates, still no loss.
 func (s *Spool) Done(ctx context.Context, id string) error {
 	e, err := s.lookup(id)
 	if err != nil {
 		return err
 	}
-	return s.remove(id, e)
+	return s.remove(id, e, false)
 }
 
 // Body implements DeliveryQueue.
@@ -749,8 +741,9 @@ func (s *Spool) quarantineFiles(id string, reason error) {
 	if err := writeFileSync(s.path("quarantine", qid+".reason"), []byte(reason.Error()+"\n")); err != nil {
 		s.log.Error("queue quarantine note failed", "msg_id", id, "err", err)
 	}
-	for _, sub := range []string{"msg", "state", "quarantine"} {
-		if err := syncDir(filepath.Join(s.dir, sub)); err != nil {
+	qerr := syncDir(filepath.Join(s.dir, "quarantine"))
+	for _, err := range []error{s.msgSync.Sync(), s.stateSync.Sync(), qerr} {
+		if err != nil {
 			s.log.Error("queue quarantine sync failed", "msg_id", id, "err", err)
 		}
 	}
