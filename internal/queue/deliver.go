@@ -555,5 +555,6 @@ func (d *Deliverer) finish(ctx context.Context, log *slog.Logger, m *Message) {
 		}
 		return
 	}
-	log.Info("queue message done")
+	// Debug: each recipient's line above already says how it ended.
+	log.Debug("queue message done")
 }

@@ -43,8 +43,17 @@ func TestSubmissionSignsAndQueues(t *testing.T) {
 	if !strings.HasPrefix(string(m.Body), "Received: from client.test ([127.0.0.1])\r\n\tby relay.test (dkimd) with ESMTPSA id "+e.MsgID) {
 		t.Errorf("no Received field on top:\n%.200s", m.Body)
 	}
-	if !strings.Contains(f.logs.String(), "msg=signing_decision") {
-		t.Error("decision not logged")
+	// The decision is logged with the message it was made for.
+	var queued string
+	for _, l := range strings.Split(f.logs.String(), "\n") {
+		if strings.Contains(l, "msg=message_queued") {
+			queued = l
+		}
+	}
+	for _, want := range []string{"decision.reason=from_domain", "decision.domain=tenant-a.example", "msg_id=" + e.MsgID, "queue_id="} {
+		if !strings.Contains(queued, want) {
+			t.Errorf("message_queued line %q lacks %s", queued, want)
+		}
 	}
 }
 

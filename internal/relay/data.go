@@ -65,7 +65,9 @@ func (s *session) receive(ctx context.Context, r io.Reader) (string, error) {
 	}
 
 	dec := policy.Decide(ctx, o.Directory, u, froms[0])
-	s.txLog.Info("signing_decision", "decision", dec, "identity", identity)
+	// The decision goes with every later line of the transaction: the
+	// message_queued line, or the refusal.
+	s.txLog = s.txLog.With("decision", dec, "identity", identity)
 	if dec.Reason == policy.ReasonLookupFailed {
 		return "", fmt.Errorf("%w: policy: %w", errLookup, dec.Err)
 	}
@@ -122,8 +124,7 @@ func (s *session) receive(ctx context.Context, r io.Reader) (string, error) {
 	}
 	s.srv.rate.sent(u.Name, s.srv.now())
 	o.Metrics.observe(dec)
-	s.txLog.Info("message_queued", "queue_id", id, "from", s.from, "rcpts", len(s.to),
-		"signed", dec.Signs(), "reason", string(dec.Reason), "identity", identity)
+	s.txLog.Info("message_queued", "queue_id", id, "from", s.from, "rcpts", len(s.to), "signed", dec.Signs())
 	return id, nil
 }
 

@@ -2,6 +2,7 @@ package relay_test
 
 import (
 	"errors"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -268,6 +269,10 @@ func TestKeyCannotBeOpened(t *testing.T) {
 	f.none()
 	if !strings.Contains(f.logs.String(), "signature due but not made") {
 		t.Error("failure not logged")
+	}
+	// The refusal names the decision that could not be carried out.
+	if !regexp.MustCompile(`msg=message_refused .*decision\.reason=\S+ .*decision\.selectors=bk`).MatchString(f.logs.String()) {
+		t.Errorf("refusal logged without its decision:\n%s", f.logs.String())
 	}
 }
 
