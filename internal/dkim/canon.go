@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/bits"
 	"strings"
+	"sync"
 )
 
 // Canonicalization is an algorithm of RFC 6376 §3.4.
@@ -49,6 +50,7 @@ type bodyCanon struct {
 	w       io.Writer
 	err     error
 	buf     []byte
+	bufp    *[]byte // buf's home in canonBufs, until Close gives it back
 
 	blank   int  // empty lines withheld
 	started bool // the current line has emitted content
@@ -59,8 +61,14 @@ type bodyCanon struct {
 
 const canonBufSize = 32 << 10
 
+// canonBufs recycles the canonicalizers' buffers: a relay signs every
+// message, and a fresh 32 KiB buffer each time was most of what signing
+// a small message allocated.
+var canonBufs = sync.Pool{New: func() any { b := make([]byte, 0, canonBufSize); return &b }}
+
 func newBodyCanon(c Canonicalization, w io.Writer) *bodyCanon {
-	return &bodyCanon{relaxed: c == Relaxed, w: w, buf: make([]byte, 0, canonBufSize)}
+	bp := canonBufs.Get().(*[]byte)
+	return &bodyCanon{relaxed: c == Relaxed, w: w, buf: (*bp)[:0], bufp: bp}
 }
 
 func (c *bodyCanon) Write(p []byte) (int, error) {
@@ -373,6 +381,12 @@ func (c *bodyCanon) Close() error {
 		c.emit(crlf)
 	}
 	c.flush()
+	if bp := c.bufp; bp != nil {
+		// Later writes, if any, go straight to w (emit with no buffer).
+		*bp = c.buf[:0]
+		c.bufp, c.buf = nil, nil
+		canonBufs.Put(bp)
+	}
 	return c.err
 }
 

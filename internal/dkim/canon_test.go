@@ -438,3 +438,27 @@ func clipQ(b []byte) string {
 	}
 	return string(b)
 }
+
+// A canonicalizer gives its buffer back at Close; one written to after
+// that (never done by Sign or Verify, but possible) must not touch the
+// buffer that another canonicalizer now uses.
+func TestBodyCanonBufferGivenBack(t *testing.T) {
+	var a, b bytes.Buffer
+	ca := newBodyCanon(Relaxed, &a)
+	ca.Write([]byte("first  message\r\n"))
+	if err := ca.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cb := newBodyCanon(Relaxed, &b)
+	cb.Write([]byte("second\r\n"))
+	ca.Write([]byte("late write\r\n"))
+	if err := cb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if b.String() != "second\r\n" {
+		t.Errorf("second canonicalizer wrote %q", b.String())
+	}
+	if !strings.HasPrefix(a.String(), "first message\r\n") {
+		t.Errorf("first canonicalizer wrote %q", a.String())
+	}
+}

@@ -122,14 +122,17 @@ var (
 	ErrFromInvalid  = errors.New("policy: From header does not parse")
 )
 
+// unfold removes folding (RFC 5322 §2.2.3): CRLF, or a bare LF, followed
+// by white space is that white space. A Replacer is safe for concurrent use.
+var unfold = strings.NewReplacer("\r\n ", " ", "\r\n\t", "\t", "\n ", " ", "\n\t", "\t")
+
 // FromDomain gives the canonical domain (IDNA A-labels, lower case) of the
 // one address in a From header field value (RFC 5322 §3.6.2), as it comes
 // after "From:", folded or not. Display names, comments, encoded words and
 // groups are handled by net/mail. A header with no address, several, or
 // an address whose domain is not a valid domain name gives an error.
 func FromDomain(value string) (string, error) {
-	// Unfold (RFC 5322 §2.2.3): CRLF followed by white space is white space.
-	v := strings.NewReplacer("\r\n ", " ", "\r\n\t", "\t", "\n ", " ", "\n\t", "\t").Replace(value)
+	v := unfold.Replace(value)
 	if strings.TrimSpace(v) == "" {
 		return "", ErrFromMissing
 	}
