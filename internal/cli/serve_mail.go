@@ -115,7 +115,10 @@ func startMail(ctx context.Context, m *mailFlags, d *data, log *slog.Logger, err
 		if addr == "" {
 			continue
 		}
-		ln, err := net.Listen("tcp", addr)
+		// No TCP keep-alive: the relay's idle and session timeouts end
+		// dead sessions, and keep-alive costs four setsockopt calls on
+		// every accepted connection (clients often send one message each).
+		ln, err := (&net.ListenConfig{KeepAlive: -1}).Listen(ctx, "tcp", addr)
 		if err != nil {
 			out.relay.Close()
 			spool.Close()

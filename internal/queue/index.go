@@ -42,11 +42,16 @@ type entry struct {
 	ver        uint32 // bumped at every schedule change (due.go)
 	tmpCounter uint16 // names state temp files; wrapping is harmless
 	leased     bool
+	// noState is set for a message queued by this process until its first
+	// state file is written: there is no state file to read or remove, so
+	// delivery and removal skip those calls. Recovered messages may have
+	// one, and leave it false.
+	noState bool
 }
 
 // index adds m to the index and schedules it. Callers hold s.mu, or own s
 // exclusively (recover).
-func (s *Spool) index(m Message) {
+func (s *Spool) index(m Message) *entry {
 	e := &entry{
 		id:     m.ID,
 		from:   s.senders.intern(m.Envelope.From),
@@ -57,6 +62,7 @@ func (s *Spool) index(m Message) {
 	e.setRcpts(m.Recipients)
 	s.idx[e.id] = e
 	s.schedule(e)
+	return e
 }
 
 // setRcpts records how many recipients are open and when the earliest of

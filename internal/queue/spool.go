@@ -154,7 +154,7 @@ func (s *Spool) recover() error {
 			s.quarantineFiles(id, corruptf("bad file name"))
 			continue
 		}
-		m, err := s.load(id)
+		m, err := s.load(id, true)
 		if errors.Is(err, ErrCorrupt) {
 			s.quarantineFiles(id, err)
 			continue
@@ -181,7 +181,14 @@ func (s *Spool) recover() error {
 }
 
 // load reads a message's envelope and state from disk.
-func (s *Spool) load(id string) (Message, error) {
+// mayHaveState tells whether e's message may have a state file.
+func (s *Spool) mayHaveState(e *entry) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !e.noState
+}
+
+func (s *Spool) load(id string, mayHaveState bool) (Message, error) {
 	f, err := os.Open(s.path("msg", id))
 	if errors.Is(err, fs.ErrNotExist) {
 		return Message{}, fmt.Errorf("%w: %s", ErrNotFound, id)
@@ -205,7 +212,11 @@ func (s *Spool) load(id string) (Message, error) {
 		return Message{}, corruptf("file is %d bytes, header says %d", fi.Size(), h.bodyOff+h.bodyLen)
 	}
 	st := initialState(h.rec.To)
-	b, err := os.ReadFile(s.path("state", id))
+	var b []byte
+	err = fs.ErrNotExist
+	if mayHaveState {
+		b, err = os.ReadFile(s.path("state", id))
+	}
 	switch {
 	case err == nil:
 		if st, err = decodeState(b, h.rec.To); err != nil {
@@ -291,7 +302,7 @@ func (s *Spool) store(ctx context.Context, id string, env Envelope, body io.Read
 	}
 	m := Message{ID: id, Envelope: rec.Envelope, Queued: rec.Queued, Size: size, Recipients: initialState(rec.To).Rcpts}
 	s.mu.Lock()
-	s.index(m)
+	s.index(m).noState = true
 	s.mu.Unlock()
 	s.m.Accepted.Add(1)
 	select {
@@ -380,6 +391,7 @@ func (s *Spool) writeState(id string, e *entry, st state) error {
 		return err
 	}
 	s.mu.Lock()
+	e.noState = false // before the file exists, never after
 	e.tmpCounter++
 	tmp := s.path("tmp", fmt.Sprintf("%s.state-%d", id, e.tmpCounter))
 	s.mu.Unlock()
@@ -454,10 +466,11 @@ func (s *Spool) List(ctx context.Context) ([]Summary, error) {
 
 // Get implements Queue.
 func (s *Spool) Get(ctx context.Context, id string) (Message, error) {
-	if _, err := s.lookup(id); err != nil {
+	e, err := s.lookup(id)
+	if err != nil {
 		return Message{}, err
 	}
-	return s.load(id)
+	return s.load(id, s.mayHaveState(e))
 }
 
 // Retry implements Queue.
@@ -469,7 +482,7 @@ func (s *Spool) Retry(ctx context.Context, id string) error {
 	defer s.Release(id)
 	e.fileMu.Lock()
 	defer e.fileMu.Unlock()
-	m, err := s.load(id)
+	m, err := s.load(id, s.mayHaveState(e))
 	if err != nil {
 		return err
 	}
@@ -527,6 +540,9 @@ func (s *Spool) remove(id string, e *entry, durable bool) error {
 	s.mu.Lock()
 	delete(s.idx, id)
 	s.mu.Unlock()
+	if !s.mayHaveState(e) {
+		return nil
+	}
 	if err := os.Remove(s.path("state", id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		// An orphan state file is harmless: Open deletes it.
 		s.log.Warn("queue state file not removed", "msg_id", id, "err", err)
@@ -567,7 +583,7 @@ func (s *Spool) Claim(ctx context.Context, now time.Time, max int) ([]Message, e
 
 	out := make([]Message, 0, len(ids))
 	for _, e := range ids {
-		m, err := s.load(e.id)
+		m, err := s.load(e.id, s.mayHaveState(e))
 		switch {
 		case err == nil:
 			out = append(out, m)
