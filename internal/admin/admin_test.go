@@ -19,18 +19,28 @@ import (
 	"github.com/dkimd/dkimd/internal/store/sqlite"
 )
 
+// newService is a Service on a new SQLite database and master key.
+func newService(t *testing.T) *admin.Service {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "dkimd.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	mk, err := keys.NewMasterKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &admin.Service{Store: db, Master: mk}
+}
+
 // TestSignerOpensOnce: the relay asks for a key's signer per message; the
 // key is read and opened once, and a key that does not open (sealed under
 // another master key) fails every time rather than being remembered.
 func TestSignerOpensOnce(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "dkimd.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	mk, _ := keys.NewMasterKey(nil)
-	svc := &admin.Service{Store: db, Master: mk}
+	svc := newService(t)
+	db := svc.Store
 	if _, err := svc.AddDomain(ctx, admin.CLI(), store.Domain{Name: "example.com"}); err != nil {
 		t.Fatal(err)
 	}
@@ -70,13 +80,8 @@ func TestSignerOpensOnce(t *testing.T) {
 // exists or not.
 func TestAccountNamesNotProbed(t *testing.T) {
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "dkimd.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	mk, _ := keys.NewMasterKey(nil)
-	svc := &admin.Service{Store: db, Master: mk}
+	svc := newService(t)
+	db := svc.Store
 	if _, err := svc.AddDomain(ctx, admin.CLI(), store.Domain{Name: "a.example"}); err != nil {
 		t.Fatal(err)
 	}
@@ -111,13 +116,8 @@ func TestSignerThroughOpenSSL(t *testing.T) {
 		t.Skipf("OpenSSL not loadable here: %v", err)
 	}
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "dkimd.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	mk, _ := keys.NewMasterKey(nil)
-	svc := &admin.Service{Store: db, Master: mk, OpenSSL: lib}
+	svc := newService(t)
+	svc.OpenSSL = lib
 	if _, err := svc.AddDomain(ctx, admin.CLI(), store.Domain{Name: "example.com"}); err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,26 @@ func checkUserByIP(t *testing.T, db *DB, addr, want string) store.OutgoingUser {
 	return u
 }
 
+// addKey adds the domain example.com with one key, s1, in the given state.
+func addKey(t *testing.T, db *DB, state store.KeyState) store.Key {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := db.AddDomain(ctx, store.Domain{Name: "example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	k, err := db.CreateKey(ctx, store.NewKey{Domain: "example.com", Selector: "s1", Algorithm: "ed25519",
+		PublicKey: []byte{1}, Sealed: []byte{1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if state != store.KeyPending {
+		if k, err = db.SetKeyState(ctx, k.ID, state); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return k
+}
+
 // checkActive fails unless db's active keys of example.com are want.
 func checkActive(t *testing.T, db *DB, want ...int64) {
 	t.Helper()
@@ -49,14 +69,7 @@ func TestReadsSeeAnotherHandlesWrites(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "dkimd.db")
 	serve, cli := openTest(t, path), openTest(t, path)
-	if _, err := cli.AddDomain(ctx, store.Domain{Name: "example.com"}); err != nil {
-		t.Fatal(err)
-	}
-	k, err := cli.CreateKey(ctx, store.NewKey{Domain: "example.com", Selector: "s1", Algorithm: "ed25519",
-		PublicKey: []byte{1}, Sealed: []byte{1}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := addKey(t, cli, store.KeyPending)
 	checkActive(t, serve)
 	if got, err := serve.GetKey(ctx, k.ID); err != nil || got.State != store.KeyPending {
 		t.Fatalf("GetKey = %+v, %v; want pending", got, err)
@@ -112,17 +125,7 @@ func TestStatementsSurviveSchemaChange(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "dkimd.db")
 	db := openTest(t, path)
-	if _, err := db.AddDomain(ctx, store.Domain{Name: "example.com"}); err != nil {
-		t.Fatal(err)
-	}
-	k, err := db.CreateKey(ctx, store.NewKey{Domain: "example.com", Selector: "s1", Algorithm: "ed25519",
-		PublicKey: []byte{1}, Sealed: []byte{1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.SetKeyState(ctx, k.ID, store.KeyActive); err != nil {
-		t.Fatal(err)
-	}
+	k := addKey(t, db, store.KeyActive)
 	if _, err := db.AddUser(ctx, store.OutgoingUser{Name: "lan", Domain: "example.com", Auth: store.AuthIP,
 		Enabled: true, Networks: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}); err != nil {
 		t.Fatal(err)
@@ -170,17 +173,7 @@ func TestReadsConcurrentWithWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	if _, err := db.AddDomain(ctx, store.Domain{Name: "example.com"}); err != nil {
-		t.Fatal(err)
-	}
-	k, err := db.CreateKey(ctx, store.NewKey{Domain: "example.com", Selector: "s1", Algorithm: "ed25519",
-		PublicKey: []byte{1}, Sealed: []byte{1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.SetKeyState(ctx, k.ID, store.KeyActive); err != nil {
-		t.Fatal(err)
-	}
+	k := addKey(t, db, store.KeyActive)
 	a := store.OutgoingUser{Name: "a", Domain: "example.com", Auth: store.AuthIP, Enabled: true,
 		Networks: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}}
 	b := store.OutgoingUser{Name: "b", Domain: "example.com", Auth: store.AuthReauth, Enabled: true,
