@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"net"
 	"sync"
 	"time"
 
@@ -9,24 +10,40 @@ import (
 
 // connCache keeps SMTP connections to next hops open between transactions,
 // as Postfix's connection cache does: a message for the same hop goes out
-// after RSET on a connection that just delivered one, saving the connect,
-// greeting, EHLO (and TLS handshake and AUTH) of a new session.
+// on a connection that just delivered one, saving the connect, greeting,
+// EHLO (and TLS handshake and AUTH) of a new session. After a reply to the
+// final dot the next MAIL follows at once; after a transaction that ended
+// with every RCPT refused, RSET (and, as go-smtp's client does after RSET,
+// EHLO) comes first.
 //
 // A connection is cached only after a transaction that ended cleanly (a
 // reply to the final dot, or to every RCPT), never after a lost connection
-// or an aborted DATA. It is closed once idle for longer than idle, and a
-// cached connection that fails RSET is dropped for a fresh one.
+// or an aborted DATA. It is closed once idle for longer than idle; one the
+// server closed in the meantime fails at MAIL (or RSET) and is dropped for
+// a fresh one.
+//
+// The cache also lends the buffers that message bodies are written with.
 type connCache struct {
 	idle    time.Duration // ≤ 0: no caching
 	maxIdle int           // per key
+
+	writers dataWriters
 
 	mu    sync.Mutex
 	conns map[string][]*cachedConn // newest last
 }
 
+// cachedConn is one SMTP session to a next hop.
 type cachedConn struct {
-	c     *smtp.Client
-	dc    *deadlineConn
+	c  *smtp.Client
+	dc *deadlineConn // under everything: every read and write has a timeout
+	// conn is what c writes to: dc, or the TLS connection over it.
+	// Message bodies are written to it directly (datawriter.go).
+	conn net.Conn
+	// rset says that the server may still hold a mail transaction (MAIL
+	// was accepted, no reply to a final dot came since), so the next one
+	// must start with RSET.
+	rset  bool
 	since time.Time // when it went idle
 }
 
@@ -124,6 +141,18 @@ func (c *cachedConn) quit() {
 	c.dc.timeout.Store(int64(time.Second))
 	_ = c.c.Quit() // the session is over either way
 	_ = c.c.Close()
+}
+
+// reset says RSET if the last transaction did not end on the server.
+func (c *cachedConn) reset() error {
+	if !c.rset {
+		return nil
+	}
+	if err := c.c.Reset(); err != nil {
+		return err
+	}
+	c.rset = false
+	return nil
 }
 
 // close drops the connection without QUIT: it was idle too long, and the

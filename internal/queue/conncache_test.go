@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -34,6 +35,32 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// checkTransactions fails unless each MAIL on a connection comes when no
+// mail transaction is open there: before the first, or after the end of a
+// message's data (the reply to the final dot closes the transaction, RFC
+// 5321 §4.1.1.4) or RSET (§4.1.1.5). It returns how many RSETs were sent.
+func checkTransactions(t *testing.T, conns [][]string) (rsets int) {
+	t.Helper()
+	for i, cmds := range conns {
+		open := false
+		for j, c := range cmds {
+			switch c {
+			case "MAIL":
+				if open {
+					t.Fatalf("connection %d: MAIL in an open transaction: %q", i, cmds[:j+1])
+				}
+				open = true
+			case ".":
+				open = false
+			case "RSET":
+				rsets++
+				open = false
+			}
+		}
+	}
+	return rsets
+}
+
 func TestConnectionReuse(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -46,6 +73,7 @@ func TestConnectionReuse(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, func(o *Options) { o.Concurrency, o.ConnectionIdle = 1, tc.idle })
+			p := e.viaProxy()
 			for i := range 5 {
 				e.enqueue("alice@sender.test", []string{"bob@rcpt.test"}, testBody(fmt.Sprintf("reuse%d", i)))
 			}
@@ -53,40 +81,115 @@ func TestConnectionReuse(t *testing.T) {
 			if n := len(e.sink.Delivered()); n != 5 {
 				t.Fatalf("%d delivered, want 5", n)
 			}
-			if n := e.sink.Conns(); n != tc.wantConns {
+			if n := p.Conns(); n != tc.wantConns {
 				t.Fatalf("%d connections to the sink, want %d", n, tc.wantConns)
 			}
 			if l := e.list(); len(l) != 0 {
 				t.Fatalf("%d messages left", len(l))
 			}
 			// RunOnce leaves no connection open.
-			waitFor(t, "connections closed", func() bool { return e.sink.Open() == 0 })
+			waitFor(t, "connections closed", func() bool { return p.Open() == 0 })
+			// After a reply to the final dot the next MAIL follows at once:
+			// no RSET, and so no EHLO again either.
+			conns := p.Commands()
+			if n := checkTransactions(t, conns); n != 0 {
+				t.Fatalf("%d RSETs, want none: %q", n, conns)
+			}
+			for i, cmds := range conns {
+				first := slices.Index(cmds, "MAIL")
+				if first < 0 || slices.Contains(cmds[first:], "EHLO") {
+					t.Fatalf("connection %d: %q, want EHLO only before the first MAIL", i, cmds)
+				}
+			}
 		})
 	}
 }
 
 // TestReusedConnectionDropped: a cached connection the server closed in the
-// meantime fails RSET; the message goes out on a new connection at once,
-// not deferred.
+// meantime fails at MAIL (no RSET goes first); the message goes out on a
+// new connection at once, not deferred, and nothing is lost.
 func TestReusedConnectionDropped(t *testing.T) {
-	e := newEnv(t, func(o *Options) { o.Concurrency, o.PollInterval = 1, 10*time.Millisecond })
-	e.runInBackground()
-	e.enqueue("alice@sender.test", []string{"bob@rcpt.test"}, testBody("first"))
-	waitFor(t, "first message", func() bool { return len(e.sink.Delivered()) == 1 })
-	waitFor(t, "first message removed", func() bool { return len(e.list()) == 0 })
-	if n := e.sink.Open(); n != 1 {
-		t.Fatalf("%d connections open after the first message, want 1 (cached)", n)
+	tests := []struct {
+		name string
+		drop func(e *env, p *smtpProxy)
+	}{
+		{"closed without a word", func(e *env, p *smtpProxy) { e.sink.DropConns() }},
+		{"421 then closed, as on an idle timeout (RFC 5321 §3.8)", func(e *env, p *smtpProxy) {
+			p.Drop("421 4.4.2 sink.test idle timeout\r\n")
+		}},
 	}
-	e.sink.DropConns()
-	waitFor(t, "sink to drop", func() bool { return e.sink.Open() == 0 })
-	e.enqueue("alice@sender.test", []string{"bob@rcpt.test"}, testBody("second"))
-	waitFor(t, "second message", func() bool { return len(e.sink.Delivered()) == 2 })
-	waitFor(t, "second message removed", func() bool { return len(e.list()) == 0 })
-	if n := e.m.Deferred.Load(); n != 0 {
-		t.Fatalf("%d deferred: a dropped cached connection must not defer", n)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, func(o *Options) { o.Concurrency, o.PollInterval = 1, 10*time.Millisecond })
+			p := e.viaProxy()
+			e.runInBackground()
+			e.enqueue("alice@sender.test", []string{"bob@rcpt.test"}, testBody("first"))
+			waitFor(t, "first message", func() bool { return len(e.sink.Delivered()) == 1 })
+			waitFor(t, "first message removed", func() bool { return len(e.list()) == 0 })
+			if n := p.Open(); n != 1 {
+				t.Fatalf("%d connections open after the first message, want 1 (cached)", n)
+			}
+			tc.drop(e, p)
+			waitFor(t, "connection to drop", func() bool { return p.Open() == 0 })
+			e.enqueue("alice@sender.test", []string{"bob@rcpt.test"}, testBody("second"))
+			waitFor(t, "second message", func() bool { return len(e.sink.Delivered()) == 2 })
+			waitFor(t, "second message removed", func() bool { return len(e.list()) == 0 })
+			if n := e.m.Deferred.Load(); n != 0 {
+				t.Fatalf("%d deferred: a dropped cached connection must not defer", n)
+			}
+			if n := p.Conns(); n != 2 {
+				t.Fatalf("%d connections, want 2 (the dropped one and a new one)", n)
+			}
+			if got := e.sink.Delivered()[1]; string(got.Data) != testBody("second") {
+				t.Fatalf("second message arrived as %q", got.Data)
+			}
+			checkTransactions(t, p.Commands())
+		})
 	}
-	if n := e.sink.Conns(); n != 2 {
-		t.Fatalf("%d connections, want 2 (the dropped one and a new one)", n)
+}
+
+// TestAllRecipientsRefusedThenRSET: a transaction in which every RCPT was
+// refused sends no DATA, so it is still open on the server; the next MAIL
+// on that connection must come after RSET, or a server that refuses a
+// nested MAIL (Postfix: 503 5.5.1) would fail the next message.
+func TestAllRecipientsRefusedThenRSET(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.Concurrency = 1 })
+	p := e.viaProxy()
+	e.sink.SetRcpt(func(to string) error {
+		if to == "nobody@rcpt.test" {
+			return userErr
+		}
+		return nil
+	})
+	// Whatever the order, one of the two refused messages is followed by
+	// another message.
+	refused := []string{
+		e.enqueue("alice@sender.test", []string{"nobody@rcpt.test"}, testBody("refused1")),
+		e.enqueue("alice@sender.test", []string{"nobody@rcpt.test"}, testBody("refused2")),
+	}
+	e.enqueue("alice@sender.test", []string{"bob@rcpt.test"}, testBody("ok1"))
+	e.enqueue("alice@sender.test", []string{"bob@rcpt.test"}, testBody("ok2"))
+	e.runOnce()
+	if n := p.Conns(); n != 1 {
+		t.Fatalf("%d connections, want 1 (reused after RSET)", n)
+	}
+	bob := 0
+	for _, r := range e.sink.Delivered() {
+		if slices.Contains(r.To, "bob@rcpt.test") {
+			bob++
+		}
+	}
+	if bob != 2 {
+		t.Fatalf("bob got %d messages, want 2", bob)
+	}
+	for _, id := range refused {
+		if _, err := e.sp.Get(e.ctx, id); err == nil {
+			t.Fatalf("refused message %s still queued, want bounced", id)
+		}
+	}
+	conns := p.Commands()
+	if n := checkTransactions(t, conns); n == 0 {
+		t.Fatalf("no RSET after a transaction with every recipient refused: %q", conns)
 	}
 }
 

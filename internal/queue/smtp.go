@@ -169,19 +169,19 @@ var (
 	errHandshake  = errors.New("queue: TLS handshake failed")
 )
 
-// dial connects to h and returns an SMTP client past the greeting and
+// dial connects to h and returns an SMTP session past the greeting and
 // (when asked for) TLS and AUTH.
-func (d *Deliverer) dial(ctx context.Context, h hop, mode TLSMode) (*smtp.Client, *deadlineConn, error) {
+func (d *Deliverer) dial(ctx context.Context, h hop, mode TLSMode) (*cachedConn, error) {
 	dialer := net.Dialer{Timeout: d.connectTimeout}
 	raw, err := dialer.DialContext(ctx, "tcp", h.addr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", errEarly, err)
+		return nil, fmt.Errorf("%w: %v", errEarly, err)
 	}
 	dc := &deadlineConn{Conn: raw}
 	dc.timeout.Store(int64(d.commandTimeout))
-	fail := func(err error) (*smtp.Client, *deadlineConn, error) {
+	fail := func(err error) (*cachedConn, error) {
 		_ = raw.Close() // the attempt failed already; nothing was sent
-		return nil, nil, err
+		return nil, err
 	}
 	var conn net.Conn = dc
 	switch mode {
@@ -219,7 +219,7 @@ func (d *Deliverer) dial(ctx context.Context, h hop, mode TLSMode) (*smtp.Client
 			return fail(fmt.Errorf("%w: AUTH: %s", errEarly, formatReply(err)))
 		}
 	}
-	return c, dc, nil
+	return &cachedConn{c: c, dc: dc, conn: conn}, nil
 }
 
 func (d *Deliverer) tlsConfig(h hop) *tls.Config {
@@ -293,12 +293,18 @@ func (d *Deliverer) startTLS(ctx context.Context, dc *deadlineConn, h hop, mode 
 }
 
 // transact runs one mail transaction with h for the given recipients, on a
-// cached connection to h when there is one and it still answers RSET,
-// otherwise on a new one.
+// cached connection to h when there is one and it still answers, otherwise
+// on a new one.
+//
+// A cached connection gets no RSET when its last transaction ended with a
+// reply to the final dot: that reply ends the transaction on the server
+// (RFC 5321 §4.1.1.4), so MAIL may follow at once. A server that closed
+// the idle session shows it at MAIL, and the message goes out on a new
+// connection (see transactOn).
 func (d *Deliverer) transact(ctx context.Context, h hop, m *Message, rcpts []string) outcome {
 	key := connKey(h)
 	if cc := d.conns.get(key, time.Now()); cc != nil {
-		if err := cc.c.Reset(); err == nil {
+		if err := cc.reset(); err == nil {
 			o, keep := d.transactOn(ctx, cc, h, m, rcpts, true)
 			if o.early == nil {
 				d.keepOrClose(ctx, key, cc, keep)
@@ -310,16 +316,15 @@ func (d *Deliverer) transact(ctx context.Context, h hop, m *Message, rcpts []str
 		// this transaction was sent, so a new connection may carry it.
 		cc.close()
 	}
-	c, dc, err := d.dial(ctx, h, h.mode)
+	cc, err := d.dial(ctx, h, h.mode)
 	if err != nil && h.mode == TLSOpportunistic && (errors.Is(err, errHandshake)) {
 		// RFC 3207 §4: a client that does not insist on TLS may go on in
 		// plaintext; it needs a new connection after a failed handshake.
-		c, dc, err = d.dial(ctx, h, TLSDisabled)
+		cc, err = d.dial(ctx, h, TLSDisabled)
 	}
 	if err != nil {
 		return outcome{early: err}
 	}
-	cc := &cachedConn{c: c, dc: dc}
 	o, keep := d.transactOn(ctx, cc, h, m, rcpts, false)
 	d.keepOrClose(ctx, key, cc, keep)
 	return o
@@ -336,10 +341,11 @@ func (d *Deliverer) keepOrClose(ctx context.Context, key string, cc *cachedConn,
 }
 
 // transactOn runs one mail transaction on an open session. keep reports
-// whether the session is clean for another transaction: the server replied
-// to everything sent and did not say it is closing (421). With reused set,
-// a failure at MAIL that a new connection might not meet (a lost connection
-// or 421) counts as early, so that the caller retries on a new connection.
+// whether the session can carry another transaction: the server replied to
+// everything sent and did not say it is closing (421); cc.rset then says
+// whether it needs RSET first. With reused set, a failure at MAIL that a
+// new connection might not meet (a lost connection or 421) counts as
+// early, so that the caller retries on a new connection.
 func (d *Deliverer) transactOn(ctx context.Context, cc *cachedConn, h hop, m *Message, rcpts []string, reused bool) (o outcome, keep bool) {
 	c, dc := cc.c, cc.dc
 	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
@@ -359,6 +365,9 @@ func (d *Deliverer) transactOn(ctx context.Context, cc *cachedConn, h hop, m *Me
 		}
 		return outcome{rcpts: all(classify(err), formatReply(err))}, false
 	}
+	// The server now holds a transaction until the reply to the final dot
+	// or RSET.
+	cc.rset = true
 	res := make([]rcptResult, len(rcpts))
 	var accepted []int
 	for i, r := range rcpts {
@@ -378,7 +387,8 @@ func (d *Deliverer) transactOn(ctx context.Context, cc *cachedConn, h hop, m *Me
 		}
 	}
 	if len(accepted) == 0 {
-		// Nothing to deliver; the next transaction starts with RSET.
+		// Nothing to deliver, and no DATA: the transaction stays open on
+		// the server, so the next one starts with RSET (cc.rset).
 		return outcome{rcpts: res}, true
 	}
 	w, err := c.Data()
@@ -398,10 +408,19 @@ func (d *Deliverer) transactOn(ctx context.Context, cc *cachedConn, h hop, m *Me
 		setAccepted(classTemp, "spool: "+err.Error())
 		return outcome{rcpts: res}, false
 	}
-	_, err = io.Copy(w, body)
+	// The body goes straight onto the connection the client writes to
+	// (the TLS one, when on), past the client's buffered writer, which is
+	// empty once DATA got its 354; w then writes the last line and the
+	// final dot and reads the reply (datawriter.go).
+	dw := d.conns.writers.get(cc.conn, w)
+	_, err = io.Copy(dw, body)
 	if cerr := body.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("%w: %v", ErrStorage, cerr)
 	}
+	if err == nil {
+		err = dw.finish()
+	}
+	d.conns.writers.put(dw)
 	if err != nil {
 		// Leave without the final dot: closing the connection mid-DATA
 		// makes the server drop what it got (RFC 5321 §4.1.1.4).
@@ -414,6 +433,11 @@ func (d *Deliverer) transactOn(ctx context.Context, cc *cachedConn, h hop, m *Me
 	dc.timeout.Store(int64(d.dataTimeout))
 	resp, err := w.CloseWithResponse()
 	dc.timeout.Store(int64(d.commandTimeout))
+	if isSMTPReply(err) || err == nil {
+		// The reply to the final dot ends the transaction, whatever it
+		// says (RFC 5321 §4.1.1.4).
+		cc.rset = false
+	}
 	switch {
 	case err == nil:
 		setAccepted(classOK, "250 "+strings.ReplaceAll(resp.StatusText, "\n", " "))
