@@ -118,8 +118,13 @@ opendkim_rate() { # ALG (rsa or ed25519)
 for i in $(seq "$COUNT"); do
 	echo "== round $i of $COUNT" >&2
 	(cd "$root/internal/dkim" && "$out/dkim.test" -test.run '^$' -test.bench . -test.benchtime "$BENCHTIME") >>"$out/go.txt"
+	# RSA both ways: through OpenSSL (serve's default when libcrypto loads)
+	# and with Go's crypto/rsa.
 	for a in rsa ed25519 rsa+ed25519; do
-		"$out/dkimd" bench sign --algorithm "$a" --duration "$DURATION" --json | $PY -c 'import json,sys; print(json.dumps(json.load(sys.stdin)))' >>"$out/cli.jsonl"
+		for lib in auto off; do
+			if [ "$a" = ed25519 ] && [ "$lib" = off ]; then continue; fi
+			"$out/dkimd" bench sign --algorithm "$a" --openssl "$lib" --duration "$DURATION" --json | $PY -c 'import json,sys; print(json.dumps(json.load(sys.stdin)))' >>"$out/cli.jsonl"
+		done
 	done
 	if [ $have_dkimpy = 1 ]; then
 		for a in rsa ed25519 rsa+ed25519; do dkimpy "$a" >>"$out/peers.jsonl"; done
@@ -216,11 +221,14 @@ def load(path):
     for line in open(path):
         if line.strip():
             r = json.loads(line)
-            out[(r.get("peer", "dkimd"), r["algorithm"])].append(r)
+            a = r["algorithm"]
+            if r.get("rsa_library", "").startswith("go"):
+                a += " (Go crypto/rsa)"
+            out[(r.get("peer", "dkimd"), a)].append(r)
     return out
 cli, peers = load(d + "/cli.jsonl"), load(d + "/peers.jsonl")
 print("\nWhole 2 KiB messages, one process, wall time, medians over rounds:\n")
-for a in ("rsa", "ed25519", "rsa+ed25519"):
+for a in ("rsa", "rsa (Go crypto/rsa)", "ed25519", "rsa+ed25519", "rsa+ed25519 (Go crypto/rsa)"):
     rs = cli[("dkimd", a)]
     if rs:
         rate = med(r["messages_per_second"] for r in rs)
