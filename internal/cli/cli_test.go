@@ -94,6 +94,12 @@ func TestBadInput(t *testing.T) {
 	os.WriteFile(notPEM, []byte("hello"), 0o600)
 	badTXT := filepath.Join(dir, "bad.txt")
 	os.WriteFile(badTXT, []byte(`"v=DKIM1; p=abc`), 0o600)
+	conf := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(text), 0o600)
+		return p
+	}
+	never := filepath.Join(dir, "never") // serve must stop before opening data
 	tests := []struct {
 		name  string
 		stdin string
@@ -134,7 +140,14 @@ func TestBadInput(t *testing.T) {
 		{"bench without sign", "", []string{"bench"}, 2, "bench sign"},
 		{"bench bad size", "", []string{"bench", "sign", "--size", "10"}, 2, "--size"},
 		{"bench bad --openssl", "", []string{"bench", "sign", "--openssl", "maybe"}, 2, "want auto, on or off"},
-		{"serve bad --openssl", "", []string{"serve", "--openssl", "yes", "--data", filepath.Join(dir, "never")}, 2, "want auto, on or off"},
+		{"serve bad --openssl", "", []string{"serve", "--openssl", "yes", "--data", never}, 2, "want auto, on or off"},
+		{"serve config missing", "", []string{"serve", "--config", filepath.Join(dir, "no.conf"), "--data", never}, 1, "no such file"},
+		{"serve config unknown setting", "", []string{"serve", "--config", conf("u.conf", "# ok\nlisten-relay = :2525\nlisten-smtp = :25\n"), "--data", never}, 2, "u.conf:3: unknown setting \"listen-smtp\""},
+		{"serve config no equals", "", []string{"serve", "--config", conf("n.conf", "listen-relay :2525\n"), "--data", never}, 2, "n.conf:1: want name = value"},
+		{"serve config bad value", "", []string{"serve", "--config", conf("v.conf", "log-format = xml\n"), "--data", never}, 2, "want text or json"},
+		{"serve config bad flag value", "", []string{"serve", "--config", conf("b.conf", "failover = maybe\n"), "--data", never}, 2, "b.conf:1: failover"},
+		{"serve config set twice", "", []string{"serve", "--config", conf("t.conf", "hostname = a.test\nhostname = b.test\n"), "--data", never}, 2, "t.conf:2: hostname is set twice"},
+		{"serve config names config", "", []string{"serve", "--config", conf("c.conf", "config = other.conf\n"), "--data", never}, 2, "unknown setting \"config\""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

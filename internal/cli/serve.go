@@ -43,8 +43,14 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	mf := addMailFlags(fs)
 	logFormat := fs.String("log-format", "text", "text or json")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	config := configFlag(fs, e)
 	if _, err := parseFlags(fs, e, args); err != nil {
 		return err
+	}
+	if *config != "" {
+		if err := applyConfig(fs, *config); err != nil {
+			return err
+		}
 	}
 	if err := o.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
 		return usagef("--log-level %q: want debug, info, warn or error", *logLevel)

@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -127,5 +129,68 @@ func TestServeFirstStart(t *testing.T) {
 	}
 	if strings.Contains(stderr.String(), "dkimd_") {
 		t.Error("a token reached the log")
+	}
+}
+
+// TestServeConfigFile: serve takes its settings from --config, and a flag
+// on the command line wins over the file.
+func TestServeConfigFile(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	dir := t.TempDir()
+	conf := dir + "/dkimd.conf"
+	if err := os.WriteFile(conf, []byte(`# dkimd settings
+listen-http = 127.0.0.1:1
+listen-submission = ""
+listen-submissions = ""
+listen-relay = 127.0.0.1:0
+
+hostname = "conf.test"
+log-format = json
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stderr syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{"dkimd", "serve", "--data", dir + "/data", "--config", conf, "--listen-http", addr},
+			&Env{Stdin: strings.NewReader(""), Stdout: &stderr, Stderr: &stderr, Getenv: func(string) string { return "" }})
+	}()
+	var serving struct {
+		HTTP, Submission, Submissions, Relay string
+	}
+	for deadline := time.Now().Add(20 * time.Second); serving.Relay == ""; time.Sleep(20 * time.Millisecond) {
+		for _, line := range strings.Split(stderr.String(), "\n") {
+			if strings.Contains(line, `"msg":"serving"`) {
+				if err := json.Unmarshal([]byte(line), &serving); err != nil {
+					t.Fatalf("log line %q: %v", line, err)
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not start with JSON logs:\n%s", stderr.String())
+		}
+	}
+	if serving.HTTP != addr || serving.Submission != "" || serving.Submissions != "" {
+		t.Errorf("serving %+v: want http %s (the command line's) and both submission ports off", serving, addr)
+	}
+	c, err := net.Dial("tcp", serving.Relay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	greeting, _ := bufio.NewReader(c).ReadString('\n')
+	c.Close()
+	if !strings.HasPrefix(greeting, "220 conf.test ") {
+		t.Errorf("relay greeting %q, want the hostname from the file", greeting)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("exit %d:\n%s", code, stderr.String())
 	}
 }
