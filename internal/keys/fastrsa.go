@@ -40,6 +40,9 @@ func (o *OpenSSL) Signer(k crypto.Signer) (crypto.Signer, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The check also lets libcrypto do its one-time set-up of the key
+	// (OpenSSL 3 caches a provider copy in it) here, on one thread, before
+	// concurrent sessions share the signer.
 	digest := sha256.Sum256([]byte("dkimd: OpenSSL signer self-check"))
 	sig, err := s.Sign(nil, digest[:], crypto.SHA256)
 	if err != nil {
