@@ -22,8 +22,8 @@ const APIPrefix = "/api/v1"
 // is zero.
 const DefaultSessionTTL = 12 * time.Hour
 
-// Options configure NewAPI. Admin is required; the zero value of every other
-// field is usable.
+// Options configure New, NewAPI and NewPanel. Admin is required; the zero
+// value of every other field is usable.
 type Options struct {
 	// Admin runs every operation and checks the caller's rights.
 	Admin *admin.Service
@@ -40,13 +40,39 @@ type Options struct {
 	LoginLimits LoginLimits
 }
 
+// withDefaults gives o with the documented zero values filled in.
+func (o Options) withDefaults() Options {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.SessionTTL <= 0 {
+		o.SessionTTL = DefaultSessionTTL
+	}
+	return o
+}
+
+// New gives dkimd's HTTP side as serve mounts it: the JSON API under
+// APIPrefix (NewAPI) and the control panel at "/" (NewPanel). The two
+// count failed logins together, so a guess at either login counts against
+// the same LoginLimits; NewAPI and NewPanel mounted apart would each allow
+// the limits on their own.
+func New(o Options) http.Handler {
+	o = o.withDefaults()
+	l := newLogins(o)
+	mux := http.NewServeMux()
+	mux.Handle(APIPrefix+"/", newAPI(o, l))
+	mux.Handle("/", newPanel(o, l))
+	return mux
+}
+
 // api holds what every handler needs.
 type api struct {
-	admin      *admin.Service
-	log        *slog.Logger
-	now        func() time.Time
-	sessionTTL time.Duration
-	throttle   *throttle
+	admin  *admin.Service
+	log    *slog.Logger
+	logins *logins
 }
 
 // access says who may call a route.
@@ -122,23 +148,14 @@ func routes() []route {
 // under that prefix answers 404, a known path with another method 405, both
 // with a JSON error body.
 func NewAPI(o Options) http.Handler {
-	a := &api{
-		admin:      o.Admin,
-		log:        o.Log,
-		now:        o.Now,
-		sessionTTL: o.SessionTTL,
-	}
-	if a.log == nil {
-		a.log = slog.New(slog.DiscardHandler)
-	}
-	if a.now == nil {
-		a.now = time.Now
-	}
-	if a.sessionTTL <= 0 {
-		a.sessionTTL = DefaultSessionTTL
-	}
-	a.throttle = newThrottle(o.LoginLimits)
+	o = o.withDefaults()
+	return newAPI(o, newLogins(o))
+}
 
+// newAPI takes o with its defaults filled in, and its logins (New gives
+// the panel the same).
+func newAPI(o Options, l *logins) http.Handler {
+	a := &api{admin: o.Admin, log: o.Log, logins: l}
 	mux := http.NewServeMux()
 	allowed := map[string][]string{}
 	var paths []string

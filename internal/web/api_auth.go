@@ -112,36 +112,21 @@ func (a *api) login(c *call) (int, any, error) {
 	if err := decode(c, &req); err != nil {
 		return 0, nil, err
 	}
-	// The throttle key: no account name is longer than store.MaxNameLen,
-	// and a longer one must not grow the throttle's memory. The name is
-	// not logged: people type their password into it.
-	name := strings.ToLower(req.Name)
-	if len(name) > store.MaxNameLen {
-		name = name[:store.MaxNameLen]
-	}
-	now := a.now()
-	if wait := a.throttle.begin(c.remote, name, now); wait > 0 {
-		return 0, nil, &apiError{status: http.StatusTooManyRequests, code: codeTooManyRequests, retryAfter: wait,
+	s, err := a.logins.login(c.ctx, c.log, c.remote, req.Name, req.Password)
+	var te *throttledError
+	switch {
+	case errors.As(err, &te):
+		return 0, nil, &apiError{status: http.StatusTooManyRequests, code: codeTooManyRequests, retryAfter: te.wait,
 			message: "too many failed logins; try again later"}
-	}
-	tok, acc, err := a.admin.Login(c.ctx, req.Name, req.Password, c.remote, a.sessionTTL)
-	if errors.Is(err, admin.ErrBadLogin) {
+	case errors.Is(err, admin.ErrBadLogin):
 		return 0, nil, &apiError{status: http.StatusUnauthorized, code: codeUnauthorized, err: err,
 			message: "wrong name or password"}
-	}
-	if err != nil && tok == "" {
+	case err != nil:
 		return 0, nil, err
 	}
-	a.throttle.succeed(c.remote, name)
-	c.log = c.log.With("account", acc.Name)
-	// With a token but an error, the session exists and only its audit
-	// entry failed: the user is logged in, and the error is logged.
-	if err != nil {
-		c.log.Error("login_audit_failed", "err", err)
-	}
-	expires := now.Add(a.sessionTTL)
-	http.SetCookie(c.w, sessionCookie(c.r, tok, expires, a.sessionTTL))
-	return http.StatusOK, loginResponse{Account: viewAccount(acc), CSRFToken: csrfToken(tok), Expires: expires}, nil
+	c.log = c.log.With("account", s.account.Name)
+	http.SetCookie(c.w, s.cookie(c.r))
+	return http.StatusOK, loginResponse{Account: viewAccount(s.account), CSRFToken: csrfToken(s.token), Expires: s.expires}, nil
 }
 
 // logout ends the session behind the cookie (or a session token given as

@@ -6,10 +6,12 @@ import (
 	"time"
 )
 
-// LoginLimits bound password guessing at POST /api/v1/login. Failed logins
-// are counted per client address and per account name in a fixed window;
-// once either count reaches its limit, logins from that address or for that
-// name answer 429 (without checking the password) until the window ends.
+// LoginLimits bound password guessing at POST /api/v1/login and the
+// panel's login form, which count together when served by New. Failed
+// logins are counted per client address and per account name in a fixed
+// window; once either count reaches its limit, logins from that address
+// or for that name answer 429 (without checking the password) until the
+// window ends.
 // API tokens keep working meanwhile, so an attacker who locks an account
 // name out of the panel does not lock its scripts out.
 type LoginLimits struct {

@@ -22,42 +22,37 @@ const maxFormBytes = 64 << 10
 
 // panel holds what every page needs.
 type panel struct {
-	admin      *admin.Service
-	log        *slog.Logger
-	now        func() time.Time
-	sessionTTL time.Duration
-	throttle   *throttle
-	tmpl       *templates
-	assets     *assets
+	admin  *admin.Service
+	log    *slog.Logger
+	now    func() time.Time
+	logins *logins
+	tmpl   *templates
+	assets *assets
 }
 
 // NewPanel gives the handler of the control panel: server-rendered pages
 // for people, mounted at "/" beside the API (NewAPI) under /api/v1/. It
 // shares the API's session cookie, so one login serves both. Every form
 // carries the session's CSRF token; every change goes through Options.Admin,
-// which checks the logged-in account's rights.
+// which checks the logged-in account's rights. Mounted beside NewAPI it
+// would count failed logins apart from the API's: New mounts the two with
+// one count.
 func NewPanel(o Options) http.Handler {
-	p := &panel{
-		admin:      o.Admin,
-		log:        o.Log,
-		now:        o.Now,
-		sessionTTL: o.SessionTTL,
-		tmpl:       loadTemplates(),
-		assets:     loadAssets(),
-	}
-	if p.log == nil {
-		p.log = slog.New(slog.DiscardHandler)
-	}
-	if p.now == nil {
-		p.now = time.Now
-	}
-	if p.sessionTTL <= 0 {
-		p.sessionTTL = DefaultSessionTTL
-	}
-	// The panel counts failed logins apart from the API: each allows
-	// LoginLimits on its own.
-	p.throttle = newThrottle(o.LoginLimits)
+	o = o.withDefaults()
+	return newPanel(o, newLogins(o))
+}
 
+// newPanel takes o with its defaults filled in, and its logins (New gives
+// the API the same).
+func newPanel(o Options, l *logins) http.Handler {
+	p := &panel{
+		admin:  o.Admin,
+		log:    o.Log,
+		now:    o.Now,
+		logins: l,
+		tmpl:   loadTemplates(),
+		assets: loadAssets(),
+	}
 	mux := http.NewServeMux()
 	pub := func(pattern string, h func(*preq) error) { mux.Handle(pattern, p.handler(h, false)) }
 	auth := func(pattern string, h func(*preq) error) { mux.Handle(pattern, p.handler(h, true)) }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/dkimd/dkimd/internal/admin"
-	"github.com/dkimd/dkimd/internal/store"
 )
 
 // loginCookie holds a random value the login form's CSRF token is
@@ -71,8 +70,8 @@ func (q *preq) showLogin(status int, lv loginView, notice string) {
 	q.csrf = ""
 }
 
-// loginSubmit checks the name and password, throttled like the API's
-// login, and starts a session.
+// loginSubmit checks the name and password, through the throttle it
+// shares with the API's login when served by New, and starts a session.
 func (q *preq) loginSubmit() error {
 	name, password := strings.TrimSpace(q.r.PostFormValue("name")), q.r.PostFormValue("password")
 	lv := loginView{Name: name, Next: safeNext(q.r.PostFormValue("next"))}
@@ -84,34 +83,25 @@ func (q *preq) loginSubmit() error {
 		q.showLogin(http.StatusForbidden, lv, "")
 		return nil
 	}
-	key := strings.ToLower(name)
-	if len(key) > store.MaxNameLen {
-		key = key[:store.MaxNameLen]
-	}
-	if wait := q.p.throttle.begin(q.remote, key, q.p.now()); wait > 0 {
-		secs := int((wait + time.Second - 1) / time.Second)
+	s, err := q.p.logins.login(q.ctx, q.log, q.remote, name, password)
+	var te *throttledError
+	switch {
+	case errors.As(err, &te):
+		secs := int((te.wait + time.Second - 1) / time.Second)
 		q.w.Header().Set("Retry-After", fmt.Sprint(max(secs, 1)))
-		lv.Error = fmt.Sprintf("Too many failed logins. Try again in %s.", waitWords(wait))
+		lv.Error = fmt.Sprintf("Too many failed logins. Try again in %s.", waitWords(te.wait))
 		lv.Locked = true
 		q.showLogin(http.StatusTooManyRequests, lv, "")
 		return nil
-	}
-	tok, acc, err := q.p.admin.Login(q.ctx, name, password, q.remote, q.p.sessionTTL)
-	if errors.Is(err, admin.ErrBadLogin) {
+	case errors.Is(err, admin.ErrBadLogin):
 		lv.Error = "Wrong name or password."
 		q.showLogin(http.StatusUnauthorized, lv, "")
 		return nil
-	}
-	if err != nil && tok == "" {
+	case err != nil:
 		return err
 	}
-	q.p.throttle.succeed(q.remote, key)
-	q.log = q.log.With("account", acc.Name)
-	if err != nil {
-		// The session exists; only its audit entry failed.
-		q.log.Error("login_audit_failed", "err", err)
-	}
-	http.SetCookie(q.w, sessionCookie(q.r, tok, q.p.now().Add(q.p.sessionTTL), q.p.sessionTTL))
+	q.log = q.log.With("account", s.account.Name)
+	http.SetCookie(q.w, s.cookie(q.r))
 	http.SetCookie(q.w, &http.Cookie{Name: loginCookie, Value: "", Path: "/login", MaxAge: -1,
 		HttpOnly: true, Secure: q.r.TLS != nil, SameSite: http.SameSiteStrictMode})
 	q.redirect(lv.Next)

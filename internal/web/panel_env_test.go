@@ -76,14 +76,13 @@ func newPanelEnv(t *testing.T, o panelEnvOptions) *panelEnv {
 	// As internal/cli/serve.go wires the service.
 	e.svc = &admin.Service{Store: db, Master: mk, Now: clk.Now, Log: log, DNS: e.dns.checker(clk.Now), Queue: e.spool}
 	opts := Options{Admin: e.svc, Log: log, Now: clk.Now, LoginLimits: o.limits}
-	// As internal/cli/serve.go mounts them.
-	mux := http.NewServeMux()
-	mux.Handle(APIPrefix+"/", NewAPI(opts))
-	mux.Handle("/", NewPanel(opts))
+	// The API and the panel with one login throttle, as New gives them
+	// to serve.
+	h := New(opts)
 	if o.tls {
-		e.srv = httptest.NewTLSServer(mux)
+		e.srv = httptest.NewTLSServer(h)
 	} else {
-		e.srv = httptest.NewServer(mux)
+		e.srv = httptest.NewServer(h)
 	}
 	t.Cleanup(func() {
 		e.srv.Close()

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -130,6 +132,124 @@ func TestPanelLoginThrottle(t *testing.T) {
 	if r.status != http.StatusSeeOther {
 		t.Fatalf("after the window: %d", r.status)
 	}
+}
+
+// TestLoginThrottleShared alternates logins between POST /api/v1/login and
+// the panel's form: the two count failures together, per account name and
+// per client address, so the throttle engages after as many failures as
+// at one endpoint alone, and a right password at either forgets the name's
+// failures made at both.
+func TestLoginThrottleShared(t *testing.T) {
+	const wrong = "not the password at all"
+	perName := LoginLimits{PerName: 3, PerIP: 100, Window: time.Minute}
+	// A step logs in (via "api" or "panel") and expects "ok", "wrong" or
+	// "throttled"; via "wait" lets the window pass.
+	type step struct{ via, name, password, want string }
+	waitWindow := step{via: "wait"}
+	for _, c := range []struct {
+		name   string
+		limits LoginLimits
+		steps  []step
+	}{
+		{"api alone", perName, []step{
+			{"api", "alice", wrong, "wrong"}, {"api", "alice", wrong, "wrong"}, {"api", "alice", wrong, "wrong"},
+			{"api", "alice", alicePassword, "throttled"},
+			waitWindow, {"api", "alice", alicePassword, "ok"},
+		}},
+		{"panel alone", perName, []step{
+			{"panel", "alice", wrong, "wrong"}, {"panel", "alice", wrong, "wrong"}, {"panel", "alice", wrong, "wrong"},
+			{"panel", "alice", alicePassword, "throttled"},
+			waitWindow, {"panel", "alice", alicePassword, "ok"},
+		}},
+		{"alternating, per name", perName, []step{
+			{"api", "alice", wrong, "wrong"}, {"panel", "ALICE", wrong, "wrong"}, {"api", "alice", wrong, "wrong"},
+			{"panel", "alice", alicePassword, "throttled"}, {"api", "alice", alicePassword, "throttled"},
+			waitWindow, {"api", "alice", alicePassword, "ok"}, {"panel", "alice", alicePassword, "ok"},
+		}},
+		{"alternating, per address", LoginLimits{PerIP: 3, PerName: 100, Window: time.Minute}, []step{
+			{"panel", "nobody1", wrong, "wrong"}, {"api", "nobody2", wrong, "wrong"}, {"panel", "nobody3", wrong, "wrong"},
+			{"api", "alice", alicePassword, "throttled"}, {"panel", "alice", alicePassword, "throttled"},
+			waitWindow, {"panel", "alice", alicePassword, "ok"}, {"api", "alice", alicePassword, "ok"},
+		}},
+		{"success at the panel forgets the api's failures", perName, []step{
+			{"api", "alice", wrong, "wrong"}, {"api", "alice", wrong, "wrong"}, {"panel", "alice", alicePassword, "ok"},
+			{"api", "alice", wrong, "wrong"}, {"panel", "alice", wrong, "wrong"}, {"api", "alice", wrong, "wrong"},
+			{"panel", "alice", alicePassword, "throttled"},
+		}},
+		{"success at the api forgets the panel's failures", perName, []step{
+			{"panel", "alice", wrong, "wrong"}, {"panel", "alice", wrong, "wrong"}, {"api", "alice", alicePassword, "ok"},
+			{"panel", "alice", wrong, "wrong"}, {"api", "alice", wrong, "wrong"}, {"panel", "alice", wrong, "wrong"},
+			{"api", "alice", alicePassword, "throttled"},
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newPanelEnv(t, panelEnvOptions{limits: c.limits})
+			for i, s := range c.steps {
+				var got string
+				switch s.via {
+				case "wait":
+					e.clk.Advance(c.limits.Window)
+					continue
+				case "api":
+					got = e.apiLogin(t, s.name, s.password)
+				case "panel":
+					got = e.formLogin(t, s.name, s.password)
+				}
+				if got != s.want {
+					t.Fatalf("step %d: %s login as %s: %s, want %s", i, s.via, s.name, got, s.want)
+				}
+			}
+		})
+	}
+}
+
+// apiLogin logs in at POST /api/v1/login and says how it went: "ok",
+// "wrong" or "throttled".
+func (e *panelEnv) apiLogin(t *testing.T, name, password string) string {
+	t.Helper()
+	body, err := json.Marshal(loginRequest{Name: name, Password: password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.srv.Client().Post(e.srv.URL+"/api/v1/login", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var eb errorBody
+	switch res.StatusCode {
+	case http.StatusOK:
+		return "ok"
+	case http.StatusUnauthorized:
+		return "wrong"
+	case http.StatusTooManyRequests:
+		if err := json.NewDecoder(res.Body).Decode(&eb); err != nil || eb.Error.Code != codeTooManyRequests {
+			t.Fatalf("api 429 body: %+v, %v", eb, err)
+		}
+		return "throttled"
+	}
+	t.Fatalf("api login: status %d", res.StatusCode)
+	return ""
+}
+
+// formLogin logs in through the panel's form, from a fresh browser, and
+// says how it went: "ok", "wrong" or "throttled".
+func (e *panelEnv) formLogin(t *testing.T, name, password string) string {
+	t.Helper()
+	b := e.browser()
+	r := b.post("/login", url.Values{"csrf": {b.get("/login").csrf(t)}, "name": {name}, "password": {password}}, nil)
+	switch r.status {
+	case http.StatusSeeOther:
+		return "ok"
+	case http.StatusUnauthorized:
+		r.want(t, r.status, "Wrong name or password.")
+		return "wrong"
+	case http.StatusTooManyRequests:
+		r.want(t, r.status, "Too many failed logins.")
+		return "throttled"
+	}
+	t.Fatalf("panel login: status %d", r.status)
+	return ""
 }
 
 func TestPanelSessionExpiry(t *testing.T) {
