@@ -172,8 +172,9 @@ func bootstrapAdmin(ctx context.Context, e *Env, a *admin.Service) error {
 // API, Prometheus metrics and a health check.
 func httpHandler(a *admin.Service, ms metrics.Sources, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle(web.APIPrefix+"/", web.NewAPI(web.Options{Admin: a, Log: log}))
-	mux.Handle("/", web.NewPanel(web.Options{Admin: a, Log: log}))
+	// One handler for the API and the panel, so that they share one login
+	// throttle: alternating between them gives no extra guesses.
+	mux.Handle("/", web.New(web.Options{Admin: a, Log: log}))
 	mux.Handle("GET /metrics", metrics.Handler(ms))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
