@@ -2,7 +2,8 @@ package queue
 
 // On-disk format. Each queued message is two files named by its id:
 //
-//	msg/<id>    written once, never changed:
+//	msg/<id>    written once (into an empty spare file, spare.go, or a
+//	            temporary file renamed into place), never changed after:
 //	            "DKIMDQ1 <envlen> <bodylen> <envcrc> <bodycrc>\n" (fixed width,
 //	            lower-case hex: 8, 16, 8 and 8 digits), then the envelope record
 //	            as JSON (envlen bytes), then "\n", then the body (bodylen bytes)

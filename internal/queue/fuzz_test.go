@@ -21,7 +21,7 @@ func validMsgFile(t testing.TB) []byte {
 		t.Fatal(err)
 	}
 	p := filepath.Join(dir, "m")
-	if _, err := writeMessage(t.Context(), p, j, strings.NewReader("Subject: x\r\n\r\nbody\r\n"), bufio.NewWriter(nil)); err != nil {
+	if _, err := writeMessage(t.Context(), p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0, j, strings.NewReader("Subject: x\r\n\r\nbody\r\n"), bufio.NewWriter(nil)); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(p)

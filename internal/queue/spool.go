@@ -2,12 +2,14 @@ package queue
 
 // Durability protocol.
 //
-// Enqueue writes the whole message file (header, envelope, body) to
-// tmp/<id>.msg, fsyncs it, closes it, renames it to msg/<id> and fsyncs the
-// msg/ directory; only then does it return the id. The rename is the commit
-// point: before it there is only a temp file, which Open deletes; after it
-// the complete file is in place. A message with no state/<id> has every
-// recipient pending.
+// Enqueue writes the whole message file (header, envelope, body) into a
+// spare file msg/<id> whose name an earlier fsync of msg/ made durable,
+// changes its mode from 0200 to 0600 and fsyncs it; only then does it
+// return the id. The mode is the commit mark: Open deletes every 0200 file
+// (spare.go). Without a spare (they could not be made), and for EnqueueID,
+// it writes tmp/<id>.msg, fsyncs it, renames it to msg/<id> and fsyncs msg/:
+// there the rename is the commit point, and Open deletes temp files. A
+// message with no state/<id> has every recipient pending.
 //
 // Recipient state is rewritten whole the same way (tmp/<id>.state-*, fsync,
 // rename to state/<id>, fsync state/) after each delivery transaction, before
@@ -70,6 +72,8 @@ type Spool struct {
 	// among concurrent callers (dirsync.go).
 	msgSync, stateSync *dirSyncer
 
+	spares spares // see spare.go
+
 	mu      sync.Mutex
 	idx     map[string]*entry // see index.go
 	due     dueHeap           // see due.go
@@ -124,6 +128,7 @@ func OpenSpool(dir string, opts SpoolOptions) (*Spool, error) {
 
 // Close releases the spool directory. Stop the deliverers first.
 func (s *Spool) Close() error {
+	s.spares.bg.Wait()
 	if err := s.lock.Close(); err != nil {
 		return fmt.Errorf("%w: unlock: %v", ErrStorage, err)
 	}
@@ -150,6 +155,14 @@ func (s *Spool) recover() error {
 	}
 	for _, d := range msgs {
 		id := d.Name()
+		if isSpare(d) {
+			// A spare, or a message cut off while written: never
+			// acknowledged (spare.go).
+			if err := os.Remove(s.path("msg", id)); err != nil {
+				return fmt.Errorf("%w: %v", ErrStorage, err)
+			}
+			continue
+		}
 		if !validID(id) || !d.Type().IsRegular() {
 			s.quarantineFiles(id, corruptf("bad file name"))
 			continue
@@ -242,63 +255,85 @@ func newID(now time.Time) string {
 	return fmt.Sprintf("%012x-%s", now.UnixMilli(), hex.EncodeToString(r[:]))
 }
 
-// Enqueue implements Queue.
+// Enqueue implements Queue. It writes into a spare file (spare.go) when it
+// can get one, else through a temporary file and a rename.
 func (s *Spool) Enqueue(ctx context.Context, env Envelope, body io.Reader) (string, error) {
-	id := newID(s.now())
-	if err := s.store(ctx, id, env, body, false); err != nil {
+	if err := checkEnvelope(env); err != nil {
+		return "", err
+	}
+	how := inSpare
+	id, err := s.spare()
+	if err != nil {
+		s.log.Debug("queue enqueues without a spare file", "err", err)
+		how, id = renamed, newID(s.now())
+	}
+	if err := s.store(ctx, id, env, body, how); err != nil {
 		return "", err
 	}
 	return id, nil
 }
+
+// storeHow is how store puts a message file in place.
+type storeHow int
+
+const (
+	renamed    storeHow = iota // tmp/<id>.msg, fsync, rename to msg/<id>, fsync msg/
+	idempotent                 // the same, and a message already there is success
+	inSpare                    // into the spare file msg/<id>, mode 0600, fsync
+)
 
 // EnqueueID implements DeliveryQueue.
 func (s *Spool) EnqueueID(ctx context.Context, id string, env Envelope, body io.Reader) error {
 	if !validID(id) {
 		return fmt.Errorf("%w: bad id", ErrInvalid)
 	}
-	return s.store(ctx, id, env, body, true)
+	return s.store(ctx, id, env, body, idempotent)
 }
 
-func (s *Spool) store(ctx context.Context, id string, env Envelope, body io.Reader, idempotent bool) error {
+func (s *Spool) store(ctx context.Context, id string, env Envelope, body io.Reader, how storeHow) error {
 	if err := checkEnvelope(env); err != nil {
 		return err
 	}
 	final := s.path("msg", id)
-	if _, err := os.Lstat(final); err == nil {
-		if idempotent {
-			return nil
+	path, flags, mode := final, os.O_WRONLY, modeComplete
+	if how != inSpare {
+		if _, err := os.Lstat(final); err == nil {
+			if how == idempotent {
+				return nil
+			}
+			return fmt.Errorf("%w: id %s already queued", ErrStorage, id)
 		}
-		return fmt.Errorf("%w: id %s already queued", ErrStorage, id)
+		path, flags, mode = s.path("tmp", id+".msg"), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0 // created complete
 	}
 	rec := record{ID: id, Queued: s.now().UTC().Truncate(time.Millisecond), Envelope: env}
 	rec.To = slices.Clone(env.To)
 	envJSON, err := encodeRecord(rec)
 	if err != nil {
+		s.dropFile(path, id)
 		return err
 	}
-	tmp := s.path("tmp", id+".msg")
 	bw, _ := s.writers.Get().(*bufio.Writer)
 	if bw == nil {
 		bw = bufio.NewWriterSize(nil, 64<<10)
 	}
-	size, err := writeMessage(ctx, tmp, envJSON, body, bw)
+	size, err := writeMessage(ctx, path, flags, mode, envJSON, body, bw)
 	bw.Reset(nil) // drop the file, and a write error with it
 	s.writers.Put(bw)
 	if err != nil {
-		if rerr := os.Remove(tmp); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
-			s.log.Warn("queue temp file not removed", "msg_id", id, "err", rerr)
+		s.dropFile(path, id)
+		return err
+	}
+	if how != inSpare {
+		if err := os.Rename(path, final); err != nil {
+			_ = os.Remove(path) // best effort; Open removes it anyway
+			return fmt.Errorf("%w: %v", ErrStorage, err)
 		}
-		return err
-	}
-	if err := os.Rename(tmp, final); err != nil {
-		_ = os.Remove(tmp) // best effort; Open removes it anyway
-		return fmt.Errorf("%w: %v", ErrStorage, err)
-	}
-	// Concurrent sessions share this fsync (dirsync.go).
-	if err := s.msgSync.Sync(); err != nil {
-		// The rename may not survive a crash: do not acknowledge.
-		_ = os.Remove(final)
-		return err
+		// Concurrent sessions share this fsync (dirsync.go).
+		if err := s.msgSync.Sync(); err != nil {
+			// The rename may not survive a crash: do not acknowledge.
+			_ = os.Remove(final)
+			return err
+		}
 	}
 	m := Message{ID: id, Envelope: rec.Envelope, Queued: rec.Queued, Size: size, Recipients: initialState(rec.To).Rcpts}
 	s.mu.Lock()
@@ -312,10 +347,20 @@ func (s *Spool) store(ctx context.Context, id string, env Envelope, body io.Read
 	return nil
 }
 
-// writeMessage writes and fsyncs the message file at path through w,
-// returning the body size.
-func writeMessage(ctx context.Context, path string, envJSON []byte, body io.Reader, w *bufio.Writer) (size int64, err error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+// dropFile removes a message file that was not acknowledged, best effort:
+// whatever survives a crash, Open deletes (a temporary file, or a spare at
+// mode 0200) or finds corrupt by its checksums.
+func (s *Spool) dropFile(path, id string) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.log.Warn("queue unfinished file not removed", "msg_id", id, "err", err)
+	}
+}
+
+// writeMessage opens path with flags, writes the message file through w,
+// sets its mode to mode (unless 0) once it is whole, and fsyncs it. It
+// returns the body size.
+func writeMessage(ctx context.Context, path string, flags int, mode os.FileMode, envJSON []byte, body io.Reader, w *bufio.Writer) (size int64, err error) {
+	f, err := os.OpenFile(path, flags, modeComplete)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrStorage, err)
 	}
@@ -350,6 +395,12 @@ func writeMessage(ctx context.Context, path string, envJSON []byte, body io.Read
 	hdr := msgHeader(len(envJSON), n, crc32.Checksum(envJSON, castagnoli), h.Sum32())
 	if _, err := f.WriteAt(hdr, 0); err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	if mode != 0 {
+		// The mark of a whole file (spare.go), after every byte of it.
+		if err := f.Chmod(mode); err != nil {
+			return 0, fmt.Errorf("%w: %v", ErrStorage, err)
+		}
 	}
 	if err := f.Sync(); err != nil {
 		return 0, fmt.Errorf("%w: fsync: %v", ErrStorage, err)

@@ -99,17 +99,27 @@ func TestEnqueueFailureStoresNothing(t *testing.T) {
 	if l := e.list(); len(l) != 0 {
 		t.Fatalf("List = %+v", l)
 	}
-	for _, sub := range []string{"tmp", "msg"} {
-		if f, _ := os.ReadDir(filepath.Join(e.dir, sub)); len(f) != 0 {
-			t.Fatalf("%s/ holds %d files", sub, len(f))
+	if f, _ := os.ReadDir(filepath.Join(e.dir, "tmp")); len(f) != 0 {
+		t.Fatalf("tmp/ holds %d files", len(f))
+	}
+	// msg/ holds only spares (spare.go): empty, mode 0200.
+	msgs, _ := os.ReadDir(filepath.Join(e.dir, "msg"))
+	for _, d := range msgs {
+		fi, err := d.Info()
+		if err != nil || fi.Mode().Perm() != modeSpare || fi.Size() != 0 {
+			t.Fatalf("msg/%s left behind: %v %v", d.Name(), fi.Mode(), err)
 		}
 	}
 	// A spool directory that cannot be written to fails Enqueue.
-	if err := os.RemoveAll(filepath.Join(e.dir, "tmp")); err != nil {
-		t.Fatal(err)
+	for _, sub := range []string{"tmp", "msg"} {
+		if err := os.RemoveAll(filepath.Join(e.dir, sub)); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if _, err := e.sp.Enqueue(e.ctx, Envelope{From: "a@x.test", To: []string{"b@y.test"}}, strings.NewReader("x")); !errors.Is(err, ErrStorage) {
-		t.Fatalf("Enqueue without tmp/: %v, want ErrStorage", err)
+	for i := range 2 * spareBatch { // the spares in memory, then making more
+		if _, err := e.sp.Enqueue(e.ctx, Envelope{From: "a@x.test", To: []string{"b@y.test"}}, strings.NewReader("x")); !errors.Is(err, ErrStorage) {
+			t.Fatalf("Enqueue %d without tmp/ and msg/: %v, want ErrStorage", i, err)
+		}
 	}
 }
 
