@@ -26,8 +26,45 @@ type field struct {
 
 // value returns the text after the colon, unfolded and trimmed.
 func (f field) value() string {
-	v := f.raw[bytes.IndexByte(f.raw, ':')+1:]
-	return strings.TrimSpace(strings.NewReplacer("\r\n", "", "\n", "").Replace(string(v)))
+	return strings.TrimSpace(unfold.Replace(f.folded()))
+}
+
+// folded returns the text after the colon as written, folding included,
+// without the final CRLF.
+func (f field) folded() string {
+	return string(bytes.TrimSuffix(f.raw[bytes.IndexByte(f.raw, ':')+1:], crlf))
+}
+
+var unfold = strings.NewReplacer("\r\n", "", "\n", "")
+
+// Header is a message header split into fields the way Sign and Verify
+// split it, for callers that must read fields of the message they sign
+// (the relay checks From and identity fields against the sender).
+type Header struct{ fields []field }
+
+// ParseHeader splits a header: the lines up to the empty line that ends it,
+// which may follow. A line that starts with white space continues the field
+// before it; any other line needs a valid field name and a colon. Errors
+// wrap ErrMalformedHeader.
+func ParseHeader(h []byte) (Header, error) {
+	if bytes.Equal(h, crlf) || bytes.HasSuffix(h, []byte("\r\n\r\n")) {
+		h = h[:len(h)-2] // the empty line
+	}
+	fields, err := parseHeader(h)
+	return Header{fields}, err
+}
+
+// Values returns the values of every field called name (in any case), in
+// order, each as written after the colon, folding included, without the
+// final CRLF.
+func (h Header) Values(name string) []string {
+	var vs []string
+	for _, f := range h.fields {
+		if strings.EqualFold(f.name, name) {
+			vs = append(vs, f.folded())
+		}
+	}
+	return vs
 }
 
 // headerSplitter collects the header from a stream of writes until the empty

@@ -39,11 +39,11 @@ func (s *session) receive(ctx context.Context, r io.Reader) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	fields, err := parseFields(hdr)
+	fields, err := dkim.ParseHeader(hdr)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("%w: %v", errMalformed, err)
 	}
-	froms := fieldValues(fields, "From")
+	froms := fields.Values("From")
 	if len(froms) != 1 {
 		// RFC 5322 §3.6: exactly one From.
 		return "", fmt.Errorf("%w: %d From fields", errMalformed, len(froms))
@@ -329,76 +329,12 @@ func readHeader(br *bufio.Reader, max int, buf []byte) ([]byte, error) {
 	}
 }
 
-// field is one header field: its name as written and its value, folded.
-type field struct {
-	name, value string
-}
-
-// parseFields splits a header (CRLF line ends, maybe the empty line at the
-// end) into fields, as the dkim package does: a line starting with white
-// space continues the field before it; any other line needs a colon after
-// a name of printable ASCII (RFC 5322 §2.2, §3.6.8).
-func parseFields(h []byte) ([]field, error) {
-	var fields []field
-	// A field's value, folded lines and the CRLFs between them included,
-	// is one stretch of h, from vstart to vend: it is cut out once the
-	// field ends. Growing it line by line took time quadratic in the
-	// number of folded lines, seconds for a header within MaxHeaderBytes.
-	var name string
-	vstart, vend := -1, -1
-	endField := func() {
-		if vstart >= 0 {
-			fields = append(fields, field{name: name, value: string(h[vstart:vend])})
-		}
-	}
-	for pos := 0; pos < len(h); {
-		end, next := len(h), len(h)
-		if i := bytes.Index(h[pos:], []byte("\r\n")); i >= 0 {
-			end, next = pos+i, pos+i+2
-		}
-		l := h[pos:end]
-		if len(l) == 0 {
-			break // the empty line that ends the header
-		}
-		if l[0] == ' ' || l[0] == '\t' {
-			if vstart < 0 {
-				return nil, fmt.Errorf("%w: first line starts with white space", errMalformed)
-			}
-			vend, pos = end, next
-			continue
-		}
-		colon := bytes.IndexByte(l, ':')
-		if colon < 0 {
-			return nil, fmt.Errorf("%w: a line is not a header field (no colon)", errMalformed)
-		}
-		n := string(bytes.TrimRight(l[:colon], " \t"))
-		if _, err := store.NormalizeHeaderName(n); err != nil {
-			return nil, fmt.Errorf("%w: invalid field name", errMalformed)
-		}
-		endField()
-		name, vstart, vend, pos = n, pos+colon+1, end, next
-	}
-	endField()
-	return fields, nil
-}
-
-// fieldValues gives the values of every field called name, in any case.
-func fieldValues(fields []field, name string) []string {
-	var vs []string
-	for _, f := range fields {
-		if strings.EqualFold(f.name, name) {
-			vs = append(vs, f.value)
-		}
-	}
-	return vs
-}
-
 // readIdentity gives the sender a re-authenticating server names in its
 // identity header. Missing, empty or given twice, the message is refused:
 // a sender the log cannot name is what this kind of user exists to avoid,
 // and two values would let a sender plant one of its own.
-func readIdentity(fields []field, header string) (string, error) {
-	vs := fieldValues(fields, header)
+func readIdentity(hdr dkim.Header, header string) (string, error) {
+	vs := hdr.Values(header)
 	if len(vs) != 1 {
 		return "", fmt.Errorf("%w: %d %s fields", errIdentity, len(vs), header)
 	}

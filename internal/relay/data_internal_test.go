@@ -10,8 +10,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/dkimd/dkimd/internal/store"
 )
 
 // byteGuard is lineGuard checking byte by byte, as it did before its fast
@@ -112,83 +110,6 @@ func FuzzLineGuard(f *testing.F) {
 			t.Errorf("lineGuard gave\n%q\nchecking every byte gives\n%q", got, want)
 		}
 	})
-}
-
-// oldParseFields is parseFields as it was, growing a folded value line by
-// line: the reference the fuzz target holds it to.
-func oldParseFields(h []byte) ([]field, error) {
-	var fields []field
-	for len(h) > 0 {
-		end := bytes.Index(h, []byte("\r\n"))
-		var l []byte
-		if end < 0 {
-			l, h = h, nil
-		} else {
-			l, h = h[:end], h[end+2:]
-		}
-		if len(l) == 0 {
-			break
-		}
-		if l[0] == ' ' || l[0] == '\t' {
-			if len(fields) == 0 {
-				return nil, fmt.Errorf("%w: first line starts with white space", errMalformed)
-			}
-			fields[len(fields)-1].value += "\r\n" + string(l)
-			continue
-		}
-		colon := bytes.IndexByte(l, ':')
-		if colon < 0 {
-			return nil, fmt.Errorf("%w: a line is not a header field (no colon)", errMalformed)
-		}
-		name := strings.TrimRight(string(l[:colon]), " \t")
-		if _, err := store.NormalizeHeaderName(name); err != nil {
-			return nil, fmt.Errorf("%w: invalid field name", errMalformed)
-		}
-		fields = append(fields, field{name: name, value: string(l[colon+1:])})
-	}
-	return fields, nil
-}
-
-// parseFields gives what it gave when it grew folded values line by line.
-func FuzzParseFields(f *testing.F) {
-	for _, seed := range []string{
-		"From: a@b.example\r\nSubject: x\r\n\r\n",
-		"From: a\r\n\t b\r\n  c\r\nTo:\r\n d\r\n",
-		" x: y\r\n", "x\r\n", "x y: z\r\n", "A : b\r\n\r\nB: c\r\n", "a: b\nc\r\n d", "a: b\r\n \r\n",
-	} {
-		f.Add([]byte(seed))
-	}
-	f.Fuzz(func(t *testing.T, h []byte) {
-		got, gotErr := parseFields(h)
-		want, wantErr := oldParseFields(h)
-		if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) || !errors.Is(gotErr, errMalformed) && gotErr != nil {
-			t.Fatalf("error %v, want %v", gotErr, wantErr)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Errorf("fields\n%q\nwant\n%q", got, want)
-		}
-	})
-}
-
-// A field folded over many lines (RFC 5322 §2.2.3) is cut out of the header
-// in one piece: the work does not grow with the square of the lines, as it
-// did when the value was grown line by line.
-func TestParseFieldsManyFoldedLines(t *testing.T) {
-	const lines = 20000
-	value := " a" + strings.Repeat("\r\n b", lines)
-	h := []byte("X-Folded:" + value + "\r\nFrom: a@b.example\r\n\r\n")
-	fields, err := parseFields(h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []field{{"X-Folded", value}, {"From", " a@b.example"}}
-	if !reflect.DeepEqual(fields, want) {
-		t.Fatalf("fields %.80q", fields)
-	}
-	// One string per name and per value, and the slice: nothing per line.
-	if n := testing.AllocsPerRun(3, func() { parseFields(h) }); n > 8 {
-		t.Errorf("%v allocations for a field of %d lines", n, lines)
-	}
 }
 
 // The spool holds a message in memory up to its limit, in a buffer that
