@@ -49,7 +49,8 @@ var (
 // outside the database. Its value never prints: fmt, encoding/json and
 // log/slog all see "[master key]".
 type MasterKey struct {
-	aead cipher.AEAD
+	aead  cipher.AEAD
+	check [checkSize]byte // CheckValue
 }
 
 const redacted = "[master key]"
@@ -80,7 +81,7 @@ func newMasterKey(raw []byte) (*MasterKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMasterKey, err)
 	}
-	return &MasterKey{aead: aead}, nil
+	return &MasterKey{aead: aead, check: checkValue(raw)}, nil
 }
 
 // ParseMasterKey reads a master key written as standard base64 (44

@@ -135,6 +135,21 @@ type DNSChecks interface {
 	ListDNSChecks(ctx context.Context, f DNSCheckFilter) ([]DNSCheck, error)
 }
 
+// MasterKeyChecks keeps the check value of the master key the private keys
+// are sealed under (keys.MasterKey.CheckValue), so that a missing or foreign
+// master key is refused at start rather than found later when no key opens.
+// The value is not secret; the master key itself is never stored.
+type MasterKeyChecks interface {
+	// MasterKeyCheck gives the stored check value. ErrNotFound if none is
+	// stored yet.
+	MasterKeyCheck(ctx context.Context) ([]byte, error)
+	// SetMasterKeyCheck stores the check value when none is stored. A
+	// database's check value never changes: storing the one stored does
+	// nothing (two processes starting at once may both try), another gives
+	// ErrConflict. ErrInvalid for an empty value.
+	SetMasterKeyCheck(ctx context.Context, check []byte) error
+}
+
 // Store is everything a backend keeps. Every method is safe for concurrent
 // use, also by several processes sharing one database (dkimd serve and the
 // CLI).
@@ -145,6 +160,7 @@ type Store interface {
 	Accounts
 	Audit
 	DNSChecks
+	MasterKeyChecks
 	// Check verifies the database: its own integrity check, every key has
 	// its sealed private key and no sealed key lacks its key. A nil error
 	// means all is well.

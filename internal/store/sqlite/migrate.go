@@ -138,6 +138,15 @@ CREATE TABLE dns_checks (
 ) STRICT;
 CREATE INDEX dns_checks_key ON dns_checks (key_id, id);
 `,
+	3: `
+-- The check value of the master key the private keys are sealed under
+-- (keys.MasterKey.CheckValue), never the key: one row, written once.
+CREATE TABLE master_key_check (
+	id      INTEGER PRIMARY KEY CHECK (id = 1),
+	value   BLOB NOT NULL CHECK (length(value) > 0),
+	created INTEGER NOT NULL
+) STRICT;
+`,
 }
 
 // SchemaVersion is the schema version this dkimd writes.

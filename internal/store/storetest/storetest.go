@@ -47,6 +47,7 @@ func Run(t *testing.T, open Factory) {
 		{"Audit", testAudit},
 		{"AuditAppendOnly", testAuditAppendOnly},
 		{"ParallelWriters", testParallelWriters},
+		{"MasterKeyCheck", testMasterKeyCheck},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
