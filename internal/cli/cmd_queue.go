@@ -64,6 +64,12 @@ func queueCmd(verb string, nargs int) func(context.Context, *Env, []string) erro
 // queueLocal runs a queue command on the spool directly, when no serve
 // holds it.
 func queueLocal(ctx context.Context, e *Env, df dataFlags, verb, id string) (any, error) {
+	// The data directory first: one it refuses gets no spool either.
+	d, err := openData(ctx, e, df, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
 	spool, err := queue.OpenSpool(filepath.Join(*df.dir, "spool"), queue.SpoolOptions{Logger: slog.New(slog.DiscardHandler)})
 	if errors.Is(err, queue.ErrLocked) {
 		return nil, fmt.Errorf("dkimd serve holds the queue but does not answer on %s", filepath.Join(*df.dir, controlSocket))
@@ -72,11 +78,6 @@ func queueLocal(ctx context.Context, e *Env, df dataFlags, verb, id string) (any
 		return nil, err
 	}
 	defer spool.Close()
-	d, err := openData(ctx, e, df, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer d.Close()
 	d.admin.Queue = spool
 	return queueOp(ctx, d.admin, verb, id)
 }

@@ -44,6 +44,11 @@ func applyConfig(fs *flag.FlagSet, path string) error {
 			value = value[1 : len(value)-1]
 		}
 		f := fs.Lookup(name)
+		if name == "init" {
+			// Starting over beside an existing master key is a deliberate,
+			// one-time act; a setting would repeat it on every start.
+			return usagef("%s: init is not a setting: give --init on the command line, once", at)
+		}
 		if f == nil || name == "config" {
 			return usagef("%s: unknown setting %q (the settings are the flags of the command, without dashes)", at, name)
 		}

@@ -2,7 +2,7 @@ package cli
 
 import (
 	"context"
-
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -22,6 +22,7 @@ const DefaultDataDir = "dkimd-data"
 type dataFlags struct {
 	dir       *string
 	masterKey *string
+	init      *bool
 	asJSON    *bool
 }
 
@@ -32,10 +33,18 @@ func addDataFlags(fs *flag.FlagSet, e *Env) dataFlags {
 	}
 	return dataFlags{
 		dir:       fs.String("data", def, "data directory (default $DKIMD_DATA or ./"+DefaultDataDir+")"),
-		masterKey: fs.String("master-key", "", "master key file (default DIR/master.key, or $"+keys.MasterKeyEnv+")"),
-		asJSON:    fs.Bool("json", false, "print JSON"),
+		masterKey: fs.String("master-key", "", "master key file (default DIR/"+masterKeyFile+", or $"+keys.MasterKeyEnv+")"),
+		init: fs.Bool("init", false, "create the database or the master key where one is missing although the other exists "+
+			"(a new installation with a given master key; never replaces either)"),
+		asJSON: fs.Bool("json", false, "print JSON"),
 	}
 }
+
+// The files of a data directory.
+const (
+	databaseFile  = "dkimd.db"
+	masterKeyFile = "master.key"
+)
 
 // data is an open data directory: the database and the master key, behind
 // the admin service.
@@ -47,34 +56,41 @@ type data struct {
 
 func (d *data) Close() error { return d.db.Close() }
 
-// openData opens (creating on first use) the data directory: DIR/dkimd.db
-// and the master key, which lives outside the database (DIR/master.key with
-// mode 0600, another file, or the environment).
+// openData opens the data directory: DIR/dkimd.db and the master key, which
+// lives outside the database (DIR/master.key with mode 0600, another file,
+// or the environment). The database keeps the master key's check value, so
+// that a missing or foreign master key, or a database lost beside its
+// master key, is refused here with a *dataError, changing nothing, rather
+// than starting with keys that do not open (mail deferred with 451) or a
+// new, empty installation. Both are created only on a first start (neither
+// exists), or with --init (see masterKeyGate).
 func openData(ctx context.Context, e *Env, f dataFlags, log *slog.Logger) (*data, error) {
 	dir := *f.dir
+	dbPath := filepath.Join(dir, databaseFile)
+	src := masterKeyFrom(e, f, dir)
+	mk, err := src.load()
+	if err != nil {
+		return nil, err
+	}
+	dbAbsent, dbState, err := databaseAbsent(dbPath)
+	if err != nil {
+		return nil, err
+	}
+	if dbAbsent && mk != nil && !*f.init {
+		// Refused before anything is written: the database stays absent
+		// (or zero bytes) for the administrator to restore.
+		return nil, newDatabaseError(dbPath, src, dbState)
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	var mk *keys.MasterKey
-	var err error
-	switch {
-	case *f.masterKey != "":
-		mk, err = keys.LoadMasterKeyFile(*f.masterKey)
-	case e.getenv(keys.MasterKeyEnv) != "":
-		mk, err = keys.ParseMasterKey([]byte(e.getenv(keys.MasterKeyEnv)))
-	default:
-		var created bool
-		mk, created, err = keys.LoadOrCreateMasterKey(filepath.Join(dir, "master.key"))
-		if created {
-			fmt.Fprintf(e.Stderr, "dkimd: created master key %s: back it up apart from the database; without it the private keys cannot be opened\n", filepath.Join(dir, "master.key"))
-		}
-	}
+	db, err := sqlite.Open(ctx, dbPath, sqlite.Options{})
 	if err != nil {
 		return nil, err
 	}
-	db, err := sqlite.Open(ctx, filepath.Join(dir, "dkimd.db"), sqlite.Options{})
+	mk, err = masterKeyGate(ctx, e, db, mk, gateOptions{src: src, dbPath: dbPath, init: *f.init})
 	if err != nil {
-		return nil, err
+		return nil, errors.Join(err, db.Close())
 	}
 	return &data{dir: dir, db: db, admin: &admin.Service{Store: db, Master: mk, Log: log}}, nil
 }
