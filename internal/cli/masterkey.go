@@ -148,7 +148,7 @@ func masterKeyGate(ctx context.Context, e *Env, st store.Store, mk *keys.MasterK
 	}
 	if len(sealed) > 0 {
 		if mk == nil {
-			return nil, missingKeyError(o, fmt.Sprintf("holds %d private keys sealed under a master key", len(sealed)))
+			return nil, missingKeyError(o, fmt.Sprintf("holds %d private key(s) sealed under a master key", len(sealed)))
 		}
 		opened, err := opensAny(ctx, st, mk, sealed)
 		if err != nil {
@@ -233,7 +233,7 @@ func missingKeyError(o gateOptions, holds string) error {
 		"the master key is missing: %s, but the database %s %s. "+
 			"Restore the master key from your backup to %s (mode 0600), or give it with --master-key FILE or $%s. "+
 			"Nothing was changed: a new master key would not open the private keys in this database. "+
-			"If the master key is lost for good, move the database away and start over with --init.",
+			"If it is lost for good, so are the private keys sealed under it: move the database away to start a new installation.",
 		where, o.dbPath, holds, o.src.path, keys.MasterKeyEnv)}
 }
 
