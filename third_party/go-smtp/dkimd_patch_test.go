@@ -12,7 +12,9 @@ import (
 	"testing/iotest"
 )
 
-// refDataRead is v0.25.1's dataReader.Read, unchanged.
+// refDataRead is v0.25.1's dataReader.Read, byte by byte, with only the
+// dot-CR fix (a ".\r" at a line start not followed by "\n" keeps its CR;
+// TestDotCRKeepsCR pins that down against v0.25.1's output).
 func refDataRead(r *dataReader, b []byte) (n int, err error) {
 	if r.limited {
 		if r.n <= 0 {
@@ -61,7 +63,10 @@ func refDataRead(r *dataReader, b []byte) (n int, err error) {
 				r.state = stateEOF
 				continue
 			}
-			r.state = stateData
+			// The one change of behaviour (dot-CR fix): keep the CR.
+			r.r.UnreadByte()
+			c = '\r'
+			r.state = stateCR
 		case stateCR:
 			if c == '\n' {
 				r.state = stateBeginLine
@@ -177,11 +182,37 @@ var dataCases = []string{
 	"x\r\r\n.\r\n",
 	"x\r\n.x\r\n.\r\n",
 	"x\r\n.\rx\r\n.\r\n",
+	"body\r\n.\rMAIL FROM:<x>\r\n.\r\n",
+	".\rx\r\n.\r\n",
+	"x\r\n.\r\r\n.\r\n",
+	"x\r\n.\r.\r\n",
+	"x\r\n.\r",
 	"x\r\n.\n.\r\n",
 	"no end",
 	"line one\r\nline two\r\n",
 	"\r\n\r\n.\r\n",
 	"long " + string(bytes.Repeat([]byte("abcdefgh"), 600)) + "\r\n.\r\n",
+}
+
+// TestDotCRKeepsCR: a line starting ".\r" without "\n" loses its stuffed dot
+// (RFC 5321 §4.5.2) but keeps its CR, so that the application sees the bare
+// CR; v0.25.1 dropped both and gave "body\r\nMAIL FROM:..." unseen.
+func TestDotCRKeepsCR(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"body\r\n.\rMAIL FROM:<x>\r\n.\r\n", "body\r\n\rMAIL FROM:<x>\r\n"},
+		{".\rx\r\n.\r\n", "\rx\r\n"},
+		{"x\r\n.\r\r\n.\r\n", "x\r\n\r\r\n.\r\n"},
+		{"x\r\n.\r\n", "x\r\n"},
+		{"x\r\n..\r\n.\r\n", "x\r\n.\r\n"},
+	} {
+		for _, oneByte := range []bool{false, true} {
+			r := &dataReader{r: source([]byte(tc.in), 16, oneByte)}
+			got, err := io.ReadAll(r)
+			if string(got) != tc.want || (err != nil && err != io.ErrUnexpectedEOF) {
+				t.Errorf("%q (one byte %v): %q, %v; want %q", tc.in, oneByte, got, err, tc.want)
+			}
+		}
+	}
 }
 
 func TestDataReaderPatchSame(t *testing.T) {
