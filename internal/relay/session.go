@@ -62,6 +62,7 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 			return fail(s.log, "auth_failed", err)
 		}
 		s.authUser = &u
+		s.c.authorised()
 		s.log = s.log.With("user", u.Name)
 		s.log.Info("auth_succeeded", "mechanism", mech, "tls", s.tls)
 		return nil
@@ -124,6 +125,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	log := s.log
 	if s.authUser == nil {
 		log = log.With("user", u.Name) // authorised by address
+		s.c.authorised()
 	}
 	if err := s.srv.checkSpace(); err != nil {
 		return fail(log, "mail_refused", err)
