@@ -276,3 +276,77 @@ func FuzzLineLimitPatch(f *testing.F) {
 		checkLineLimitSame(t, input, int(limit), []int{int(size) + 1, 7})
 	})
 }
+
+// benchMessage is about 200 KiB of mail as an attachment looks: 76-column
+// base64 lines, then the end of data.
+func benchMessage() []byte {
+	line := bytes.Repeat([]byte("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo"), 3)[:76]
+	var b bytes.Buffer
+	b.WriteString("From: a@example.com\r\nTo: b@example.net\r\nSubject: x\r\n\r\n")
+	for b.Len() < 200<<10 {
+		b.Write(line)
+		b.WriteString("\r\n")
+	}
+	b.WriteString(".\r\n")
+	return b.Bytes()
+}
+
+// BenchmarkDataReader reads a 200 KiB message as the server does (a
+// 4096-byte bufio.Reader under the data reader, io.Copy's 32 KiB reads):
+// "patched" is data.go, "v0.25.1" the byte loop (refDataRead).
+func BenchmarkDataReader(b *testing.B) {
+	msg := benchMessage()
+	for _, tc := range []struct {
+		name string
+		read func(*dataReader, []byte) (int, error)
+	}{
+		{"patched", (*dataReader).Read},
+		{"v0.25.1", refDataRead},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(msg)))
+			buf := make([]byte, 32<<10)
+			src := bytes.NewReader(msg)
+			br := bufio.NewReaderSize(src, 4096)
+			for i := 0; i < b.N; i++ {
+				src.Reset(msg)
+				br.Reset(src)
+				r := &dataReader{r: br}
+				for {
+					if _, err := tc.read(r, buf); err != nil {
+						break
+					}
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkLineLimit counts the line lengths of a 200 KiB message with the
+// server's 2000-byte limit: "patched" is lengthlimit_reader.go, "v0.25.1"
+// the byte loop (refLineLimitRead).
+func BenchmarkLineLimit(b *testing.B) {
+	msg := benchMessage()
+	for _, tc := range []struct {
+		name string
+		read func(*lineLimitReader, []byte) (int, error)
+	}{
+		{"patched", (*lineLimitReader).Read},
+		{"v0.25.1", refLineLimitRead},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(msg)))
+			buf := make([]byte, 4096)
+			src := bytes.NewReader(msg)
+			for i := 0; i < b.N; i++ {
+				src.Reset(msg)
+				r := &lineLimitReader{R: src, LineLimit: 2000}
+				for {
+					if _, err := tc.read(r, buf); err != nil {
+						break
+					}
+				}
+			}
+		})
+	}
+}
