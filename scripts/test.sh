@@ -34,6 +34,8 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go test -race -count=1 -timeout 20m "$@" ./...
-# go-smtp as patched for dkimd (third_party/go-smtp/DKIMD.md): its own tests
-# and the patch's equivalence tests.
+# go-smtp as patched for dkimd (third_party/go-smtp/DKIMD.md): the copy is
+# upstream with third_party/go-smtp.patch applied, its own tests and the
+# patch's equivalence tests pass.
+scripts/go-smtp-patch.sh check
 (cd third_party/go-smtp && go vet . && go test -race -count=1 .)

@@ -26,6 +26,8 @@ type mailFlags struct {
 	mxResolver                         string
 	insecureAuth                       bool
 	perHour, perDay                    int
+	maxConns, maxConnsPerIP            int
+	preAuthIdle                        time.Duration
 	// queueLifetime (how long a message is retried before it bounces) and
 	// signatureLifetime (x=) come from the lifecycle flags, which use
 	// them to tell when a retired key is safe to revoke.
@@ -48,6 +50,9 @@ func addMailFlags(fs *flag.FlagSet) *mailFlags {
 	fs.BoolVar(&m.insecureAuth, "allow-insecure-auth", false, "allow AUTH without TLS (only for tests on loopback)")
 	fs.IntVar(&m.perHour, "messages-per-hour", relay.DefaultMessagesPerHour, "messages one outgoing user may send per hour on this node (-1: no limit)")
 	fs.IntVar(&m.perDay, "messages-per-day", relay.DefaultMessagesPerDay, "messages one outgoing user may send per UTC day on this node (-1: no limit)")
+	fs.IntVar(&m.maxConns, "max-connections", relay.DefaultMaxConnections, "concurrent connections on each mail listener (each has its own budget)")
+	fs.IntVar(&m.maxConnsPerIP, "max-connections-per-ip", relay.DefaultMaxConnectionsPerIP, "concurrent connections from one address (IPv6: one /64) on each mail listener")
+	fs.DurationVar(&m.preAuthIdle, "preauth-idle-timeout", relay.DefaultPreAuthIdleTimeout, "idle timeout of a mail connection until AUTH succeeds (on the relay port: until MAIL is accepted); 5m after that")
 	return m
 }
 
@@ -65,6 +70,9 @@ type mail struct {
 // startMail opens the spool, starts delivery, and starts the listeners.
 // Everything it starts stops when ctx ends; errc gets listener failures.
 func startMail(ctx context.Context, m *mailFlags, d *data, log *slog.Logger, errc chan<- error) (*mail, error) {
+	if m.maxConns < 1 || m.maxConnsPerIP < 1 || m.preAuthIdle <= 0 {
+		return nil, usagef("--max-connections, --max-connections-per-ip and --preauth-idle-timeout must be positive")
+	}
 	qm := &queue.Metrics{}
 	spool, err := queue.OpenSpool(filepath.Join(d.dir, "spool"), queue.SpoolOptions{Logger: log, Metrics: qm})
 	if err != nil {
@@ -106,6 +114,8 @@ func startMail(ctx context.Context, m *mailFlags, d *data, log *slog.Logger, err
 		SpoolDir: filepath.Join(d.dir, "spool", "tmp"), Metrics: out.metrics, Log: log,
 		SignatureLifetime: m.signatureLifetime,
 		MessagesPerHour:   m.perHour, MessagesPerDay: m.perDay,
+		MaxConnections: m.maxConns, MaxConnectionsPerIP: m.maxConnsPerIP,
+		PreAuthIdleTimeout: m.preAuthIdle,
 	})
 	if err != nil {
 		spool.Close()

@@ -15,6 +15,10 @@ type mailbox struct {
 	ipLit  bool
 }
 
+// String gives the address to store and relay: the local part as sent, the
+// domain canonical (no trailing dot, lower case; an IP literal as written).
+func (m mailbox) String() string { return m.local + "@" + m.domain }
+
 // checkAddress checks an envelope address as go-smtp hands it over (source
 // route already dropped, quoted local part already unquoted) and refuses the
 // tricks that ask a server to relay further:

@@ -12,11 +12,13 @@ import (
 	"time"
 )
 
-// listener counts connections against the limits and wraps each in a conn.
+// listener counts connections against its own limits and wraps each in a
+// conn.
 type listener struct {
 	net.Listener
-	srv  *Server
-	mode Mode
+	srv    *Server
+	mode   Mode
+	limits *connLimits
 }
 
 // rejectSlots bounds the goroutines answering connections over the limit,
@@ -37,16 +39,20 @@ func (l *listener) Accept() (net.Conn, error) {
 		ip := remoteAddr(c)
 		key := ipKey(ip)
 		log := l.srv.log.With("conn_id", newID(), "remote", ip.String(), "mode", l.mode.String())
-		if !l.srv.limits.acquire(key) {
-			log.Warn("connection_refused", "reason", "too many connections")
+		if ok, why := l.limits.acquire(key); !ok {
+			log.Warn("connection_refused", "reason", why)
 			l.reject(c)
 			continue
 		}
 		o := &l.srv.opts
 		tc := &conn{Conn: c, ip: ip, mode: l.mode, log: log, start: time.Now(),
-			idle: o.IdleTimeout, session: o.SessionTimeout}
-		tc.release = func() { l.srv.limits.release(key, tc) }
-		l.srv.limits.track(tc)
+			authIdle: o.IdleTimeout, session: o.SessionTimeout}
+		tc.idle.Store(int64(o.PreAuthIdleTimeout))
+		tc.release = func() {
+			l.limits.release(key)
+			l.srv.open.remove(tc)
+		}
+		l.srv.open.add(tc)
 		log.Debug("connection_opened")
 		return tc, nil
 	}
@@ -56,13 +62,13 @@ func (l *listener) Accept() (net.Conn, error) {
 // TLS for an implicit-TLS listener, so that the client can read it.
 func (l *listener) reject(c net.Conn) {
 	select {
-	case l.srv.limits.rejecting <- struct{}{}:
+	case l.limits.rejecting <- struct{}{}:
 	default:
 		c.Close()
 		return
 	}
 	go func() {
-		defer func() { <-l.srv.limits.rejecting }()
+		defer func() { <-l.limits.rejecting }()
 		defer c.Close()
 		c.SetDeadline(time.Now().Add(5 * time.Second))
 		var w net.Conn = c
@@ -82,13 +88,17 @@ func (l *listener) reject(c net.Conn) {
 // next reply, and gives back its place in the limits when closed.
 type conn struct {
 	net.Conn
-	ip      netip.Addr
-	mode    Mode
-	log     *slog.Logger
-	start   time.Time
-	idle    time.Duration
-	session time.Duration
-	release func()
+	ip       netip.Addr
+	mode     Mode
+	log      *slog.Logger
+	start    time.Time
+	authIdle time.Duration // the idle timeout once authorised
+	session  time.Duration
+	release  func()
+
+	// idle is the current idle timeout (a time.Duration): the short
+	// pre-authentication one until authorised is called.
+	idle atomic.Int64
 
 	hangup    atomic.Bool
 	closeOnce sync.Once
@@ -98,7 +108,7 @@ type conn struct {
 // of the session. go-smtp's deadlines are ignored (see SetReadDeadline), so
 // a slow DATA is bounded by progress, not by when the command came.
 func (c *conn) Read(p []byte) (int, error) {
-	d := time.Now().Add(c.idle)
+	d := time.Now().Add(time.Duration(c.idle.Load()))
 	if end := c.start.Add(c.session); end.Before(d) {
 		d = end
 	}
@@ -124,6 +134,10 @@ func (c *conn) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// authorised lifts the idle timeout from the pre-authentication one to the
+// session's: the client proved who it is (AUTH, or MAIL by source address).
+func (c *conn) authorised() { c.idle.Store(int64(c.authIdle)) }
+
 // hangUp makes the next reply the last.
 func (c *conn) hangUp() { c.hangup.Store(true) }
 
@@ -147,7 +161,8 @@ func connOf(nc net.Conn) *conn {
 	return c
 }
 
-// connLimits counts open connections, in all and per address.
+// connLimits counts one listener's open connections, in all and per
+// address.
 type connLimits struct {
 	max, perIP int
 	rejecting  chan struct{}
@@ -155,49 +170,63 @@ type connLimits struct {
 	mu    sync.Mutex
 	total int
 	byIP  map[string]int
-	open  map[*conn]struct{}
 }
 
 func newConnLimits(max, perIP int) *connLimits {
 	return &connLimits{max: max, perIP: perIP, rejecting: make(chan struct{}, rejectSlots),
-		byIP: make(map[string]int), open: make(map[*conn]struct{})}
+		byIP: make(map[string]int)}
 }
 
-func (l *connLimits) acquire(key string) bool {
+// acquire takes a place for an address, or says which bound is reached.
+func (l *connLimits) acquire(key string) (bool, string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.total >= l.max || l.byIP[key] >= l.perIP {
-		return false
+	if l.total >= l.max {
+		return false, "too many connections on the listener"
+	}
+	if l.byIP[key] >= l.perIP {
+		return false, "too many connections from the address"
 	}
 	l.total++
 	l.byIP[key]++
-	return true
+	return true, ""
 }
 
-func (l *connLimits) track(c *conn) {
-	l.mu.Lock()
-	l.open[c] = struct{}{}
-	l.mu.Unlock()
-}
-
-func (l *connLimits) release(key string, c *conn) {
+func (l *connLimits) release(key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.total--
 	if l.byIP[key]--; l.byIP[key] <= 0 {
 		delete(l.byIP, key)
 	}
-	delete(l.open, c)
+}
+
+// openConns holds the server's open connections, over all listeners.
+type openConns struct {
+	mu sync.Mutex
+	m  map[*conn]struct{}
+}
+
+func (o *openConns) add(c *conn) {
+	o.mu.Lock()
+	o.m[c] = struct{}{}
+	o.mu.Unlock()
+}
+
+func (o *openConns) remove(c *conn) {
+	o.mu.Lock()
+	delete(o.m, c)
+	o.mu.Unlock()
 }
 
 // closeAll closes every open connection (a shutdown that ran out of time).
-func (l *connLimits) closeAll() {
-	l.mu.Lock()
-	open := make([]*conn, 0, len(l.open))
-	for c := range l.open {
+func (o *openConns) closeAll() {
+	o.mu.Lock()
+	open := make([]*conn, 0, len(o.m))
+	for c := range o.m {
 		open = append(open, c)
 	}
-	l.mu.Unlock()
+	o.mu.Unlock()
 	for _, c := range open {
 		c.Close()
 	}

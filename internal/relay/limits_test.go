@@ -106,37 +106,41 @@ func TestTimeouts(t *testing.T) {
 	}
 }
 
-// One connection over the limit is answered 421 and closed; the bound per
-// address leaves room for other addresses.
+// One connection over a listener's budget or over the bound per address is
+// answered 421 and closed; the bound per address leaves room for other
+// addresses.
 func TestConnectionLimits(t *testing.T) {
 	f := newFixture(t, func(o *relay.Options) { o.MaxConnections = 3; o.MaxConnectionsPerIP = 2 })
-	a1 := dial(t, f.addrs[relay.ModeSubmission], "127.0.0.1")
-	dial(t, f.addrs[relay.ModeSubmission], "127.0.0.1")
-	c, err := netDial(t, f.addrs[relay.ModeSubmission], "127.0.0.1")
+	sub := f.addrs[relay.ModeSubmission]
+	a1 := dial(t, sub, "127.0.0.1")
+	dial(t, sub, "127.0.0.1")
+	c, err := netDial(t, sub, "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if code, m := c.read(); code != 421 || !strings.HasPrefix(m, "4.7.0") {
 		t.Errorf("over the per-address bound: %d %s", code, m)
 	}
-	dial(t, f.addrs[relay.ModeRelay], "127.0.0.2") // the limit spans listeners
-	if c, err = netDial(t, f.addrs[relay.ModeSubmission], "127.0.0.3"); err != nil {
+	dial(t, sub, "127.0.0.3")
+	if c, err = netDial(t, sub, "127.0.0.4"); err != nil {
 		t.Fatal(err)
 	}
 	if code, _ := c.read(); code != 421 {
-		t.Errorf("over the total: %d, want 421", code)
+		t.Errorf("over the listener's budget: %d, want 421", code)
 	}
 	// Over implicit TLS the refusal is readable too.
+	tlsRaw(t, f.addrs[relay.ModeSubmissions])
+	tlsRaw(t, f.addrs[relay.ModeSubmissions])
 	tc := tlsRaw(t, f.addrs[relay.ModeSubmissions])
 	if code, _ := tc.read(); code != 421 {
-		t.Errorf("over the total, implicit TLS: %d, want 421", code)
+		t.Errorf("over the per-address bound, implicit TLS: %d, want 421", code)
 	}
 	// A closed connection frees its place.
 	a1.cmd("QUIT")
 	a1.c.Close()
 	deadline := time.Now().Add(2 * time.Second)
 	for {
-		c, err := netDial(t, f.addrs[relay.ModeSubmission], "127.0.0.3")
+		c, err := netDial(t, sub, "127.0.0.4")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -149,6 +153,71 @@ func TestConnectionLimits(t *testing.T) {
 			t.Fatalf("place not freed: %d", code)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Issue 10.7: idle unauthenticated connections filling the submission port
+// do not lock an IP-authorised server out of the relay port (each listener
+// has its own budget), and one source cannot take a listener's whole budget.
+func TestListenerBudgetsAreSeparate(t *testing.T) {
+	f := newFixture(t, func(o *relay.Options) { o.MaxConnections = 4; o.MaxConnectionsPerIP = 2 })
+	sub := f.addrs[relay.ModeSubmission]
+	dial(t, sub, "127.0.0.5")
+	dial(t, sub, "127.0.0.5")
+	c, err := netDial(t, sub, "127.0.0.5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := c.read(); code != 421 {
+		t.Errorf("third connection from one source with room left: %d, want 421", code)
+	}
+	dial(t, sub, "127.0.0.6")
+	dial(t, sub, "127.0.0.6")
+	if c, err = netDial(t, sub, "127.0.0.7"); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := c.read(); code != 421 {
+		t.Fatalf("submission port full: %d, want 421", code)
+	}
+	// The submission port is full of idle strangers; the relay port is not.
+	r := dial(t, f.addrs[relay.ModeRelay], addrIPUser)
+	r.ehlo()
+	if code, m := r.send("x@tenant-a.example", []string{"bob@elsewhere.example"}, message("From: x@tenant-a.example")); code != 250 {
+		t.Fatalf("IP-authorised relay client: %d %s", code, m)
+	}
+	f.only()
+}
+
+// Until a client is authorised (AUTH, or on the relay port a MAIL accepted
+// for its source address) it gets the short PreAuthIdleTimeout; then the
+// session's IdleTimeout.
+func TestPreAuthIdleTimeout(t *testing.T) {
+	f := newFixture(t, func(o *relay.Options) {
+		o.PreAuthIdleTimeout = 150 * time.Millisecond
+		o.IdleTimeout = time.Minute
+	})
+	for _, tc := range []struct{ name, addr, local string }{
+		{"submission", f.addrs[relay.ModeSubmission], ""},
+		{"relay before MAIL", f.addrs[relay.ModeRelay], addrIPUser},
+	} {
+		c := dial(t, tc.addr, tc.local)
+		c.ehlo()
+		if code, m := c.read(); code != 421 || !strings.HasPrefix(m, "4.4.2") {
+			t.Errorf("%s: idle before authorisation: %d %s, want 421 4.4.2", tc.name, code, m)
+		}
+	}
+	pause := 500 * time.Millisecond // over PreAuthIdleTimeout, far under IdleTimeout
+	c := f.login("alice", pwAlice)
+	time.Sleep(pause)
+	if code, m := c.cmd("NOOP"); code != 250 {
+		t.Errorf("after AUTH: %d %s, want 250", code, m)
+	}
+	r := dial(t, f.addrs[relay.ModeRelay], addrIPUser)
+	r.ehlo()
+	r.want("MAIL FROM:<x@tenant-a.example>", 250)
+	time.Sleep(pause)
+	if code, m := r.cmd("RCPT TO:<bob@elsewhere.example>"); code != 250 {
+		t.Errorf("relay port after MAIL: %d %s, want 250", code, m)
 	}
 }
 

@@ -77,6 +77,7 @@ const (
 	DefaultMaxRecipients          = 100
 	DefaultMaxLineLength          = 2000
 	DefaultIdleTimeout            = 5 * time.Minute
+	DefaultPreAuthIdleTimeout     = 30 * time.Second
 	DefaultSessionTimeout         = 30 * time.Minute
 	DefaultMaxConnections         = 200
 	DefaultMaxConnectionsPerIP    = 20
@@ -122,8 +123,8 @@ type Options struct {
 	// read back and removed. A connection holds at most this much for its
 	// message, or its header if that is longer (a header is always held in
 	// memory, up to MaxHeaderBytes), so messages take at most about
-	// MaxConnections times the larger of the two: 50 MiB with the
-	// defaults. The buffers are reused from message to message, and freed
+	// MaxConnections times the listeners times the larger of the two:
+	// 50 MiB per listener with the defaults. The buffers are reused from message to message, and freed
 	// by the garbage collector once idle. Zero means
 	// DefaultSpoolMemoryBytes (256 KiB); negative means every message goes
 	// to a file.
@@ -144,18 +145,28 @@ type Options struct {
 	// twice RFC 5321 §4.5.3.1.6).
 	MaxLineLength int
 	// IdleTimeout is how long a read may wait for the client, during
-	// commands and DATA alike (RFC 5321 §4.5.3.2.7). Zero means
-	// DefaultIdleTimeout (5 minutes).
+	// commands and DATA alike (RFC 5321 §4.5.3.2.7), once the client is
+	// authorised. Zero means DefaultIdleTimeout (5 minutes).
 	IdleTimeout time.Duration
+	// PreAuthIdleTimeout is the idle timeout until the client is
+	// authorised: until AUTH succeeds, or on a ModeRelay listener until
+	// MAIL is accepted for a user found by the source address. A client
+	// that has proved nothing cannot hold a place for long. It is never
+	// longer than IdleTimeout. Zero means DefaultPreAuthIdleTimeout (30 s).
+	PreAuthIdleTimeout time.Duration
 	// SessionTimeout bounds a whole connection. Zero means
 	// DefaultSessionTimeout (30 minutes).
 	SessionTimeout time.Duration
-	// MaxConnections bounds concurrent connections over all listeners of
-	// the server; one more is answered 421 4.7.0 and closed. Zero means
-	// DefaultMaxConnections (200).
+	// MaxConnections bounds concurrent connections on each listener (each
+	// Serve call has a budget of its own, so that unauthenticated clients
+	// filling the submission port cannot lock IP-authorised servers out of
+	// the relay port); one more is answered 421 4.7.0 and closed. Zero
+	// means DefaultMaxConnections (200).
 	MaxConnections int
 	// MaxConnectionsPerIP bounds concurrent connections from one address
-	// (one /64 for IPv6). Zero means DefaultMaxConnectionsPerIP (20).
+	// (one /64 for IPv6) on each listener, so that no single source takes
+	// a listener's whole budget. Zero means DefaultMaxConnectionsPerIP
+	// (20).
 	MaxConnectionsPerIP int
 
 	// MaxAuthFailuresPerIP is how many failed AUTH attempts an address (or
@@ -211,9 +222,10 @@ type Options struct {
 // Server receives mail for dkimd. Create it with New, feed it listeners
 // with Serve, and stop it with Shutdown or Close.
 type Server struct {
-	opts     Options
-	log      *slog.Logger
-	limits   *connLimits
+	opts Options
+	log  *slog.Logger
+	// open holds every open connection, for Close.
+	open     *openConns
 	authFail *authFailures
 	authSem  chan struct{}
 	rate     *rateLimiter
@@ -258,6 +270,8 @@ func New(opts Options) (*Server, error) {
 	setDefault(&o.MaxRecipients, DefaultMaxRecipients)
 	setDefault(&o.MaxLineLength, DefaultMaxLineLength)
 	setDefault(&o.IdleTimeout, DefaultIdleTimeout)
+	setDefault(&o.PreAuthIdleTimeout, DefaultPreAuthIdleTimeout)
+	o.PreAuthIdleTimeout = min(o.PreAuthIdleTimeout, o.IdleTimeout)
 	setDefault(&o.SessionTimeout, DefaultSessionTimeout)
 	setDefault(&o.MaxConnections, DefaultMaxConnections)
 	setDefault(&o.MaxConnectionsPerIP, DefaultMaxConnectionsPerIP)
@@ -285,7 +299,7 @@ func New(opts Options) (*Server, error) {
 	return &Server{
 		opts:      o,
 		log:       log,
-		limits:    newConnLimits(o.MaxConnections, o.MaxConnectionsPerIP),
+		open:      &openConns{m: make(map[*conn]struct{})},
 		authFail:  newAuthFailures(&o),
 		authSem:   make(chan struct{}, o.MaxConcurrentAuth),
 		rate:      newRateLimiter(o.MessagesPerHour, o.MessagesPerDay),
@@ -327,7 +341,8 @@ func (s *Server) Serve(ln net.Listener, mode Mode) error {
 	s.listeners = append(s.listeners, ln)
 	s.mu.Unlock()
 
-	l := &listener{Listener: ln, srv: s, mode: mode}
+	l := &listener{Listener: ln, srv: s, mode: mode,
+		limits: newConnLimits(s.opts.MaxConnections, s.opts.MaxConnectionsPerIP)}
 	var served net.Listener = l
 	if mode == ModeSubmissions {
 		served = tls.NewListener(l, s.opts.TLS)
@@ -359,7 +374,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	if ctx.Err() != nil {
-		s.limits.closeAll()
+		s.open.closeAll()
 	}
 	return errors.Join(errs...)
 }
@@ -373,7 +388,7 @@ func (s *Server) Close() error {
 			errs = append(errs, err)
 		}
 	}
-	s.limits.closeAll()
+	s.open.closeAll()
 	return errors.Join(errs...)
 }
 

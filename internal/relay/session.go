@@ -62,6 +62,7 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 			return fail(s.log, "auth_failed", err)
 		}
 		s.authUser = &u
+		s.c.authorised()
 		s.log = s.log.With("user", u.Name)
 		s.log.Info("auth_succeeded", "mechanism", mech, "tls", s.tls)
 		return nil
@@ -124,6 +125,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	log := s.log
 	if s.authUser == nil {
 		log = log.With("user", u.Name) // authorised by address
+		s.c.authorised()
 	}
 	if err := s.srv.checkSpace(); err != nil {
 		return fail(log, "mail_refused", err)
@@ -131,14 +133,19 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if !s.srv.rate.allow(u.Name, s.srv.now()) {
 		return fail(log, "mail_refused", fmt.Errorf("%w: user %s", errRateLimited, u.Name))
 	}
+	var box mailbox
 	if from != "" {
-		box, err := checkAddress(from, u.AllowForeignFrom)
+		box, err = checkAddress(from, u.AllowForeignFrom)
 		if err != nil {
 			return fail(log, "mail_refused", fmt.Errorf("MAIL FROM %q: %w", clip(from), err))
 		}
 		if !u.AllowForeignFrom && (box.ipLit || !u.MaySignAs(box.domain)) {
 			return fail(log, "mail_refused", fmt.Errorf("%w: %s for user %s", errSenderDomain, box.domain, u.Name))
 		}
+	}
+	if from != "" {
+		// The envelope is kept with its domain canonical (as Rcpt does).
+		from = box.String()
 	}
 	s.user, s.from, s.msgID = u, from, newID()
 	s.txLog = log.With("msg_id", s.msgID)
@@ -152,10 +159,14 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if s.user == nil {
 		return fail(s.log, "rcpt_refused", fmt.Errorf("%w: RCPT without a transaction", errNotAuthorised))
 	}
-	if _, err := checkAddress(to, s.user.AllowForeignFrom); err != nil {
+	box, err := checkAddress(to, s.user.AllowForeignFrom)
+	if err != nil {
 		return fail(s.txLog, "rcpt_refused", fmt.Errorf("RCPT TO %q: %w", clip(to), err))
 	}
-	s.to = append(s.to, to)
+	// Relayed as checked: bob@Example.NET. goes on as bob@example.net, the
+	// domain canonical as for MAIL FROM and the From field (one normaliser,
+	// store.NormalizeDomain).
+	s.to = append(s.to, box.String())
 	return nil
 }
 
@@ -166,6 +177,12 @@ func (s *session) Data(r io.Reader) error {
 	}
 	id, err := s.receive(context.Background(), r)
 	if err != nil {
+		if errors.Is(err, smtp.ErrTooLongLine) {
+			// The rest of the stream cannot be read in step: this reply is
+			// the only one (go-smtp would otherwise answer the next
+			// command read with a second 500).
+			s.c.hangUp()
+		}
 		return fail(s.txLog, "message_refused", err)
 	}
 	// go-smtp sends the success reply it is given; this one names the

@@ -844,7 +844,8 @@ func (c *Conn) handleAuth(arg string) {
 		var err error
 		ir, err = decodeSASLResponse(parts[1])
 		if err != nil {
-			c.writeResponse(454, EnhancedCode{4, 7, 0}, "Invalid base64 data")
+			// dkimd: RFC 4954 §4 asks for 501 5.5.2 (v0.25.1: 454 4.7.0).
+			c.writeResponse(501, EnhancedCode{5, 5, 2}, "Invalid base64 data")
 			return
 		}
 	}
@@ -886,7 +887,8 @@ func (c *Conn) handleAuth(arg string) {
 
 		response, err = decodeSASLResponse(encoded)
 		if err != nil {
-			c.writeResponse(454, EnhancedCode{4, 7, 0}, "Invalid base64 data")
+			// dkimd: RFC 4954 §4 asks for 501 5.5.2 (v0.25.1: 454 4.7.0).
+			c.writeResponse(501, EnhancedCode{5, 5, 2}, "Invalid base64 data")
 			return
 		}
 	}

@@ -132,7 +132,14 @@ func (r *dataReader) Read(b []byte) (n int, err error) {
 				r.state = stateEOF
 				continue
 			}
-			r.state = stateData
+			// dkimd: ".\r" not followed by "\n" is a stuffed dot and a CR:
+			// drop the dot (RFC 5321 §4.5.2) but keep the CR, then read c
+			// again after it, as at the start of a line. Dropping the CR
+			// too, as v0.25.1 does, turns "\r\n.\rX" into "\r\nX" and
+			// hides a bare CR from the application's line checks.
+			r.r.UnreadByte()
+			c = '\r'
+			r.state = stateCR
 		case stateCR:
 			if c == '\n' {
 				r.state = stateBeginLine

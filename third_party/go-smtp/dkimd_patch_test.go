@@ -12,7 +12,9 @@ import (
 	"testing/iotest"
 )
 
-// refDataRead is v0.25.1's dataReader.Read, unchanged.
+// refDataRead is v0.25.1's dataReader.Read, byte by byte, with only the
+// dot-CR fix (a ".\r" at a line start not followed by "\n" keeps its CR;
+// TestDotCRKeepsCR pins that down against v0.25.1's output).
 func refDataRead(r *dataReader, b []byte) (n int, err error) {
 	if r.limited {
 		if r.n <= 0 {
@@ -61,7 +63,10 @@ func refDataRead(r *dataReader, b []byte) (n int, err error) {
 				r.state = stateEOF
 				continue
 			}
-			r.state = stateData
+			// The one change of behaviour (dot-CR fix): keep the CR.
+			r.r.UnreadByte()
+			c = '\r'
+			r.state = stateCR
 		case stateCR:
 			if c == '\n' {
 				r.state = stateBeginLine
@@ -177,11 +182,37 @@ var dataCases = []string{
 	"x\r\r\n.\r\n",
 	"x\r\n.x\r\n.\r\n",
 	"x\r\n.\rx\r\n.\r\n",
+	"body\r\n.\rMAIL FROM:<x>\r\n.\r\n",
+	".\rx\r\n.\r\n",
+	"x\r\n.\r\r\n.\r\n",
+	"x\r\n.\r.\r\n",
+	"x\r\n.\r",
 	"x\r\n.\n.\r\n",
 	"no end",
 	"line one\r\nline two\r\n",
 	"\r\n\r\n.\r\n",
 	"long " + string(bytes.Repeat([]byte("abcdefgh"), 600)) + "\r\n.\r\n",
+}
+
+// TestDotCRKeepsCR: a line starting ".\r" without "\n" loses its stuffed dot
+// (RFC 5321 §4.5.2) but keeps its CR, so that the application sees the bare
+// CR; v0.25.1 dropped both and gave "body\r\nMAIL FROM:..." unseen.
+func TestDotCRKeepsCR(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"body\r\n.\rMAIL FROM:<x>\r\n.\r\n", "body\r\n\rMAIL FROM:<x>\r\n"},
+		{".\rx\r\n.\r\n", "\rx\r\n"},
+		{"x\r\n.\r\r\n.\r\n", "x\r\n\r\r\n.\r\n"},
+		{"x\r\n.\r\n", "x\r\n"},
+		{"x\r\n..\r\n.\r\n", "x\r\n.\r\n"},
+	} {
+		for _, oneByte := range []bool{false, true} {
+			r := &dataReader{r: source([]byte(tc.in), 16, oneByte)}
+			got, err := io.ReadAll(r)
+			if string(got) != tc.want || (err != nil && err != io.ErrUnexpectedEOF) {
+				t.Errorf("%q (one byte %v): %q, %v; want %q", tc.in, oneByte, got, err, tc.want)
+			}
+		}
+	}
 }
 
 func TestDataReaderPatchSame(t *testing.T) {
@@ -244,4 +275,78 @@ func FuzzLineLimitPatch(f *testing.F) {
 	f.Fuzz(func(t *testing.T, input []byte, limit, size uint8) {
 		checkLineLimitSame(t, input, int(limit), []int{int(size) + 1, 7})
 	})
+}
+
+// benchMessage is about 200 KiB of mail as an attachment looks: 76-column
+// base64 lines, then the end of data.
+func benchMessage() []byte {
+	line := bytes.Repeat([]byte("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo"), 3)[:76]
+	var b bytes.Buffer
+	b.WriteString("From: a@example.com\r\nTo: b@example.net\r\nSubject: x\r\n\r\n")
+	for b.Len() < 200<<10 {
+		b.Write(line)
+		b.WriteString("\r\n")
+	}
+	b.WriteString(".\r\n")
+	return b.Bytes()
+}
+
+// BenchmarkDataReader reads a 200 KiB message as the server does (a
+// 4096-byte bufio.Reader under the data reader, io.Copy's 32 KiB reads):
+// "patched" is data.go, "v0.25.1" the byte loop (refDataRead).
+func BenchmarkDataReader(b *testing.B) {
+	msg := benchMessage()
+	for _, tc := range []struct {
+		name string
+		read func(*dataReader, []byte) (int, error)
+	}{
+		{"patched", (*dataReader).Read},
+		{"v0.25.1", refDataRead},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(msg)))
+			buf := make([]byte, 32<<10)
+			src := bytes.NewReader(msg)
+			br := bufio.NewReaderSize(src, 4096)
+			for i := 0; i < b.N; i++ {
+				src.Reset(msg)
+				br.Reset(src)
+				r := &dataReader{r: br}
+				for {
+					if _, err := tc.read(r, buf); err != nil {
+						break
+					}
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkLineLimit counts the line lengths of a 200 KiB message with the
+// server's 2000-byte limit: "patched" is lengthlimit_reader.go, "v0.25.1"
+// the byte loop (refLineLimitRead).
+func BenchmarkLineLimit(b *testing.B) {
+	msg := benchMessage()
+	for _, tc := range []struct {
+		name string
+		read func(*lineLimitReader, []byte) (int, error)
+	}{
+		{"patched", (*lineLimitReader).Read},
+		{"v0.25.1", refLineLimitRead},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(msg)))
+			buf := make([]byte, 4096)
+			src := bytes.NewReader(msg)
+			for i := 0; i < b.N; i++ {
+				src.Reset(msg)
+				r := &lineLimitReader{R: src, LineLimit: 2000}
+				for {
+					if _, err := tc.read(r, buf); err != nil {
+						break
+					}
+				}
+			}
+		})
+	}
 }
