@@ -125,10 +125,13 @@ func (s *Service) checkNetworks(ctx context.Context, a Actor, before, after stor
 				// The same tenant: naming its own user helps and leaks
 				// nothing.
 				return &store.FieldError{Field: "networks", Err: refuse(ErrNetworkTaken, "%s is already the network of user %s; two users with the same network are both refused", p, c.User)}
-			case c.Domain != norm.Domain && c.Network == p:
-				return &store.FieldError{Field: "networks", Err: refuse(ErrNetworkTaken, "%s is the network of a user of another domain", p)}
 			case c.Domain != norm.Domain && c.Network.Overlaps(p) && !allowAny:
+				// One answer for equal, inside and around: the less a
+				// tenant learns of another's networks the better.
 				return &store.FieldError{Field: "networks", Err: refuse(ErrNetworkTaken, "%s overlaps a network of a user of another domain", p)}
+			case c.Domain != norm.Domain && c.Network == p:
+				// Only an admin with the override gets here.
+				return &store.FieldError{Field: "networks", Err: refuse(ErrNetworkTaken, "%s is the network of a user of another domain; two users with the same network are both refused", p)}
 			}
 		}
 	}
