@@ -86,8 +86,14 @@ type Service struct {
 	// OpenSSL, when set, makes RSA signatures through the system's
 	// libcrypto (keys.LoadOpenSSL); nil signs with Go's crypto/rsa.
 	OpenSSL *keys.OpenSSL
+	// MaxUserNetwork is the widest network a domain admin may give a user
+	// recognised by its address; the zero value is the defaults.
+	MaxUserNetwork NetworkLimit
 
 	signers signerCache
+	// userWrites serialises user changes, so that the network check and
+	// the write see the same users.
+	userWrites sync.Mutex
 }
 
 func (s *Service) now() time.Time {

@@ -461,7 +461,7 @@ func TestPanelBadInput(t *testing.T) {
 		{"bad network", "/domains/a.example/outgoing/users/new", with(user, "networks", "192.0.2.1\n300.1.1.1"), 422, "networks-error", "300.1.1.1"},
 		{"ip user without network", "/domains/a.example/outgoing/users/new", with(user, "auth", "ip", "password", ""), 422, "networks-error", "at least one"},
 		{"bad name", "/domains/a.example/outgoing/users/new", with(user, "name", "has space"), 422, "name-error", ""},
-		{"taken name", "/domains/a.example/outgoing/users/new", with(user, "name", "ub@b.example"), 409, "name-error", "taken"},
+		{"taken name", "/domains/a.example/outgoing/users/new", with(user, "name", "ub@b.example"), 409, "name-error", "not available"},
 		{"selector of no key", "/domains/a.example/outgoing/users/new", with(user, "selector", "nokey"), 422, "selector-error", "No pending or active key"},
 		{"selector of another domain's key", "/domains/a.example/outgoing/users/new", with(user, "selector", "b1"), 422, "selector-error", "No pending or active key"},
 		{"selector on a new re-authenticating user", "/domains/a.example/outgoing/users/new", with(user, "auth", "reauth", "selector", "a1"), 422, "selector-error", store.ReauthSelectorMessage},
