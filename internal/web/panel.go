@@ -83,6 +83,9 @@ func newPanel(o Options, l *logins) http.Handler {
 	auth("GET /queue/{id}/{action}", (*preq).queueConfirmPage)
 	auth("POST /queue/{id}/{action}", (*preq).queueAction)
 	auth("GET /audit", (*preq).auditPage)
+	auth("GET /accounts/{name}", (*preq).accountPage)
+	auth("POST /accounts/{name}/password", (*preq).changePassword)
+	auth("POST /accounts/{name}/tokens/{token}/revoke", (*preq).revokeToken)
 	pub("/", func(q *preq) error {
 		return &apiError{status: http.StatusNotFound, code: codeNotFound, message: "no such page"}
 	})
