@@ -164,9 +164,9 @@ func TestLoginLockoutScenario(t *testing.T) {
 		}
 	}
 	want := map[string]int{
-		attacker + " root bad password":                10,
-		attacker + " Root throttled":                   1,
-		attacker + " root throttled":                   1,
+		attacker + " root bad password":          10,
+		attacker + " Root throttled":             1,
+		attacker + " root throttled":             1,
 		owner + " nosuchaccount unknown account": 1,
 	}
 	for k, n := range want {
