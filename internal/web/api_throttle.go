@@ -81,7 +81,8 @@ type LoginLimits struct {
 	Window time.Duration
 	// MaxEntries bounds the memory of each table (pairs, addresses,
 	// names, audit counts). When one is full, expired entries go first,
-	// then the oldest. Zero means 10000 (about a megabyte each).
+	// then the oldest. Zero means 10000: a few megabytes in all, since a
+	// name counts at most store.MaxNameLen bytes.
 	MaxEntries int
 }
 
