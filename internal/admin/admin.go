@@ -38,6 +38,10 @@ type Actor struct {
 	Account *store.Account
 	// Remote is the client address, for the audit log.
 	Remote string
+	// Session is the ID of the panel session the account acts through,
+	// zero for an API token or none: a password change ends the
+	// account's other sessions but not this one.
+	Session int64
 }
 
 // CLI is the actor for commands run on the server itself: whoever can read

@@ -289,7 +289,7 @@ func accountPassword(ctx context.Context, e *Env, args []string) error {
 		if err := d.admin.SetAccountPassword(ctx, admin.CLI(), pos[0], strings.TrimRight(line, "\r\n")); err != nil {
 			return err
 		}
-		_, err := fmt.Fprintf(e.Stdout, "password of %s changed\n", pos[0])
+		_, err := fmt.Fprintf(e.Stdout, "password of %s changed; its panel sessions have ended (API tokens are kept)\n", pos[0])
 		return err
 	})
 }

@@ -234,7 +234,7 @@ func TestServeLoginThrottleShared(t *testing.T) {
 	c := &http.Client{Jar: jar, Timeout: 10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
-	for i := range web.DefaultLoginLimits().PerName {
+	for i := range web.DefaultLoginLimits().PerPair {
 		resp, err := c.Post(srv.URL+"/api/v1/login", "application/json", strings.NewReader(`{"name":"alice","password":"wrong `+fmt.Sprint(i)+`"}`))
 		if err != nil {
 			t.Fatal(err)
@@ -261,6 +261,6 @@ func TestServeLoginThrottleShared(t *testing.T) {
 	got, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(string(got), "Too many failed logins") {
-		t.Errorf("panel login after %d API failures: status %d, want 429 Too many failed logins", web.DefaultLoginLimits().PerName, resp.StatusCode)
+		t.Errorf("panel login after %d API failures: status %d, want 429 Too many failed logins", web.DefaultLoginLimits().PerPair, resp.StatusCode)
 	}
 }

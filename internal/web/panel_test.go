@@ -116,7 +116,7 @@ func TestPanelLoginCSRF(t *testing.T) {
 }
 
 func TestPanelLoginThrottle(t *testing.T) {
-	e := newPanelEnv(t, panelEnvOptions{limits: LoginLimits{PerName: 2, Window: time.Minute}})
+	e := newPanelEnv(t, panelEnvOptions{limits: LoginLimits{PerPair: 2, Window: time.Minute}})
 	b := e.browser()
 	for range 2 {
 		b.post("/login", url.Values{"csrf": {b.get("/login").csrf(t)}, "name": {"alice"}, "password": {"wrong password"}}, nil).want(t, http.StatusUnauthorized)
@@ -141,7 +141,7 @@ func TestPanelLoginThrottle(t *testing.T) {
 // failures made at both.
 func TestLoginThrottleShared(t *testing.T) {
 	const wrong = "not the password at all"
-	perName := LoginLimits{PerName: 3, PerIP: 100, Window: time.Minute}
+	perName := LoginLimits{PerPair: 3, PerIP: 100, Window: time.Minute}
 	// A step logs in (via "api" or "panel") and expects "ok", "wrong" or
 	// "throttled"; via "wait" lets the window pass.
 	type step struct{ via, name, password, want string }
@@ -166,7 +166,7 @@ func TestLoginThrottleShared(t *testing.T) {
 			{"panel", "alice", alicePassword, "throttled"}, {"api", "alice", alicePassword, "throttled"},
 			waitWindow, {"api", "alice", alicePassword, "ok"}, {"panel", "alice", alicePassword, "ok"},
 		}},
-		{"alternating, per address", LoginLimits{PerIP: 3, PerName: 100, Window: time.Minute}, []step{
+		{"alternating, per address", LoginLimits{PerIP: 3, PerPair: 100, Window: time.Minute}, []step{
 			{"panel", "nobody1", wrong, "wrong"}, {"api", "nobody2", wrong, "wrong"}, {"panel", "nobody3", wrong, "wrong"},
 			{"api", "alice", alicePassword, "throttled"}, {"panel", "alice", alicePassword, "throttled"},
 			waitWindow, {"panel", "alice", alicePassword, "ok"}, {"api", "alice", alicePassword, "ok"},
