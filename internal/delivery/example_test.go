@@ -1,4 +1,4 @@
-package queue_test
+package delivery_test
 
 import (
 	"context"
@@ -9,14 +9,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dkimd/dkimd/internal/delivery"
+	"github.com/dkimd/dkimd/internal/delivery/deliverytest"
 	"github.com/dkimd/dkimd/internal/queue"
-	"github.com/dkimd/dkimd/internal/queue/queuetest"
 )
 
 // The SMTP side stores each signed message with Enqueue and answers 250
 // only once it returns; a Deliverer sends it on.
 func Example() {
-	sink, err := queuetest.StartSink(queuetest.SinkOptions{}) // the smart host
+	sink, err := deliverytest.StartSink(deliverytest.SinkOptions{}) // the smart host
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -46,9 +47,9 @@ func Example() {
 		log.Fatal(err) // answer 451 4.3.0
 	}
 
-	d := queue.NewDeliverer(spool, queue.Options{
+	d := delivery.NewDeliverer(spool, delivery.Options{
 		SmartHost:    sink.Addr,
-		SmartHostTLS: queue.TLSOpportunistic,
+		SmartHostTLS: delivery.TLSOpportunistic,
 		HeloName:     "dkimd.example.com",
 		Logger:       quiet,
 		Metrics:      metrics,

@@ -1,6 +1,8 @@
-package queue
+package delivery
 
 import (
+	"github.com/dkimd/dkimd/internal/queue"
+
 	"context"
 	"fmt"
 	"os"
@@ -211,26 +213,25 @@ func TestIdleConnectionClosed(t *testing.T) {
 
 // stateSpy is a spool that counts state writes and can fail removals.
 type stateSpy struct {
-	*Spool
+	*queue.Spool
 	updates    int
 	failDone   bool
 	failUpdate bool
 }
 
-func (s *stateSpy) Update(ctx context.Context, m Message) error {
+func (s *stateSpy) Record(ctx context.Context, c *queue.Claim) error {
 	s.updates++
 	if s.failUpdate {
-		return fmt.Errorf("%w: test", ErrStorage)
+		return fmt.Errorf("%w: test", queue.ErrStorage)
 	}
-	return s.Spool.Update(ctx, m)
+	return s.Spool.Record(ctx, c)
 }
 
-func (s *stateSpy) Done(ctx context.Context, id string) error {
+func (s *stateSpy) Complete(ctx context.Context, c *queue.Claim) error {
 	if s.failDone {
-		s.Release(id)
-		return fmt.Errorf("%w: test", ErrStorage)
+		return fmt.Errorf("%w: test", queue.ErrStorage)
 	}
-	return s.Spool.Done(ctx, id)
+	return s.Spool.Complete(ctx, c)
 }
 
 // TestDeliveredRemovedWithoutStateWrite: a message delivered to every
