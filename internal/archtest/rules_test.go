@@ -55,6 +55,8 @@ var rules = []rule{
 		why: "web: \"must not import a store backend, relay, milter or cli\""},
 	{pkg: "internal/metrics", deny: []string{"internal/web", "internal/cli", "internal/store"},
 		why: "metrics: \"must not import web, cli or store\""},
+	{pkg: "internal/logtest", testOnly: true, stdOnly: true,
+		why: "logtest: \"must import nothing of dkimd: only the standard library\"; only tests import it"},
 	{pkg: "internal/peertest", testOnly: true, deny: []string{"internal/dkim"},
 		why: "peertest: \"must not import dkimd's own DKIM code\"; only tests import it"},
 	{pkg: "internal/cli", importedBy: []string{"cmd/dkimd"},

@@ -16,6 +16,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/dkimd/dkimd/internal/delivery/deliverytest"
+	"github.com/dkimd/dkimd/internal/logtest"
 	"github.com/dkimd/dkimd/internal/peertest"
 )
 
@@ -41,7 +42,7 @@ func TestServeRelaysSignedMail(t *testing.T) {
 	ok("a long enough password\n", "user", "add", "--domain", "example.com", "--name", "alice", "--password-stdin")
 
 	sink := deliverytest.NewSink(t, deliverytest.SinkOptions{})
-	var logs syncBuffer
+	var logs logtest.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
