@@ -215,7 +215,7 @@ func TestIdleConnectionClosed(t *testing.T) {
 type stateSpy struct {
 	*queue.Spool
 	updates    int
-	failDone   bool
+	failDone   bool // Complete fails
 	failUpdate bool
 }
 

@@ -119,7 +119,7 @@ func TestRetryAndRemoveAdmin(t *testing.T) {
 }
 
 // TestLostRemovalDeliversAgain: when a power failure loses the removal
-// that Done did not fsync, Open finds the message again and it goes out
+// that Complete did not fsync, Open finds the message again and it goes out
 // again: to the recipients its state does not record as final, or, if
 // only the state file's removal reached the disk, to all of them. Never
 // is anything lost or half-delivered.

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestEnqueueStoresDurably(t *testing.T) {
@@ -185,4 +186,39 @@ func BenchmarkEnqueueConcurrent(b *testing.B) {
 	dirSyncs = sp.msgSync.count() - dirSyncs
 	b.ReportMetric(float64(uint64(b.N)+dirSyncs)/float64(b.N), "fsyncs/op")
 	b.ReportMetric(float64(dirSyncs)/float64(b.N), "dirsyncs/op")
+}
+
+// TestCompleteWritesOnlyChangedState: a deliverer records the state after
+// each attempt; Complete then ends the lease without writing it again (one
+// file, fsync, rename and directory fsync saved per deferred message), but
+// writes a state it has not seen.
+func TestCompleteWritesOnlyChangedState(t *testing.T) {
+	e := newEnv(t)
+	id := e.enqueue("alice@sender.test", []string{"a@rcpt.test", "b@rcpt.test"}, testBody("state"))
+	c := e.claim()[0]
+	c.Recipients[0].Status, c.Recipients[0].Attempts = Delivered, 1
+	c.Recipients[1].Status, c.Recipients[1].Next = Deferred, e.clk.Now().Add(time.Hour)
+	if err := e.sp.Record(e.ctx, &c); err != nil {
+		t.Fatal(err)
+	}
+	n := e.sp.stateSync.count()
+	if err := e.sp.Complete(e.ctx, &c); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.sp.stateSync.count(); got != n {
+		t.Fatalf("Complete of a recorded state made %d fsyncs of state/, want none", got-n)
+	}
+	e.clk.Advance(time.Hour)
+	c = e.claim()[0]
+	c.Recipients[1].Status, c.Recipients[1].Attempts = Deferred, 2
+	c.Recipients[1].Next = e.clk.Now().Add(time.Hour)
+	if err := e.sp.Complete(e.ctx, &c); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.sp.stateSync.count(); got != n+1 {
+		t.Fatalf("Complete of a new state made %d fsyncs of state/, want 1", got-n)
+	}
+	if m := e.get(id); m.Recipients[1].Attempts != 2 {
+		t.Fatalf("state after Complete: %+v", m.Recipients[1])
+	}
 }
