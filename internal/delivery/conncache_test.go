@@ -305,3 +305,33 @@ func TestDeliveredRemovedWithoutStateWrite(t *testing.T) {
 }
 
 var tempRcptErr = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try later"}
+
+// leaseLoser is a spool on which every lease is lost before the first
+// attempt, as when a deliverer stalled past its lease and another node
+// claimed the message.
+type leaseLoser struct{ *queue.Spool }
+
+func (l leaseLoser) Renew(ctx context.Context, c *queue.Claim, d time.Duration) error {
+	return fmt.Errorf("%w: test", queue.ErrLeaseLost)
+}
+
+// TestLostLeaseStopsDelivery: a deliverer whose lease is gone sends
+// nothing and records nothing; the message stays as it was, for the owner
+// of the new lease.
+func TestLostLeaseStopsDelivery(t *testing.T) {
+	e := newEnv(t, nil)
+	e.d.q = leaseLoser{e.sp}
+	id := e.enqueue("alice@sender.test", []string{"bob@rcpt.test"}, testBody("lost"))
+	e.runOnce()
+	if n := len(e.sink.Messages()); n != 0 {
+		t.Fatalf("sink got %d messages under a lost lease", n)
+	}
+	if got := statuses(e.get(id)); got != "bob@rcpt.test=pending/0" {
+		t.Fatalf("state after a lost lease: %s", got)
+	}
+	e.d.q = e.sp
+	e.runOnce()
+	if n := len(e.sink.Delivered()); n != 1 {
+		t.Fatalf("sink got %d messages from the next owner, want 1", n)
+	}
+}
