@@ -13,6 +13,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/dkimd/dkimd/internal/logtest"
 	"github.com/dkimd/dkimd/internal/queue/queuetest"
 )
 
@@ -44,7 +45,7 @@ func TestServeUserNetworks(t *testing.T) {
 	token := strings.TrimSpace(ok("", "account", "token", "bob"))
 
 	sink := queuetest.NewSink(t, queuetest.SinkOptions{})
-	var logs syncBuffer
+	var logs logtest.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
