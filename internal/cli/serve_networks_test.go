@@ -13,8 +13,8 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/dkimd/dkimd/internal/delivery/deliverytest"
 	"github.com/dkimd/dkimd/internal/logtest"
-	"github.com/dkimd/dkimd/internal/queue/queuetest"
 )
 
 // TestServeUserNetworks is issue 10 point 1 on a running dkimd: serve
@@ -44,7 +44,7 @@ func TestServeUserNetworks(t *testing.T) {
 	ok("", "account", "add", "bob", "--role", "domain", "--domain", "tenant-b.example")
 	token := strings.TrimSpace(ok("", "account", "token", "bob"))
 
-	sink := queuetest.NewSink(t, queuetest.SinkOptions{})
+	sink := deliverytest.NewSink(t, deliverytest.SinkOptions{})
 	var logs logtest.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
