@@ -31,7 +31,7 @@ func (s *Service) AddAccount(ctx context.Context, a Actor, r NewAccountRequest) 
 		}
 		acc.PasswordHash = h
 	}
-	acc, err := s.Store.AddAccount(ctx, acc)
+	acc, err := s.o.Store.AddAccount(ctx, acc)
 	if err != nil {
 		return acc, err
 	}
@@ -43,14 +43,14 @@ func (s *Service) SetAccountPassword(ctx context.Context, a Actor, name, passwor
 	if !a.self(name) {
 		return fmt.Errorf("%w: only an admin may set another account's password", ErrForbidden)
 	}
-	acc, err := s.Store.GetAccount(ctx, name)
+	acc, err := s.o.Store.GetAccount(ctx, name)
 	if err != nil {
 		return err
 	}
 	if acc.PasswordHash, err = hashNewPassword(password); err != nil {
 		return err
 	}
-	if _, err := s.Store.UpdateAccount(ctx, acc); err != nil {
+	if _, err := s.o.Store.UpdateAccount(ctx, acc); err != nil {
 		return err
 	}
 	return s.audit(ctx, a, "account.password", "account", acc.Name, "", "password changed")
@@ -61,7 +61,7 @@ func (s *Service) ListAccounts(ctx context.Context, a Actor) ([]store.Account, e
 	if err := requireAdmin(a); err != nil {
 		return nil, err
 	}
-	return s.Store.ListAccounts(ctx)
+	return s.o.Store.ListAccounts(ctx)
 }
 
 // RemoveAccount removes an account and its tokens. Admins only; nobody
@@ -70,12 +70,12 @@ func (s *Service) RemoveAccount(ctx context.Context, a Actor, name string) error
 	if err := requireAdmin(a); err != nil {
 		return err
 	}
-	acc, err := s.Store.GetAccount(ctx, name)
+	acc, err := s.o.Store.GetAccount(ctx, name)
 	if err != nil {
 		return err
 	}
 	if acc.Role == store.RoleAdmin && acc.Enabled {
-		all, err := s.Store.ListAccounts(ctx)
+		all, err := s.o.Store.ListAccounts(ctx)
 		if err != nil {
 			return err
 		}
@@ -89,7 +89,7 @@ func (s *Service) RemoveAccount(ctx context.Context, a Actor, name string) error
 			return fmt.Errorf("%w: %s is the last admin", store.ErrConflict, acc.Name)
 		}
 	}
-	if err := s.Store.RemoveAccount(ctx, acc.Name); err != nil {
+	if err := s.o.Store.RemoveAccount(ctx, acc.Name); err != nil {
 		return err
 	}
 	return s.audit(ctx, a, "account.remove", "account", acc.Name, "", "")
@@ -101,7 +101,7 @@ func (s *Service) NewToken(ctx context.Context, a Actor, account, label string, 
 	if !a.self(account) {
 		return "", store.Token{}, fmt.Errorf("%w: only an admin may make tokens for another account", ErrForbidden)
 	}
-	acc, err := s.Store.GetAccount(ctx, account)
+	acc, err := s.o.Store.GetAccount(ctx, account)
 	if err != nil {
 		return "", store.Token{}, err
 	}
@@ -113,7 +113,7 @@ func (s *Service) NewToken(ctx context.Context, a Actor, account, label string, 
 	if ttl > 0 {
 		t.Expires = s.now().Add(ttl)
 	}
-	if t, err = s.Store.AddToken(ctx, t); err != nil {
+	if t, err = s.o.Store.AddToken(ctx, t); err != nil {
 		return "", t, err
 	}
 	return tok, t, s.audit(ctx, a, "token.add", "account", acc.Name, "", "api token "+label)
@@ -121,13 +121,13 @@ func (s *Service) NewToken(ctx context.Context, a Actor, account, label string, 
 
 // Authenticate finds the enabled account behind a bearer token.
 func (s *Service) Authenticate(ctx context.Context, token string) (store.Account, store.Token, error) {
-	return s.Store.AccountByToken(ctx, auth.HashToken(token))
+	return s.o.Store.AccountByToken(ctx, auth.HashToken(token))
 }
 
 // Login checks an account's password and, on success, makes a session token
 // that lasts ttl.
 func (s *Service) Login(ctx context.Context, name, password, remote string, ttl time.Duration) (string, store.Account, error) {
-	acc, err := s.Store.GetAccount(ctx, name)
+	acc, err := s.o.Store.GetAccount(ctx, name)
 	if err != nil || !acc.Enabled || acc.PasswordHash == "" || auth.CheckPassword(acc.PasswordHash, password) != nil {
 		if err != nil {
 			// Spend the time of a real check, so a wrong name and a wrong
@@ -140,7 +140,7 @@ func (s *Service) Login(ctx context.Context, name, password, remote string, ttl 
 	if err != nil {
 		return "", acc, err
 	}
-	if _, err := s.Store.AddToken(ctx, store.Token{Account: acc.Name, Kind: store.TokenSession, Hash: hash, Expires: s.now().Add(ttl)}); err != nil {
+	if _, err := s.o.Store.AddToken(ctx, store.Token{Account: acc.Name, Kind: store.TokenSession, Hash: hash, Expires: s.now().Add(ttl)}); err != nil {
 		return "", acc, err
 	}
 	return tok, acc, s.audit(ctx, Actor{Name: acc.Name, Account: &acc, Remote: remote}, "account.login", "account", acc.Name, "", "")
@@ -165,7 +165,7 @@ func (s *Service) ListAudit(ctx context.Context, a Actor, f store.AuditFilter) (
 		}
 		f.Domain = d
 	}
-	return s.Store.ListAudit(ctx, f)
+	return s.o.Store.ListAudit(ctx, f)
 }
 
 // Logout ends one of the actor's own panel sessions. Ending a session that
@@ -174,7 +174,7 @@ func (s *Service) Logout(ctx context.Context, a Actor, sessionID int64) error {
 	if a.Account == nil {
 		return nil
 	}
-	err := s.Store.RemoveToken(ctx, a.Account.Name, sessionID)
+	err := s.o.Store.RemoveToken(ctx, a.Account.Name, sessionID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}

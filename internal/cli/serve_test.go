@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/admin/admintest"
 	"github.com/dkimd/dkimd/internal/keys"
 	"github.com/dkimd/dkimd/internal/metrics"
 	"github.com/dkimd/dkimd/internal/store"
@@ -223,7 +224,7 @@ func TestServeLoginThrottleShared(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := &admin.Service{Store: db, Master: mk}
+	svc := admintest.New(t, admintest.Options{Store: db, Master: mk}).Admin
 	const pw = "a long and right password"
 	if _, err := svc.AddAccount(ctx, admin.CLI(), admin.NewAccountRequest{Name: "alice", Role: store.RoleAdmin, Password: pw}); err != nil {
 		t.Fatal(err)
