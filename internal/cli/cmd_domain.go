@@ -11,6 +11,7 @@ import (
 
 	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/store"
 )
 
@@ -127,7 +128,7 @@ func keyGenerate(ctx context.Context, e *Env, args []string) error {
 		if err != nil {
 			return usagef("%v", err)
 		}
-		g, err := d.admin.GenerateKey(ctx, admin.CLI(), admin.NewKeyRequest{Domain: *domain, Selector: *selector, Spec: keys.Spec{Algorithm: a, Bits: *bits}})
+		g, err := d.admin.GenerateKey(ctx, admin.CLI(), lifecycle.NewKeyRequest{Domain: *domain, Selector: *selector, Spec: keys.Spec{Algorithm: a, Bits: *bits}})
 		if err != nil {
 			return err
 		}

@@ -78,8 +78,11 @@ func queueLocal(ctx context.Context, e *Env, df dataFlags, verb, id string) (any
 		return nil, err
 	}
 	defer spool.Close()
-	d.admin.Queue = spool
-	return queueOp(ctx, d.admin, verb, id)
+	a, _, err := d.services(wiring{queue: spool})
+	if err != nil {
+		return nil, err
+	}
+	return queueOp(ctx, a, verb, id)
 }
 
 // queueOp does one queue command through admin, as the local operator.

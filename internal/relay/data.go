@@ -147,7 +147,7 @@ func (s *session) newSigner(ctx context.Context, dec policy.Decision) (*dkim.Sig
 				errSigning, k.ID, k.Selector, k.Domain, k.State, sig.Selector, sig.Domain)
 		}
 		var cs crypto.Signer
-		if cs, err = o.Keys.Signer(ctx, k); err != nil {
+		if cs, err = o.Keys.Signer(ctx, k.Ref()); err != nil {
 			return nil, fmt.Errorf("%w: open key %s._domainkey.%s: %w", errSigning, k.Selector, k.Domain, err)
 		}
 		ks = append(ks, dkim.SignKey{Domain: k.Domain, Selector: k.Selector, Signer: cs})

@@ -17,6 +17,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/dkimd/dkimd/internal/auth"
+	"github.com/dkimd/dkimd/internal/keys"
 	"github.com/dkimd/dkimd/internal/policy"
 	"github.com/dkimd/dkimd/internal/store"
 )
@@ -33,9 +34,9 @@ type Directory interface {
 	GetKey(ctx context.Context, id int64) (store.Key, error)
 }
 
-// KeySource opens a key's private half for signing; admin.Service does.
+// KeySource opens a key's private half for signing; keys.Source does.
 type KeySource interface {
-	Signer(ctx context.Context, k store.Key) (crypto.Signer, error)
+	Signer(ctx context.Context, r keys.Ref) (crypto.Signer, error)
 }
 
 // Mode is what a listener is for.

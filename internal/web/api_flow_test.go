@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/policy"
 	"github.com/dkimd/dkimd/internal/store"
 )
@@ -22,7 +22,7 @@ func TestKeyLifecycle(t *testing.T) {
 	if loc := r.header.Get("Location"); loc != "/api/v1/domains/a.example/keys/2026-01" {
 		t.Errorf("Location %q", loc)
 	}
-	var g admin.GeneratedKey
+	var g lifecycle.GeneratedKey
 	r.into(t, &g)
 	rec := g.Record
 	if g.Key.State != store.KeyPending || g.Key.Bits != 2048 || rec == nil {

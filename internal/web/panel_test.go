@@ -620,7 +620,7 @@ func TestPanelKeyFlow(t *testing.T) {
 	}
 	// Revoked: the record and the check expect an empty p= now, and
 	// the checks made before say nothing about that.
-	// An active key is revoked only by force (admin.ErrTooEarly).
+	// An active key is revoked only by force (lifecycle.ErrTooEarly).
 	e.clk.Advance(time.Minute)
 	b.post("/domains/a.example/keys/k1/revoke", url.Values{"csrf": {csrf}}, nil).want(t, http.StatusConflict, "Nothing was saved", "still signs", `name="force"`)
 	if r := b.post("/domains/a.example/keys/k1/revoke", url.Values{"csrf": {csrf}, "force": {"on"}}, nil); r.status != http.StatusSeeOther {
