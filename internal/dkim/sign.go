@@ -23,8 +23,16 @@ var DefaultHeaderKeys = []string{
 }
 
 // DefaultOversign are the fields listed in h= once more than they occur, so
-// that a copy added on the way breaks the signature (RFC 6376 §8.15).
-var DefaultOversign = []string{"From"}
+// that a copy added on the way, or one added where the message had none,
+// breaks the signature (RFC 6376 §5.4.2, §8.15): every field of
+// DefaultHeaderKeys, since RFC 5322 §3.6 allows each of the originator,
+// destination, identification and informational ones at most once, and RFC
+// 2045 §3-§6 the MIME ones once per header. Rspamd oversigns the same set.
+var DefaultOversign = []string{
+	"From", "Sender", "Reply-To", "To", "Cc", "Bcc", "Date", "Subject",
+	"Message-ID", "In-Reply-To", "References",
+	"MIME-Version", "Content-Type", "Content-Transfer-Encoding",
+}
 
 // Errors from signing.
 var (
@@ -50,7 +58,8 @@ type SignOptions struct {
 	// DefaultHeaderKeys.
 	HeaderKeys []string
 	// Oversign names fields to list once more than they occur; nil means
-	// DefaultOversign, an empty non-nil slice none.
+	// DefaultOversign, an empty non-nil slice none. A field named here is
+	// signed even when HeaderKeys does not name it.
 	Oversign []string
 	// HeaderCanon and BodyCanon default to Relaxed.
 	HeaderCanon, BodyCanon Canonicalization
@@ -102,6 +111,14 @@ func NewSigner(opts *SignOptions) (*Signer, error) {
 	}
 	if o.Oversign == nil {
 		o.Oversign = DefaultOversign
+	}
+	for _, list := range [][]string{o.HeaderKeys, o.Oversign} {
+		for _, name := range list {
+			// h= is a tag value, which ";" would end (RFC 6376 §3.2).
+			if !validFieldName(name) || strings.Contains(name, ";") {
+				return nil, fmt.Errorf("dkim: invalid header field name %q", clip(name))
+			}
+		}
 	}
 	if o.HeaderCanon == "" {
 		o.HeaderCanon = Relaxed
@@ -249,10 +266,12 @@ func Sign(r io.Reader, opts *SignOptions) ([]string, error) {
 }
 
 // signedNames builds h=: each configured field as often as it occurs, an
-// oversigned one once more.
+// oversigned one once more, so that it is listed even when absent; then the
+// oversigned fields HeaderKeys does not name, the same way. It allocates
+// only the list.
 func (s *Signer) signedNames() []string {
-	var names []string
-	for _, name := range s.opts.HeaderKeys {
+	names := make([]string, 0, len(s.opts.HeaderKeys)+len(s.opts.Oversign)+len(s.fields))
+	add := func(name string, over bool) {
 		key := strings.ToLower(name)
 		n := 0
 		for _, f := range s.fields {
@@ -260,17 +279,33 @@ func (s *Signer) signedNames() []string {
 				n++
 			}
 		}
-		for _, o := range s.opts.Oversign {
-			if strings.EqualFold(o, name) {
-				n++
-				break
-			}
+		if over {
+			n++
 		}
 		for ; n > 0; n-- {
 			names = append(names, key)
 		}
 	}
+	for _, name := range s.opts.HeaderKeys {
+		add(name, containsFold(s.opts.Oversign, name))
+	}
+	for i, name := range s.opts.Oversign {
+		if !containsFold(s.opts.HeaderKeys, name) && !containsFold(s.opts.Oversign[:i], name) {
+			add(name, true)
+		}
+	}
 	return names
+}
+
+// containsFold reports whether list holds name, compared without case as
+// header field names are (RFC 5322 §1.2.2).
+func containsFold(list []string, name string) bool {
+	for _, l := range list {
+		if strings.EqualFold(l, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // headerHash computes the hash signed in b= (RFC 6376 §3.7): the fields named
