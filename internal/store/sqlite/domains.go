@@ -90,7 +90,7 @@ func (d *DB) GetDomain(ctx context.Context, name string) (store.Domain, error) {
 	if err != nil {
 		return store.Domain{}, err
 	}
-	dom, err := scanDomain(d.db.QueryRowContext(ctx, `SELECT `+domainCols+` FROM domains WHERE name = ?`, n))
+	dom, err := scanDomain(d.stmts.domain.QueryRowContext(ctx, n))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Domain{}, fmt.Errorf("%w: domain %s", store.ErrNotFound, n)
 	}
