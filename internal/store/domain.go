@@ -115,17 +115,21 @@ func NormalizeOversign(s string) (string, error) {
 	return strings.Join(names, ","), nil
 }
 
-// OversignFields gives the setting as a signer takes it: nil for the
-// default, an empty list for none, the field names otherwise. d must be
-// normalized.
-func (d Domain) OversignFields() []string {
-	switch d.Oversign {
+// OversignFields gives the domain's setting as a signer takes it (see
+// OversignFields). d must be normalized.
+func (d Domain) OversignFields() []string { return OversignFields(d.Oversign) }
+
+// OversignFields gives a normalized oversign setting as a signer takes it
+// (dkim.SignOptions.Oversign): nil for the default, an empty list for none,
+// the field names otherwise.
+func OversignFields(setting string) []string {
+	switch setting {
 	case OversignDefault:
 		return nil
 	case OversignNone:
 		return []string{}
 	}
-	return strings.Split(d.Oversign, ",")
+	return strings.Split(setting, ",")
 }
 
 // fieldName reports whether s is a field name that fits in a list and in h=.
