@@ -86,14 +86,5 @@ func (s *Service) SetOversign(ctx context.Context, a Actor, name, oversign strin
 	if d, err = s.Store.UpdateDomain(ctx, d); err != nil {
 		return d, err
 	}
-	return d, s.audit(ctx, a, "domain.update", "domain", d.Name, d.Name, "oversign="+OversignText(d))
-}
-
-// OversignText gives a domain's oversigning choice in the words the CLI,
-// the panel and the audit log use: "default", "none" or the field list.
-func OversignText(d store.Domain) string {
-	if d.Oversign == store.OversignDefault {
-		return "default"
-	}
-	return d.Oversign
+	return d, s.audit(ctx, a, "domain.update", "domain", d.Name, d.Name, "oversign="+d.OversignText())
 }

@@ -89,7 +89,7 @@ func domainSet(ctx context.Context, e *Env, args []string) error {
 		if *df.asJSON {
 			return writeJSON(e.Stdout, dom)
 		}
-		_, err = fmt.Fprintf(e.Stdout, "%s: auto-activate %t, oversign %s\n", dom.Name, dom.AutoActivate, admin.OversignText(dom))
+		_, err = fmt.Fprintf(e.Stdout, "%s: auto-activate %t, oversign %s\n", dom.Name, dom.AutoActivate, dom.OversignText())
 		return err
 	})
 }
@@ -107,7 +107,7 @@ func domainList(ctx context.Context, e *Env, args []string) error {
 		}
 		tw := newTable(e.Stdout, "DOMAIN", "AUTO-ACTIVATE", "OVERSIGN", "CREATED")
 		for _, dom := range ds {
-			fmt.Fprintf(tw, "%s\t%t\t%s\t%s\n", dom.Unicode(), dom.AutoActivate, admin.OversignText(dom), day(dom.Created))
+			fmt.Fprintf(tw, "%s\t%t\t%s\t%s\n", dom.Unicode(), dom.AutoActivate, dom.OversignText(), day(dom.Created))
 		}
 		return tw.Flush()
 	})

@@ -115,6 +115,15 @@ func NormalizeOversign(s string) (string, error) {
 	return strings.Join(names, ","), nil
 }
 
+// OversignText gives the domain's oversigning choice in the words people
+// type and read: "default", "none" or the field list.
+func (d Domain) OversignText() string {
+	if d.Oversign == OversignDefault {
+		return "default"
+	}
+	return d.Oversign
+}
+
 // OversignFields gives the domain's setting as a signer takes it (see
 // OversignFields). d must be normalized.
 func (d Domain) OversignFields() []string { return OversignFields(d.Oversign) }
