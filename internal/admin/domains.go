@@ -72,3 +72,19 @@ func (s *Service) SetAutoActivate(ctx context.Context, a Actor, name string, on 
 	}
 	return d, s.audit(ctx, a, "domain.update", "domain", d.Name, d.Name, "auto_activate="+strconv.FormatBool(on))
 }
+
+// SetOversign chooses the header fields the relay oversigns for the domain
+// (store.Domain.Oversign): "default", "none", "from-only" or a
+// comma-separated list of field names. A value that is none of these is a
+// *store.FieldError for "oversign".
+func (s *Service) SetOversign(ctx context.Context, a Actor, name, oversign string) (store.Domain, error) {
+	d, err := s.GetDomain(ctx, a, name)
+	if err != nil {
+		return d, err
+	}
+	d.Oversign = oversign
+	if d, err = s.o.Store.UpdateDomain(ctx, d); err != nil {
+		return d, err
+	}
+	return d, s.audit(ctx, a, "domain.update", "domain", d.Name, d.Name, "oversign="+d.OversignText())
+}

@@ -23,8 +23,8 @@ import (
 )
 
 // Directory is what the relay needs from the store: the users and keys the
-// signing rule reads, users by source address, and keys by ID. A
-// store.Store satisfies it.
+// signing rule reads, users by source address, keys by ID, and the signing
+// domain's settings. A store.Store satisfies it.
 type Directory interface {
 	policy.Directory
 	// UserByIP finds the IP-authenticated or re-authenticating user whose
@@ -32,6 +32,8 @@ type Directory interface {
 	UserByIP(ctx context.Context, addr netip.Addr) (store.OutgoingUser, error)
 	// GetKey finds a key by ID.
 	GetKey(ctx context.Context, id int64) (store.Key, error)
+	// GetDomain finds a domain, for its oversigning choice.
+	GetDomain(ctx context.Context, name string) (store.Domain, error)
 }
 
 // KeySource opens a key's private half for signing; keys.Source does.

@@ -223,6 +223,26 @@ func TestDomains(t *testing.T) {
 	if d.AutoActivate {
 		t.Errorf("auto_activate still on")
 	}
+	if d.Oversign != store.OversignDefault {
+		t.Errorf("a new domain oversigns %q, want the default", d.Oversign)
+	}
+	r = e.call(roleAdmin, "PATCH", "/api/v1/domains/xn--bcher-kva.example", `{"oversign":"from-only"}`)
+	r.want(t, http.StatusOK, "", "")
+	r.into(t, &d)
+	if d.Oversign != "From" || d.AutoActivate {
+		t.Errorf("after PATCH oversign from-only: %s", r.body)
+	}
+	// A domain admin sets its own domain's choice; a refused value changes
+	// nothing, auto_activate in the same PATCH included.
+	e.call(roleDomA, "PATCH", "/api/v1/domains/a.example", `{"oversign":" Subject , list-id"}`).into(t, &d)
+	if d.Oversign != "Subject,list-id" {
+		t.Errorf("domain admin's PATCH: oversign %q", d.Oversign)
+	}
+	e.call(roleDomA, "PATCH", "/api/v1/domains/a.example", `{"oversign":"a b","auto_activate":true}`).want(t, http.StatusUnprocessableEntity, codeInvalid, "oversign")
+	e.call(roleDomA, "GET", "/api/v1/domains/a.example", nil).into(t, &d)
+	if d.Oversign != "Subject,list-id" || d.AutoActivate {
+		t.Errorf("a refused PATCH changed the domain: %+v", d)
+	}
 	r = e.call(roleAdmin, "PATCH", "/api/v1/domains/xn--bcher-kva.example", `{}`)
 	r.want(t, http.StatusOK, "", "")
 	e.call(roleAdmin, "DELETE", "/api/v1/domains/xn--bcher-kva.example", nil).want(t, http.StatusNoContent, "", "")
