@@ -30,6 +30,9 @@ const (
 	RelayKeyFile  = "relay-key.pem"
 )
 
+// String is the root, for messages and log lines.
+func (l Layout) String() string { return l.Root }
+
 // Database is the SQLite database file.
 func (l Layout) Database() string { return l.path(DatabaseFile) }
 

@@ -20,6 +20,7 @@ func TestLayoutPaths(t *testing.T) {
 		{"control socket", l.ControlSocket(), "/var/lib/dkimd/control.sock"},
 		{"relay certificate", l.RelayCert(), "/var/lib/dkimd/relay-cert.pem"},
 		{"relay certificate key", l.RelayKey(), "/var/lib/dkimd/relay-key.pem"},
+		{"root, in messages", l.String(), "/var/lib/dkimd"},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s: %s, want %s", c.what, c.got, c.want)
