@@ -21,13 +21,13 @@ func New(root string) Layout { return Layout{Root: root} }
 // methods give their paths; the names are exported for messages and help
 // texts ("default DIR/master.key").
 const (
-	DatabaseFile  = "dkimd.db"
-	MasterKeyFile = "master.key"
-	SpoolDir      = "spool"
-	TmpDir        = "tmp"
-	ControlSocket = "control.sock"
-	RelayCertFile = "relay-cert.pem"
-	RelayKeyFile  = "relay-key.pem"
+	DatabaseFile      = "dkimd.db"
+	MasterKeyFile     = "master.key"
+	SpoolDir          = "spool"
+	TmpDir            = "tmp"
+	ControlSocketFile = "control.sock"
+	RelayCertFile     = "relay-cert.pem"
+	RelayKeyFile      = "relay-key.pem"
 )
 
 // String is the root, for messages and log lines.
@@ -51,7 +51,7 @@ func (l Layout) Tmp() string { return l.path(TmpDir) }
 
 // ControlSocket is the UNIX socket a running serve answers the queue
 // commands on.
-func (l Layout) ControlSocket() string { return l.path(ControlSocket) }
+func (l Layout) ControlSocket() string { return l.path(ControlSocketFile) }
 
 // RelayCert and RelayKey are the self-signed submission certificate and
 // its private key, made when no certificate is configured.
