@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 
 	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/datadir"
 	"github.com/dkimd/dkimd/internal/keys"
 	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/queue"
@@ -35,23 +33,17 @@ func addDataFlags(fs *flag.FlagSet, e *Env) dataFlags {
 	}
 	return dataFlags{
 		dir:       fs.String("data", def, "data directory (default $DKIMD_DATA or ./"+DefaultDataDir+")"),
-		masterKey: fs.String("master-key", "", "master key file (default DIR/"+masterKeyFile+", or $"+keys.MasterKeyEnv+")"),
+		masterKey: fs.String("master-key", "", "master key file (default DIR/"+datadir.MasterKeyFile+", or $"+keys.MasterKeyEnv+")"),
 		init: fs.Bool("init", false, "create the database or the master key where one is missing although the other exists "+
 			"(a new installation with a given master key; never replaces either)"),
 		asJSON: fs.Bool("json", false, "print JSON"),
 	}
 }
 
-// The files of a data directory.
-const (
-	databaseFile  = "dkimd.db"
-	masterKeyFile = "master.key"
-)
-
 // data is an open data directory: the database and the master key, behind
 // the admin service.
 type data struct {
-	dir    string
+	dir    datadir.Layout
 	db     *sqlite.DB
 	master *keys.MasterKey
 	// admin is the service as the admin commands use it: no DNS checker,
@@ -101,8 +93,8 @@ func (d *data) Close() error { return d.db.Close() }
 // new, empty installation. Both are created only on a first start (neither
 // exists), or with --init (see masterKeyGate).
 func openData(ctx context.Context, e *Env, f dataFlags, log *slog.Logger) (*data, error) {
-	dir := *f.dir
-	dbPath := filepath.Join(dir, databaseFile)
+	dir := datadir.New(*f.dir)
+	dbPath := dir.Database()
 	src := masterKeyFrom(e, f, dir)
 	mk, err := src.load()
 	if err != nil {
@@ -117,8 +109,8 @@ func openData(ctx context.Context, e *Env, f dataFlags, log *slog.Logger) (*data
 		// (or zero bytes) for the administrator to restore.
 		return nil, newDatabaseError(dbPath, src, dbState)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
+	if err := dir.MakeRoot(); err != nil {
+		return nil, err
 	}
 	db, err := sqlite.Open(ctx, dbPath, sqlite.Options{})
 	if err != nil {

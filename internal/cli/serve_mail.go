@@ -9,10 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/dkimd/dkimd/internal/datadir"
 	"github.com/dkimd/dkimd/internal/delivery"
 	"github.com/dkimd/dkimd/internal/keys"
 	"github.com/dkimd/dkimd/internal/queue"
@@ -76,11 +76,18 @@ func startMail(ctx context.Context, m *mailFlags, d *data, src *keys.Source, log
 		return nil, usagef("--max-connections, --max-connections-per-ip and --preauth-idle-timeout must be positive")
 	}
 	qm := &queue.Metrics{}
-	spool, err := queue.OpenSpool(filepath.Join(d.dir, "spool"), queue.SpoolOptions{Logger: log, Metrics: qm})
+	spool, err := queue.OpenSpool(d.dir.Spool(), queue.SpoolOptions{Log: log, Metrics: qm})
 	if err != nil {
 		return nil, err
 	}
-	dopts := delivery.Options{SmartHost: m.smarthost, Username: m.smarthostUser, HeloName: m.hostname, Expiry: m.queueLifetime, Logger: log, Metrics: qm}
+	// The relay's temporary files: emptied of what a killed serve left,
+	// now that the spool's lock says no other serve uses this directory.
+	tmpDir, err := d.dir.CleanTmp()
+	if err != nil {
+		spool.Close()
+		return nil, err
+	}
+	dopts := delivery.Options{SmartHost: m.smarthost, Username: m.smarthostUser, HeloName: m.hostname, Expiry: m.queueLifetime, Log: log, Metrics: qm}
 	switch m.smarthostTLS {
 	case "opportunistic":
 	case "required":
@@ -113,7 +120,7 @@ func startMail(ctx context.Context, m *mailFlags, d *data, src *keys.Source, log
 	out.relay, err = relay.New(relay.Options{
 		Directory: d.db, Keys: src, Queue: relay.QueueOf(spool),
 		TLS: tlsConf, AllowInsecureAuth: m.insecureAuth, Hostname: m.hostname,
-		SpoolDir: filepath.Join(d.dir, "spool", "tmp"), Metrics: out.metrics, Log: log,
+		TempDir: tmpDir, Metrics: out.metrics, Log: log,
 		SignatureLifetime: m.signatureLifetime,
 		MessagesPerHour:   m.perHour, MessagesPerDay: m.perDay,
 		MaxConnections: m.maxConns, MaxConnectionsPerIP: m.maxConnsPerIP,
@@ -175,7 +182,7 @@ func (m *mail) stop(ctx context.Context) error {
 	return err
 }
 
-func (m *mailFlags) tlsConfig(dataDir string) (*tls.Config, error) {
+func (m *mailFlags) tlsConfig(dir datadir.Layout) (*tls.Config, error) {
 	var cert tls.Certificate
 	var err error
 	switch {
@@ -186,7 +193,7 @@ func (m *mailFlags) tlsConfig(dataDir string) (*tls.Config, error) {
 		if host == "" {
 			host, _ = os.Hostname()
 		}
-		cert, err = relay.SelfSignedCertificate(dataDir, host, nil)
+		cert, err = relay.SelfSignedCertificate(dir.RelayCert(), dir.RelayKey(), host, nil)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("TLS certificate: %w", err)
