@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dkimd/dkimd/internal/lifecycle"
+	"github.com/dkimd/dkimd/internal/mailaddr"
 	"github.com/dkimd/dkimd/internal/queue"
 	"github.com/dkimd/dkimd/internal/store"
 )
@@ -122,10 +123,11 @@ func (s *Service) audit(ctx context.Context, a Actor, action, kind, id, domain, 
 // manage returns the canonical domain name if the actor manages it, and
 // store.ErrNotFound otherwise (also for a domain that does not exist).
 func (s *Service) manage(ctx context.Context, a Actor, domain string) (string, error) {
-	d, err := store.NormalizeDomain(domain)
+	pd, err := mailaddr.ParseDomain(domain)
 	if err != nil {
 		return "", &store.FieldError{Field: "domain", Err: err}
 	}
+	d := pd.String()
 	if !a.Manages(d) {
 		return "", fmt.Errorf("%w: domain %s", store.ErrNotFound, d)
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/dkimd/dkimd/internal/mailaddr"
 	"github.com/dkimd/dkimd/internal/policy"
 	"github.com/dkimd/dkimd/internal/store"
 )
@@ -134,7 +135,8 @@ func (s *Service) apply(ctx context.Context, a Actor, u *store.OutgoingUser, c U
 	if c.GrantedDomains != nil {
 		var granted []string
 		for _, g := range *c.GrantedDomains {
-			d, err := store.NormalizeDomain(g)
+			pd, err := mailaddr.ParseDomain(g)
+			d := pd.String()
 			if err != nil {
 				return &store.FieldError{Field: "granted_domains", Err: err}
 			}

@@ -15,7 +15,8 @@ var storeDrivers = []string{"modernc.org/sqlite", "github.com/jackc/pgx", "githu
 
 // rules are the import rules of each package's doc.go, in the direction
 // DESIGN.md draws: cli → web/relay/milter → admin →
-// lifecycle/policy/queue/delivery/dnscheck → store/keys → dkim → stdlib.
+// lifecycle/policy/queue/delivery/dnscheck → store/keys → dkim → stdlib,
+// with mailaddr a leaf any of them may use.
 var rules = []rule{
 	{pkg: "internal/dkim", stdOnly: true,
 		why: "dkim: \"only the standard library\""},
@@ -33,23 +34,25 @@ var rules = []rule{
 		why: "storetest: \"must not import a backend\"; only tests import it"},
 	{pkg: "internal/policy", deny: append([]string{"internal/web", "internal/relay", "internal/milter", "internal/cli", "internal/store/sqlite"}, storeDrivers...),
 		why: "policy: \"must not import web, relay, milter, cli or a store backend\""},
+	{pkg: "internal/mailaddr", only: []string{},
+		why: "mailaddr: \"may import the standard library and golang.org/x/net/idna, nothing of dkimd\""},
 	{pkg: "internal/dnscheck", only: []string{"internal/dkim"},
 		why: "dnscheck: \"may import the dkim package, the standard library and miekg/dns\""},
 	{pkg: "internal/dnscheck/dnstest", testOnly: true, only: []string{},
 		why: "dnstest: \"must import nothing from dkimd\"; only tests import it"},
-	{pkg: "internal/lifecycle", only: []string{"internal/store", "internal/keys", "internal/dkim", "internal/dnscheck"},
-		why: "lifecycle: \"may import store, keys, dkim, dnscheck\"; \"must not import admin, policy, web, relay, milter, queue or cli\""},
-	{pkg: "internal/queue", only: []string{},
-		why: "queue: \"must not import delivery, relay, milter, web, cli, admin, store, policy or keys\""},
+	{pkg: "internal/lifecycle", only: []string{"internal/store", "internal/keys", "internal/dkim", "internal/dnscheck", "internal/mailaddr"},
+		why: "lifecycle: \"may import store, keys, dkim, dnscheck, mailaddr\"; \"must not import admin, policy, web, relay, milter, queue or cli\""},
+	{pkg: "internal/queue", only: []string{"internal/mailaddr"},
+		why: "queue: \"must not import delivery, relay, milter, web, cli, admin, store, policy or keys\"; \"of dkimd it imports only mailaddr\""},
 	{pkg: "internal/queue/queuetest", testOnly: true, only: []string{"internal/queue"},
 		why: "queuetest: \"must import nothing of dkimd but the queue package\"; only tests import it"},
-	{pkg: "internal/delivery", only: []string{"internal/queue"},
-		why: "delivery: \"of dkimd it imports only queue\""},
+	{pkg: "internal/delivery", only: []string{"internal/queue", "internal/mailaddr"},
+		why: "delivery: \"of dkimd it imports only queue and mailaddr\""},
 	{pkg: "internal/delivery/deliverytest", testOnly: true, only: []string{},
 		why: "deliverytest: \"must not import the delivery or queue packages or anything else of dkimd\"; only tests import it"},
 	{pkg: "internal/admin/admintest", testOnly: true, only: []string{"internal/admin", "internal/lifecycle", "internal/keys", "internal/queue", "internal/store"},
 		why: "admintest: \"may import admin, lifecycle, keys, queue and store; nothing imports it but tests\""},
-	{pkg: "internal/admin", only: []string{"internal/store", "internal/keys", "internal/policy", "internal/lifecycle", "internal/queue", "internal/dkim", "internal/auth"},
+	{pkg: "internal/admin", only: []string{"internal/store", "internal/keys", "internal/policy", "internal/lifecycle", "internal/queue", "internal/dkim", "internal/auth", "internal/mailaddr"},
 		why: "admin: \"must not import web, relay, milter or cli\""},
 	{pkg: "internal/relay", deny: append([]string{"internal/web", "internal/milter", "internal/cli", "internal/store/sqlite", "internal/delivery"}, storeDrivers...),
 		why: "relay: \"must not import web, milter, cli or a store backend\"; it hands messages to a queue, never delivers"},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/dkimd/dkimd/internal/dkim"
 	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/mailaddr"
 	"github.com/dkimd/dkimd/internal/store"
 )
 
@@ -33,10 +34,11 @@ type GeneratedKey struct {
 // Generate makes a key pair and stores it, pending, with its private half
 // sealed under the master key, in one transaction.
 func (s *Service) Generate(ctx context.Context, by By, r NewKeyRequest) (*GeneratedKey, error) {
-	d, err := store.NormalizeDomain(r.Domain)
+	pd, err := mailaddr.ParseDomain(r.Domain)
 	if err != nil {
 		return nil, &store.FieldError{Field: "domain", Err: err}
 	}
+	d := pd.String()
 	sel, err := store.NormalizeSelector(r.Selector)
 	if err != nil {
 		return nil, &store.FieldError{Field: "selector", Err: err}
@@ -125,10 +127,11 @@ type Rotation struct {
 // through Activate, as the domain says) and the key it replaces retires
 // in the same transaction.
 func (s *Service) Rotate(ctx context.Context, by By, r RotateRequest) (*Rotation, error) {
-	d, err := store.NormalizeDomain(r.Domain)
+	pd, err := mailaddr.ParseDomain(r.Domain)
 	if err != nil {
 		return nil, &store.FieldError{Field: "domain", Err: err}
 	}
+	d := pd.String()
 	all, err := s.o.Store.ListKeys(ctx, store.KeyFilter{Domain: d})
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/mailaddr"
 )
 
 // KeyState is where a DKIM key is in its life.
@@ -132,8 +133,8 @@ func (k Key) Ref() keys.Ref { return keys.Ref{ID: k.ID, AssociatedData: k.Associ
 // unique together for all time, so this never names two rows. Both are
 // taken in canonical form, so any accepted spelling gives the same bytes.
 func KeyAssociatedData(domain, selector string) []byte {
-	if d, err := NormalizeDomain(domain); err == nil {
-		domain = d
+	if d, err := mailaddr.ParseDomain(domain); err == nil {
+		domain = d.String()
 	}
 	if s, err := NormalizeSelector(selector); err == nil {
 		selector = s
@@ -166,18 +167,18 @@ type NewKey struct {
 
 // Normalize checks k and gives it in canonical form.
 func (k NewKey) Normalize() (NewKey, error) {
-	d, err := NormalizeDomain(k.Domain)
+	d, err := mailaddr.ParseDomain(k.Domain)
 	if err != nil {
 		return k, &FieldError{Field: "domain", Err: err}
 	}
-	k.Domain = d
+	k.Domain = d.String()
 	s, err := NormalizeSelector(k.Selector)
 	if err != nil {
 		return k, &FieldError{Field: "selector", Err: err}
 	}
 	k.Selector = s
-	if n := len(s) + len("._domainkey.") + len(d); n > maxDomainLen {
-		return k, Invalid("selector", "%s._domainkey.%s is %d characters, DNS allows 253", s, d, n)
+	if n := len(s) + len("._domainkey.") + len(k.Domain); n > mailaddr.MaxDomainLen {
+		return k, Invalid("selector", "%s._domainkey.%s is %d characters, DNS allows 253", s, k.Domain, n)
 	}
 	spec, err := keys.Spec{Algorithm: k.Algorithm, Bits: k.Bits}.Normalize()
 	if err != nil {

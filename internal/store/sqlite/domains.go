@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/dkimd/dkimd/internal/mailaddr"
 	"github.com/dkimd/dkimd/internal/store"
 )
 
@@ -37,11 +38,11 @@ func (d *DB) AddDomain(ctx context.Context, dom store.Domain) (store.Domain, err
 // lookupDomain normalises a name given to a lookup; a name that cannot be a
 // domain is simply not found.
 func lookupDomain(name string) (string, error) {
-	n, err := store.NormalizeDomain(name)
+	n, err := mailaddr.ParseDomain(name)
 	if err != nil {
 		return "", fmt.Errorf("%w: domain %q: %v", store.ErrNotFound, name, err)
 	}
-	return n, nil
+	return n.String(), nil
 }
 
 type querier interface {

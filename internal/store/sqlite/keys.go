@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/mailaddr"
 	"github.com/dkimd/dkimd/internal/store"
 )
 
@@ -118,11 +119,11 @@ func (d *DB) ListKeys(ctx context.Context, f store.KeyFilter) ([]store.Key, erro
 	var where []string
 	var args []any
 	if f.Domain != "" {
-		dom, err := store.NormalizeDomain(f.Domain)
+		dom, err := mailaddr.ParseDomain(f.Domain)
 		if err != nil {
 			return nil, nil // no domain of that name, so no keys
 		}
-		where, args = append(where, "domain = ?"), append(args, dom)
+		where, args = append(where, "domain = ?"), append(args, dom.String())
 	}
 	if len(f.States) > 0 {
 		var marks []string
@@ -164,11 +165,11 @@ func scanKeys(rows *sql.Rows, err error) ([]store.Key, error) {
 
 // ActiveKeys implements store.Keys.
 func (d *DB) ActiveKeys(ctx context.Context, domain string) ([]store.Key, error) {
-	dom, err := store.NormalizeDomain(domain)
+	dom, err := mailaddr.ParseDomain(domain)
 	if err != nil {
 		return nil, nil
 	}
-	return scanKeys(d.stmts.activeKeys.QueryContext(ctx, dom, string(store.KeyActive)))
+	return scanKeys(d.stmts.activeKeys.QueryContext(ctx, dom.String(), string(store.KeyActive)))
 }
 
 // SetKeyState implements store.Keys.

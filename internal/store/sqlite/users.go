@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/dkimd/dkimd/internal/mailaddr"
 	"github.com/dkimd/dkimd/internal/store"
 )
 
@@ -236,11 +237,11 @@ func (d *DB) GetUser(ctx context.Context, name string) (store.OutgoingUser, erro
 func (d *DB) ListUsers(ctx context.Context, domain string) ([]store.OutgoingUser, error) {
 	q, args := `SELECT `+userCols+` FROM outgoing_users ORDER BY name`, []any{}
 	if domain != "" {
-		dom, err := store.NormalizeDomain(domain)
+		dom, err := mailaddr.ParseDomain(domain)
 		if err != nil {
 			return nil, nil
 		}
-		q, args = `SELECT `+userCols+` FROM outgoing_users WHERE domain = ? ORDER BY name`, []any{dom}
+		q, args = `SELECT `+userCols+` FROM outgoing_users WHERE domain = ? ORDER BY name`, []any{dom.String()}
 	}
 	var out []store.OutgoingUser
 	err := d.read(ctx, func(tx *sql.Tx) error {
