@@ -10,9 +10,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/dkimd/dkimd/internal/milter"
 	"github.com/dkimd/dkimd/internal/queue"
 	"github.com/dkimd/dkimd/internal/relay"
 )
@@ -30,6 +32,9 @@ type mailFlags struct {
 	// signatureLifetime (x=) come from the lifecycle flags, which use
 	// them to tell when a retired key is safe to revoke.
 	queueLifetime, signatureLifetime time.Duration
+	// The milter (off unless milterAddr is set).
+	milterAddr, milterTrusted, milterOnError string
+	milterMode                               os.FileMode
 }
 
 func addMailFlags(fs *flag.FlagSet) *mailFlags {
@@ -48,6 +53,18 @@ func addMailFlags(fs *flag.FlagSet) *mailFlags {
 	fs.BoolVar(&m.insecureAuth, "allow-insecure-auth", false, "allow AUTH without TLS (only for tests on loopback)")
 	fs.IntVar(&m.perHour, "messages-per-hour", relay.DefaultMessagesPerHour, "messages one outgoing user may send per hour on this node (-1: no limit)")
 	fs.IntVar(&m.perDay, "messages-per-day", relay.DefaultMessagesPerDay, "messages one outgoing user may send per UTC day on this node (-1: no limit)")
+	fs.StringVar(&m.milterAddr, "listen-milter", "", `milter socket for Postfix or Sendmail: unix:/path or inet:HOST:PORT ("" to turn off)`)
+	m.milterMode = 0o660
+	fs.Func("milter-socket-mode", "permissions of a unix: milter socket, octal (default 0660: the MTA's user must be in dkimd's group)", func(v string) error {
+		n, err := strconv.ParseUint(v, 8, 32)
+		if err != nil || n == 0 || n > 0o777 {
+			return fmt.Errorf("want an octal mode such as 0660")
+		}
+		m.milterMode = os.FileMode(n)
+		return nil
+	})
+	fs.StringVar(&m.milterTrusted, "milter-trusted-daemon", "", "sign only mail from the MTA listener with this {daemon_name} (Postfix milter_macro_daemon_name); default: every listener")
+	fs.StringVar(&m.milterOnError, "milter-on-error", "tempfail", "when a signature is due and cannot be made: tempfail (the MTA retries) or accept (pass unsigned)")
 	return m
 }
 
@@ -58,6 +75,9 @@ type mail struct {
 	relay        *relay.Server
 	metrics      *relay.Metrics
 	addrs        map[relay.Mode]string
+	milter       *milter.Server
+	milterAddr   string
+	milterStats  *milter.Metrics
 	stopDelivery context.CancelFunc
 	delivered    chan struct{} // closed when delivery has stopped
 }
@@ -131,6 +151,11 @@ func startMail(ctx context.Context, m *mailFlags, d *data, log *slog.Logger, err
 			}
 		}()
 	}
+	if err := out.startMilter(ctx, m, d, log, errc); err != nil {
+		out.relay.Close()
+		spool.Close()
+		return nil, err
+	}
 	// Delivery starts last, so no failure above leaves it running on a
 	// closed spool; stop ends it before the spool closes.
 	dctx, cancel := context.WithCancel(ctx)
@@ -144,10 +169,48 @@ func startMail(ctx context.Context, m *mailFlags, d *data, log *slog.Logger, err
 	return out, nil
 }
 
+// startMilter starts the milter listener, if one is configured: it signs
+// with the same store, keys and rule as the relay, for an MTA that passes
+// its own mail by.
+func (out *mail) startMilter(ctx context.Context, m *mailFlags, d *data, log *slog.Logger, errc chan<- error) error {
+	if m.milterAddr == "" {
+		return nil
+	}
+	onErr, err := milter.ParseOnError(m.milterOnError)
+	if err != nil {
+		return usagef("--milter-on-error %q: want tempfail or accept", m.milterOnError)
+	}
+	out.milterStats = &milter.Metrics{}
+	srv, err := milter.New(milter.Options{
+		Directory: d.db, Keys: d.admin, TrustedDaemon: m.milterTrusted, OnError: onErr,
+		SignatureLifetime: m.signatureLifetime, Log: log.With("listener", "milter"), Metrics: out.milterStats,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := milter.Listen(ctx, m.milterAddr, m.milterMode)
+	if err != nil {
+		return err
+	}
+	out.milter, out.milterAddr = srv, ln.Addr().String()
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, milter.ErrClosed) {
+			errc <- err
+		}
+	}()
+	return nil
+}
+
 // stop ends the listeners (waiting for sessions up to ctx), then delivery,
 // then closes the spool.
 func (m *mail) stop(ctx context.Context) error {
 	err := m.relay.Shutdown(ctx)
+	if m.milter != nil {
+		// A message in flight fails at the MTA, which retries it.
+		if merr := m.milter.Shutdown(ctx); err == nil {
+			err = merr
+		}
+	}
 	if m.stopDelivery != nil {
 		m.stopDelivery()
 		select {
