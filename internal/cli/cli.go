@@ -56,7 +56,7 @@ func commands() []command {
 		{"audit", "show the audit log", runAudit},
 		{"queue", "the mail queue (queue list|show|retry|remove)", runQueue},
 		{"dns", "check a key's DNS record (dns check --domain D --selector S [--key FILE])", runDNS},
-		{"policy", "which key would sign a user's mail, and why (policy explain --user U --from ADDR)", runPolicy},
+		{"policy", "which key would sign a user's mail, and why (policy explain --user U | --auth-user LOGIN | --client-ip IP --from ADDR)", runPolicy},
 	}
 }
 

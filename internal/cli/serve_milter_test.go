@@ -130,7 +130,7 @@ func TestServeMilterInPostfix(t *testing.T) {
 		{name: "2 MiB message", login: "alice", pw: "pw-alice", header: "From: alice@example.com\r\n", body: big,
 			wantDomain: "example.com", wantSigs: 2},
 		{name: "folded and 8-bit header fields", login: "alice", pw: "pw-alice",
-			header:     "From: =?utf-8?q?J=C3=BCrgen?=\r\n\t<alice@example.com>\r\nTo: a@example.net,\r\n  b@example.net\r\nX-Note:   Grüße aus Köln  \r\n\tzweite Zeile\r\n",
+			header:     "From: =?utf-8?q?J=C3=BCrgen?=\r\n\t<alice@example.com>\r\nTo: Jürgen Müller <a@example.net>,\r\n  b@example.net\r\nReply-To:  Grüße   <alice@example.com>\r\nX-Note:   Grüße aus Köln  \r\n\tzweite Zeile\r\n",
 			wantDomain: "example.com", wantSigs: 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
