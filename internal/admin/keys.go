@@ -73,6 +73,11 @@ func (s *Service) generate(ctx context.Context, d, selector string, spec keys.Sp
 	if err != nil {
 		return nil, err
 	}
+	return s.keep(ctx, d, sel, spec, priv, replaces)
+}
+
+// keep stores a private key, pending, sealed under the master key.
+func (s *Service) keep(ctx context.Context, d, sel string, spec keys.Spec, priv crypto.Signer, replaces int64) (*GeneratedKey, error) {
 	pub, err := publicKeyBytes(priv.Public())
 	if err != nil {
 		return nil, err
@@ -93,6 +98,51 @@ func (s *Service) generate(ctx context.Context, d, selector string, spec keys.Sp
 		return nil, err
 	}
 	return &GeneratedKey{Key: k, Record: rec, Warnings: spec.Warnings()}, nil
+}
+
+// ImportKeyRequest brings an existing private key into dkimd, so that a
+// site moving from OpenDKIM keeps the records it has published.
+type ImportKeyRequest struct {
+	Domain   string
+	Selector string
+	// Key is the private key (keys.ParsePEM reads PKCS#1 as
+	// opendkim-genkey writes it, and PKCS#8).
+	Key crypto.Signer
+}
+
+// ImportKey stores an existing private key, pending, sealed under the
+// master key like a generated one; it activates as usual, once its record
+// (already published, typically) is seen in DNS. The audit log records the
+// import, never the key.
+func (s *Service) ImportKey(ctx context.Context, a Actor, r ImportKeyRequest) (*GeneratedKey, error) {
+	d, err := s.manage(ctx, a, r.Domain)
+	if err != nil {
+		return nil, err
+	}
+	sel, err := store.NormalizeSelector(r.Selector)
+	if err != nil {
+		return nil, &store.FieldError{Field: "selector", Err: err}
+	}
+	if r.Key == nil {
+		return nil, &store.FieldError{Field: "key", Err: keys.ErrBadKey}
+	}
+	spec, err := keys.SpecOf(r.Key)
+	if err == nil {
+		spec, err = spec.Normalize()
+	}
+	if err != nil {
+		return nil, &store.FieldError{Field: "key", Err: err}
+	}
+	if _, err := s.Store.KeyBySelector(ctx, d, sel); err == nil {
+		return nil, fmt.Errorf("%w: selector %s is already used in %s (selectors are never reused)", store.ErrExists, sel, d)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	g, err := s.keep(ctx, d, sel, spec, r.Key, 0)
+	if err != nil {
+		return nil, err
+	}
+	return g, s.audit(ctx, a, "key.import", "key", keyID(g.Key), d, spec.String()+" selector "+sel)
 }
 
 // publicKeyBytes gives what p= carries, decoded (store.Key.PublicKey).
