@@ -43,7 +43,9 @@ func TestKeyImport(t *testing.T) {
 	// An OpenDKIM site's key and the p= it published. opendkim-genkey
 	// writes PKCS#1 or, built with OpenSSL 3, PKCS#8; a PKCS#1 key made
 	// here is imported too.
-	pOf := func(value string) string { return regexp.MustCompile(`p=([A-Za-z0-9+/=]+)`).FindStringSubmatch(value)[1] }
+	pOf := func(value string) string {
+		return regexp.MustCompile(`p=([A-Za-z0-9+/=]+)`).FindStringSubmatch(value)[1]
+	}
 	pkcs1, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
