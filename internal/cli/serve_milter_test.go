@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -29,6 +30,7 @@ import (
 func TestServeMilterInPostfix(t *testing.T) {
 	peertest.RequirePostfix(t, true)
 	py := peertest.Dkimpy(t)
+	od := peertest.OpenDKIM(t)
 	dir := filepath.Join(t.TempDir(), "data")
 	ok := func(stdin string, args ...string) string {
 		t.Helper()
@@ -53,6 +55,8 @@ func TestServeMilterInPostfix(t *testing.T) {
 	ok("unused by the milter\n", "user", "add", "--domain", "other.example", "--name", "bob@other.example", "--password-stdin")
 	ok("", "user", "add", "--domain", "example.com", "--name", "server1", "--ip", "127.0.0.2", "--dkim-selector", "s1")
 	ok("", "user", "add", "--domain", "example.com", "--name", "gateway", "--ip", "127.0.0.4", "--reauth")
+	// Postfix hands mail from its sendmail command over as from 127.0.0.1.
+	ok("", "user", "add", "--domain", "example.com", "--name", "localhost", "--ip", "127.0.0.1")
 
 	sink := queuetest.NewSink(t, queuetest.SinkOptions{})
 	// The socket's folder must be reachable by Postfix's smtpd (user
@@ -107,10 +111,12 @@ func TestServeMilterInPostfix(t *testing.T) {
 		}
 	}()
 
+	var signed [][]byte // for OpenDKIM, in one run at the end
 	big := strings.Repeat("A line of a long message, with  spaces\tand tabs. \r\n", 2<<20/50)
 	for _, tc := range []struct {
 		name       string
 		local      string // client address; all of 127/8 is loopback
+		sendmail   bool   // through Postfix's sendmail command, not SMTP
 		login, pw  string // SMTP AUTH on the submission listener
 		header     string
 		body       string
@@ -122,6 +128,7 @@ func TestServeMilterInPostfix(t *testing.T) {
 		{name: "SASL login with a domain", login: "bob@other.example", pw: "pw-bob", header: "From: bob@other.example\r\n",
 			wantDomain: "other.example", wantSigs: 1},
 		{name: "IP user", local: "127.0.0.2", header: "From: app@example.com\r\n", wantDomain: "example.com", wantSigs: 2},
+		{name: "sendmail command", sendmail: true, header: "From: cron@example.com\r\n", wantDomain: "example.com", wantSigs: 2},
 		{name: "re-authenticating server", local: "127.0.0.4", header: "From: someone@example.com\r\nX-AuthUser: someone\r\n"},
 		{name: "unknown client: inbound mail", local: "127.0.0.3", header: "From: outsider@example.com\r\n"},
 		// Never d=other.example: alice's own domain, by her selector.
@@ -144,7 +151,15 @@ func TestServeMilterInPostfix(t *testing.T) {
 			if tc.login != "" {
 				addr = pf.Submission
 			}
-			sendVia(t, addr, tc.local, tc.login, tc.pw, msg)
+			if tc.sendmail {
+				cmd := exec.Command("/usr/sbin/sendmail", "-C", pf.Dir, "-f", "cron@example.com", "rcpt@example.net")
+				cmd.Stdin = strings.NewReader(msg)
+				if out, err := cmd.CombinedOutput(); err != nil {
+					t.Fatalf("sendmail: %v: %s", err, out)
+				}
+			} else {
+				sendVia(t, addr, tc.local, tc.login, tc.pw, msg)
+			}
 			got := waitFor(t, sink, id)
 			n := bytes.Count(got, []byte("DKIM-Signature:"))
 			if tc.wantDomain == "" {
@@ -165,11 +180,26 @@ func TestServeMilterInPostfix(t *testing.T) {
 					t.Fatalf("d=%s, want d=%s", r.Domain, tc.wantDomain)
 				}
 			}
+			signed = append(signed, got)
 			// With SMFIP_HDR_LEADSPC the field must bring its own space.
 			if !bytes.Contains(got, []byte("DKIM-Signature: v=1;")) {
 				t.Errorf("signature field not written as \"DKIM-Signature: v=1;...\":\n%.500s", got)
 			}
 		})
+	}
+
+	for i, v := range od.Verify(signed, records) {
+		for _, r := range v.Sigs {
+			if r.Algorithm != "" && !od.Supports(r.Algorithm) {
+				continue // an OpenDKIM built without Ed25519
+			}
+			if !r.Pass {
+				t.Errorf("OpenDKIM, message %d, s=%s: %s\n%.2000s", i, r.Selector, r.Reason, signed[i])
+			}
+		}
+		if len(v.Sigs) == 0 {
+			t.Errorf("OpenDKIM, message %d: %s", i, v)
+		}
 	}
 
 	resp, err := http.Get("http://" + httpAddr + "/metrics")
@@ -179,7 +209,7 @@ func TestServeMilterInPostfix(t *testing.T) {
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	for _, want := range []string{
-		`dkimd_milter_messages_total{reason="from_domain",result="signed"} 5`,
+		`dkimd_milter_messages_total{reason="from_domain",result="signed"} 6`,
 		`dkimd_milter_messages_total{reason="user_selector",result="signed"} 1`,
 		`dkimd_milter_messages_total{reason="reauth_user",result="unsigned"} 1`,
 		`dkimd_milter_messages_total{reason="no_user",result="unsigned"} 1`,
