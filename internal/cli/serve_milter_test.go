@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -72,32 +73,40 @@ func TestServeMilterInPostfix(t *testing.T) {
 	sock := filepath.Join(sockDir, "milter.sock")
 
 	var logs syncBuffer
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() {
-		done <- Main(ctx, []string{"dkimd", "serve", "--data", dir, "--listen-http", "127.0.0.1:0",
-			"--listen-submission", "", "--listen-submissions", "", "--listen-relay", "",
-			"--listen-milter", "unix:" + sock, "--milter-socket-mode", "0666"},
-			&Env{Stdin: strings.NewReader(""), Stdout: &logs, Stderr: &logs, Getenv: func(string) string { return "" }})
-	}()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			t.Error("serve did not stop")
+	// serve starts "dkimd serve" with the milter on; it gives the HTTP
+	// address and a function that stops it.
+	serve := func() (string, func()) {
+		t.Helper()
+		mark := len(logs.String())
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan int, 1)
+		go func() {
+			done <- Main(ctx, []string{"dkimd", "serve", "--data", dir, "--listen-http", "127.0.0.1:0",
+				"--listen-submission", "", "--listen-submissions", "", "--listen-relay", "",
+				"--listen-milter", "unix:" + sock, "--milter-socket-mode", "0666"},
+				&Env{Stdin: strings.NewReader(""), Stdout: &logs, Stderr: &logs, Getenv: func(string) string { return "" }})
+		}()
+		stop := func() {
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(15 * time.Second):
+				t.Error("serve did not stop")
+			}
 		}
-	}()
-	addrRE := regexp.MustCompile(`msg=serving http=(\S+) .*milter=(\S+)`)
-	var httpAddr string
-	for deadline := time.Now().Add(20 * time.Second); httpAddr == ""; time.Sleep(20 * time.Millisecond) {
-		if m := addrRE.FindStringSubmatch(logs.String()); m != nil {
-			httpAddr = m[1]
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not start:\n%s", logs.String())
+		addrRE := regexp.MustCompile(`msg=serving http=(\S+) .*milter=(\S+)`)
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if m := addrRE.FindStringSubmatch(logs.String()[mark:]); m != nil {
+				return m[1], stop
+			}
+			if time.Now().After(deadline) {
+				stop()
+				t.Fatalf("serve did not start:\n%s", logs.String())
+			}
 		}
 	}
+	httpAddr, stop := serve()
+	defer func() { stop() }()
 
 	pf, err := peertest.StartPostfix(peertest.PostfixOptions{RelayHost: sink.Addr, Milter: "unix:" + sock,
 		SASLUsers: map[string]string{"alice": "pw-alice", "bob@other.example": "pw-bob"}})
@@ -218,6 +227,27 @@ func TestServeMilterInPostfix(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+	// A restart of dkimd while Postfix runs: meanwhile Postfix answers 4xx
+	// (milter_default_action = tempfail) and keeps nothing; afterwards
+	// mail is signed again.
+	stop()
+	down := "From: app@example.com\r\nSubject: while down\r\nMessage-ID: <down@milter.test>\r\n\r\nHi.\r\n"
+	var se *smtp.SMTPError
+	if err := trySend(pf.SMTP, "127.0.0.2", "", "", down); !errors.As(err, &se) || se.Code/100 != 4 {
+		t.Errorf("with dkimd down, Postfix answered %v, want 4xx", err)
+	}
+	_, stop = serve()
+	up := "From: app@example.com\r\nSubject: back\r\nMessage-ID: <up@milter.test>\r\n\r\nHi.\r\n"
+	sendVia(t, pf.SMTP, "127.0.0.2", "", "", up)
+	if v := py.Verify(waitFor(t, sink, "<up@milter.test>"), records); !v.Pass() {
+		t.Errorf("after the restart: %s", v)
+	}
+	for _, r := range sink.Delivered() {
+		if bytes.Contains(r.Data, []byte("<down@milter.test>")) {
+			t.Error("a message sent while dkimd was down went out (unsigned)")
+		}
+	}
+
 	for _, secret := range []string{"pw-alice", "pw-bob"} {
 		if strings.Contains(logs.String(), secret) {
 			t.Errorf("a password reached dkimd's log")
@@ -229,27 +259,31 @@ func TestServeMilterInPostfix(t *testing.T) {
 // any), with AUTH PLAIN if login is set.
 func sendVia(t *testing.T, addr, local, login, pw, msg string) {
 	t.Helper()
+	if err := trySend(addr, local, login, pw, msg); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func trySend(addr, local, login, pw, msg string) error {
 	d := net.Dialer{Timeout: 10 * time.Second}
 	if local != "" {
 		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(local)}
 	}
 	conn, err := d.Dial("tcp", addr)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	c := smtp.NewClient(conn)
 	defer c.Close()
 	if login != "" {
 		if err := c.Auth(sasl.NewPlainClient("", login, pw)); err != nil {
-			t.Fatalf("AUTH %s: %v", login, err)
+			return fmt.Errorf("AUTH %s: %w", login, err)
 		}
 	}
 	if err := c.SendMail("sender@example.com", []string{"rcpt@example.net"}, strings.NewReader(msg)); err != nil {
-		t.Fatalf("send: %v", err)
+		return fmt.Errorf("send: %w", err)
 	}
-	if err := c.Quit(); err != nil {
-		t.Fatalf("QUIT: %v", err)
-	}
+	return c.Quit()
 }
 
 // waitFor waits for the message with Message-ID id at the sink.
