@@ -1,6 +1,7 @@
 package milter
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -25,6 +26,10 @@ var ErrMalformedPacket = errors.New("milter: malformed packet")
 // allocate per connection.
 type packetReader struct {
 	net.Conn
+	// br reads the connection in large pieces: the length, command and
+	// data of a packet, and often several small packets (header fields,
+	// macros), come with one system call instead of two a packet.
+	br      *bufio.Reader
 	max     int
 	log     *slog.Logger
 	pending []byte // checked bytes not yet read
@@ -53,8 +58,11 @@ func (r *packetReader) Read(p []byte) (int, error) {
 
 // next reads and checks one packet into r.pending.
 func (r *packetReader) next() error {
+	if r.br == nil {
+		r.br = bufio.NewReaderSize(r.Conn, 4<<10)
+	}
 	var lb [4]byte
-	if _, err := io.ReadFull(r.Conn, lb[:]); err != nil {
+	if _, err := io.ReadFull(r.br, lb[:]); err != nil {
 		return err
 	}
 	n := binary.BigEndian.Uint32(lb[:])
@@ -69,7 +77,7 @@ func (r *packetReader) next() error {
 	}
 	b := r.buf[:4+int(n)]
 	copy(b, lb[:])
-	if _, err := io.ReadFull(r.Conn, b[4:]); err != nil {
+	if _, err := io.ReadFull(r.br, b[4:]); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
