@@ -33,8 +33,9 @@ type mailFlags struct {
 	// them to tell when a retired key is safe to revoke.
 	queueLifetime, signatureLifetime time.Duration
 	// The milter (off unless milterAddr is set).
-	milterAddr, milterTrusted, milterOnError string
-	milterMode                               os.FileMode
+	milterAddr, milterTrusted string
+	milterMode                os.FileMode
+	milterOnError             milter.OnError
 }
 
 func addMailFlags(fs *flag.FlagSet) *mailFlags {
@@ -64,7 +65,14 @@ func addMailFlags(fs *flag.FlagSet) *mailFlags {
 		return nil
 	})
 	fs.StringVar(&m.milterTrusted, "milter-trusted-daemon", "", "sign only mail from the MTA listener with this {daemon_name} (Postfix milter_macro_daemon_name); default: every listener")
-	fs.StringVar(&m.milterOnError, "milter-on-error", "tempfail", "when a signature is due and cannot be made: tempfail (the MTA retries) or accept (pass unsigned)")
+	fs.Func("milter-on-error", "when a signature is due and cannot be made: tempfail (the MTA retries; the default) or accept (pass unsigned)", func(v string) error {
+		oe, err := milter.ParseOnError(v)
+		if err != nil {
+			return fmt.Errorf("want tempfail or accept")
+		}
+		m.milterOnError = oe
+		return nil
+	})
 	return m
 }
 
@@ -176,13 +184,9 @@ func (out *mail) startMilter(ctx context.Context, m *mailFlags, d *data, log *sl
 	if m.milterAddr == "" {
 		return nil
 	}
-	onErr, err := milter.ParseOnError(m.milterOnError)
-	if err != nil {
-		return usagef("--milter-on-error %q: want tempfail or accept", m.milterOnError)
-	}
 	out.milterStats = &milter.Metrics{}
 	srv, err := milter.New(milter.Options{
-		Directory: d.db, Keys: d.admin, TrustedDaemon: m.milterTrusted, OnError: onErr,
+		Directory: d.db, Keys: d.admin, TrustedDaemon: m.milterTrusted, OnError: m.milterOnError,
 		SignatureLifetime: m.signatureLifetime, Log: log.With("listener", "milter"), Metrics: out.milterStats,
 	})
 	if err != nil {
