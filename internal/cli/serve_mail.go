@@ -12,7 +12,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	gomilter "github.com/d--j/go-milter"
 
 	"github.com/dkimd/dkimd/internal/milter"
 	"github.com/dkimd/dkimd/internal/queue"
@@ -177,6 +180,12 @@ func startMail(ctx context.Context, m *mailFlags, d *data, log *slog.Logger, err
 	return out, nil
 }
 
+// milterWarnings routes go-milter's own warnings (a connection that broke
+// off, a command it does not know) into serve's log, so that JSON logs stay
+// JSON. The hook is a variable of the library, so it is set once per
+// process, to the log of the first serve that runs a milter.
+var milterWarnings sync.Once
+
 // startMilter starts the milter listener, if one is configured: it signs
 // with the same store, keys and rule as the relay, for an MTA that passes
 // its own mail by.
@@ -184,6 +193,12 @@ func (out *mail) startMilter(ctx context.Context, m *mailFlags, d *data, log *sl
 	if m.milterAddr == "" {
 		return nil
 	}
+	milterWarnings.Do(func() {
+		mlog := log.With("listener", "milter")
+		gomilter.LogWarning = func(format string, v ...any) {
+			mlog.Warn("milter_protocol_warning", "detail", fmt.Sprintf(format, v...))
+		}
+	})
 	out.milterStats = &milter.Metrics{}
 	srv, err := milter.New(milter.Options{
 		Directory: d.db, Keys: d.admin, TrustedDaemon: m.milterTrusted, OnError: m.milterOnError,

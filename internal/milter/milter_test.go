@@ -99,6 +99,8 @@ func TestWhoIsSending(t *testing.T) {
 		{"disabled user", withAuth(plain("a@tenant-a.example"), "off"), "mail", nil},
 		{"IP user", fromAddr(plain("a@tenant-a.example"), addrIPUser), "eom", []string{"tenant-a.example/a1"}},
 		{"IP user, IPv4-mapped address", fromAddr(plain("a@tenant-a.example"), "::ffff:"+addrIPUser), "eom", []string{"tenant-a.example/a1"}},
+		{"IP user, Sendmail's IPv6: form", fromAddr(plain("a@tenant-a.example"), "IPv6:::ffff:"+addrIPUser), "eom", []string{"tenant-a.example/a1"}},
+		{"IP user, in brackets", fromAddr(plain("a@tenant-a.example"), "["+addrIPUser+"]"), "eom", []string{"tenant-a.example/a1"}},
 		{"re-authenticating server: never signed", fromAddr(plain("a@tenant-a.example"), addrReauth), "mail", nil},
 		{"unknown client: inbound mail", fromAddr(plain("a@tenant-a.example"), addrUnknown), "mail", nil},
 		{"no From: nothing to sign as", withAuth(withHeader(plain(""), [][2]string{{"Subject", " x"}}), "alice"), "eoh", nil},
