@@ -188,7 +188,7 @@ func (s *Server) negotiate(mtaVersion, _ uint32, mtaActions, _ gomilter.OptActio
 	return wantVersion, wantActions & mtaActions, wantProtocol & mtaProtocol, offered, nil
 }
 
-func (s *Server) newSession(_ uint32, _ gomilter.OptAction, protocol gomilter.OptProtocol, _ gomilter.DataSize) gomilter.Milter {
+func (s *Server) newSession(uint32, gomilter.OptAction, gomilter.OptProtocol, gomilter.DataSize) gomilter.Milter {
 	return &session{srv: s, log: s.log}
 }
 

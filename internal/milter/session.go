@@ -43,6 +43,7 @@ type message struct {
 	user   *store.OutgoingUser
 	hdr    []byte
 	hdrErr error
+	froms  []string // the From field values, kept even when hdr is not
 	dec    policy.Decision
 	signer *dkim.Signer
 	body   crlf
@@ -85,7 +86,13 @@ func (s *session) MailFrom(_, _ string, m gomilter.Modifier) (*gomilter.Response
 // SMFIP_HDR_LEADSPC the value keeps its leading space, and folded lines
 // come with LF line ends, made CRLF again here.
 func (s *session) Header(name, value string, _ gomilter.Modifier) (*gomilter.Response, error) {
-	if s.msg.user == nil || s.msg.hdrErr != nil {
+	if s.msg.user == nil {
+		return gomilter.RespContinue, nil
+	}
+	if strings.EqualFold(name, "From") && len(s.msg.froms) < 10 && len(value) <= s.srv.opts.MaxHeaderBytes {
+		s.msg.froms = append(s.msg.froms, string(appendCRLF(nil, value)))
+	}
+	if s.msg.hdrErr != nil {
 		return gomilter.RespContinue, nil
 	}
 	n := len(s.msg.hdr) + len(name) + 1 + len(value) + 2
@@ -108,16 +115,8 @@ func (s *session) Headers(m gomilter.Modifier) (*gomilter.Response, error) {
 		// Not ours (an MTA that ignored our answer to MAIL).
 		return gomilter.RespAccept, nil
 	}
-	if s.msg.hdrErr != nil {
-		return s.fail(m, failMalformed, s.msg.hdrErr), nil
-	}
-	s.msg.hdr = append(s.msg.hdr, '\r', '\n')
-	fields, err := dkim.ParseHeader(s.msg.hdr)
-	if err != nil {
-		return s.fail(m, failMalformed, fmt.Errorf("%w: %w", errMessage, err)), nil
-	}
 	var dec policy.Decision
-	switch froms := fields.Values("From"); len(froms) {
+	switch froms := s.msg.froms; len(froms) {
 	case 1:
 		dec = policy.Decide(context.Background(), s.srv.opts.Directory, s.msg.user, froms[0])
 	case 0:
@@ -134,10 +133,18 @@ func (s *session) Headers(m gomilter.Modifier) (*gomilter.Response, error) {
 	if !dec.Signs() {
 		return s.final(m, dec), nil
 	}
+	// A header the signer cannot take fails only a message that was to be
+	// signed; any other passes as it would without dkimd.
+	if s.msg.hdrErr != nil {
+		return s.fail(m, failMalformed, s.msg.hdrErr), nil
+	}
+	s.msg.hdr = append(s.msg.hdr, '\r', '\n')
 	signer, class, err := s.newSigner(dec)
 	if err != nil {
 		return s.fail(m, class, err), nil
 	}
+	// The signer parses the header here: one that does not parse is the
+	// message's fault (failMalformed).
 	if _, err := signer.Write(s.msg.hdr); err != nil {
 		return s.fail(m, signerClass(err), err), nil
 	}
