@@ -152,9 +152,13 @@ func New(o Options) (*Server, error) {
 		gomilter.WithProtocols(wantProtocol),
 		gomilter.WithNegotiationCallback(s.negotiate),
 		// Macros requested per stage (SMFIF_SETSYMLIST); Postfix and
-		// Sendmail then send these, whatever their own lists say.
+		// Sendmail then send these, whatever their own lists say. The
+		// listener and client address come once per connection and must
+		// last for every message on it (go-milter's mailfilter layer lost
+		// them from the second message on before v0.10.2, its bug #39;
+		// the low-level server used here keeps them by stage).
 		gomilter.WithMacroRequest(gomilter.StageConnect, []string{gomilter.MacroDaemonName, gomilter.MacroClientAddr}),
-		gomilter.WithMacroRequest(gomilter.StageMail, []string{gomilter.MacroAuthAuthen, gomilter.MacroClientAddr, gomilter.MacroDaemonName, gomilter.MacroQueueId}),
+		gomilter.WithMacroRequest(gomilter.StageMail, []string{gomilter.MacroAuthAuthen, gomilter.MacroQueueId}),
 		gomilter.WithMacroRequest(gomilter.StageEOH, []string{gomilter.MacroQueueId}),
 		gomilter.WithMacroRequest(gomilter.StageEOM, []string{gomilter.MacroQueueId}),
 		gomilter.WithReadTimeout(o.IdleTimeout),

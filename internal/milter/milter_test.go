@@ -76,9 +76,10 @@ func withChunks(m message, n int) message         { m.chunk = n; return m }
 func withHeader(m message, h [][2]string) message { m.header = h; return m }
 
 // Who is sending decides, by the signing rule, exactly as on the relay.
+// Each case is its own SMTP session, so its own milter connection: the
+// client address is a connect-stage macro.
 func TestWhoIsSending(t *testing.T) {
 	f := newFixture(t, nil)
-	m := f.dial()
 	for _, tc := range []struct {
 		name  string
 		msg   message
@@ -107,7 +108,7 @@ func TestWhoIsSending(t *testing.T) {
 		{"two From fields", withAuth(withHeader(plain("a@tenant-a.example"), [][2]string{{"From", " a@tenant-a.example"}, {"From", " b@tenant-a.example"}}), "alice"), "eoh", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := m.send(tc.msg)
+			r := f.dial().send(tc.msg)
 			if r.stage != tc.stage {
 				t.Fatalf("answered at %s (%v), want %s", r.stage, r.action, tc.stage)
 			}
@@ -145,9 +146,11 @@ func TestWhoIsSending(t *testing.T) {
 	}
 }
 
-// go-milter v0.10.1 lost the connect-stage macros ({daemon_name}) on the
-// second message of a connection (its bug #39); the trusted listener must
-// still be recognised then, and each message's own SASL login counts.
+// The connect-stage macros ({daemon_name}, {client_addr}) come once per
+// connection and must hold for every message on it: the trusted listener
+// is still recognised on the second message and after an abort, and each
+// message's own SASL login counts. (go-milter's mailfilter layer lost them
+// on the second message before v0.10.2, its bug #39.)
 func TestMacrosSecondMessage(t *testing.T) {
 	f := newFixture(t, func(o *milter.Options) { o.TrustedDaemon = "ORIGINATING" })
 	m := f.dial()
