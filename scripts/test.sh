@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole dkimd test suite, installing on Debian what the tests need
-# when it is missing: the DKIM peers (dkimpy, OpenDKIM), Chromium (the
-# control panel's browser tests) and OpenSSL's libcrypto (RSA signing).
+# when it is missing: the DKIM peers (dkimpy, OpenDKIM), Postfix and Cyrus
+# SASL (the milter inside a real MTA), Chromium (the control panel's
+# browser tests) and OpenSSL's libcrypto (RSA signing).
 # Usage: scripts/test.sh [extra go test flags]
 # Set DKIMD_REQUIRE_PEERS=1 to make a missing peer fail its tests instead of
 # skipping them (CI does).
@@ -13,6 +14,10 @@ need=()
 command -v opendkim >/dev/null || need+=(opendkim)
 command -v opendkim-testkey >/dev/null || need+=(opendkim-tools)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# A private Postfix with Cyrus SASL runs the milter's end-to-end tests.
+[ -x /usr/sbin/postfix ] || need+=(postfix)
+command -v saslpasswd2 >/dev/null || need+=(sasl2-bin)
+ls /usr/lib/*/sasl2/libsasldb.so* >/dev/null 2>&1 || need+=(libsasl2-modules)
 # libcrypto.so.3: dkimd signs RSA through it when it loads (keys.LoadOpenSSL).
 /sbin/ldconfig -p 2>/dev/null | grep -q 'libcrypto\.so\.3 ' || need+=(libssl3)
 if [ ${#need[@]} -gt 0 ]; then
@@ -22,6 +27,8 @@ if [ ${#need[@]} -gt 0 ]; then
   else
     echo "test.sh: installing ${need[*]}" >&2
     $SUDO apt-get update -qq
+    # Postfix without configuring (or starting) the system's instance.
+    echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
   fi
 fi

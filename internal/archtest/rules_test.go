@@ -54,6 +54,8 @@ var rules = []rule{
 		why: "admintest: \"may import admin, lifecycle, keys, queue and store; nothing imports it but tests\""},
 	{pkg: "internal/admin", only: []string{"internal/store", "internal/keys", "internal/policy", "internal/lifecycle", "internal/queue", "internal/dkim", "internal/auth", "internal/mailaddr"},
 		why: "admin: \"must not import web, relay, milter or cli\""},
+	{pkg: "internal/milter", only: []string{"internal/policy", "internal/dkim", "internal/store", "internal/keys", "internal/mailaddr"},
+		why: "milter: \"may import policy, dkim, store and keys; must not import web, cli, relay or admin\""},
 	{pkg: "internal/relay", deny: append([]string{"internal/web", "internal/milter", "internal/cli", "internal/store/sqlite", "internal/delivery"}, storeDrivers...),
 		why: "relay: \"must not import web, milter, cli or a store backend\"; it hands messages to a queue, never delivers"},
 	{pkg: "internal/relay/relaytest", testOnly: true, only: []string{"internal/relay"},

@@ -63,19 +63,36 @@ func (s *Service) Generate(ctx context.Context, by By, r NewKeyRequest) (*Genera
 // is to take over from (rotation). A taken selector fails before the slow
 // generation.
 func (s *Service) generate(ctx context.Context, d, selector string, spec keys.Spec, replaces int64) (*GeneratedKey, error) {
-	sel, err := store.NormalizeSelector(selector)
+	sel, err := s.freeSelector(ctx, d, selector)
 	if err != nil {
-		return nil, &store.FieldError{Field: "selector", Err: err}
-	}
-	if _, err := s.o.Store.KeyBySelector(ctx, d, sel); err == nil {
-		return nil, fmt.Errorf("%w: selector %s is already used in %s (selectors are never reused)", store.ErrExists, sel, d)
-	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
 	priv, err := keys.Generate(s.o.Rand, spec)
 	if err != nil {
 		return nil, err
 	}
+	return s.keep(ctx, d, sel, spec, priv, replaces)
+}
+
+// freeSelector normalises selector and fails with store.ErrExists when the
+// domain used it already (by a key in any state: selectors are never
+// reused).
+func (s *Service) freeSelector(ctx context.Context, d, selector string) (string, error) {
+	sel, err := store.NormalizeSelector(selector)
+	if err != nil {
+		return "", &store.FieldError{Field: "selector", Err: err}
+	}
+	if _, err := s.o.Store.KeyBySelector(ctx, d, sel); err == nil {
+		return "", fmt.Errorf("%w: selector %s is already used in %s (selectors are never reused)", store.ErrExists, sel, d)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return "", err
+	}
+	return sel, nil
+}
+
+// keep stores a private key, pending, sealed under the master key, in one
+// transaction with its public half.
+func (s *Service) keep(ctx context.Context, d, sel string, spec keys.Spec, priv crypto.Signer, replaces int64) (*GeneratedKey, error) {
 	pub, err := publicKeyBytes(priv.Public())
 	if err != nil {
 		return nil, err
@@ -96,6 +113,46 @@ func (s *Service) generate(ctx context.Context, d, selector string, spec keys.Sp
 		return nil, err
 	}
 	return &GeneratedKey{Key: k, Record: rec, Warnings: spec.Warnings()}, nil
+}
+
+// ImportKeyRequest brings an existing private key into dkimd, so that a
+// site moving from OpenDKIM keeps the records it has published.
+type ImportKeyRequest struct {
+	Domain   string
+	Selector string
+	// Key is the private key (keys.ParsePEM reads PKCS#1 as
+	// opendkim-genkey writes it, and PKCS#8).
+	Key crypto.Signer
+}
+
+// Import stores an existing private key, pending, sealed under the master
+// key like a generated one; it activates as usual, once its record
+// (already published, typically) is seen in DNS. The audit log records the
+// import, never the key.
+func (s *Service) Import(ctx context.Context, by By, r ImportKeyRequest) (*GeneratedKey, error) {
+	d, err := mailaddr.ParseDomain(r.Domain)
+	if err != nil {
+		return nil, &store.FieldError{Field: "domain", Err: err}
+	}
+	if r.Key == nil {
+		return nil, &store.FieldError{Field: "key", Err: keys.ErrBadKey}
+	}
+	spec, err := keys.SpecOf(r.Key)
+	if err == nil {
+		spec, err = spec.Normalize()
+	}
+	if err != nil {
+		return nil, &store.FieldError{Field: "key", Err: err}
+	}
+	sel, err := s.freeSelector(ctx, d.String(), r.Selector)
+	if err != nil {
+		return nil, err
+	}
+	g, err := s.keep(ctx, d.String(), sel, spec, r.Key, 0)
+	if err != nil {
+		return nil, err
+	}
+	return g, s.audit(ctx, by, "key.import", g.Key, spec.String()+" selector "+sel)
 }
 
 // RotateRequest asks for a new key to replace one of a domain's active
