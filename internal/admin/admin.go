@@ -127,7 +127,7 @@ func (s *Service) manage(ctx context.Context, a Actor, domain string) (string, e
 		return "", &store.FieldError{Field: "domain", Err: err}
 	}
 	if !a.Manages(d) {
-		return "", fmt.Errorf("%w: domain %s", store.ErrNotFound, d)
+		return "", store.Explain(store.ErrNotFound, "There is no domain %s.", d)
 	}
 	if _, err := s.o.Store.GetDomain(ctx, d); err != nil {
 		return "", err
@@ -137,7 +137,7 @@ func (s *Service) manage(ctx context.Context, a Actor, domain string) (string, e
 
 func requireAdmin(a Actor) error {
 	if !a.IsAdmin() {
-		return fmt.Errorf("%w: only an admin may do this", ErrForbidden)
+		return store.Explain(ErrForbidden, "Only an admin may do this.")
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package lifecycle
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/netip"
 	"time"
 
@@ -69,6 +68,11 @@ func (d DNS) CheckKey(ctx context.Context, k store.Key) (store.DNSCheck, error) 
 	return store.DNSCheck{KeyID: k.ID, Time: r.CheckedAt, Status: string(r.Status), OK: r.OK, Summary: r.Summary}, nil
 }
 
+// notPublished says what DNS showed instead of the record c expected.
+func notPublished(c store.DNSCheck) error {
+	return store.Explain(ErrNotPublished, "The key's record is not in DNS as expected, so nothing was changed. DNS shows %s.", c.Summary)
+}
+
 // KeyPublished returns nil when every server serves k's record, and an
 // error wrapping ErrNotPublished saying what is wrong otherwise; it is the
 // admin service's KeyChecker.
@@ -78,7 +82,7 @@ func (d DNS) KeyPublished(ctx context.Context, k store.Key) error {
 		return err
 	}
 	if !c.OK {
-		return fmt.Errorf("%w: %s", ErrNotPublished, c.Summary)
+		return notPublished(c)
 	}
 	return nil
 }

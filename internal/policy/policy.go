@@ -138,7 +138,9 @@ func FromDomain(value string) (string, error) {
 	}
 	addrs, err := mail.ParseAddressList(v)
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrFromInvalid, err)
+		// net/mail's errors ("mail: no angle-addr") are for the log.
+		return "", &store.Problem{Err: fmt.Errorf("%w: %w", ErrFromInvalid, err),
+			Message: "The From header does not parse as an address (RFC 5322 §3.4): check its angle brackets, quotes and commas."}
 	}
 	switch len(addrs) {
 	case 0:
@@ -149,11 +151,12 @@ func FromDomain(value string) (string, error) {
 	}
 	at := strings.LastIndexByte(addrs[0].Address, '@')
 	if at < 0 {
-		return "", fmt.Errorf("%w: address has no domain", ErrFromInvalid)
+		return "", store.Explain(ErrFromInvalid, "The From header does not parse: its address has no domain.")
 	}
 	d, err := store.NormalizeDomain(addrs[0].Address[at+1:])
 	if err != nil {
-		return "", fmt.Errorf("%w: domain: %v", ErrFromInvalid, err)
+		return "", &store.Problem{Err: fmt.Errorf("%w: domain: %w", ErrFromInvalid, err),
+			Message: "The From header does not parse: the domain of its address is not a valid domain name."}
 	}
 	return d, nil
 }
@@ -198,7 +201,10 @@ func Decide(ctx context.Context, dir Directory, user *store.OutgoingUser, header
 		return d
 	case err != nil:
 		d.Reason = ReasonFromInvalid
-		d.Message = "the From header does not parse: " + strings.TrimPrefix(err.Error(), ErrFromInvalid.Error()+": ")
+		d.Message = "The From header does not parse."
+		if m, _, ok := store.Detail(err); ok {
+			d.Message = m
+		}
 		return d
 	}
 	d.FromDomain = from
@@ -213,7 +219,11 @@ func Decide(ctx context.Context, dir Directory, user *store.OutgoingUser, header
 		if ks = usable(ks, from); len(ks) > 0 {
 			d.sign(from, ks)
 			d.Reason = ReasonFromDomain
-			d.Message = fmt.Sprintf("signed as From domain %s, which user %s may sign as, with its %d active key(s)", from, user.Name, len(ks))
+			n := "its active key"
+			if len(ks) > 1 {
+				n = fmt.Sprintf("its %d active keys", len(ks))
+			}
+			d.Message = fmt.Sprintf("signed as From domain %s, which user %s may sign as, with %s", from, user.Name, n)
 			return d
 		}
 	}

@@ -200,7 +200,7 @@ func newAPI(o Options, l *logins) http.Handler {
 		}
 	}
 	mux.Handle(APIPrefix+"/", a.handler(route{handle: func(*api, *call) (int, any, error) {
-		return 0, nil, &apiError{status: http.StatusNotFound, code: codeNotFound, message: "no such API path"}
+		return 0, nil, &apiError{status: http.StatusNotFound, code: codeNotFound, message: "No such API path."}
 	}}))
 	return mux
 }

@@ -1,0 +1,95 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Problem is an error of a known class (ErrNotFound, ErrConflict, a
+// sentinel of another package) with a message written for the person who
+// asked: a full sentence, capitalised, without package prefixes. Error
+// gives the class and the message, for the log; Detail gives the message
+// alone, for people. Every boundary (HTTP, CLI, panel) shows people Detail,
+// never Error, and never cuts error text.
+type Problem struct {
+	// Err is the class or the cause; errors.Is and errors.As see through
+	// to it.
+	Err error
+	// Message is the sentence for people.
+	Message string
+	// Field is the JSON name of the field at fault, or "".
+	Field string
+}
+
+// Error gives "class: message", for the log.
+func (p *Problem) Error() string {
+	if p.Err == nil {
+		return p.Message
+	}
+	return p.Err.Error() + ": " + p.Message
+}
+
+// Unwrap gives the class, for errors.Is.
+func (p *Problem) Unwrap() error { return p.Err }
+
+// UserMessage gives the sentence for people; see Detail.
+func (p *Problem) UserMessage() string { return p.Message }
+
+// Explain returns a *Problem of class err whose message is built like
+// fmt.Sprintf: a sentence for people that says what is wrong.
+func Explain(err error, format string, args ...any) error {
+	return &Problem{Err: err, Message: fmt.Sprintf(format, args...)}
+}
+
+// userMessager is any error that carries a sentence for people, whichever
+// package made it: *Problem, *FieldError, and the typed errors of packages
+// that may not import this one (they declare the same method).
+type userMessager interface {
+	error
+	UserMessage() string
+}
+
+// Detail gives the sentence for people that err carries: the outermost
+// UserMessage in its chain, and the field it names (from a *Problem or
+// *FieldError), if any. ok is false when err carries none; the caller then
+// says something generic about err's class, never err.Error().
+func Detail(err error) (message, field string, ok bool) {
+	var um userMessager
+	if !errors.As(err, &um) {
+		return "", "", false
+	}
+	switch e := um.(type) {
+	case *Problem:
+		field = e.Field
+	case *FieldError:
+		field = e.Field
+	}
+	return um.UserMessage(), field, true
+}
+
+// UserMessage gives the reason as a sentence for people: the reason's own
+// sentence when it carries one, else its words (which this package writes
+// for administrators) with a capital letter and a full stop.
+func (e *FieldError) UserMessage() string {
+	if m, _, ok := Detail(e.Err); ok {
+		return m
+	}
+	return Sentence(e.Err.Error())
+}
+
+// Sentence makes words written for people into a sentence: a capital
+// first letter and a final full stop. It is for text this program wrote,
+// never for cutting error text apart.
+func Sentence(s string) string {
+	if s == "" {
+		return s
+	}
+	if c := s[0]; c >= 'a' && c <= 'z' {
+		s = string(c-'a'+'A') + s[1:]
+	}
+	switch s[len(s)-1] {
+	case '.', '!', '?':
+		return s
+	}
+	return s + "."
+}
