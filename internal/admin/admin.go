@@ -16,11 +16,11 @@ import (
 // ErrForbidden means the actor may not do this at all (HTTP 403). For an
 // object in a domain the actor does not manage, operations answer
 // store.ErrNotFound instead, so a domain admin cannot probe other tenants.
-var ErrForbidden = errors.New("admin: forbidden")
+var ErrForbidden = store.Class("admin: forbidden", "You may not do this.")
 
 // ErrNoQueue means the queue operations were asked of a process that
 // runs no queue.
-var ErrNoQueue = errors.New("admin: no mail queue")
+var ErrNoQueue = store.Class("admin: no mail queue", "This dkimd process runs no mail queue; ask the node that relays mail.")
 
 // Actor is who asks for an operation.
 type Actor struct {

@@ -2,7 +2,6 @@ package lifecycle
 
 import (
 	"context"
-	"errors"
 	"net/netip"
 	"time"
 
@@ -27,7 +26,7 @@ func Temporary(c store.DNSCheck) bool {
 }
 
 // ErrNotPublished means a key's record is not served as it should be.
-var ErrNotPublished = errors.New("lifecycle: record not published as expected")
+var ErrNotPublished = store.Class("lifecycle: record not published as expected", "The key's record is not in DNS as expected yet.")
 
 // DNS checks keys with dnscheck, through a resolver and every
 // authoritative server. The zero value uses the system's resolver.

@@ -20,7 +20,8 @@ var ErrTooEarly = fmt.Errorf("%w: too early to revoke", store.ErrConflict)
 
 // ErrNoChecker means no DNS checker is configured here, so a record
 // cannot be checked (and a key can only be activated with force).
-var ErrNoChecker = errors.New("lifecycle: no DNS checker configured")
+var ErrNoChecker = store.Class("lifecycle: no DNS checker configured",
+	"This dkimd process has no DNS checker that reports (see the resolver setting of serve).")
 
 // By is who asks for a change, as the audit log names them.
 type By struct {

@@ -41,6 +41,19 @@ func Explain(err error, format string, args ...any) error {
 	return &Problem{Err: err, Message: fmt.Sprintf(format, args...)}
 }
 
+// class is a sentinel error, a failure class: its text for the log, and a
+// generic sentence for people.
+type class struct{ text, message string }
+
+func (c *class) Error() string       { return c.text }
+func (c *class) UserMessage() string { return c.message }
+
+// Class returns a new sentinel error (compare it with errors.Is) whose
+// Error is text, for the log, and whose UserMessage is message: what
+// Detail says of an error of this class that carries no sentence of its
+// own.
+func Class(text, message string) error { return &class{text: text, message: message} }
+
 // userMessager is any error that carries a sentence for people, whichever
 // package made it: *Problem, *FieldError, and the typed errors of packages
 // that may not import this one (they declare the same method).

@@ -104,9 +104,9 @@ func (e *apiError) header(w http.ResponseWriter) {
 
 // classify is the one mapper from errors to HTTP answers: the class gives
 // the status and code, and the message is the sentence for people the
-// error carries (store.Detail), or else a generic one for its class.
-// Nothing here reads or cuts error text: what an error says for the log
-// stays in the log.
+// error carries (store.Detail: its own, or its class's). Nothing here reads
+// or cuts error text: what an error says for the log stays in the log, and
+// an internal failure says nothing but where to look.
 func classify(err error) *apiError {
 	var ae *apiError
 	if errors.As(err, &ae) {
@@ -119,9 +119,10 @@ func classify(err error) *apiError {
 		return &apiError{status: http.StatusRequestEntityTooLarge, code: codeTooLarge, err: err,
 			message: fmt.Sprintf("The body is larger than %d bytes.", mbe.Limit)}
 	}
-	c := errorClass(err)
-	ae = &apiError{status: c.status, code: c.code, message: c.message, err: err}
-	if c.status < 500 {
+	status, code := errorClass(err)
+	ae = &apiError{status: status, code: code, err: err,
+		message: "Internal error; the server log has the details under this request_id."}
+	if status < 500 || code == codeUnavailable {
 		if m, f, ok := store.Detail(err); ok {
 			ae.message, ae.field = m, f
 		}
@@ -129,45 +130,29 @@ func classify(err error) *apiError {
 	return ae
 }
 
-// class is one failure class as the API answers it, with the sentence
-// for people when the error carries none of its own.
-type class struct {
-	status  int
-	code    string
-	message string
-}
-
-// errorClass sorts err into its class, most specific first.
-func errorClass(err error) class {
+// errorClass gives the status and code of err's class, most specific
+// first.
+func errorClass(err error) (int, string) {
 	switch {
 	case errors.Is(err, store.ErrInvalid):
-		return class{http.StatusUnprocessableEntity, codeInvalid, "A value is not valid."}
+		return http.StatusUnprocessableEntity, codeInvalid
 	case errors.Is(err, lifecycle.ErrNotPublished):
-		return class{http.StatusConflict, codeNotPublished, "The key's DNS record is not published as expected yet."}
-	case errors.Is(err, queue.ErrNotFound):
-		return class{http.StatusNotFound, codeNotFound, "There is no such message in the queue (it may have been delivered)."}
-	case errors.Is(err, store.ErrNotFound):
-		return class{http.StatusNotFound, codeNotFound, "There is no such object, or it is not one of yours."}
+		return http.StatusConflict, codeNotPublished
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, queue.ErrNotFound):
+		return http.StatusNotFound, codeNotFound
 	case errors.Is(err, store.ErrExists):
-		return class{http.StatusConflict, codeExists, "That name is taken already."}
-	case errors.Is(err, queue.ErrBusy):
-		return class{http.StatusConflict, codeConflict, "The message is being delivered right now; try again in a moment."}
-	case errors.Is(err, store.ErrConflict):
-		return class{http.StatusConflict, codeConflict, "The current state does not allow this."}
+		return http.StatusConflict, codeExists
+	case errors.Is(err, store.ErrConflict), errors.Is(err, queue.ErrBusy):
+		return http.StatusConflict, codeConflict
 	case errors.Is(err, admin.ErrForbidden):
-		return class{http.StatusForbidden, codeForbidden, "You may not do this."}
-	case errors.Is(err, admin.ErrNoQueue):
+		return http.StatusForbidden, codeForbidden
+	case errors.Is(err, admin.ErrNoQueue), errors.Is(err, lifecycle.ErrNoChecker):
 		// 503, not 404: the route exists and the request is sound, but
-		// this process runs no queue (another node may); a 404 would read
-		// as "this message is gone".
-		return class{http.StatusServiceUnavailable, codeUnavailable,
-			"This dkimd process runs no mail queue; ask the node that relays mail."}
-	case errors.Is(err, lifecycle.ErrNoChecker):
-		return class{http.StatusServiceUnavailable, codeUnavailable,
-			"This dkimd process has no DNS checker that reports (see the resolver setting of serve)."}
+		// this process runs no queue or checker (another node may); a 404
+		// would read as "this message is gone".
+		return http.StatusServiceUnavailable, codeUnavailable
 	}
-	return class{http.StatusInternalServerError, codeInternal,
-		"Internal error; the server log has the details under this request_id."}
+	return http.StatusInternalServerError, codeInternal
 }
 
 func badRequest(field, format string, args ...any) *apiError {
