@@ -127,7 +127,7 @@ func (s *Service) manage(ctx context.Context, a Actor, domain string) (string, e
 		return "", &store.FieldError{Field: "domain", Err: err}
 	}
 	if !a.Manages(d) {
-		return "", store.Explain(store.ErrNotFound, "There is no domain %s.", d)
+		return "", store.Explain(store.ErrNotFound, "Domain %s was not found.", d)
 	}
 	if _, err := s.o.Store.GetDomain(ctx, d); err != nil {
 		return "", err

@@ -202,7 +202,7 @@ func (s *Service) GetUser(ctx context.Context, a Actor, name string) (store.Outg
 		return u, err
 	}
 	if !a.Manages(u.Domain) {
-		return store.OutgoingUser{}, store.Explain(store.ErrNotFound, "There is no user %s.", name)
+		return store.OutgoingUser{}, store.Explain(store.ErrNotFound, "User %s was not found.", name)
 	}
 	return u, nil
 }

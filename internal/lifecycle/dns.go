@@ -26,7 +26,7 @@ func Temporary(c store.DNSCheck) bool {
 }
 
 // ErrNotPublished means a key's record is not served as it should be.
-var ErrNotPublished = store.Class("lifecycle: record not published as expected", "The key's record is not in DNS as expected yet.")
+var ErrNotPublished = store.Class("lifecycle: record not published as expected", "The key's record is not published in DNS as expected yet.")
 
 // DNS checks keys with dnscheck, through a resolver and every
 // authoritative server. The zero value uses the system's resolver.
@@ -69,7 +69,7 @@ func (d DNS) CheckKey(ctx context.Context, k store.Key) (store.DNSCheck, error) 
 
 // notPublished says what DNS showed instead of the record c expected.
 func notPublished(c store.DNSCheck) error {
-	return store.Explain(ErrNotPublished, "The key's record is not in DNS as expected, so nothing was changed. DNS shows %s.", c.Summary)
+	return store.Explain(ErrNotPublished, "The key's record is not published in DNS as expected, so nothing was changed. DNS shows %s.", c.Summary)
 }
 
 // KeyPublished returns nil when every server serves k's record, and an

@@ -200,7 +200,7 @@ func replaced(all []store.Key, r RotateRequest) (*store.Key, error) {
 				return &k, rotating(all, k)
 			}
 		}
-		return nil, store.Explain(store.ErrNotFound, "There is no key %s.", sel)
+		return nil, store.Explain(store.ErrNotFound, "Key %s was not found.", sel)
 	}
 	var cands []store.Key
 	for _, k := range all {

@@ -11,7 +11,7 @@ import (
 // Failure classes, tested with errors.Is.
 var (
 	// ErrNotFound means no queued message has the given id.
-	ErrNotFound error = &class{"queue: message not found", "There is no such message in the queue (it may have been delivered)."}
+	ErrNotFound error = &class{"queue: message not found", "The message was not found in the queue (it may have been delivered)."}
 	// ErrInvalid means the caller passed something the queue refuses: an
 	// empty recipient list, a malformed address or id.
 	ErrInvalid error = &class{"queue: invalid message", "The message or its ID is not valid."}

@@ -63,22 +63,25 @@ type userMessager interface {
 }
 
 // Detail gives the sentence for people that err carries: the outermost
-// UserMessage in its chain, and the field it names (from a *Problem or
-// *FieldError), if any. ok is false when err carries none; the caller then
+// UserMessage in its chain, and the field it names (its UserField
+// method: *Problem, *FieldError), if any. ok is false when err carries none; the caller then
 // says something generic about err's class, never err.Error().
 func Detail(err error) (message, field string, ok bool) {
 	var um userMessager
 	if !errors.As(err, &um) {
 		return "", "", false
 	}
-	switch e := um.(type) {
-	case *Problem:
-		field = e.Field
-	case *FieldError:
-		field = e.Field
+	if f, ok := um.(interface{ UserField() string }); ok {
+		field = f.UserField()
 	}
 	return um.UserMessage(), field, true
 }
+
+// UserField gives the field at fault, or "".
+func (p *Problem) UserField() string { return p.Field }
+
+// UserField gives the field at fault.
+func (e *FieldError) UserField() string { return e.Field }
 
 // UserMessage gives the reason as a sentence for people: the reason's own
 // sentence when it carries one, else its words (which this package writes

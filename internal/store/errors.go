@@ -11,10 +11,10 @@ import (
 // error wrapping it carries none of its own.
 var (
 	// ErrNotFound means the object asked for does not exist (HTTP 404).
-	ErrNotFound = Class("store: not found", "There is no such object, or it is not one of yours.")
+	ErrNotFound = Class("store: not found", "It was not found (or it is not one of yours).")
 	// ErrExists means an object with the same unique name already exists:
 	// a domain, a selector in its domain, a user or account name (HTTP 409).
-	ErrExists = Class("store: already exists", "That name is taken already.")
+	ErrExists = Class("store: already exists", "That name already exists.")
 	// ErrInvalid means a value breaks a rule of this package; the error is a
 	// *FieldError naming the field (HTTP 422).
 	ErrInvalid = Class("store: invalid value", "A value is not valid.")

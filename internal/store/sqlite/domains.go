@@ -21,7 +21,7 @@ func (d *DB) AddDomain(ctx context.Context, dom store.Domain) (store.Domain, err
 		if ok, err := domainExists(ctx, tx, dom.Name); err != nil {
 			return err
 		} else if ok {
-			return store.Explain(store.ErrExists, "Domain %s exists already.", dom.Name)
+			return store.Explain(store.ErrExists, "Domain %s already exists.", dom.Name)
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO domains (name, auto_activate, created, updated) VALUES (?, ?, ?, ?)`,
 			dom.Name, boolInt(dom.AutoActivate), now, now)
@@ -92,7 +92,7 @@ func (d *DB) GetDomain(ctx context.Context, name string) (store.Domain, error) {
 	}
 	dom, err := scanDomain(d.db.QueryRowContext(ctx, `SELECT `+domainCols+` FROM domains WHERE name = ?`, n))
 	if errors.Is(err, sql.ErrNoRows) {
-		return store.Domain{}, store.Explain(store.ErrNotFound, "There is no domain %s.", n)
+		return store.Domain{}, store.Explain(store.ErrNotFound, "Domain %s was not found.", n)
 	}
 	if err != nil {
 		return store.Domain{}, dbErr("get domain", err)
@@ -137,7 +137,7 @@ func (d *DB) UpdateDomain(ctx context.Context, dom store.Domain) (store.Domain, 
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 0 {
-			return store.Explain(store.ErrNotFound, "There is no domain %s.", dom.Name)
+			return store.Explain(store.ErrNotFound, "Domain %s was not found.", dom.Name)
 		}
 		out, err = scanDomain(tx.QueryRowContext(ctx, `SELECT `+domainCols+` FROM domains WHERE name = ?`, dom.Name))
 		return err
@@ -158,7 +158,7 @@ func (d *DB) RemoveDomain(ctx context.Context, name string, opts store.RemoveOpt
 		if ok, err := domainExists(ctx, tx, n); err != nil {
 			return err
 		} else if !ok {
-			return store.Explain(store.ErrNotFound, "There is no domain %s.", n)
+			return store.Explain(store.ErrNotFound, "Domain %s was not found.", n)
 		}
 		deps := []struct {
 			what  string

@@ -112,7 +112,7 @@ func sortNetworks(nets []netip.Prefix) {
 func (d *DB) getUser(ctx context.Context, tx *sql.Tx, name string) (store.OutgoingUser, error) {
 	u, err := scanUser(tx.StmtContext(ctx, d.stmts.user).QueryRowContext(ctx, name))
 	if errors.Is(err, sql.ErrNoRows) {
-		return u, store.Explain(store.ErrNotFound, "There is no user %s.", name)
+		return u, store.Explain(store.ErrNotFound, "User %s was not found.", name)
 	}
 	if err != nil {
 		return u, err
@@ -186,7 +186,7 @@ func (d *DB) AddUser(ctx context.Context, u store.OutgoingUser) (store.OutgoingU
 		if ok, err := domainExists(ctx, tx, u.Domain); err != nil {
 			return err
 		} else if !ok {
-			return store.Explain(store.ErrNotFound, "There is no domain %s.", u.Domain)
+			return store.Explain(store.ErrNotFound, "Domain %s was not found.", u.Domain)
 		}
 		if err := requireDomains(ctx, tx, "granted_domains", u.GrantedDomains); err != nil {
 			return err
@@ -196,7 +196,7 @@ func (d *DB) AddUser(ctx context.Context, u store.OutgoingUser) (store.OutgoingU
 			return err
 		}
 		if n > 0 {
-			return store.Explain(store.ErrExists, "User %s exists already (user names are unique across dkimd).", u.Name)
+			return store.Explain(store.ErrExists, "User %s already exists (user names are unique across dkimd).", u.Name)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO outgoing_users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			u.Name, u.Domain, string(u.Auth), u.PasswordHash, u.IdentityHeader, boolInt(u.Enabled),
@@ -303,7 +303,7 @@ enabled = ?, selector = ?, allow_foreign_from = ?, updated = ? WHERE name = ?`,
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 0 {
-			return store.Explain(store.ErrNotFound, "There is no user %s.", u.Name)
+			return store.Explain(store.ErrNotFound, "User %s was not found.", u.Name)
 		}
 		if err := writeUserLists(ctx, tx, u); err != nil {
 			return err
@@ -331,7 +331,7 @@ func (d *DB) RemoveUser(ctx context.Context, name string) error {
 		if c, err := res.RowsAffected(); err != nil {
 			return err
 		} else if c == 0 {
-			return store.Explain(store.ErrNotFound, "There is no user %s.", n)
+			return store.Explain(store.ErrNotFound, "User %s was not found.", n)
 		}
 		return nil
 	})
