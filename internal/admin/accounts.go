@@ -129,7 +129,7 @@ func (s *Service) notLastAdmin(ctx context.Context, name string) error {
 		}
 	}
 	if admins <= 1 {
-		return store.Explain(store.ErrConflict, "%s is the last admin; make another account an admin first.", name)
+		return store.Explain(store.ErrConflict, "Account %s is the last admin; make another account an admin first.", name)
 	}
 	return nil
 }

@@ -30,7 +30,8 @@ func sentenceProblem(msg string) string {
 	switch {
 	case msg == "":
 		return "empty"
-	case !unicode.IsUpper([]rune(msg)[0]):
+	case unicode.IsLower([]rune(msg)[0]):
+		// "192.0.2.1/32 overlaps …" and "\"x\" is not …" are sentences too.
 		return "does not start with a capital letter"
 	case !strings.HasSuffix(msg, ".") && !strings.HasSuffix(msg, "?") && !strings.HasSuffix(msg, "!"):
 		return "does not end a sentence"
