@@ -29,8 +29,13 @@ func errorf(class error, sep, format string, args ...any) error {
 func (e *detailError) Error() string { return e.class.Error() + e.sep + e.detail }
 func (e *detailError) Unwrap() error { return e.class }
 
-// reason says err in words without the package name, from the parts of
-// this package's errors; any other error says itself.
+// Describe says an error of this package in words for people, without
+// the "dkim: " its Error has for logs: "key record has a wrong v= tag:
+// v=DKIM2, want v=DKIM1". It builds the words from the error's parts,
+// never by cutting its text; an error of another package says itself.
+func Describe(err error) string { return reason(err) }
+
+// reason is Describe.
 func reason(err error) string {
 	switch e := err.(type) {
 	case *detailError:
