@@ -90,13 +90,13 @@ func (e *FieldError) UserMessage() string {
 	if m, _, ok := Detail(e.Err); ok {
 		return m
 	}
-	return Sentence(e.Err.Error())
+	return sentence(e.Err.Error())
 }
 
-// Sentence makes words written for people into a sentence: a capital
+// sentence makes words written for people into a sentence: a capital
 // first letter and a final full stop. It is for text this program wrote,
 // never for cutting error text apart.
-func Sentence(s string) string {
+func sentence(s string) string {
 	if s == "" {
 		return s
 	}
