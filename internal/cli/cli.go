@@ -9,6 +9,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/dkimd/dkimd/internal/store"
 )
 
 // Exit codes.
@@ -115,9 +117,24 @@ func exitCode(e *Env, name string, err error) int {
 	case errors.As(err, &r):
 		return exitFailure
 	}
-	// One line: error chains may span lines when they quote input.
-	fmt.Fprintf(e.Stderr, "dkimd %s: %s\n", name, strings.ReplaceAll(err.Error(), "\n", " "))
+	fmt.Fprintf(e.Stderr, "dkimd %s: %s\n", name, message(err))
 	return exitFailure
+}
+
+// message is what a person reads of err: the sentence it carries for
+// people (store.Detail), the same the JSON API answers, after the field it
+// names; else its text, which for the errors of this package and of the
+// operating system is written for the person at the terminal. It is one
+// line: error chains may span lines when they quote input.
+func message(err error) string {
+	m, field, ok := store.Detail(err)
+	switch {
+	case !ok:
+		m = err.Error()
+	case field != "":
+		m = "invalid " + field + ": " + m
+	}
+	return strings.Join(strings.Fields(m), " ")
 }
 
 // writeJSON prints v as indented JSON.

@@ -100,7 +100,7 @@ func TestAdminWalkThrough(t *testing.T) {
 	ok("", "user", "add", "--domain", "example.com", "--name", "open", "--ip", "::/0", "--allow-any-network")
 	ok("", "user", "remove", "open")
 	fails(1, "re-authenticating", "", "user", "set", "relay", "--dkim-selector", "mail2026")
-	fails(1, "no pending or active key", "", "user", "set", "alice", "--dkim-selector", "nope")
+	fails(1, "No pending or active key", "", "user", "set", "alice", "--dkim-selector", "nope")
 	fails(1, "12 characters", "short\n", "user", "add", "--domain", "example.com", "--name", "bob", "--password-stdin")
 	fails(2, "authenticates", "", "user", "add", "--domain", "example.com", "--name", "bob")
 	fails(1, "networks", "", "user", "add", "--domain", "example.com", "--name", "bob", "--ip", "300.1.1.1")

@@ -83,7 +83,7 @@ func (s *Service) freeSelector(ctx context.Context, d, selector string) (string,
 		return "", &store.FieldError{Field: "selector", Err: err}
 	}
 	if _, err := s.o.Store.KeyBySelector(ctx, d, sel); err == nil {
-		return "", fmt.Errorf("%w: selector %s is already used in %s (selectors are never reused)", store.ErrExists, sel, d)
+		return "", store.Explain(store.ErrExists, "Selector %s is already used in %s (selectors are never reused).", sel, d)
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return "", err
 	}
@@ -255,12 +255,12 @@ func replaced(all []store.Key, r RotateRequest) (*store.Key, error) {
 		for _, k := range all {
 			if k.Selector == sel {
 				if k.State != store.KeyActive {
-					return nil, fmt.Errorf("%w: key %s is %s; only an active key is replaced", store.ErrConflict, sel, k.State)
+					return nil, store.Explain(store.ErrConflict, "Key %s is %s; only an active key is replaced.", sel, k.State)
 				}
 				return &k, rotating(all, k)
 			}
 		}
-		return nil, fmt.Errorf("%w: key %s", store.ErrNotFound, sel)
+		return nil, store.Explain(store.ErrNotFound, "Key %s was not found.", sel)
 	}
 	var cands []store.Key
 	for _, k := range all {
@@ -278,14 +278,14 @@ func replaced(all []store.Key, r RotateRequest) (*store.Key, error) {
 	for _, k := range cands {
 		names = append(names, k.Selector+" ("+string(k.Algorithm)+")")
 	}
-	return nil, fmt.Errorf("%w: several active keys (%s): say which one to replace, or the algorithm", store.ErrConflict, strings.Join(names, ", "))
+	return nil, store.Explain(store.ErrConflict, "There are several active keys (%s): say which one to replace, or the algorithm.", strings.Join(names, ", "))
 }
 
 // rotating refuses a second rotation of a key while one is pending.
 func rotating(all []store.Key, old store.Key) error {
 	for _, k := range all {
 		if k.Replaces == old.ID && k.State == store.KeyPending {
-			return fmt.Errorf("%w: key %s is being replaced already by pending key %s (activate or revoke it first)", store.ErrConflict, old.Selector, k.Selector)
+			return store.Explain(store.ErrConflict, "Key %s is being replaced already by pending key %s (activate or revoke it first).", old.Selector, k.Selector)
 		}
 	}
 	return nil

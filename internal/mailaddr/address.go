@@ -131,7 +131,8 @@ func ParseFromHeader(value string) (Address, error) {
 	}
 	addrs, err := mail.ParseAddressList(v)
 	if err != nil {
-		return Address{}, fmt.Errorf("%w: %v", ErrFromInvalid, err)
+		return Address{}, explain(fmt.Errorf("%w: %v", ErrFromInvalid, err),
+			"The From header does not parse as an address (RFC 5322 §3.4): check its angle brackets, quotes and commas.")
 	}
 	switch len(addrs) {
 	case 0:
@@ -142,11 +143,12 @@ func ParseFromHeader(value string) (Address, error) {
 	}
 	at := strings.LastIndexByte(addrs[0].Address, '@')
 	if at < 0 {
-		return Address{}, fmt.Errorf("%w: address has no domain", ErrFromInvalid)
+		return Address{}, explain(fmt.Errorf("%w: address has no domain", ErrFromInvalid), "The From header does not parse: its address has no domain.")
 	}
 	d, err := ParseDomain(addrs[0].Address[at+1:])
 	if err != nil {
-		return Address{}, fmt.Errorf("%w: domain: %w", ErrFromInvalid, err)
+		return Address{}, explain(fmt.Errorf("%w: domain: %w", ErrFromInvalid, err),
+			"The From header does not parse: the domain of its address is not a valid domain name.")
 	}
 	return Address{local: addrs[0].Address[:at], domain: d}, nil
 }

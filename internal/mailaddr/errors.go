@@ -56,3 +56,18 @@ func (e *parseError) Error() string   { return e.msg }
 func (e *parseError) Unwrap() []error { return e.classes }
 
 func fail(msg string, classes ...error) error { return &parseError{msg: msg, classes: classes} }
+
+// explained carries a sentence for people beside the error for the log;
+// the store package's Detail finds it (it looks for UserMessage). Error
+// texts of the libraries below (net/mail's "mail: no angle-addr") stay in
+// the log.
+type explained struct {
+	err error
+	msg string
+}
+
+func (e *explained) Error() string       { return e.err.Error() }
+func (e *explained) Unwrap() error       { return e.err }
+func (e *explained) UserMessage() string { return e.msg }
+
+func explain(err error, msg string) error { return &explained{err: err, msg: msg} }

@@ -163,7 +163,10 @@ func Decide(ctx context.Context, dir Directory, user *store.OutgoingUser, header
 		return d
 	case err != nil:
 		d.Reason = ReasonFromInvalid
-		d.Message = "the From header does not parse: " + strings.TrimPrefix(err.Error(), ErrFromInvalid.Error()+": ")
+		d.Message = "The From header does not parse."
+		if m, _, ok := store.Detail(err); ok {
+			d.Message = m
+		}
 		return d
 	}
 	from := fromAddr.Domain()
@@ -179,7 +182,11 @@ func Decide(ctx context.Context, dir Directory, user *store.OutgoingUser, header
 		if ks = usable(ks, from); len(ks) > 0 {
 			d.sign(from, ks)
 			d.Reason = ReasonFromDomain
-			d.Message = fmt.Sprintf("signed as From domain %s, which user %s may sign as, with its %d active key(s)", from, user.Name, len(ks))
+			n := "its active key"
+			if len(ks) > 1 {
+				n = fmt.Sprintf("its %d active keys", len(ks))
+			}
+			d.Message = fmt.Sprintf("signed as From domain %s, which user %s may sign as, with %s", from, user.Name, n)
 			return d
 		}
 	}

@@ -2,8 +2,8 @@ package store
 
 import (
 	"errors"
-	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/dkimd/dkimd/internal/keys"
@@ -62,19 +62,31 @@ func (s KeyState) Next() []KeyState {
 // CanBecome reports whether a key in state s may move to state to.
 func (s KeyState) CanBecome(to KeyState) bool { return slices.Contains(s.Next(), to) }
 
+// orList gives "active or revoked".
+func orList(states []KeyState) string {
+	words := make([]string, len(states))
+	for i, st := range states {
+		words[i] = string(st)
+	}
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
+}
+
 // CheckTransition returns nil if a key may move from one state to another,
 // an error wrapping ErrInvalid if to is not a state, and one wrapping
 // ErrConflict if the move is not allowed. Backends call it inside the
 // transaction that changes the state.
 func CheckTransition(from, to KeyState) error {
 	if !to.Valid() {
-		return Invalid("state", "unknown key state %q (want one of %v)", to, KeyStates())
+		return Invalid("state", "unknown key state %q (want %s)", to, orList(KeyStates()))
 	}
 	if !from.CanBecome(to) {
 		if next := from.Next(); len(next) > 0 {
-			return fmt.Errorf("%w: a %s key cannot become %s (it can become %v)", ErrConflict, from, to, next)
+			return Explain(ErrConflict, "A %s key cannot become %s (it can become %s).", from, to, orList(next))
 		}
-		return fmt.Errorf("%w: a %s key cannot change state", ErrConflict, from)
+		return Explain(ErrConflict, "A %s key cannot change state.", from)
 	}
 	return nil
 }
