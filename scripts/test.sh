@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole dkimd test suite, installing on Debian what the tests need
 # when it is missing: the DKIM peers (dkimpy, OpenDKIM), Chromium (the
-# control panel's browser tests) and OpenSSL's libcrypto (RSA signing).
+# control panel's browser tests), OpenSSL's libcrypto (RSA signing), and
+# bind9, unbound and dig (delegated DKIM and DNS UPDATE).
 # Usage: scripts/test.sh [extra go test flags]
 # Set DKIMD_REQUIRE_PEERS=1 to make a missing peer fail its tests instead of
 # skipping them (CI does).
@@ -13,6 +14,10 @@ need=()
 command -v opendkim >/dev/null || need+=(opendkim)
 command -v opendkim-testkey >/dev/null || need+=(opendkim-tools)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# Delegated DKIM and DNS UPDATE: a real BIND, a real recursive resolver, dig.
+[ -x /usr/sbin/named ] || need+=(bind9)
+[ -x /usr/sbin/unbound ] || need+=(unbound)
+command -v dig >/dev/null || need+=(dnsutils)
 # libcrypto.so.3: dkimd signs RSA through it when it loads (keys.LoadOpenSSL).
 /sbin/ldconfig -p 2>/dev/null | grep -q 'libcrypto\.so\.3 ' || need+=(libssl3)
 if [ ${#need[@]} -gt 0 ]; then
