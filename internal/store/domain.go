@@ -1,6 +1,9 @@
 package store
 
 import (
+	"net"
+	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/net/idna"
@@ -17,6 +20,26 @@ type Domain struct {
 	// seen correct, without an administrator promoting it. The zero value
 	// (false) waits for an administrator.
 	AutoActivate bool `json:"auto_activate"`
+	// Publish says how the domain's key records reach DNS; empty means
+	// PublishManual.
+	Publish PublishMode `json:"publish"`
+	// DelegationLabel is, for PublishDelegated, the domain's stable and
+	// unguessable label in dkimd's delegated zone: its keys are served at
+	// "<selector>.<label>.<zone>". Set once, never changed (the customer's
+	// CNAMEs point at it).
+	DelegationLabel string `json:"delegation_label,omitempty"`
+	// RotateEvery is how long a key signs before a scheduled rotation
+	// replaces it, for PublishDelegated and PublishUpdate; zero means
+	// DefaultRotateEvery there (manual domains are not rotated).
+	RotateEvery time.Duration `json:"rotate_every_ns,omitempty"`
+	// UpdateServer (HOST:PORT), TSIGName and TSIGSealed say, for
+	// PublishUpdate, where and with which key RFC 2136 UPDATEs go.
+	// TSIGSealed is the TSIG secret sealed under the master key (bytes in a
+	// string, so that a Domain stays comparable) with
+	// TSIGAssociatedData; it never goes into JSON.
+	UpdateServer string `json:"update_server,omitempty"`
+	TSIGName     string `json:"tsig_name,omitempty"`
+	TSIGSealed   string `json:"-"`
 	// Created and Updated are set by the store.
 	Created time.Time `json:"created"`
 	Updated time.Time `json:"updated"`
@@ -32,6 +55,52 @@ func (d Domain) Unicode() string {
 	return u
 }
 
+// PublishMode says how a domain's key records reach DNS.
+type PublishMode string
+
+// The publishing modes.
+const (
+	// PublishManual: an administrator creates each TXT record; dkimd
+	// checks it.
+	PublishManual PublishMode = "manual"
+	// PublishDelegated: the customer made two CNAMEs once into dkimd's
+	// own zone, which dkimd serves and rotates behind.
+	PublishDelegated PublishMode = "delegated"
+	// PublishUpdate: dkimd adds and removes TXT records at the domain's
+	// own authoritative server by RFC 2136 UPDATE signed with TSIG.
+	PublishUpdate PublishMode = "update"
+)
+
+// PublishModes lists the modes.
+func PublishModes() []PublishMode {
+	return []PublishMode{PublishManual, PublishDelegated, PublishUpdate}
+}
+
+// DefaultRotateEvery is a rotated domain's key lifetime when
+// Domain.RotateEvery is zero.
+const DefaultRotateEvery = 90 * 24 * time.Hour
+
+// Rotated reports whether dkimd rotates the domain's keys on a schedule.
+func (d Domain) Rotated() bool { return d.Publish == PublishDelegated || d.Publish == PublishUpdate }
+
+// RotationPeriod gives RotateEvery or its default.
+func (d Domain) RotationPeriod() time.Duration {
+	if d.RotateEvery <= 0 {
+		return DefaultRotateEvery
+	}
+	return d.RotateEvery
+}
+
+// TSIGAssociatedData gives the associated data a domain's TSIG secret is
+// sealed with, so that a sealed secret copied to another domain does not
+// open.
+func TSIGAssociatedData(domain string) []byte {
+	if d, err := NormalizeDomain(domain); err == nil {
+		domain = d
+	}
+	return []byte("dkimd tsig secret\x00" + domain)
+}
+
 // Normalize checks d and gives it with its name in canonical form. Backends
 // call it before storing.
 func (d Domain) Normalize() (Domain, error) {
@@ -40,7 +109,48 @@ func (d Domain) Normalize() (Domain, error) {
 		return d, &FieldError{Field: "name", Err: err}
 	}
 	d.Name = n
+	if d.Publish == "" {
+		d.Publish = PublishManual
+	}
+	if !slices.Contains(PublishModes(), d.Publish) {
+		return d, Invalid("publish", "unknown mode %q (want one of %v)", d.Publish, PublishModes())
+	}
+	if d.RotateEvery < 0 {
+		return d, Invalid("rotate_every", "negative")
+	}
+	d.DelegationLabel = strings.ToLower(d.DelegationLabel)
+	if d.DelegationLabel != "" && !validLabel(d.DelegationLabel) {
+		return d, Invalid("delegation_label", "%q is not a DNS label of letters and digits", d.DelegationLabel)
+	}
+	switch d.Publish {
+	case PublishDelegated:
+		if d.DelegationLabel == "" {
+			return d, Invalid("delegation_label", "a delegated domain needs its label")
+		}
+	case PublishUpdate:
+		if _, _, err := net.SplitHostPort(d.UpdateServer); err != nil {
+			return d, Invalid("update_server", "want HOST:PORT, got %q", d.UpdateServer)
+		}
+		if strings.TrimSpace(d.TSIGName) == "" {
+			return d, Invalid("tsig_name", "DNS UPDATE needs a TSIG key name")
+		}
+		if len(d.TSIGSealed) == 0 {
+			return d, Invalid("tsig_secret", "DNS UPDATE needs the TSIG secret")
+		}
+	}
 	return d, nil
+}
+
+func validLabel(s string) bool {
+	if len(s) == 0 || len(s) > maxLabelLen {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // RemoveOptions say how far RemoveDomain may go.
