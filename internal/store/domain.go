@@ -23,11 +23,12 @@ type Domain struct {
 	// Publish says how the domain's key records reach DNS; empty means
 	// PublishManual.
 	Publish PublishMode `json:"publish"`
-	// DelegationLabel is, for PublishDelegated, the domain's stable and
-	// unguessable label in dkimd's delegated zone: its keys are served at
-	// "<selector>.<label>.<zone>". Set once, never changed (the customer's
-	// CNAMEs point at it).
-	DelegationLabel string `json:"delegation_label,omitempty"`
+	// DelegatedName is, for PublishDelegated, the domain's own name in
+	// dkimd's delegated zone, "<label>.<zone>" with a stable and
+	// unguessable label: its keys are served at "<selector>.<DelegatedName>",
+	// where the customer's CNAMEs point. Set once and kept (the CNAMEs
+	// depend on it).
+	DelegatedName string `json:"delegated_name,omitempty"`
 	// RotateEvery is how long a key signs before a scheduled rotation
 	// replaces it, for PublishDelegated and PublishUpdate; zero means
 	// DefaultRotateEvery there (manual domains are not rotated).
@@ -118,14 +119,16 @@ func (d Domain) Normalize() (Domain, error) {
 	if d.RotateEvery < 0 {
 		return d, Invalid("rotate_every", "negative")
 	}
-	d.DelegationLabel = strings.ToLower(d.DelegationLabel)
-	if d.DelegationLabel != "" && !validLabel(d.DelegationLabel) {
-		return d, Invalid("delegation_label", "%q is not a DNS label of letters and digits", d.DelegationLabel)
+	d.DelegatedName = strings.ToLower(strings.TrimSuffix(d.DelegatedName, "."))
+	if d.DelegatedName != "" {
+		if err := checkHostname(d.DelegatedName); err != nil || strings.Count(d.DelegatedName, ".") < 2 {
+			return d, Invalid("delegated_name", "%q is not <label>.<zone>", d.DelegatedName)
+		}
 	}
 	switch d.Publish {
 	case PublishDelegated:
-		if d.DelegationLabel == "" {
-			return d, Invalid("delegation_label", "a delegated domain needs its label")
+		if d.DelegatedName == "" {
+			return d, Invalid("delegated_name", "a delegated domain needs its name in the delegated zone")
 		}
 	case PublishUpdate:
 		if _, _, err := net.SplitHostPort(d.UpdateServer); err != nil {
@@ -139,18 +142,6 @@ func (d Domain) Normalize() (Domain, error) {
 		}
 	}
 	return d, nil
-}
-
-func validLabel(s string) bool {
-	if len(s) == 0 || len(s) > maxLabelLen {
-		return false
-	}
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
 }
 
 // RemoveOptions say how far RemoveDomain may go.

@@ -24,9 +24,9 @@ func (d *DB) AddDomain(ctx context.Context, dom store.Domain) (store.Domain, err
 		} else if ok {
 			return fmt.Errorf("%w: domain %s", store.ErrExists, dom.Name)
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO domains (name, auto_activate, publish, delegation_label, rotate_every, update_server, tsig_name, tsig_sealed, created, updated)
+		_, err := tx.ExecContext(ctx, `INSERT INTO domains (name, auto_activate, publish, delegated_name, rotate_every, update_server, tsig_name, tsig_sealed, created, updated)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			dom.Name, boolInt(dom.AutoActivate), string(dom.Publish), dom.DelegationLabel, int64(dom.RotateEvery),
+			dom.Name, boolInt(dom.AutoActivate), string(dom.Publish), dom.DelegatedName, int64(dom.RotateEvery),
 			dom.UpdateServer, dom.TSIGName, []byte(dom.TSIGSealed), now, now)
 		return err
 	})
@@ -73,7 +73,7 @@ func requireDomains(ctx context.Context, q querier, field string, names []string
 	return nil
 }
 
-const domainCols = `name, auto_activate, publish, delegation_label, rotate_every, update_server, tsig_name, tsig_sealed, created, updated`
+const domainCols = `name, auto_activate, publish, delegated_name, rotate_every, update_server, tsig_name, tsig_sealed, created, updated`
 
 func scanDomain(row interface{ Scan(...any) error }) (store.Domain, error) {
 	var dom store.Domain
@@ -81,7 +81,7 @@ func scanDomain(row interface{ Scan(...any) error }) (store.Domain, error) {
 	var created, updated, every int64
 	var publish string
 	var tsig []byte
-	if err := row.Scan(&dom.Name, &auto, &publish, &dom.DelegationLabel, &every, &dom.UpdateServer, &dom.TSIGName, &tsig, &created, &updated); err != nil {
+	if err := row.Scan(&dom.Name, &auto, &publish, &dom.DelegatedName, &every, &dom.UpdateServer, &dom.TSIGName, &tsig, &created, &updated); err != nil {
 		return dom, err
 	}
 	dom.TSIGSealed = string(tsig)
@@ -136,9 +136,9 @@ func (d *DB) UpdateDomain(ctx context.Context, dom store.Domain) (store.Domain, 
 	}
 	var out store.Domain
 	err = d.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE domains SET auto_activate = ?, publish = ?, delegation_label = ?, rotate_every = ?,
+		res, err := tx.ExecContext(ctx, `UPDATE domains SET auto_activate = ?, publish = ?, delegated_name = ?, rotate_every = ?,
 	update_server = ?, tsig_name = ?, tsig_sealed = ?, updated = ? WHERE name = ?`,
-			boolInt(dom.AutoActivate), string(dom.Publish), dom.DelegationLabel, int64(dom.RotateEvery),
+			boolInt(dom.AutoActivate), string(dom.Publish), dom.DelegatedName, int64(dom.RotateEvery),
 			dom.UpdateServer, dom.TSIGName, []byte(dom.TSIGSealed), d.stamp(), dom.Name)
 		if err != nil {
 			return err

@@ -159,13 +159,13 @@ CREATE TABLE master_key_check (
 -- the domain's own server (update); and how often its key rotates.
 ALTER TABLE domains ADD COLUMN publish TEXT NOT NULL DEFAULT 'manual'
 	CHECK (publish IN ('manual', 'delegated', 'update'));
-ALTER TABLE domains ADD COLUMN delegation_label TEXT NOT NULL DEFAULT '';
+ALTER TABLE domains ADD COLUMN delegated_name TEXT NOT NULL DEFAULT '';
 ALTER TABLE domains ADD COLUMN rotate_every INTEGER NOT NULL DEFAULT 0 CHECK (rotate_every >= 0);
 ALTER TABLE domains ADD COLUMN update_server TEXT NOT NULL DEFAULT '';
 ALTER TABLE domains ADD COLUMN tsig_name TEXT NOT NULL DEFAULT '';
 -- The TSIG secret sealed under the master key, like a private key.
 ALTER TABLE domains ADD COLUMN tsig_sealed BLOB;
-CREATE UNIQUE INDEX domains_delegation_label ON domains (delegation_label) WHERE delegation_label <> '';
+CREATE UNIQUE INDEX domains_delegated_name ON domains (delegated_name) WHERE delegated_name <> '';
 `,
 }
 

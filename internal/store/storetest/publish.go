@@ -12,12 +12,12 @@ import (
 // trip, a delegation label is unique, and what a mode needs is required.
 func testDomainPublish(t *testing.T, e *env) {
 	e.domain("example.com")
-	d := store.Domain{Name: "example.com", Publish: store.PublishDelegated, DelegationLabel: "Abc123", RotateEvery: 48 * time.Hour}
+	d := store.Domain{Name: "example.com", Publish: store.PublishDelegated, DelegatedName: "Abc123.dkim.provider.example.", RotateEvery: 48 * time.Hour}
 	got, err := e.s.UpdateDomain(e.ctx, d)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Publish != store.PublishDelegated || got.DelegationLabel != "abc123" || got.RotateEvery != 48*time.Hour {
+	if got.Publish != store.PublishDelegated || got.DelegatedName != "abc123.dkim.provider.example" || got.RotateEvery != 48*time.Hour {
 		t.Fatalf("after UpdateDomain: %+v", got)
 	}
 	if again, err := e.s.GetDomain(e.ctx, "example.com"); err != nil || again != got {
@@ -26,7 +26,7 @@ func testDomainPublish(t *testing.T, e *env) {
 	if plain := e.domain("example.org"); plain.Publish != store.PublishManual {
 		t.Errorf("a new domain publishes %q, want manual", plain.Publish)
 	}
-	if _, err := e.s.UpdateDomain(e.ctx, store.Domain{Name: "example.org", Publish: store.PublishDelegated, DelegationLabel: "abc123"}); !errors.Is(err, store.ErrExists) && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrInvalid) {
+	if _, err := e.s.UpdateDomain(e.ctx, store.Domain{Name: "example.org", Publish: store.PublishDelegated, DelegatedName: "abc123.dkim.provider.example"}); !errors.Is(err, store.ErrExists) && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrInvalid) {
 		t.Errorf("a second domain with the same label: %v", err)
 	}
 	up := store.Domain{Name: "example.org", Publish: store.PublishUpdate, UpdateServer: "192.0.2.1:53", TSIGName: "dkimd-key", TSIGSealed: "\x00sealed\xff"}
@@ -40,7 +40,7 @@ func testDomainPublish(t *testing.T, e *env) {
 	for name, bad := range map[string]store.Domain{
 		"unknown mode":          {Name: "example.org", Publish: "carrier-pigeon"},
 		"delegated, no label":   {Name: "example.org", Publish: store.PublishDelegated},
-		"label not a label":     {Name: "example.org", Publish: store.PublishDelegated, DelegationLabel: "a.b"},
+		"name not <label>.<zone>":     {Name: "example.org", Publish: store.PublishDelegated, DelegatedName: "a_b.example"},
 		"update, no server":     {Name: "example.org", Publish: store.PublishUpdate, TSIGName: "k", TSIGSealed: "x"},
 		"update, no TSIG name":  {Name: "example.org", Publish: store.PublishUpdate, UpdateServer: "h:53", TSIGSealed: "x"},
 		"update, no TSIG key":   {Name: "example.org", Publish: store.PublishUpdate, UpdateServer: "h:53", TSIGName: "k"},
