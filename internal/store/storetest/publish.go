@@ -38,13 +38,13 @@ func testDomainPublish(t *testing.T, e *env) {
 		t.Errorf("update settings: %+v", got)
 	}
 	for name, bad := range map[string]store.Domain{
-		"unknown mode":          {Name: "example.org", Publish: "carrier-pigeon"},
-		"delegated, no label":   {Name: "example.org", Publish: store.PublishDelegated},
-		"name not <label>.<zone>":     {Name: "example.org", Publish: store.PublishDelegated, DelegatedName: "a_b.example"},
-		"update, no server":     {Name: "example.org", Publish: store.PublishUpdate, TSIGName: "k", TSIGSealed: "x"},
-		"update, no TSIG name":  {Name: "example.org", Publish: store.PublishUpdate, UpdateServer: "h:53", TSIGSealed: "x"},
-		"update, no TSIG key":   {Name: "example.org", Publish: store.PublishUpdate, UpdateServer: "h:53", TSIGName: "k"},
-		"negative rotate every": {Name: "example.org", RotateEvery: -1},
+		"unknown mode":            {Name: "example.org", Publish: "carrier-pigeon"},
+		"delegated, no label":     {Name: "example.org", Publish: store.PublishDelegated},
+		"name not <label>.<zone>": {Name: "example.org", Publish: store.PublishDelegated, DelegatedName: "a_b.example"},
+		"update, no server":       {Name: "example.org", Publish: store.PublishUpdate, TSIGName: "k", TSIGSealed: "x"},
+		"update, no TSIG name":    {Name: "example.org", Publish: store.PublishUpdate, UpdateServer: "h:53", TSIGSealed: "x"},
+		"update, no TSIG key":     {Name: "example.org", Publish: store.PublishUpdate, UpdateServer: "h:53", TSIGName: "k"},
+		"negative rotate every":   {Name: "example.org", RotateEvery: -1},
 	} {
 		if _, err := e.s.UpdateDomain(e.ctx, bad); !errors.Is(err, store.ErrInvalid) {
 			t.Errorf("%s: %v, want ErrInvalid", name, err)
