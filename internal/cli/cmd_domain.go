@@ -60,19 +60,37 @@ func domainSet(ctx context.Context, e *Env, args []string) error {
 	fs := newFlags("domain set", e)
 	df := addDataFlags(fs, e)
 	auto := fs.String("auto-activate", "", "true or false")
+	pf := addPublishFlags(fs)
 	return withData(ctx, e, fs, df, args, func(d *data, pos []string) error {
-		if len(pos) != 1 || (*auto != "true" && *auto != "false") {
-			return usagef("usage: dkimd domain set DOMAIN --auto-activate=true|false")
+		if len(pos) != 1 || (*auto != "" && *auto != "true" && *auto != "false") || (*auto == "" && !pf.set()) {
+			return usagef("usage: dkimd domain set DOMAIN [--auto-activate=true|false] [--publish manual|delegated|update] [--dns-zone ZONE] [--rotate-every 90d] [--update-server HOST:PORT --tsig-name NAME --tsig-secret-file FILE]")
 		}
-		dom, err := d.admin.SetAutoActivate(ctx, admin.CLI(), pos[0], *auto == "true")
-		if err != nil {
-			return err
+		var dom store.Domain
+		var err error
+		if *auto != "" {
+			if dom, err = d.admin.SetAutoActivate(ctx, admin.CLI(), pos[0], *auto == "true"); err != nil {
+				return err
+			}
+		}
+		if pf.set() {
+			r, err := pf.request()
+			if err != nil {
+				return err
+			}
+			if dom, err = d.admin.SetPublishing(ctx, admin.CLI(), pos[0], r); err != nil {
+				return err
+			}
 		}
 		if *df.asJSON {
 			return writeJSON(e.Stdout, dom)
 		}
-		_, err = fmt.Fprintf(e.Stdout, "%s: auto-activate %t\n", dom.Name, dom.AutoActivate)
-		return err
+		if *auto != "" {
+			fmt.Fprintf(e.Stdout, "%s: auto-activate %t\n", dom.Name, dom.AutoActivate)
+		}
+		if pf.set() {
+			return printPublishing(e, dom)
+		}
+		return nil
 	})
 }
 
@@ -87,9 +105,9 @@ func domainList(ctx context.Context, e *Env, args []string) error {
 		if *df.asJSON {
 			return writeJSON(e.Stdout, ds)
 		}
-		tw := newTable(e.Stdout, "DOMAIN", "AUTO-ACTIVATE", "CREATED")
+		tw := newTable(e.Stdout, "DOMAIN", "AUTO-ACTIVATE", "PUBLISH", "CREATED")
 		for _, dom := range ds {
-			fmt.Fprintf(tw, "%s\t%t\t%s\n", dom.Unicode(), dom.AutoActivate, day(dom.Created))
+			fmt.Fprintf(tw, "%s\t%t\t%s\t%s\n", dom.Unicode(), dom.AutoActivate, dom.Publish, day(dom.Created))
 		}
 		return tw.Flush()
 	})
@@ -171,6 +189,14 @@ func keyRecord(ctx context.Context, e *Env, args []string) error {
 	domain, selector := keyFlags(fs)
 	format := fs.String("format", "", "value, zone or json (default: all forms, for people)")
 	return withData(ctx, e, fs, df, args, func(d *data, _ []string) error {
+		if *domain != "" && *selector == "" {
+			// A delegated domain's records are its two CNAMEs.
+			f := *format
+			if *df.asJSON {
+				f = "json"
+			}
+			return delegatedRecord(ctx, e, d, *domain, f)
+		}
 		if err := requireFlags("domain", *domain, "selector", *selector); err != nil {
 			return err
 		}
