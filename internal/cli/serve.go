@@ -41,6 +41,7 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	openssl := openSSLFlag(fs)
 	pol := policyFlags(fs)
 	mf := addMailFlags(fs)
+	dnsf := addDNSFlags(fs)
 	logFormat := fs.String("log-format", "text", "text or json")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	config := configFlag(fs, e)
@@ -98,6 +99,10 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	}
 	d.admin.Queue = m.spool
 	if err := serveControl(ctx, d.dir, d.admin, log); err != nil {
+		m.stop(ctx)
+		return err
+	}
+	if _, err := startDNS(ctx, dnsf, d.db, log); err != nil {
 		m.stop(ctx)
 		return err
 	}
