@@ -54,7 +54,7 @@ func txtAt(t testing.TB, server, name string) ([]string, int) {
 func TestUpdateBind(t *testing.T) {
 	good, other := secret(t), secret(t)
 	server := peertest.Bind(t, peertest.BindOptions{
-		Keys: map[string]string{"dkimd": good, "other": other},
+		Keys:  map[string]string{"dkimd": good, "other": other},
 		Zones: []peertest.BindZone{{Name: cust, UpdatePolicy: "grant dkimd subdomain _domainkey." + cust + ". TXT;"}},
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
