@@ -20,7 +20,8 @@ const UnboundPath = "/usr/sbin/unbound"
 
 // Unbound starts a real recursive resolver (Debian's unbound) on a free
 // port of 127.0.0.1, with a stub zone for each entry of stubs (zone name →
-// the HOST:PORT of its authoritative server), no DNSSEC validation, and
+// the HOST:PORT of its authoritative server), no DNSSEC validation, no
+// cache (tests change records between queries), and
 // stops it when the test ends. It returns the resolver's HOST:PORT. Without
 // unbound the test is skipped (failed under DKIMD_REQUIRE_PEERS=1).
 func Unbound(t testing.TB, stubs map[string]string) string {
@@ -47,8 +48,9 @@ func Unbound(t testing.TB, stubs map[string]string) string {
 	access-control: 127.0.0.0/8 allow
 	do-not-query-localhost: no
 	module-config: "iterator"
-	cache-max-ttl: 1
-	cache-max-negative-ttl: 1
+	cache-max-ttl: 0
+	cache-max-negative-ttl: 0
+	cache-min-ttl: 0
 remote-control:
 	control-enable: no
 `, port, dir, filepath.Join(dir, "unbound.pid"))
