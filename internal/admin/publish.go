@@ -64,6 +64,11 @@ func (s *Service) SetPublishing(ctx context.Context, a Actor, name string, r Pub
 	if r.Mode != "" {
 		d.Publish = r.Mode
 	}
+	if d.Rotated() && d.AutoActivate {
+		// The rotation scheduler activates a new key when the old one is
+		// due, not as soon as its record is seen.
+		d.AutoActivate = false
+	}
 	var detail []string
 	detail = append(detail, "publish="+string(d.Publish))
 	if d.Publish == store.PublishDelegated {

@@ -102,7 +102,13 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		m.stop(ctx)
 		return err
 	}
-	if _, err := startDNS(ctx, dnsf, d.db, log); err != nil {
+	zoneSrv, err := startDNS(ctx, dnsf, d.db, log)
+	if err != nil {
+		m.stop(ctx)
+		return err
+	}
+	sched, err := startRotation(ctx, dnsf, d.admin, d.db, dnsChk, *pol, zoneSrv, d.db, log)
+	if err != nil {
 		m.stop(ctx)
 		return err
 	}
@@ -125,7 +131,7 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           httpHandler(d.admin, metrics.Sources{Relay: m.metrics, Queue: m.spool, Lifecycle: mon}, log),
+		Handler:           httpHandler(d.admin, metrics.Sources{Relay: m.metrics, Queue: m.spool, Lifecycle: monitorWithRotation{mon, sched}}, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,

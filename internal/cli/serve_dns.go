@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/delegation"
+	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/dnsserver"
 )
 
@@ -20,6 +22,9 @@ type dnsFlags struct {
 	ns         nameServers
 	hostmaster string
 	refresh    time.Duration
+	// rotation
+	rotateInterval time.Duration
+	recordTTL      time.Duration
 }
 
 // nameServers is --dns-ns, repeatable: "ns1.dkim.provider.example=192.0.2.1,2001:db8::1"
@@ -60,6 +65,8 @@ func addDNSFlags(fs *flag.FlagSet) *dnsFlags {
 	fs.Var(&f.ns, "dns-ns", "a name server of the zone, NAME or NAME=ADDR[,ADDR] for one inside the zone (repeat for each)")
 	fs.StringVar(&f.hostmaster, "dns-hostmaster", "", "the zone's contact address for its SOA record (default hostmaster@ZONE)")
 	fs.DurationVar(&f.refresh, "dns-refresh", 10*time.Second, "how often the zone's records are re-read from the database")
+	fs.DurationVar(&f.rotateInterval, "rotation-interval", lifecycle.DefaultRotationInterval, "how often domains published by delegation or DNS UPDATE are looked at for a rotation step")
+	fs.DurationVar(&f.recordTTL, "rotation-ttl-wait", lifecycle.DefaultRecordTTL, "how long after a new key's record is served everywhere before signing with it (one TTL)")
 	return f
 }
 
@@ -89,4 +96,42 @@ func startDNS(ctx context.Context, f *dnsFlags, st delegation.Store, log *slog.L
 	go srv.Follow(ctx, src, f.refresh, nil)
 	log.Info("serving_dns", "addr", addr.String(), "zone", srv.Zone(), "serial", srv.Serial())
 	return srv, nil
+}
+
+// startRotation starts the scheduler that rotates the keys of domains
+// published by delegation or DNS UPDATE. srv is this node's delegated zone,
+// nil when it serves none. With SQLite there is one node; a cluster must
+// give the scheduler a leader election so that one node drives rotation.
+func startRotation(ctx context.Context, f *dnsFlags, svc *admin.Service, st lifecycle.SchedulerStore, checker lifecycle.Checker,
+	pol lifecycle.Policy, srv *dnsserver.Server, src delegation.Store, log *slog.Logger) (*lifecycle.Scheduler, error) {
+	pub := delegation.Publisher{Secret: svc.TSIGSecret}
+	if srv != nil {
+		s := delegation.Source{Store: src, Zone: f.zone}
+		pub.Refresh = func(ctx context.Context) error { return srv.Refresh(ctx, s) }
+	}
+	sched, err := lifecycle.NewScheduler(lifecycle.SchedulerOptions{
+		Store: st, Checker: checker, Keeper: svc.RotationKeeper(), Publisher: pub, Policy: pol,
+		RecordTTL: f.recordTTL, Interval: f.rotateInterval, Log: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		if err := sched.Run(ctx); err != nil && ctx.Err() == nil {
+			log.Error("rotation_stopped", "err", err)
+		}
+	}()
+	return sched, nil
+}
+
+// monitorWithRotation adds blocked rotations to the DNS monitor's alerts:
+// a rotation that cannot proceed is alerted like a broken record.
+type monitorWithRotation struct {
+	*lifecycle.Monitor
+	sched *lifecycle.Scheduler
+}
+
+// Alerts gives the monitor's alerts and the blocked rotations.
+func (m monitorWithRotation) Alerts() []lifecycle.Alert {
+	return append(m.Monitor.Alerts(), m.sched.Alerts()...)
 }
