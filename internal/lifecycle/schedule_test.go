@@ -2,6 +2,7 @@ package lifecycle_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"context"
 	"fmt"
 	"net"
@@ -126,18 +127,59 @@ func TestScheduledRotationDelegated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	order := rotate(t, ctx, clk, sched, svc, db, pol, resolver, 100, func() error { return srv.Refresh(ctx, src) })
+	if len(order) < 4 {
+		t.Fatalf("keys that signed, in turn: %v; want the first and three rotations", order)
+	}
+	for i := 1; i < len(order); i++ {
+		if order[i][:2] == order[i-1][:2] {
+			t.Errorf("two keys in a row on one selector: %v", order)
+		}
+	}
+	if st := sched.Status(); len(st) != 1 || st[0].Blocked {
+		t.Errorf("rotation status: %+v", st)
+	}
+	audit, err := db.ListAudit(ctx, store.AuditFilter{Domain: rotCust})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var steps []string
+	for _, e := range audit {
+		steps = append(steps, e.Action+": "+e.Detail)
+	}
+	for _, want := range []string{"key.rotate", "pending → active", "active → retired", "retired → revoked", "revoked → archived"} {
+		if !strings.Contains(strings.Join(steps, " "), want) {
+			t.Errorf("audit log lacks %s: %v", want, steps)
+		}
+	}
+}
+
+// peertestResolver is a Go resolver that asks addr only.
+func peertestResolver(addr string) *net.Resolver {
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}}
+}
+
+// rotate steps the scheduler every 20 seconds of the clock, steps times;
+// after each step it signs a message with the key the store says signs and
+// verifies, through resolver, every message signed so far whose signature
+// has not expired. It gives the keys that signed, in turn.
+func rotate(t *testing.T, ctx context.Context, clk *fakeClock, sched *lifecycle.Scheduler, svc *admin.Service, db *sqlite.DB,
+	pol lifecycle.Policy, resolver string, steps int, after func() error) []string {
+	t.Helper()
 	verifier := dkim.NetResolver{Resolver: peertestResolver(resolver)}
 
 	var msgs []signed
 	used := map[string]int{}
 	var order []string
 	const step = 20 * time.Second
-	for i := range 100 { // 33 minutes of clock: three switches
+	for i := range steps {
 		if err := sched.Step(ctx); err != nil {
 			t.Fatalf("step %d: %v", i, err)
 		}
-		// The zone follows the store; serve refreshes it on an interval.
-		if err := srv.Refresh(ctx, src); err != nil {
+		if err := after(); err != nil {
 			t.Fatal(err)
 		}
 		act, err := db.ActiveKeys(ctx, rotCust)
@@ -182,36 +224,73 @@ func TestScheduledRotationDelegated(t *testing.T) {
 		}
 		clk.Advance(step)
 	}
-	if len(order) < 4 {
-		t.Fatalf("keys that signed, in turn: %v; want the first and three rotations", order)
+	return order
+}
+
+// TestScheduledRotationUpdate runs rotation on a fast clock for a domain
+// on its own BIND, published by RFC 2136 UPDATE with a TSIG key the zone's
+// update-policy allows for _domainkey names: each key is added by UPDATE,
+// checked, switched to when due, and its record removed once its last
+// signature has expired. Every live signature verifies at every step,
+// through a real unbound.
+func TestScheduledRotationUpdate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a rotation run takes several seconds")
 	}
-	for i := 1; i < len(order); i++ {
-		if order[i][:2] == order[i-1][:2] {
-			t.Errorf("two keys in a row on one selector: %v", order)
-		}
+	ctx := context.Background()
+	clk := &fakeClock{t: time.Now().UTC().Truncate(time.Second)}
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "dkimd.db"), sqlite.Options{Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mk, err := keys.NewMasterKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+	bind := peertest.Bind(t, peertest.BindOptions{
+		Keys:  map[string]string{"dkimd": secret},
+		Zones: []peertest.BindZone{{Name: rotCust, UpdatePolicy: "grant dkimd subdomain _domainkey." + rotCust + ". TXT;"}},
+	})
+	resolver := peertest.Unbound(t, map[string]string{rotCust: bind})
+	pol := lifecycle.Policy{SignatureLifetime: 3 * time.Minute, QueueLifetime: time.Minute}
+	svc := &admin.Service{Store: db, Master: mk, Lifecycle: pol, Now: clk.Now}
+	if _, err := svc.AddDomain(ctx, admin.CLI(), store.Domain{Name: rotCust}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.SetPublishing(ctx, admin.CLI(), rotCust, admin.PublishRequest{Mode: store.PublishUpdate, RotateEvery: 10 * time.Minute,
+		UpdateServer: bind, TSIGName: "dkimd", TSIGSecret: []byte(secret)}); err != nil {
+		t.Fatal(err)
+	}
+	checker := lifecycle.DNS{Resolver: resolver, Timeout: time.Second, Now: clk.Now,
+		NameServerAddr: func(string, netip.Addr) string { return bind }}
+	sched, err := lifecycle.NewScheduler(lifecycle.SchedulerOptions{
+		Store: db, Checker: checker, Keeper: svc.RotationKeeper(), Policy: pol,
+		Publisher: delegation.Publisher{Secret: svc.TSIGSecret, TTL: 1},
+		RecordTTL: 30 * time.Second, StuckAfter: 5 * time.Minute,
+		Spec: keys.Spec{Algorithm: keys.Ed25519}, Now: clk.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	order := rotate(t, ctx, clk, sched, svc, db, pol, resolver, 80, func() error { return nil })
+	if len(order) < 3 {
+		t.Fatalf("keys that signed, in turn: %v; want the first and two rotations", order)
+	}
+	// The first key's record is gone from the customer's server: its
+	// signatures expired long ago.
+	first := strings.SplitN(order[0], "#", 2)[0]
+	m := new(dns.Msg)
+	m.SetQuestion(first+"._domainkey."+rotCust+".", dns.TypeTXT)
+	in, err := dns.Exchange(m, bind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if in.Rcode != dns.RcodeNameError {
+		t.Errorf("the first key's record at BIND: %s %v, want NXDOMAIN", dns.RcodeToString[in.Rcode], in.Answer)
 	}
 	if st := sched.Status(); len(st) != 1 || st[0].Blocked {
 		t.Errorf("rotation status: %+v", st)
 	}
-	audit, err := db.ListAudit(ctx, store.AuditFilter{Domain: rotCust})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var steps []string
-	for _, e := range audit {
-		steps = append(steps, e.Action+": "+e.Detail)
-	}
-	for _, want := range []string{"key.rotate", "pending → active", "active → retired", "retired → revoked", "revoked → archived"} {
-		if !strings.Contains(strings.Join(steps, " "), want) {
-			t.Errorf("audit log lacks %s: %v", want, steps)
-		}
-	}
-}
-
-// peertestResolver is a Go resolver that asks addr only.
-func peertestResolver(addr string) *net.Resolver {
-	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, network, addr)
-	}}
 }
