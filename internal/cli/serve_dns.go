@@ -11,8 +11,8 @@ import (
 
 	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/delegation"
-	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/dnsserver"
+	"github.com/dkimd/dkimd/internal/lifecycle"
 )
 
 // dnsFlags are serve's flags for the delegated zone.
