@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 
 need=()
 /usr/bin/python3 -c 'import dkim' 2>/dev/null || need+=(python3-dkim)
+/usr/bin/python3 -c 'import dns.resolver' 2>/dev/null || need+=(python3-dnspython)
 command -v opendkim >/dev/null || need+=(opendkim)
 command -v opendkim-testkey >/dev/null || need+=(opendkim-tools)
 [ -x /usr/bin/chromium ] || need+=(chromium)
