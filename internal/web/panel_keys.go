@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/delegation"
 	"github.com/dkimd/dkimd/internal/dkim"
 	"github.com/dkimd/dkimd/internal/keys"
 	"github.com/dkimd/dkimd/internal/lifecycle"
@@ -345,6 +347,10 @@ type keysView struct {
 	// Alerts are the active keys whose record DNS no longer serves as it
 	// should: mail they sign fails verification.
 	Alerts []keyRow
+	// CNAMEs are a delegated domain's two records; Zone its delegated
+	// zone.
+	CNAMEs []delegation.CNAME
+	Zone   string
 }
 
 // keysPage lists every key of the domain with its state, age, kind and
@@ -359,6 +365,10 @@ func (q *preq) keysPage() error {
 		return err
 	}
 	kv := keysView{Keys: rows}
+	if recs, err := delegation.Records(d); err == nil {
+		kv.CNAMEs = recs
+		_, kv.Zone, _ = strings.Cut(d.DelegatedName, ".")
+	}
 	for _, r := range rows {
 		if r.St.Alert {
 			kv.Alerts = append(kv.Alerts, r)
