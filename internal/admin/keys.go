@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/dkimd/dkimd/internal/delegation"
 	"github.com/dkimd/dkimd/internal/dkim"
 	"github.com/dkimd/dkimd/internal/keys"
 	"github.com/dkimd/dkimd/internal/store"
@@ -63,6 +64,12 @@ func (s *Service) generate(ctx context.Context, d, selector string, spec keys.Sp
 	sel, err := store.NormalizeSelector(selector)
 	if err != nil {
 		return nil, &store.FieldError{Field: "selector", Err: err}
+	}
+	if dom, err := s.Store.GetDomain(ctx, d); err != nil {
+		return nil, err
+	} else if dom.Publish == store.PublishDelegated && !delegation.IsSelector(sel) {
+		// Only s1 and s2 are behind the customer's CNAMEs.
+		return nil, store.Invalid("selector", "%s is delegated: its keys live at the selectors %v behind its CNAMEs, and dkimd rotates them itself", d, delegation.Selectors())
 	}
 	if _, err := s.Store.KeyBySelector(ctx, d, sel); err == nil {
 		return nil, fmt.Errorf("%w: selector %s is already used in %s (selectors are never reused)", store.ErrExists, sel, d)

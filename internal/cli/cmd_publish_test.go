@@ -126,3 +126,22 @@ func TestDomainPublishUpdate(t *testing.T) {
 		t.Errorf("domain list JSON: %s", js)
 	}
 }
+
+// TestDelegatedKeySelectors: a delegated domain's keys live at s1 and s2
+// only, the names behind its CNAMEs.
+func TestDelegatedKeySelectors(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	for _, args := range [][]string{
+		{"domain", "add", "customer.example"},
+		{"domain", "set", "customer.example", "--publish", "delegated", "--dns-zone", "dkim.provider.example"},
+		{"key", "generate", "--domain", "customer.example", "--selector", "s1", "--algorithm", "ed25519"},
+	} {
+		if c, _, errs := runData(t, dir, "", args...); c != 0 {
+			t.Fatalf("%v: %s", args, errs)
+		}
+	}
+	c, _, errs := runData(t, dir, "", "key", "generate", "--domain", "customer.example", "--selector", "mail2026", "--algorithm", "ed25519")
+	if c != 1 || !strings.Contains(errs, "behind its CNAMEs") {
+		t.Errorf("a selector outside s1/s2: exit %d %q", c, errs)
+	}
+}
