@@ -351,6 +351,9 @@ type keysView struct {
 	// zone.
 	CNAMEs []delegation.CNAME
 	Zone   string
+	// Steps are the latest steps dkimd took by itself (scheduled
+	// rotation), newest first, for a rotated domain.
+	Steps []store.AuditEntry
 }
 
 // keysPage lists every key of the domain with its state, age, kind and
@@ -368,6 +371,13 @@ func (q *preq) keysPage() error {
 	if recs, err := delegation.Records(d); err == nil {
 		kv.CNAMEs = recs
 		_, kv.Zone, _ = strings.Cut(d.DelegatedName, ".")
+	}
+	if d.Rotated() {
+		steps, err := q.p.admin.ListAudit(q.ctx, q.actor, store.AuditFilter{Domain: d.Name, Actor: admin.System().Name, Limit: 10})
+		if err != nil {
+			return err
+		}
+		kv.Steps = steps
 	}
 	for _, r := range rows {
 		if r.St.Alert {

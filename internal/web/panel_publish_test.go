@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/dkimd/dkimd/internal/store"
 )
 
 // TestPanelPublishing makes a domain delegated from its keys page and
@@ -27,6 +29,12 @@ func TestPanelPublishing(t *testing.T) {
 	if !zone.MatchString(r.body) {
 		t.Errorf("no zone-file CNAME line on the page")
 	}
+	// What dkimd does by itself shows on the page.
+	if _, err := e.db.AppendAudit(e.ctx, store.AuditEntry{Actor: "system", Action: "key.rotate", ObjectKind: "key", ObjectID: "9",
+		Domain: "a.example", Detail: "ed25519 selector s2: scheduled rotation: the next key"}); err != nil {
+		t.Fatal(err)
+	}
+	b.get("/domains/a.example/keys").want(t, http.StatusOK, "Latest rotation steps", "scheduled rotation: the next key")
 	// A bad period is refused and changes nothing.
 	r = b.post("/domains/a.example/publishing", url.Values{"csrf": {csrf}, "rotate_every_days": {"soon"}}, nil)
 	if r.status == http.StatusSeeOther {
