@@ -11,7 +11,9 @@
 // re-checks keys in DNS on a schedule, keeps the history in the store,
 // raises an alert when an active key's record disappears or changes, and
 // can fail over to a published standby key. DNS adapts dnscheck to the
-// Checker the Monitor uses.
+// Checker the Monitor uses. Scheduler rotates the keys of domains that
+// dkimd publishes itself (delegated, or by DNS UPDATE) on their schedule,
+// through a RotationKeeper and a Publisher.
 //
 // State changes go through a Keeper (the admin service), which checks them
 // and writes the audit log; this package never changes a key itself.
