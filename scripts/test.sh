@@ -2,7 +2,8 @@
 # Runs the whole dkimd test suite, installing on Debian what the tests need
 # when it is missing: the DKIM peers (dkimpy, OpenDKIM), Postfix and Cyrus
 # SASL (the milter inside a real MTA), Chromium (the control panel's
-# browser tests) and OpenSSL's libcrypto (RSA signing).
+# browser tests), OpenSSL's libcrypto (RSA signing), and bind9, unbound and
+# dig (delegated DKIM and DNS UPDATE).
 # Usage: scripts/test.sh [extra go test flags]
 # Set DKIMD_REQUIRE_PEERS=1 to make a missing peer fail its tests instead of
 # skipping them (CI does).
@@ -11,6 +12,7 @@ cd "$(dirname "$0")/.."
 
 need=()
 /usr/bin/python3 -c 'import dkim' 2>/dev/null || need+=(python3-dkim)
+/usr/bin/python3 -c 'import dns.resolver' 2>/dev/null || need+=(python3-dnspython)
 command -v opendkim >/dev/null || need+=(opendkim)
 command -v opendkim-testkey >/dev/null || need+=(opendkim-tools)
 [ -x /usr/bin/chromium ] || need+=(chromium)
@@ -18,6 +20,10 @@ command -v opendkim-testkey >/dev/null || need+=(opendkim-tools)
 [ -x /usr/sbin/postfix ] || need+=(postfix)
 command -v saslpasswd2 >/dev/null || need+=(sasl2-bin)
 ls /usr/lib/*/sasl2/libsasldb.so* >/dev/null 2>&1 || need+=(libsasl2-modules)
+# Delegated DKIM and DNS UPDATE: a real BIND, a real recursive resolver, dig.
+[ -x /usr/sbin/named ] || need+=(bind9)
+[ -x /usr/sbin/unbound ] || need+=(unbound)
+command -v dig >/dev/null || need+=(dnsutils)
 # libcrypto.so.3: dkimd signs RSA through it when it loads (keys.LoadOpenSSL).
 /sbin/ldconfig -p 2>/dev/null | grep -q 'libcrypto\.so\.3 ' || need+=(libssl3)
 if [ ${#need[@]} -gt 0 ]; then

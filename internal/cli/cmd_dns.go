@@ -29,6 +29,10 @@ func dnsCheck(ctx context.Context, e *Env, args []string) error {
 	if _, err := parseFlags(fs, e, args); err != nil {
 		return err
 	}
+	if *domain != "" && *selector == "" && *keyFile == "" {
+		// A delegated domain: both CNAMEs and the chains behind them.
+		return delegationCheck(ctx, e, df, *domain, *resolver)
+	}
 	if err := requireFlags("domain", *domain, "selector", *selector); err != nil {
 		return err
 	}

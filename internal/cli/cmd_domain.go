@@ -68,12 +68,13 @@ func domainSet(ctx context.Context, e *Env, args []string) error {
 	df := addDataFlags(fs, e)
 	auto := fs.String("auto-activate", "", "true or false")
 	oversign := fs.String("oversign", "", oversignUsage)
+	pf := addPublishFlags(fs)
 	return withData(ctx, e, fs, df, args, func(d *data, pos []string) error {
 		given := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-		if len(pos) != 1 || (!given["auto-activate"] && !given["oversign"]) ||
+		if len(pos) != 1 || (!given["auto-activate"] && !given["oversign"] && !pf.set()) ||
 			(given["auto-activate"] && *auto != "true" && *auto != "false") {
-			return usagef("usage: dkimd domain set DOMAIN [--auto-activate=true|false] [--oversign default|from-only|none|FIELD,...]")
+			return usagef("usage: dkimd domain set DOMAIN [--auto-activate=true|false] [--oversign default|from-only|none|FIELD,...] [--publish manual|delegated|update] [--dns-zone ZONE] [--rotate-every 90d] [--update-server HOST:PORT --tsig-name NAME --tsig-secret-file FILE]")
 		}
 		var dom store.Domain
 		var err error
@@ -87,11 +88,27 @@ func domainSet(ctx context.Context, e *Env, args []string) error {
 				return err
 			}
 		}
+		if pf.set() {
+			r, err := pf.request()
+			if err != nil {
+				return err
+			}
+			if dom, err = d.admin.SetPublishing(ctx, admin.CLI(), pos[0], r); err != nil {
+				return err
+			}
+		}
 		if *df.asJSON {
 			return writeJSON(e.Stdout, dom)
 		}
-		_, err = fmt.Fprintf(e.Stdout, "%s: auto-activate %t, oversign %s\n", dom.Name, dom.AutoActivate, dom.OversignText())
-		return err
+		if given["auto-activate"] || given["oversign"] {
+			if _, err := fmt.Fprintf(e.Stdout, "%s: auto-activate %t, oversign %s\n", dom.Name, dom.AutoActivate, dom.OversignText()); err != nil {
+				return err
+			}
+		}
+		if pf.set() {
+			return printPublishing(e, dom)
+		}
+		return nil
 	})
 }
 
@@ -106,9 +123,9 @@ func domainList(ctx context.Context, e *Env, args []string) error {
 		if *df.asJSON {
 			return writeJSON(e.Stdout, ds)
 		}
-		tw := newTable(e.Stdout, "DOMAIN", "AUTO-ACTIVATE", "OVERSIGN", "CREATED")
+		tw := newTable(e.Stdout, "DOMAIN", "AUTO-ACTIVATE", "OVERSIGN", "PUBLISH", "CREATED")
 		for _, dom := range ds {
-			fmt.Fprintf(tw, "%s\t%t\t%s\t%s\n", dom.Unicode(), dom.AutoActivate, dom.OversignText(), day(dom.Created))
+			fmt.Fprintf(tw, "%s\t%t\t%s\t%s\t%s\n", dom.Unicode(), dom.AutoActivate, dom.OversignText(), dom.Publish, day(dom.Created))
 		}
 		return tw.Flush()
 	})
@@ -221,6 +238,14 @@ func keyRecord(ctx context.Context, e *Env, args []string) error {
 	domain, selector := keyFlags(fs)
 	format := fs.String("format", "", "value, zone or json (default: all forms, for people)")
 	return withData(ctx, e, fs, df, args, func(d *data, _ []string) error {
+		if *domain != "" && *selector == "" {
+			// A delegated domain's records are its two CNAMEs.
+			f := *format
+			if *df.asJSON {
+				f = "json"
+			}
+			return delegatedRecord(ctx, e, d, *domain, f)
+		}
 		if err := requireFlags("domain", *domain, "selector", *selector); err != nil {
 			return err
 		}

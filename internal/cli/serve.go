@@ -44,6 +44,7 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	openssl := openSSLFlag(fs)
 	pol := policyFlags(fs)
 	mf := addMailFlags(fs)
+	dnsf := addDNSFlags(fs)
 	logFormat := fs.String("log-format", "text", "text or json")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	config := configFlag(fs, e)
@@ -104,7 +105,8 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	a, lc, err := d.services(wiring{dns: lifecycle.DNS{Resolver: o.resolver}, settings: *pol, queue: m.spool, signers: src, maxUserNetwork: admin.NetworkLimit(maxNet), log: log})
+	dnsChk := lifecycle.DNS{Resolver: o.resolver}
+	a, lc, err := d.services(wiring{dns: dnsChk, settings: *pol, queue: m.spool, signers: src, maxUserNetwork: admin.NetworkLimit(maxNet), log: log})
 	if err != nil {
 		m.stop(ctx)
 		return err
@@ -114,6 +116,16 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	if err := serveControl(ctx, d.dir, a, log); err != nil {
+		m.stop(ctx)
+		return err
+	}
+	zoneSrv, err := startDNS(ctx, dnsf, d.db, log)
+	if err != nil {
+		m.stop(ctx)
+		return err
+	}
+	sched, err := startRotation(ctx, dnsf, lc, d.db, dnsChk, zoneSrv, d.db, log)
+	if err != nil {
 		m.stop(ctx)
 		return err
 	}
@@ -135,7 +147,7 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           httpHandler(a, metrics.Sources{Relay: m.metrics, Milter: m.milterStats, Queue: m.spool, Lifecycle: mon}, log),
+		Handler:           httpHandler(a, metrics.Sources{Relay: m.metrics, Milter: m.milterStats, Queue: m.spool, Lifecycle: monitorWithRotation{mon, sched}}, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,

@@ -20,6 +20,9 @@
 // disappears or changes, activates published keys of domains that want it,
 // and can fail over to a published standby key. DNS adapts dnscheck to the
 // Checker the Service uses.
+// Scheduler rotates the keys of domains that dkimd publishes itself
+// (delegated, or by DNS UPDATE) on their schedule, through the Service and
+// a Publisher.
 //
 // It may import store, keys, dkim, dnscheck, mailaddr and the standard library; it
 // must not import admin, policy, web, relay, milter, queue or cli.

@@ -71,16 +71,24 @@ func (s *Service) generate(ctx context.Context, d, selector string, spec keys.Sp
 	if err != nil {
 		return nil, err
 	}
-	return s.keep(ctx, d, sel, spec, priv, replaces)
+	return s.keep(ctx, d, sel, spec, priv, replaces, false)
 }
 
 // freeSelector normalises selector and fails with store.ErrExists when the
 // domain used it already (by a key in any state: selectors are never
-// reused).
+// reused). A delegated domain's keys live only at store.DelegatedSelectors,
+// behind its CNAMEs, and the Scheduler makes them.
 func (s *Service) freeSelector(ctx context.Context, d, selector string) (string, error) {
 	sel, err := store.NormalizeSelector(selector)
 	if err != nil {
 		return "", &store.FieldError{Field: "selector", Err: err}
+	}
+	if dom, err := s.o.Store.GetDomain(ctx, d); err != nil {
+		return "", err
+	} else if dom.Publish == store.PublishDelegated && !store.IsDelegatedSelector(sel) {
+		return "", &store.FieldError{Field: "selector", Err: fmt.Errorf(
+			"%s is delegated: its keys live at the selectors %s behind its CNAMEs, and dkimd rotates them itself",
+			d, strings.Join(store.DelegatedSelectors(), " and "))}
 	}
 	if _, err := s.o.Store.KeyBySelector(ctx, d, sel); err == nil {
 		return "", store.Explain(store.ErrExists, "Selector %s is already used in %s (selectors are never reused).", sel, d)
@@ -91,8 +99,9 @@ func (s *Service) freeSelector(ctx context.Context, d, selector string) (string,
 }
 
 // keep stores a private key, pending, sealed under the master key, in one
-// transaction with its public half.
-func (s *Service) keep(ctx context.Context, d, sel string, spec keys.Spec, priv crypto.Signer, replaces int64) (*GeneratedKey, error) {
+// transaction with its public half. reuse allows a selector whose keys
+// are all archived (store.NewKey.ReuseSelector).
+func (s *Service) keep(ctx context.Context, d, sel string, spec keys.Spec, priv crypto.Signer, replaces int64, reuse bool) (*GeneratedKey, error) {
 	pub, err := publicKeyBytes(priv.Public())
 	if err != nil {
 		return nil, err
@@ -103,7 +112,7 @@ func (s *Service) keep(ctx context.Context, d, sel string, spec keys.Spec, priv 
 	}
 	k, err := s.o.Store.CreateKey(ctx, store.NewKey{
 		Domain: d, Selector: sel, Algorithm: spec.Algorithm, Bits: spec.Bits,
-		PublicKey: pub, Sealed: sealed, Replaces: replaces,
+		PublicKey: pub, Sealed: sealed, Replaces: replaces, ReuseSelector: reuse,
 	})
 	if err != nil {
 		return nil, err
@@ -148,7 +157,7 @@ func (s *Service) Import(ctx context.Context, by By, r ImportKeyRequest) (*Gener
 	if err != nil {
 		return nil, err
 	}
-	g, err := s.keep(ctx, d.String(), sel, spec, r.Key, 0)
+	g, err := s.keep(ctx, d.String(), sel, spec, r.Key, 0, false)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,8 @@ package store
 import (
 	"errors"
 	"fmt"
+	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,6 +29,27 @@ type Domain struct {
 	// OversignNone oversigns nothing; otherwise it is a comma-separated list
 	// of field names (see NormalizeOversign), each then signed too.
 	Oversign string `json:"oversign"`
+	// Publish says how the domain's key records reach DNS; empty means
+	// PublishManual.
+	Publish PublishMode `json:"publish"`
+	// DelegatedName is, for PublishDelegated, the domain's own name in
+	// dkimd's delegated zone, "<label>.<zone>" with a stable and
+	// unguessable label: its keys are served at "<selector>.<DelegatedName>",
+	// where the customer's CNAMEs point. Set once and kept (the CNAMEs
+	// depend on it).
+	DelegatedName string `json:"delegated_name,omitempty"`
+	// RotateEvery is how long a key signs before a scheduled rotation
+	// replaces it, for PublishDelegated and PublishUpdate; zero means
+	// DefaultRotateEvery there (manual domains are not rotated).
+	RotateEvery time.Duration `json:"rotate_every_ns,omitempty"`
+	// UpdateServer (HOST:PORT), TSIGName and TSIGSealed say, for
+	// PublishUpdate, where and with which key RFC 2136 UPDATEs go.
+	// TSIGSealed is the TSIG secret sealed under the master key (bytes in a
+	// string, so that a Domain stays comparable) with
+	// TSIGAssociatedData; it never goes into JSON.
+	UpdateServer string `json:"update_server,omitempty"`
+	TSIGName     string `json:"tsig_name,omitempty"`
+	TSIGSealed   string `json:"-"`
 	// Created and Updated are set by the store.
 	Created time.Time `json:"created"`
 	Updated time.Time `json:"updated"`
@@ -35,6 +58,61 @@ type Domain struct {
 // Unicode gives the name for people to read: "bücher.example" for
 // "xn--bcher-kva.example". It falls back to the stored name.
 func (d Domain) Unicode() string { return mailaddr.Unicode(d.Name) }
+
+// PublishMode says how a domain's key records reach DNS.
+type PublishMode string
+
+// The publishing modes.
+const (
+	// PublishManual: an administrator creates each TXT record; dkimd
+	// checks it.
+	PublishManual PublishMode = "manual"
+	// PublishDelegated: the customer made two CNAMEs once into dkimd's
+	// own zone, which dkimd serves and rotates behind.
+	PublishDelegated PublishMode = "delegated"
+	// PublishUpdate: dkimd adds and removes TXT records at the domain's
+	// own authoritative server by RFC 2136 UPDATE signed with TSIG.
+	PublishUpdate PublishMode = "update"
+)
+
+// PublishModes lists the modes.
+func PublishModes() []PublishMode {
+	return []PublishMode{PublishManual, PublishDelegated, PublishUpdate}
+}
+
+// DelegatedSelectors gives a delegated domain's two selectors, used in
+// turn: one CNAME each at the customer's side, fixed once made.
+func DelegatedSelectors() []string { return []string{"s1", "s2"} }
+
+// IsDelegatedSelector reports whether sel is one of DelegatedSelectors.
+func IsDelegatedSelector(sel string) bool {
+	return slices.Contains(DelegatedSelectors(), strings.ToLower(sel))
+}
+
+// DefaultRotateEvery is a rotated domain's key lifetime when
+// Domain.RotateEvery is zero.
+const DefaultRotateEvery = 90 * 24 * time.Hour
+
+// Rotated reports whether dkimd rotates the domain's keys on a schedule.
+func (d Domain) Rotated() bool { return d.Publish == PublishDelegated || d.Publish == PublishUpdate }
+
+// RotationPeriod gives RotateEvery or its default.
+func (d Domain) RotationPeriod() time.Duration {
+	if d.RotateEvery <= 0 {
+		return DefaultRotateEvery
+	}
+	return d.RotateEvery
+}
+
+// TSIGAssociatedData gives the associated data a domain's TSIG secret is
+// sealed with, so that a sealed secret copied to another domain does not
+// open.
+func TSIGAssociatedData(domain string) []byte {
+	if d, err := mailaddr.ParseDomain(domain); err == nil {
+		domain = d.String()
+	}
+	return []byte("dkimd tsig secret\x00" + domain)
+}
 
 // Normalize checks d and gives it with its name in canonical form. Backends
 // call it before storing.
@@ -46,6 +124,37 @@ func (d Domain) Normalize() (Domain, error) {
 	d.Name = n.String()
 	if d.Oversign, err = NormalizeOversign(d.Oversign); err != nil {
 		return d, &FieldError{Field: "oversign", Err: err}
+	}
+	if d.Publish == "" {
+		d.Publish = PublishManual
+	}
+	if !slices.Contains(PublishModes(), d.Publish) {
+		return d, Invalid("publish", "unknown mode %q (want one of %v)", d.Publish, PublishModes())
+	}
+	if d.RotateEvery < 0 {
+		return d, Invalid("rotate_every", "negative")
+	}
+	d.DelegatedName = strings.ToLower(strings.TrimSuffix(d.DelegatedName, "."))
+	if d.DelegatedName != "" {
+		if err := mailaddr.CheckHostname(d.DelegatedName); err != nil || strings.Count(d.DelegatedName, ".") < 2 {
+			return d, Invalid("delegated_name", "%q is not <label>.<zone>", d.DelegatedName)
+		}
+	}
+	switch d.Publish {
+	case PublishDelegated:
+		if d.DelegatedName == "" {
+			return d, Invalid("delegated_name", "a delegated domain needs its name in the delegated zone")
+		}
+	case PublishUpdate:
+		if _, _, err := net.SplitHostPort(d.UpdateServer); err != nil {
+			return d, Invalid("update_server", "want HOST:PORT, got %q", d.UpdateServer)
+		}
+		if strings.TrimSpace(d.TSIGName) == "" {
+			return d, Invalid("tsig_name", "DNS UPDATE needs a TSIG key name")
+		}
+		if len(d.TSIGSealed) == 0 {
+			return d, Invalid("tsig_secret", "DNS UPDATE needs the TSIG secret")
+		}
 	}
 	return d, nil
 }

@@ -170,6 +170,11 @@ type NewKey struct {
 	// KeyAssociatedData(Domain, Selector) (keys.MasterKey.SealSigner).
 	// The store keeps it as given and never returns it in a Key.
 	Sealed []byte
+	// ReuseSelector allows a selector whose keys are all archived: a
+	// delegated domain's two selectors are fixed by its customer's CNAMEs
+	// and come back in turn. False (the zero value) refuses a selector
+	// any key ever had.
+	ReuseSelector bool
 	// Replaces, when non-zero, names the key of the same domain and
 	// algorithm this one replaces (Key.Replaces); the store refuses with
 	// ErrInvalid a key that does not exist, is of another domain or

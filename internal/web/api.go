@@ -116,6 +116,8 @@ func routes() []route {
 		{"GET", "/api/v1/domains/{domain}", authed, (*api).getDomain},
 		{"PATCH", "/api/v1/domains/{domain}", authed, (*api).updateDomain},
 		{"DELETE", "/api/v1/domains/{domain}", authed, (*api).removeDomain},
+		{"PUT", "/api/v1/domains/{domain}/publishing", authed, (*api).setPublishing},
+		{"GET", "/api/v1/domains/{domain}/delegation", authed, (*api).delegation},
 
 		{"GET", "/api/v1/domains/{domain}/keys", authed, (*api).listKeys},
 		{"POST", "/api/v1/domains/{domain}/keys", authed, (*api).generateKey},

@@ -38,6 +38,9 @@ func roleCases() []roleCase {
 		{method: "GET", path: "/api/v1/domains/a.example", admin: ok, domA: ok, domB: notFound},
 		{method: "PATCH", path: "/api/v1/domains/a.example", body: `{"auto_activate":true}`, admin: ok, domA: ok, domB: notFound},
 		{method: "DELETE", path: "/api/v1/domains/a.example?force=true", admin: gone, domA: forbidden, domB: forbidden, fresh: true},
+		{method: "PUT", path: "/api/v1/domains/a.example/publishing", body: `{"rotate_every_days":30}`, admin: ok, domA: ok, domB: notFound},
+		// a.example publishes by hand: it has no delegation records.
+		{method: "GET", path: "/api/v1/domains/a.example/delegation", admin: http.StatusConflict, domA: http.StatusConflict, domB: notFound},
 
 		{method: "GET", path: "/api/v1/domains/a.example/keys", admin: ok, domA: ok, domB: notFound},
 		{method: "POST", path: "/api/v1/domains/a.example/keys", body: `{"selector":"s-{role}","algorithm":"ed25519"}`, admin: created, domA: created, domB: notFound},

@@ -74,6 +74,7 @@ func newPanel(o Options, l *logins) http.Handler {
 	auth("POST /domains/{domain}/outgoing/users/{name}", (*preq).updateUser)
 	auth("GET /domains/{domain}/keys", (*preq).keysPage)
 	auth("POST /domains/{domain}/settings", (*preq).domainSettings)
+	auth("POST /domains/{domain}/publishing", (*preq).domainPublishing)
 	auth("GET /domains/{domain}/keys/{selector}", (*preq).keyPage)
 	auth("POST /domains/{domain}/keys/{selector}/check", (*preq).checkKey)
 	auth("GET /domains/{domain}/keys/{selector}/{action}", (*preq).confirmPage)

@@ -34,6 +34,7 @@ var notices = map[string]string{
 	"archived":         "The key is archived. Remove its record from DNS.",
 	"rotated":          "The new key was generated. Publish its record; once it is seen in DNS, activate it: the old key retires in the same step.",
 	"settings":         "The domain settings were saved.",
+	"publishing":       "How this domain's records reach DNS was saved.",
 	"queue_retried":    "The message's deferred recipients are due now: delivery is being tried again.",
 	"queue_removed":    "The message was removed from the queue. No bounce was sent.",
 	"password_changed": "The password was changed. Every other session of the account has ended; its API tokens still work until revoked.",

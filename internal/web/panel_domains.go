@@ -2,7 +2,10 @@ package web
 
 import (
 	"net/http"
+	"strconv"
+	"time"
 
+	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/store"
 )
 
@@ -155,4 +158,30 @@ func sentence(s string) string {
 		return s
 	}
 	return string(s[0]-'a'+'A') + s[1:]
+}
+
+// domainPublishing saves how the domain's records reach DNS and how often
+// its key rotates. An empty secret keeps the sealed one.
+func (q *preq) domainPublishing() error {
+	d, err := q.domain()
+	if err != nil {
+		return err
+	}
+	req := admin.PublishRequest{
+		Mode: store.PublishMode(q.r.PostFormValue("publish")), Zone: q.r.PostFormValue("zone"),
+		UpdateServer: q.r.PostFormValue("update_server"), TSIGName: q.r.PostFormValue("tsig_name"),
+		TSIGSecret: []byte(q.r.PostFormValue("tsig_secret")),
+	}
+	if v := q.r.PostFormValue("rotate_every_days"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return store.Invalid("rotate_every_days", "want a number of days")
+		}
+		req.RotateEvery = time.Duration(n) * 24 * time.Hour
+	}
+	if _, err := q.p.admin.SetPublishing(q.ctx, q.actor, d.Name, req); err != nil {
+		return err
+	}
+	q.redirect(domainPath(d.Name, "keys") + "?done=publishing")
+	return nil
 }

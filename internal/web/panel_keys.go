@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 
+	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/delegation"
 	"github.com/dkimd/dkimd/internal/dkim"
 	"github.com/dkimd/dkimd/internal/keys"
 	"github.com/dkimd/dkimd/internal/lifecycle"
@@ -343,6 +346,13 @@ type keysView struct {
 	// Alerts are the active keys whose record DNS no longer serves as it
 	// should: mail they sign fails verification.
 	Alerts []keyRow
+	// CNAMEs are a delegated domain's two records; Zone its delegated
+	// zone.
+	CNAMEs []delegation.CNAME
+	Zone   string
+	// Steps are the latest steps dkimd took by itself (scheduled
+	// rotation), newest first, for a rotated domain.
+	Steps []store.AuditEntry
 }
 
 // keysPage lists every key of the domain with its state, age, kind and
@@ -357,6 +367,17 @@ func (q *preq) keysPage() error {
 		return err
 	}
 	kv := keysView{Keys: rows}
+	if recs, err := delegation.Records(d); err == nil {
+		kv.CNAMEs = recs
+		_, kv.Zone, _ = strings.Cut(d.DelegatedName, ".")
+	}
+	if d.Rotated() {
+		steps, err := q.p.admin.ListAudit(q.ctx, q.actor, store.AuditFilter{Domain: d.Name, Actor: admin.System().Name, Limit: 10})
+		if err != nil {
+			return err
+		}
+		kv.Steps = steps
+	}
 	for _, r := range rows {
 		if r.St.Alert {
 			kv.Alerts = append(kv.Alerts, r)

@@ -79,6 +79,7 @@ func loadTemplates() *templates {
 		"warnclass": warnClass,
 		"bytes":     byteSize,
 		"words":     func(c store.DNSCheck) statusWords { return dnsWords(&c) },
+		"days":      func(d time.Duration) int { return int(d / (24 * time.Hour)) },
 	}
 	base := template.Must(template.New("layout").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/parts.html"))
 	names, err := fs.Glob(templateFS, "templates/*.html")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/dkimd/dkimd/internal/mailaddr"
 	"github.com/dkimd/dkimd/internal/store"
@@ -24,8 +25,10 @@ func (d *DB) AddDomain(ctx context.Context, dom store.Domain) (store.Domain, err
 		} else if ok {
 			return store.Explain(store.ErrExists, "Domain %s already exists.", dom.Name)
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO domains (name, auto_activate, oversign, created, updated) VALUES (?, ?, ?, ?, ?)`,
-			dom.Name, boolInt(dom.AutoActivate), dom.Oversign, now, now)
+		_, err := tx.ExecContext(ctx, `INSERT INTO domains (name, auto_activate, oversign, publish, delegated_name, rotate_every, update_server, tsig_name, tsig_sealed, created, updated)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			dom.Name, boolInt(dom.AutoActivate), dom.Oversign, string(dom.Publish), dom.DelegatedName, int64(dom.RotateEvery),
+			dom.UpdateServer, dom.TSIGName, []byte(dom.TSIGSealed), now, now)
 		return err
 	})
 	if err != nil {
@@ -71,15 +74,19 @@ func requireDomains(ctx context.Context, q querier, field string, names []string
 	return nil
 }
 
-const domainCols = `name, auto_activate, oversign, created, updated`
+const domainCols = `name, auto_activate, oversign, publish, delegated_name, rotate_every, update_server, tsig_name, tsig_sealed, created, updated`
 
 func scanDomain(row interface{ Scan(...any) error }) (store.Domain, error) {
 	var dom store.Domain
 	var auto int
-	var created, updated int64
-	if err := row.Scan(&dom.Name, &auto, &dom.Oversign, &created, &updated); err != nil {
+	var created, updated, every int64
+	var publish string
+	var tsig []byte
+	if err := row.Scan(&dom.Name, &auto, &dom.Oversign, &publish, &dom.DelegatedName, &every, &dom.UpdateServer, &dom.TSIGName, &tsig, &created, &updated); err != nil {
 		return dom, err
 	}
+	dom.TSIGSealed = string(tsig)
+	dom.Publish, dom.RotateEvery = store.PublishMode(publish), time.Duration(every)
 	dom.AutoActivate = auto == 1
 	dom.Created, dom.Updated = fromStamp(created), fromStamp(updated)
 	return dom, nil
@@ -130,8 +137,10 @@ func (d *DB) UpdateDomain(ctx context.Context, dom store.Domain) (store.Domain, 
 	}
 	var out store.Domain
 	err = d.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE domains SET auto_activate = ?, oversign = ?, updated = ? WHERE name = ?`,
-			boolInt(dom.AutoActivate), dom.Oversign, d.stamp(), dom.Name)
+		res, err := tx.ExecContext(ctx, `UPDATE domains SET auto_activate = ?, oversign = ?, publish = ?, delegated_name = ?, rotate_every = ?,
+	update_server = ?, tsig_name = ?, tsig_sealed = ?, updated = ? WHERE name = ?`,
+			boolInt(dom.AutoActivate), dom.Oversign, string(dom.Publish), dom.DelegatedName, int64(dom.RotateEvery),
+			dom.UpdateServer, dom.TSIGName, []byte(dom.TSIGSealed), d.stamp(), dom.Name)
 		if err != nil {
 			return err
 		}

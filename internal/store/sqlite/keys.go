@@ -55,9 +55,15 @@ func (d *DB) CreateKey(ctx context.Context, nk store.NewKey) (store.Key, error) 
 			return store.Explain(store.ErrNotFound, "Domain %s was not found.", nk.Domain)
 		}
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM dkim_keys WHERE domain = ? AND selector = ?`,
-			nk.Domain, nk.Selector).Scan(&n); err != nil {
+		q := `SELECT count(*) FROM dkim_keys WHERE domain = ? AND selector = ?`
+		if nk.ReuseSelector {
+			q += ` AND state <> 'archived'`
+		}
+		if err := tx.QueryRowContext(ctx, q, nk.Domain, nk.Selector).Scan(&n); err != nil {
 			return err
+		}
+		if n > 0 && nk.ReuseSelector {
+			return store.Explain(store.ErrExists, "Selector %s in %s is held by a key not yet archived.", nk.Selector, nk.Domain)
 		}
 		if n > 0 {
 			return fmt.Errorf("%w: selector %s in %s (selectors are never reused, even after a key is archived)",
@@ -104,7 +110,8 @@ func (d *DB) KeyBySelector(ctx context.Context, domain, selector string) (store.
 	if err != nil {
 		return store.Key{}, fmt.Errorf("%w: selector %q: %v", store.ErrNotFound, selector, err)
 	}
-	k, err := scanKey(d.db.QueryRowContext(ctx, `SELECT `+keyCols+` FROM dkim_keys WHERE domain = ? AND selector = ?`, dom, sel))
+	k, err := scanKey(d.db.QueryRowContext(ctx, `SELECT `+keyCols+` FROM dkim_keys WHERE domain = ? AND selector = ?
+ORDER BY state = 'archived', id DESC LIMIT 1`, dom, sel))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Key{}, store.Explain(store.ErrNotFound, "Key %s._domainkey.%s was not found.", sel, dom)
 	}

@@ -3,7 +3,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -152,6 +154,96 @@ CREATE TABLE master_key_check (
 -- 'none' nothing, anything else a comma-separated list of field names.
 ALTER TABLE domains ADD COLUMN oversign TEXT NOT NULL DEFAULT '';
 `,
+	5: `
+-- How a domain's key records reach DNS: by hand (manual), from dkimd's own
+-- delegated zone behind two CNAMEs (delegated), or by RFC 2136 UPDATE to
+-- the domain's own server (update); and how often its key rotates.
+ALTER TABLE domains ADD COLUMN publish TEXT NOT NULL DEFAULT 'manual'
+	CHECK (publish IN ('manual', 'delegated', 'update'));
+ALTER TABLE domains ADD COLUMN delegated_name TEXT NOT NULL DEFAULT '';
+ALTER TABLE domains ADD COLUMN rotate_every INTEGER NOT NULL DEFAULT 0 CHECK (rotate_every >= 0);
+ALTER TABLE domains ADD COLUMN update_server TEXT NOT NULL DEFAULT '';
+ALTER TABLE domains ADD COLUMN tsig_name TEXT NOT NULL DEFAULT '';
+-- The TSIG secret sealed under the master key, like a private key.
+ALTER TABLE domains ADD COLUMN tsig_sealed BLOB;
+CREATE UNIQUE INDEX domains_delegated_name ON domains (delegated_name) WHERE delegated_name <> '';
+`,
+}
+
+// rebuilds run inside a migration's transaction, with foreign keys off, for
+// changes SQLite's ALTER TABLE cannot make.
+var rebuilds = map[int]func(ctx context.Context, tx *sql.Tx) error{
+	// A delegated domain's two selectors are fixed by the CNAMEs its
+	// customer made once, so a selector comes back after the key that had
+	// it is archived: unique among keys not archived, no longer for all
+	// time.
+	5: func(ctx context.Context, tx *sql.Tx) error {
+		return rebuildTable(ctx, tx, "dkim_keys", "UNIQUE (domain, selector)",
+			`CREATE UNIQUE INDEX dkim_keys_live_selector ON dkim_keys (domain, selector) WHERE state <> 'archived';
+CREATE INDEX dkim_keys_selector ON dkim_keys (domain, selector)`)
+	},
+}
+
+// rebuildTable rebuilds a table without one clause of its definition, the
+// way SQLite documents for schema changes ALTER TABLE cannot make: a new
+// table from the stored definition (which holds every column added since),
+// the rows copied, the old table dropped, the new one renamed, its indexes
+// and triggers made again, then extra statements.
+func rebuildTable(ctx context.Context, tx *sql.Tx, table, drop, extra string) error {
+	var def string
+	if err := tx.QueryRowContext(ctx, `SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = ?`, table).Scan(&def); err != nil {
+		return fmt.Errorf("rebuild %s: %w", table, err)
+	}
+	i := strings.Index(def, drop)
+	if i < 0 {
+		return fmt.Errorf("rebuild %s: %q not in its definition", table, drop)
+	}
+	// The clause and the comma before it.
+	j := strings.LastIndex(def[:i], ",")
+	if j < 0 {
+		return fmt.Errorf("rebuild %s: no comma before %q", table, drop)
+	}
+	def = def[:j] + def[i+len(drop):]
+	open := strings.Index(def, "(")
+	newDef := "CREATE TABLE " + table + "_new " + def[open:]
+	rows, err := tx.QueryContext(ctx, `SELECT sql FROM sqlite_schema WHERE tbl_name = ? AND type IN ('index', 'trigger') AND sql IS NOT NULL`, table)
+	if err != nil {
+		return fmt.Errorf("rebuild %s: %w", table, err)
+	}
+	var again []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			rows.Close()
+			return fmt.Errorf("rebuild %s: %w", table, err)
+		}
+		again = append(again, s)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("rebuild %s: %w", table, err)
+	}
+	stmts := []string{
+		newDef,
+		"INSERT INTO " + table + "_new SELECT * FROM " + table,
+		"DROP TABLE " + table,
+		"ALTER TABLE " + table + "_new RENAME TO " + table,
+	}
+	stmts = append(stmts, again...)
+	stmts = append(stmts, extra)
+	for _, s := range stmts {
+		if _, err := tx.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("rebuild %s: %w", table, err)
+		}
+	}
+	var broken int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pragma_foreign_key_check`).Scan(&broken); err != nil {
+		return fmt.Errorf("rebuild %s: %w", table, err)
+	}
+	if broken > 0 {
+		return fmt.Errorf("rebuild %s: %d rows break foreign keys", table, broken)
+	}
+	return nil
 }
 
 // SchemaVersion is the schema version this dkimd writes.
@@ -183,7 +275,32 @@ func migrate(ctx context.Context, db *sql.DB, now func() time.Time) error {
 // the change share one BEGIN IMMEDIATE transaction, so two processes opening
 // a fresh database at once apply it once.
 func applyMigration(ctx context.Context, db *sql.DB, v int, now func() time.Time) error {
-	tx, err := db.BeginTx(ctx, nil)
+	var q interface {
+		BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+	} = db
+	rebuild := rebuilds[v]
+	if rebuild != nil {
+		// PRAGMA foreign_keys does nothing inside a transaction, and a
+		// DROP TABLE with them on would cascade: turn them off on one
+		// connection for the migration and on again after.
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("migration %d: %w", v, err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, "PRAGMA foreign_keys = OFF"); err != nil {
+			return fmt.Errorf("migration %d: %w", v, err)
+		}
+		defer func() {
+			if _, err := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA foreign_keys = ON"); err != nil {
+				// Never hand a connection without foreign keys back to
+				// the pool.
+				conn.Raw(func(any) error { return driver.ErrBadConn })
+			}
+		}()
+		q = conn
+	}
+	tx, err := q.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("migration %d: %w", v, err)
 	}
@@ -197,6 +314,11 @@ func applyMigration(ctx context.Context, db *sql.DB, v int, now func() time.Time
 	}
 	if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
 		return fmt.Errorf("migration %d: %w", v, err)
+	}
+	if rebuild != nil {
+		if err := rebuild(ctx, tx); err != nil {
+			return fmt.Errorf("migration %d: %w", v, err)
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied) VALUES (?, ?)`, v, now().UnixNano()); err != nil {
 		return fmt.Errorf("migration %d: %w", v, err)

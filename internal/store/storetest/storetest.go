@@ -50,6 +50,8 @@ func Run(t *testing.T, open Factory) {
 		{"AuditAppendOnly", testAuditAppendOnly},
 		{"ParallelWriters", testParallelWriters},
 		{"MasterKeyCheck", testMasterKeyCheck},
+		{"DomainPublish", testDomainPublish},
+		{"SelectorReuse", testSelectorReuse},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
