@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"slices"
 
 	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/policy"
@@ -47,5 +48,15 @@ func signatureWarnings(d policy.Decision, sts []lifecycle.Status) []policy.KeyWa
 			}
 		}
 	}
+	// The failures first.
+	slices.SortStableFunc(ws, func(a, b policy.KeyWarning) int {
+		if a.Bad == b.Bad {
+			return 0
+		}
+		if a.Bad {
+			return -1
+		}
+		return 1
+	})
 	return ws
 }

@@ -73,12 +73,12 @@ func (s *Status) level() {
 	}
 	for _, w := range s.Warnings {
 		if w.Code == WarnWeak || w.Code == WarnOld {
-			s.Level, s.Headline = LevelWarn, sentence(k.Selector+": "+w.Message)
+			s.Level, s.Headline = LevelWarn, fmt.Sprintf("Key %s: %s", k.Selector, w.Message)
 			return
 		}
 	}
 	if len(s.Warnings) > 0 {
-		s.Level, s.Headline = LevelInfo, sentence(k.Selector+": "+s.Warnings[0].Message)
+		s.Level, s.Headline = LevelInfo, fmt.Sprintf("Key %s: %s", k.Selector, s.Warnings[0].Message)
 		return
 	}
 	s.Level = LevelOK
@@ -181,11 +181,4 @@ func (s *Service) DomainStatus(ctx context.Context, domain string) (DomainStatus
 		return DomainStatus{}, err
 	}
 	return SumUp(domain, sts), nil
-}
-
-func sentence(s string) string {
-	if s == "" || s[0] < 'a' || s[0] > 'z' {
-		return s
-	}
-	return string(s[0]-'a'+'A') + s[1:]
 }

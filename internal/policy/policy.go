@@ -126,6 +126,18 @@ type KeyWarning struct {
 	Message string `json:"message"`
 }
 
+// FailsDKIM reports whether the message is signed but every signature
+// has a warning that it fails for certain: receivers see DKIM fail.
+func (d Decision) FailsDKIM() bool {
+	bad := 0
+	for _, w := range d.Warnings {
+		if w.Bad {
+			bad++
+		}
+	}
+	return d.Signs() && bad >= len(d.Sign)
+}
+
 // Refused reports whether the message is refused for good.
 func (d Decision) Refused() bool { return d.Outcome == OutcomeRefused }
 

@@ -236,7 +236,7 @@ func TestPanelBrowser(t *testing.T) {
 		b.click("#dns-status button[type=submit]")
 		b.waitText("#dns-status", "Not found in DNS")
 		b.navigate("/domains/shop.example/keys")
-		b.wantText("#key-alert", "Mail signed now fails DKIM")
+		b.wantText("#domain-status", "Mail signed now fails DKIM")
 		b.shot("21-keys-alert")
 		e.publish("shop.example", "s2026b")
 	})

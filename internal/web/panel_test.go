@@ -610,12 +610,12 @@ func TestPanelKeyFlow(t *testing.T) {
 	// The record of the active key goes away: the alert.
 	e.clk.Advance(time.Minute)
 	e.unpublish("a.example", "k1")
-	b.post(check, url.Values{"csrf": {csrf}}, nil).want(t, http.StatusOK, "Not found in DNS", "mail signed now fails DKIM")
-	b.get("/domains/a.example/keys").want(t, http.StatusOK, `id="key-alert"`, "Mail signed now fails DKIM", "record problem")
+	b.post(check, url.Values{"csrf": {csrf}}, nil).want(t, http.StatusOK, "Not found in DNS", "Mail signed now fails DKIM: the record of k1 is missing")
+	b.get("/domains/a.example/keys").want(t, http.StatusOK, `id="domain-status" data-level="bad"`, "Mail signed now fails DKIM", "record problem")
 	e.publish("a.example", "k1")
 	e.clk.Advance(time.Minute)
 	b.post(check, url.Values{"csrf": {csrf}}, nil).want(t, http.StatusOK, "Published, matches this key")
-	if strings.Contains(b.get("/domains/a.example/keys").body, `id="key-alert"`) {
+	if strings.Contains(b.get("/domains/a.example/keys").body, `data-level="bad"`) {
 		t.Errorf("the alert stays once the record is back")
 	}
 	// Revoked: the record and the check expect an empty p= now, and
