@@ -46,10 +46,8 @@ func (s *session) receive(ctx context.Context, r io.Reader) (string, error) {
 	// One decision for every front end (policy.Evaluate): the explainer
 	// gives the same verdict for the same user and From.
 	dec := policy.Evaluate(ctx, o.Directory, policy.Request{User: u, From: fields.Values("From")})
-	// The decision goes with every later line of the transaction: the
-	// message_queued line, or the refusal.
-	s.txLog = s.txLog.With("decision", dec)
 	if dec.Refused() {
+		s.txLog = s.txLog.With("decision", dec)
 		return "", refusal(dec)
 	}
 	var identity string
@@ -57,8 +55,10 @@ func (s *session) receive(ctx context.Context, r io.Reader) (string, error) {
 		if identity, err = readIdentity(fields, u.EffectiveIdentityHeader()); err != nil {
 			return "", err
 		}
-		s.txLog = s.txLog.With("identity", identity)
 	}
+	// The decision goes with every later line of the transaction: the
+	// message_queued line, or the refusal.
+	s.txLog = s.txLog.With("decision", dec, "identity", identity)
 	if dec.Outcome == policy.OutcomeDeferred {
 		return "", fmt.Errorf("%w: policy: %w", errLookup, dec.Err)
 	}
