@@ -167,7 +167,10 @@ func SumUp(domain string, keys []Status) DomainStatus {
 		if w := worst(); w != nil {
 			ds.Level, ds.Message = w.Level, w.Headline
 		} else {
-			ds.Message = "Mail is signed with " + strings.Join(active, " and ") + ", whose records DNS serves"
+			ds.Message = "Mail is signed with " + strings.Join(active, " and ") + ", whose record DNS serves"
+			if len(active) > 1 {
+				ds.Message = "Mail is signed with " + strings.Join(active, " and ") + ", whose records DNS serves"
+			}
 		}
 	}
 	return ds

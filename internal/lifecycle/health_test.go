@@ -39,7 +39,7 @@ func TestSumUp(t *testing.T) {
 		level lifecycle.Level
 		want  string
 	}{
-		{"valid: one active key, published", []kc{{key(1, "mail2026", store.KeyActive), ok}}, lifecycle.LevelOK, "Mail is signed with mail2026, whose records DNS serves"},
+		{"valid: one active key, published", []kc{{key(1, "mail2026", store.KeyActive), ok}}, lifecycle.LevelOK, "Mail is signed with mail2026, whose record DNS serves"},
 		{"record missing: red", []kc{{key(1, "mail2026", store.KeyActive), gone}}, lifecycle.LevelBad, "Mail signed now fails DKIM: the record of mail2026 is missing"},
 		{"record cut short: red", []kc{{key(1, "mail2026", store.KeyActive), cut}}, lifecycle.LevelBad, "the record of mail2026 is cut short"},
 		{"another active key verifies: amber, not a failure", []kc{{key(1, "mail2026", store.KeyActive), gone}, {key(2, "ed", store.KeyActive), ok}},
@@ -92,5 +92,23 @@ func TestAfterRotate(t *testing.T) {
 	}
 	if act := (lifecycle.Settings{}).AfterActivate(k, nil, start); strings.Contains(act, "retires") {
 		t.Errorf("activate with nothing replaced: %q", act)
+	}
+}
+
+// TestActivateKeepsItsCheck (issue 12.7): the DNS check an activation
+// makes is kept in the key's history, so a key just activated after its
+// record was seen is not reported as "never checked".
+func TestActivateKeepsItsCheck(t *testing.T) {
+	w := newWorld(t, worldOptions{})
+	k := w.generate("seen", keys.Spec{Algorithm: keys.Ed25519})
+	w.publishKey(k)
+	if _, err := w.lc.Activate(w.ctx, cli, w.key("seen"), false); err != nil {
+		t.Fatal(err)
+	}
+	if c := lastCheck(t, w, "seen"); !c.OK {
+		t.Fatalf("the activation's check is not kept: %+v", c)
+	}
+	if st := status(t, w, "seen"); st.Level != lifecycle.LevelOK {
+		t.Fatalf("status after activation: %s %q, want ok", st.Level, st.Headline)
 	}
 }

@@ -179,6 +179,10 @@ func TestPanelBrowserTruth(t *testing.T) {
 		b.shot("truth-06-confirm-activate")
 		b.submit("main form button[type=submit]")
 		b.wantText(".notice", "mail2026, which it replaces, is retired")
+		// The activation's own check is kept: no "never checked".
+		if b.eval(`document.getElementById("domain-status").innerText.includes("never checked")`) {
+			t.Errorf("a key activated after its record was seen is said never checked")
+		}
 
 		// news@a.example follows the rotation: the list says so, and the
 		// explainer signs with 202612.
