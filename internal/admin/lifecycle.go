@@ -78,3 +78,13 @@ func (s *Service) CanCheckDNS() bool { return s.o.Lifecycle.CanCheck() }
 // LifecycleSettings gives the lifetimes and limits the lifecycle applies,
 // for pages that explain them.
 func (s *Service) LifecycleSettings() lifecycle.Settings { return s.o.Lifecycle.Settings() }
+
+// DomainStatus gives the one status of a domain the actor manages: the
+// worst current problem of its keys (lifecycle.SumUp), from stored checks.
+func (s *Service) DomainStatus(ctx context.Context, a Actor, domain string) (lifecycle.DomainStatus, error) {
+	d, err := s.manage(ctx, a, domain)
+	if err != nil {
+		return lifecycle.DomainStatus{}, err
+	}
+	return s.o.Lifecycle.DomainStatus(ctx, d)
+}

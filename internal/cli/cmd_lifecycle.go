@@ -104,9 +104,12 @@ func keyRotate(ctx context.Context, e *Env, args []string) error {
 		}
 		k := r.Key
 		fmt.Fprintf(e.Stdout, "Generated %s key %s for %s; it is pending until its record is published.\n", k.Spec(), k.Selector, k.Domain)
-		if r.Replaces != nil {
-			fmt.Fprintf(e.Stdout, "It replaces key %s: when %s becomes active, %s retires (stops signing, stays published).\n", r.Replaces.Selector, k.Selector, r.Replaces.Selector)
+		dom, err := d.admin.GetDomain(ctx, admin.CLI(), k.Domain)
+		if err != nil {
+			return err
 		}
+		// Exactly what happens next, by the domain's settings.
+		fmt.Fprintln(e.Stdout, lifecycle.AfterRotate(k, r.Replaces, dom.AutoActivate, 0))
 		fmt.Fprintln(e.Stdout)
 		return printPublication(e.Stdout, &keyOutput{Domain: k.Domain, Selector: k.Selector, Algorithm: string(k.Algorithm), Bits: k.Bits, Publication: *r.Record})
 	})
@@ -232,6 +235,12 @@ func keyActivate(ctx context.Context, e *Env, args []string) error {
 		}
 		for _, k := range changed {
 			fmt.Fprintf(e.Stdout, "key %s of %s is now %s\n", k.Selector, k.Domain, k.State)
+		}
+		for _, k := range changed[1:] {
+			if k.State == store.KeyRetired {
+				fmt.Fprintf(e.Stdout, "%s, which %s replaces, no longer signs; keep its record published until it is safe to revoke (%s)\n",
+					k.Selector, changed[0].Selector, a.LifecycleSettings().SafeToRevoke(k).UTC().Format("2006-01-02 15:04 MST"))
+			}
 		}
 		return nil
 	})

@@ -70,7 +70,8 @@ func TestKeyLifecycleCommands(t *testing.T) {
 	}
 
 	out := ok("key", "activate", "--domain", "example.com", "--selector", sel, "--force")
-	if !strings.Contains(out, "key "+sel+" of example.com is now active") || !strings.Contains(out, "key first of example.com is now retired") {
+	if !strings.Contains(out, "key "+sel+" of example.com is now active") || !strings.Contains(out, "key first of example.com is now retired") ||
+		!strings.Contains(out, "first, which "+sel+" replaces, no longer signs; keep its record published until it is safe to revoke (") {
 		t.Fatalf("key activate of the rotation:\n%s", out)
 	}
 	out = ok("key", "status", "example.com", "--signature-lifetime", "1d", "--queue-lifetime", "12h")

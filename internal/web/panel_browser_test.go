@@ -25,47 +25,9 @@ const chromiumPath = "/usr/bin/chromium"
 // browser context (own cookies) per account. It saves a PNG of each page
 // under DKIMD_ARTIFACTS, or <repo>/artifacts/screenshots.
 func TestPanelBrowser(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("DKIMD_REQUIRE_PEERS") == "1" {
-			t.Fatalf("%s is missing (Debian package chromium) and DKIMD_REQUIRE_PEERS=1", chromiumPath)
-		}
-		t.Skipf("%s is missing (install the Debian package chromium): the panel is not tested in a browser", chromiumPath)
-	}
-	if testing.Short() {
-		t.Skip("a browser test; not in -short")
-	}
+	browserCtx := startChromium(t)
 	e := newPanelEnv(t, panelEnvOptions{})
 	shots := screenshotDir(t)
-
-	profile := t.TempDir()
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath),
-		chromedp.UserDataDir(profile),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		// PEERS.md: this machine has no network; keep Chromium off it.
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-default-apps", true),
-		chromedp.Flag("password-store", "basic"),
-		chromedp.Flag("use-mock-keychain", true),
-		chromedp.Flag("force-color-profile", "srgb"),
-		chromedp.Flag("hide-scrollbars", true),
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	if err := chromedp.Do(browserCtx); err != nil {
-		t.Fatalf("start %s: %v", chromiumPath, err)
-	}
 
 	root := newTab(t, browserCtx, e, shots)
 	root.login("root", rootPassword)
@@ -236,7 +198,7 @@ func TestPanelBrowser(t *testing.T) {
 		b.click("#dns-status button[type=submit]")
 		b.waitText("#dns-status", "Not found in DNS")
 		b.navigate("/domains/shop.example/keys")
-		b.wantText("#key-alert", "Mail signed now fails DKIM")
+		b.wantText("#domain-status", "Mail signed now fails DKIM")
 		b.shot("21-keys-alert")
 		e.publish("shop.example", "s2026b")
 	})
@@ -365,6 +327,52 @@ type tab struct {
 	ctx   context.Context
 	e     *panelEnv
 	shots string
+}
+
+// startChromium starts headless Chromium for a test, or skips the test
+// when it is missing (fails with DKIMD_REQUIRE_PEERS=1) or in -short. It
+// is stopped when the test ends.
+func startChromium(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("DKIMD_REQUIRE_PEERS") == "1" {
+			t.Fatalf("%s is missing (Debian package chromium) and DKIMD_REQUIRE_PEERS=1", chromiumPath)
+		}
+		t.Skipf("%s is missing (install the Debian package chromium): the panel is not tested in a browser", chromiumPath)
+	}
+	if testing.Short() {
+		t.Skip("a browser test; not in -short")
+	}
+	profile := t.TempDir()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.UserDataDir(profile),
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		// PEERS.md: this machine has no network; keep Chromium off it.
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-default-apps", true),
+		chromedp.Flag("password-store", "basic"),
+		chromedp.Flag("use-mock-keychain", true),
+		chromedp.Flag("force-color-profile", "srgb"),
+		chromedp.Flag("hide-scrollbars", true),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancelBrowser)
+	if err := chromedp.Do(browserCtx); err != nil {
+		t.Fatalf("start %s: %v", chromiumPath, err)
+	}
+	return browserCtx
 }
 
 func newTab(t *testing.T, browserCtx context.Context, e *panelEnv, shots string) *tab {

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/dkimd/dkimd/internal/lifecycle"
+	"github.com/dkimd/dkimd/internal/policy"
 	"github.com/dkimd/dkimd/internal/store"
 )
 
@@ -37,7 +38,7 @@ func keyActions() []keyActionInfo {
 		{Name: "activate", Label: "Activate", Title: "Activate this key", Button: "Activate key", to: store.KeyActive,
 			Explain: "The key starts signing mail. dkimd first checks that its record is published on every authoritative name server: a signature receivers cannot verify is worse than none."},
 		{Name: "rotate", Label: "Rotate", Title: "Rotate this key", Button: "Generate the new key", from: []store.KeyState{store.KeyActive},
-			Explain: "A new key of the same kind is made on a new selector. This key goes on signing meanwhile. Publish the new record; once it is seen in DNS, the new key becomes active and this one retires in the same step: no gap, and no signature that cannot verify."},
+			Explain: "A new key of the same kind is made on a new selector. This key goes on signing meanwhile: no gap, and no signature that cannot verify."},
 		{Name: "retire", Label: "Retire", Title: "Retire this key", Button: "Retire key", to: store.KeyRetired,
 			Explain: "The key stops signing at once. Keep its record published until the signatures made with it have expired (a few days), so that mail already sent still verifies."},
 		{Name: "revoke", Label: "Revoke", Title: "Revoke this key", Button: "Revoke key", to: store.KeyRevoked, Danger: true,
@@ -62,6 +63,12 @@ type confirmView struct {
 	// OnlyActive warns that retiring or revoking the domain's only active
 	// key leaves its mail unsigned.
 	OnlyActive bool
+	// Next says exactly what happens after the step, given the domain's
+	// settings (lifecycle.AfterRotate, Settings.AfterActivate).
+	Next string
+	// Followers are the users whose selector leads to the key that
+	// activating this one retires: they sign with this one after.
+	Followers []string
 	// Selector is the new key's, for rotate.
 	Selector string
 	Force    bool
@@ -93,6 +100,16 @@ func (q *preq) showConfirm(status int, cv confirmView, errs formErrors) error {
 	if a.Name == "rotate" && cv.Selector == "" {
 		cv.Selector = q.suggestSelector(d.Name)
 	}
+	switch a.Name {
+	case "rotate":
+		cv.Next = lifecycle.AfterRotate(store.Key{Selector: "the new key"}, &k, d.AutoActivate, 0)
+	case "activate":
+		replaced, followers, err := q.replacedBy(k)
+		if err != nil {
+			return err
+		}
+		cv.Next, cv.Followers = q.p.admin.LifecycleSettings().AfterActivate(k, replaced, q.p.now()), followers
+	}
 	if a.to == store.KeyRetired || a.to == store.KeyRevoked {
 		if k.State == store.KeyActive {
 			ks, err := q.p.admin.ListKeys(q.ctx, q.actor, d.Name)
@@ -110,6 +127,36 @@ func (q *preq) showConfirm(status int, cv confirmView, errs formErrors) error {
 	}
 	q.render(status, "confirm", &view{Title: a.Title, Nav: "domains", Domain: &d, Tab: "keys", Data: cv})
 	return nil
+}
+
+// replacedBy gives the active key that activating k retires (nil for
+// none), and the users whose selector signs with that key now, by name.
+func (q *preq) replacedBy(k store.Key) (*store.Key, []string, error) {
+	if k.Replaces == 0 {
+		return nil, nil, nil
+	}
+	all, err := q.p.admin.ListKeys(q.ctx, q.actor, k.Domain)
+	if err != nil {
+		return nil, nil, err
+	}
+	i := slices.IndexFunc(all, func(x store.Key) bool { return x.ID == k.Replaces })
+	if i < 0 || all[i].State != store.KeyActive {
+		return nil, nil, nil
+	}
+	us, err := q.p.admin.ListUsers(q.ctx, q.actor, k.Domain)
+	if err != nil {
+		return nil, nil, err
+	}
+	var names []string
+	for _, u := range us {
+		if u.Domain != k.Domain || u.Selector == "" {
+			continue
+		}
+		if r := policy.ResolveSelector(all, u.Selector); r.Signing != nil && r.Signing.ID == all[i].ID {
+			names = append(names, u.Name)
+		}
+	}
+	return &all[i], names, nil
 }
 
 // keyAction does what the confirmation page asked.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 
 	"github.com/dkimd/dkimd/internal/dkim"
 	"github.com/dkimd/dkimd/internal/keys"
@@ -76,9 +78,20 @@ func (q *preq) keyRows(domain string, withArchived bool) ([]keyRow, error) {
 		if st.Key.State == store.KeyArchived && !withArchived {
 			continue
 		}
-		rows = append(rows, keyRow{Key: st.Key, St: st, Status: dnsWords(st.LastCheck)})
+		rows = append(rows, keyRow{Key: st.Key, St: st, Status: keyDNSWords(st)})
 	}
 	return rows, nil
+}
+
+// keyDNSWords says a key's last check in words, red when the key signs
+// and its record is wrong (lifecycle.Status.Alert): a missing record is
+// only amber while nothing signs with it.
+func keyDNSWords(st lifecycle.Status) statusWords {
+	w := dnsWords(st.LastCheck)
+	if st.Alert {
+		w.Class = "bad"
+	}
+	return w
 }
 
 // canCheck reports whether "check now" can run here.
@@ -207,8 +220,13 @@ type keyView struct {
 	// to revoke…) and those about the kind of key.
 	Warnings []string
 	// St is the key's status under the lifecycle policy: last check,
-	// alert, safe-to-revoke time.
+	// alert, safe-to-revoke time, level and headline.
 	St lifecycle.Status
+	// Domain is the domain's status, from the same statuses.
+	Domain lifecycle.DomainStatus
+	// ShowHeadline says whether the key's headline is shown: it has one,
+	// and the domain's status (shown above) does not say it already.
+	ShowHeadline bool
 	// Check says whether the DNS status is shown: the key has a record.
 	Check bool
 	// CanCheck says whether "check now" can run here.
@@ -241,11 +259,44 @@ func (q *preq) keyPage() error {
 	}
 	done := q.r.URL.Query().Get("done")
 	notice := notices[done]
-	if done == "ed_failed" {
+	switch done {
+	case "ed_failed":
 		notice = "The RSA key pair was generated and saved, but the Ed25519 one was not (its selector was taken meanwhile, or the store failed). Add it again from Outgoing › DKIM."
+	case "rotated", "activated":
+		notice, err = q.lifecycleNotice(d, kv.Key, done)
+		if err != nil {
+			return err
+		}
 	}
-	q.render(http.StatusOK, "key", &view{Title: "Key " + k.Selector, Nav: "domains", Domain: &d, Tab: "keys", Notice: notice, Data: kv})
+	q.render(http.StatusOK, "key", &view{Title: "Key " + k.Selector, Nav: "domains", Domain: &d, Tab: "keys", Notice: notice,
+		DomainStatus: &kv.Domain, Data: kv})
 	return nil
+}
+
+// lifecycleNotice says what was done and exactly what happens next, after
+// a rotation made key or an activation made it active, given the
+// domain's settings: the same words as the confirmation page.
+func (q *preq) lifecycleNotice(d store.Domain, k store.Key, done string) (string, error) {
+	var old *store.Key
+	if k.Replaces != 0 {
+		all, err := q.p.admin.ListKeys(q.ctx, q.actor, d.Name)
+		if err != nil {
+			return "", err
+		}
+		if i := slices.IndexFunc(all, func(x store.Key) bool { return x.ID == k.Replaces }); i >= 0 {
+			old = &all[i]
+		}
+	}
+	if done == "rotated" {
+		return "The new key was generated. " + lifecycle.AfterRotate(k, old, d.AutoActivate, 0), nil
+	}
+	n := "The key is active: it signs mail from now on."
+	if old != nil && old.State == store.KeyRetired {
+		st := q.p.admin.LifecycleSettings()
+		n += fmt.Sprintf(" %s, which it replaces, is retired: it no longer signs; keep its record published until it is safe to revoke (%s).",
+			old.Selector, st.SafeToRevoke(*old).UTC().Format("2006-01-02 15:04 MST"))
+	}
+	return n, nil
 }
 
 func (q *preq) key() (store.Domain, store.Key, error) {
@@ -272,10 +323,17 @@ func (q *preq) keyView(k store.Key) (*keyView, error) {
 			kv.St, kv.Key = st, st.Key
 		}
 	}
+	kv.Domain = lifecycle.SumUp(k.Domain, sts)
+	kv.ShowHeadline = kv.St.Level != lifecycle.LevelOK &&
+		!(kv.Domain.Level == kv.St.Level && strings.Contains(kv.Domain.Message, k.Selector))
 	weak := false
 	for _, w := range kv.St.Warnings {
-		kv.Warnings = append(kv.Warnings, w.Message)
 		weak = weak || w.Code == lifecycle.WarnWeak
+		// The headline says the record problem, or this warning, already.
+		if w.Code == lifecycle.WarnRecord || strings.HasSuffix(kv.St.Headline, w.Message) {
+			continue
+		}
+		kv.Warnings = append(kv.Warnings, w.Message)
 	}
 	if !weak {
 		// The lifecycle's weak_key says what the kind's RSA 1024 warning
@@ -290,7 +348,7 @@ func (q *preq) keyView(k store.Key) (*keyView, error) {
 		// now: current drops one older than the revocation.
 		kv.Last = kv.St.LastCheck
 	}
-	kv.Status, kv.Hint = dnsWords(kv.Last), dnsHint(kv.Last)
+	kv.Status, kv.Hint = keyDNSWords(kv.St), dnsHint(kv.Last)
 	for _, a := range keyActions() {
 		if a.applies(k.State) {
 			kv.Actions = append(kv.Actions, a)
@@ -329,8 +387,14 @@ func (q *preq) checkKey() error {
 			kv.CheckError = "The check could not run: " + m + " Try again in a moment."
 		}
 	}
-	v := &view{Title: "Key " + k.Selector, Nav: "domains", Domain: &d, Tab: "keys", Data: kv}
-	if q.r.Header.Get("X-Panel-Part") == "dns-status" {
+	v := &view{Title: "Key " + k.Selector, Nav: "domains", Domain: &d, Tab: "keys", DomainStatus: &kv.Domain, Data: kv}
+	switch q.r.Header.Get("X-Panel-Part") {
+	case "status":
+		// Every status the check may change: the domain's, the key's and
+		// the DNS card, so that no part of the page stays stale.
+		q.renderTemplate(http.StatusOK, "key", "statusparts", v)
+		return nil
+	case "dns-status":
 		q.renderTemplate(http.StatusOK, "key", "dnsstatus", v)
 		return nil
 	}
@@ -340,9 +404,6 @@ func (q *preq) checkKey() error {
 
 type keysView struct {
 	Keys []keyRow
-	// Alerts are the active keys whose record DNS no longer serves as it
-	// should: mail they sign fails verification.
-	Alerts []keyRow
 }
 
 // keysPage lists every key of the domain with its state, age, kind and
@@ -357,11 +418,6 @@ func (q *preq) keysPage() error {
 		return err
 	}
 	kv := keysView{Keys: rows}
-	for _, r := range rows {
-		if r.St.Alert {
-			kv.Alerts = append(kv.Alerts, r)
-		}
-	}
 	q.render(http.StatusOK, "keys", &view{Title: "Keys", Nav: "domains", Domain: &d, Tab: "keys",
 		Notice: notices[q.r.URL.Query().Get("done")], Data: kv})
 	return nil

@@ -39,6 +39,9 @@ type view struct {
 	// Domain and Tab, on a domain's pages, give the tabs.
 	Domain *store.Domain
 	Tab    string
+	// DomainStatus, on a domain's pages, is the domain's one status
+	// (lifecycle.SumUp), shown under the tabs; renderTemplate fills it in.
+	DomainStatus *lifecycle.DomainStatus
 	// Notice is a fixed message about what was just done.
 	Notice string
 	// Data is the page's own.
@@ -76,6 +79,7 @@ func loadTemplates() *templates {
 		"kind":      keyKind,
 		"net":       prefixString,
 		"warnlabel": warnLabel,
+		"levelword": levelWord,
 		"warnclass": warnClass,
 		"bytes":     byteSize,
 		"words":     func(c store.DNSCheck) statusWords { return dnsWords(&c) },
@@ -108,6 +112,15 @@ func (q *preq) render(status int, page string, v *view) {
 // page, or a part the page's script swaps in.
 func (q *preq) renderTemplate(status int, page, name string, v *view) {
 	v.Account, v.CSRF, v.assets, v.Now = q.account, q.csrf, q.p.assets, q.p.now()
+	if v.Domain != nil && v.DomainStatus == nil && q.account != nil {
+		// Every page of a domain says its status in the same words, read
+		// now: after a change or a check, never a stale one.
+		if ds, err := q.p.admin.DomainStatus(q.ctx, q.actor, v.Domain.Name); err == nil {
+			v.DomainStatus = &ds
+		} else {
+			q.log.Warn("domain_status_failed", "domain", v.Domain.Name, "err", err)
+		}
+	}
 	t, ok := q.p.tmpl.pages[page]
 	var buf bytes.Buffer
 	var err error
@@ -154,6 +167,19 @@ func warnLabel(code string) string {
 
 // warnClass colours a warning: what breaks or weakens mail is "bad" or
 // "warn", a step that can be taken now "ok".
+// levelWord names a status level in a word, beside its colour.
+func levelWord(l lifecycle.Level) string {
+	switch l {
+	case lifecycle.LevelBad:
+		return "fails DKIM"
+	case lifecycle.LevelWarn:
+		return "warning"
+	case lifecycle.LevelInfo:
+		return "to do"
+	}
+	return "ok"
+}
+
 func warnClass(code string) string {
 	switch code {
 	case lifecycle.WarnRecord:

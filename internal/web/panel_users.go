@@ -26,6 +26,10 @@ type userRow struct {
 	store.OutgoingUser
 	// AnyNetwork: recognised from every address (admin.AnyNetwork).
 	AnyNetwork bool
+	// Selector is where the user's selector leads (policy.ResolveSelector);
+	// SelectorProblem says why it cannot sign, empty when it can.
+	Selector        policy.SelectorResolution
+	SelectorProblem string
 }
 
 type explainView struct {
@@ -47,9 +51,18 @@ func (q *preq) usersPage() error {
 	if err != nil {
 		return err
 	}
+	ks, err := q.p.admin.ListKeys(q.ctx, q.actor, d.Name)
+	if err != nil {
+		return err
+	}
 	uv := usersView{ReauthReason: store.ReauthSelectorMessage}
 	for _, u := range us {
-		uv.Users = append(uv.Users, userRow{OutgoingUser: u, AnyNetwork: admin.AnyNetwork(u)})
+		row := userRow{OutgoingUser: u, AnyNetwork: admin.AnyNetwork(u)}
+		if u.Selector != "" && u.Auth != store.AuthReauth {
+			row.Selector = policy.ResolveSelector(ks, u.Selector)
+			row.SelectorProblem = row.Selector.Problem(u.Domain)
+		}
+		uv.Users = append(uv.Users, row)
 	}
 	if q.actor.IsAdmin() {
 		// The report names other tenants' users: admins only.

@@ -46,7 +46,7 @@
       fetch(form.action, {
         method: "POST",
         body: new URLSearchParams(new FormData(form)),
-        headers: { "X-Panel-Part": "dns-status" },
+        headers: { "X-Panel-Part": "status" },
         credentials: "same-origin"
       }).then(function (res) {
         if (!res.ok) { throw new Error("status " + res.status); }
@@ -55,6 +55,11 @@
         var doc = new DOMParser().parseFromString(html, "text/html");
         var fresh = doc.getElementById("dns-status");
         if (!fresh) { throw new Error("no status in the answer"); }
+        // The domain's and the key's status change with the check too.
+        ["domain-status", "key-status"].forEach(function (id) {
+          var old = document.getElementById(id), now = doc.getElementById(id);
+          if (old && now) { old.replaceWith(now); }
+        });
         section.replaceWith(fresh);
         var f = fresh.querySelector("form[data-check]");
         if (f) { wireCheck(f); }
