@@ -32,6 +32,7 @@ var notices = map[string]string{
 	"retired":          "The key is retired: it no longer signs. Keep its record published until its signatures have expired.",
 	"revoked":          "The key is revoked. Publish the record below (an empty p=) so that its old signatures stop verifying.",
 	"archived":         "The key is archived. Remove its record from DNS.",
+	"key_deleted":      "The key was deleted, with its private key. Its selector is free again.",
 	"rotated":          "The new key was generated. Publish its record; once it is seen in DNS, activate it: the old key retires in the same step.",
 	"settings":         "The domain settings were saved.",
 	"queue_retried":    "The message's deferred recipients are due now: delivery is being tried again.",

@@ -291,8 +291,18 @@ func (q *preq) keyView(k store.Key) (*keyView, error) {
 		kv.Last = kv.St.LastCheck
 	}
 	kv.Status, kv.Hint = dnsWords(kv.Last), dnsHint(kv.Last)
+	// A pending key nothing refers to yet is deleted, not revoked: no
+	// empty p= to publish for a record that never was.
+	deletable := false
+	if k.State == store.KeyPending {
+		if deletable, err = q.p.admin.KeyDeletable(q.ctx, q.actor, k.Domain, k.Selector); err != nil {
+			return nil, err
+		}
+	}
 	for _, a := range keyActions() {
-		if a.applies(k.State) {
+		switch {
+		case a.deletes && !deletable, a.to == store.KeyRevoked && deletable:
+		case a.applies(k.State):
 			kv.Actions = append(kv.Actions, a)
 		}
 	}
