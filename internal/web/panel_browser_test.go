@@ -86,7 +86,14 @@ func TestPanelBrowser(t *testing.T) {
 		}
 		b.wantText("label[for=length-rsa2048]", "advised")
 		b.wantText("label[for=length-rsa1024]", "weak")
-		b.wantText("label[for=length-rsa4096]", "Your DNS must accept long records")
+		b.wantText("label[for=length-rsa4096]", "Your DNS host must take long records")
+		// One set of true statements about record length, where the
+		// length is chosen and on the record page alike.
+		b.wantText("label[for=length-rsa2048]", "410 characters, 2 strings")
+		b.wantText("label[for=length-rsa1024]", "fits in one string")
+		if txt := b.text("label[for=length-rsa2048]"); strings.Contains(txt, "every DNS host") {
+			t.Errorf("RSA 2048 still claims to fit every DNS host: %q", txt)
+		}
 		b.wantText("main", "Some receivers do not verify Ed25519 signatures")
 		if b.eval(`document.getElementById("ed25519").checked || !document.getElementById("ed-selector-field").hidden`) {
 			t.Errorf("Ed25519 is not optional, or its selector shows before it is asked for")
@@ -109,6 +116,7 @@ func TestPanelBrowser(t *testing.T) {
 		if !b.eval(`[...document.querySelectorAll("[data-copy]")].length === 3 && [...document.querySelectorAll("[data-copy]")].every(b => !b.hidden)`) {
 			t.Errorf("want three visible copy buttons")
 		}
+		b.wantText("main", "At 410 characters it takes 2 strings of at most 255")
 		b.wantText("#dns-status", "Not checked yet")
 		b.shot("03-record")
 

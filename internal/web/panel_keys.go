@@ -30,11 +30,32 @@ type lengthOption struct {
 // is preselected and advised.
 func lengths() []lengthOption {
 	return []lengthOption{
-		{"rsa1024", "RSA 1024", "Weak: use it only if your DNS host cannot take a longer record.", "weak", keys.Spec{Algorithm: keys.RSA, Bits: 1024}},
-		{"rsa2048", "RSA 2048", "Advised: verified everywhere, and its record fits every DNS host.", "advised", keys.Spec{Algorithm: keys.RSA, Bits: 2048}},
-		{"rsa3072", "RSA 3072", "Your DNS must accept long records (the value is split into several strings).", "long", keys.Spec{Algorithm: keys.RSA, Bits: 3072}},
-		{"rsa4096", "RSA 4096", "Your DNS must accept long records (the value is split into several strings).", "long", keys.Spec{Algorithm: keys.RSA, Bits: 4096}},
+		{"rsa1024", "RSA 1024", "Weak: some receivers ignore its signatures. " + recordNote(1024), "weak", keys.Spec{Algorithm: keys.RSA, Bits: 1024}},
+		{"rsa2048", "RSA 2048", "Advised: verified everywhere. " + recordNote(2048), "advised", keys.Spec{Algorithm: keys.RSA, Bits: 2048}},
+		{"rsa3072", "RSA 3072", "Your DNS host must take long records. " + recordNote(3072), "long", keys.Spec{Algorithm: keys.RSA, Bits: 3072}},
+		{"rsa4096", "RSA 4096", "Your DNS host must take long records. " + recordNote(4096), "long", keys.Spec{Algorithm: keys.RSA, Bits: 4096}},
 	}
+}
+
+// rsaRecordChars is the length of an RSA key's record value,
+// "v=DKIM1; k=rsa; p=" and the base64 of its SubjectPublicKeyInfo, by key
+// length; TestRecordLengthsTrue checks it against generated keys.
+var rsaRecordChars = map[int]int{1024: 234, 2048: 410, 3072: 582, 4096: 754}
+
+// txtStringMax is the most a TXT record's character-string holds (RFC 1035
+// §3.3.14); a longer value is split into several. Some DNS hosts' web forms
+// cut a value there instead of splitting it.
+const txtStringMax = 255
+
+// recordNote says, for the key length chooser, how long the record is and
+// what that asks of the DNS host: the same facts the record page shows.
+func recordNote(bits int) string {
+	n := rsaRecordChars[bits]
+	if n <= txtStringMax {
+		return fmt.Sprintf("Its record, %d characters, fits in one string: every DNS host takes it.", n)
+	}
+	parts := (n + txtStringMax - 1) / txtStringMax
+	return fmt.Sprintf("Its record is %d characters, %d strings of at most %d: a host that cuts values at %d cannot hold it.", n, parts, txtStringMax, txtStringMax)
 }
 
 // defaultLength is preselected.
