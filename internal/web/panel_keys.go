@@ -265,7 +265,14 @@ func (q *preq) keyPage() error {
 	if done == "ed_failed" {
 		notice = "The RSA key pair was generated and saved, but the Ed25519 one was not (its selector was taken meanwhile, or the store failed). Add it again from Outgoing › DKIM."
 	}
-	q.render(http.StatusOK, "key", &view{Title: "Key " + k.Selector, Nav: "domains", Domain: &d, Tab: "keys", Notice: notice, Data: kv})
+	// Straight after Outgoing › DKIM made it, the page stays under that
+	// tab: the generate step ends on its record.
+	tab := "keys"
+	switch done {
+	case "generated", "generated2", "ed_failed":
+		tab = "dkim"
+	}
+	q.render(http.StatusOK, "key", &view{Title: "Key " + k.Selector, Nav: "domains", Domain: &d, Tab: tab, Notice: notice, Data: kv})
 	return nil
 }
 

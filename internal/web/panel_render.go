@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"sort"
 	"strings"
 	"time"
 
@@ -39,6 +40,9 @@ type view struct {
 	// Domain and Tab, on a domain's pages, give the tabs.
 	Domain *store.Domain
 	Tab    string
+	// Crumbs, when set, lead to the page from above it, shown over the
+	// heading (a domain's pages have their own).
+	Crumbs []crumb
 	// Notice is a fixed message about what was just done.
 	Notice string
 	// Data is the page's own.
@@ -48,6 +52,9 @@ type view struct {
 	// assets gives the versioned URLs of /static files.
 	assets *assets
 }
+
+// crumb is a step of a breadcrumb; the last has no Href.
+type crumb struct{ Label, Href string }
 
 // Asset gives the URL of a static file, with its content hash so that a
 // browser never keeps an old copy after an upgrade.
@@ -71,6 +78,7 @@ func loadTemplates() *templates {
 		"iso":       func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"join":      strings.Join,
 		"fielderr":  fieldErrorFor,
+		"fielderrs": fieldErrors,
 		"hasPrefix": strings.HasPrefix,
 		"sentence":  sentence,
 		"kind":      keyKind,
@@ -220,6 +228,19 @@ type formErrors map[string]string
 
 // fieldErrorFor gives the error of a field for a template.
 func fieldErrorFor(errs formErrors, field string) string { return errs[field] }
+
+// fieldErrors gives the messages of every field's error (not the form's
+// own, under ""), sorted, for the summary above a form.
+func fieldErrors(errs formErrors) []string {
+	var out []string
+	for f, m := range errs {
+		if f != "" && m != "" {
+			out = append(out, m)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
 
 // assets are the embedded static files, each with a hash of its content.
 type assets struct {
