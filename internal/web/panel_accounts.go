@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/dkimd/dkimd/internal/store"
 )
@@ -50,7 +51,12 @@ func (q *preq) showAccountWith(status int, errs formErrors, manage *accountManag
 		}
 	}
 	n, _ := store.NormalizeName(name) // ListTokens has checked it
-	q.render(status, "account", &view{Title: "Account " + n, Nav: "account",
+	nav, crumbs := "account", []crumb(nil)
+	if q.account == nil || !strings.EqualFold(q.account.Name, n) {
+		// An admin on another account's page came from the accounts.
+		nav, crumbs = "accounts", []crumb{{Label: "Accounts", Href: "/accounts"}, {Label: n}}
+	}
+	q.render(status, "account", &view{Title: "Account " + n, Nav: nav, Crumbs: crumbs,
 		Notice: notices[q.r.URL.Query().Get("done")],
 		Data:   accountPageView{Name: n, Tokens: ts, Current: q.token.ID, Errors: errs, Manage: manage}})
 	return nil
