@@ -153,6 +153,8 @@ func (q *preq) generateKeys() error {
 		Ed25519:    q.r.PostFormValue("ed25519") == "on",
 		EdSelector: q.r.PostFormValue("ed_selector"),
 	}
+	// Every field is checked at once, each error beside its field.
+	errs := formErrors{}
 	var spec keys.Spec
 	found := false
 	for _, l := range lengths() {
@@ -161,35 +163,45 @@ func (q *preq) generateKeys() error {
 		}
 	}
 	if !found {
-		return q.showDKIM(http.StatusUnprocessableEntity, d, f, formErrors{"length": "Choose one of the key lengths."})
+		errs["length"] = "Choose one of the key lengths."
 	}
 	sel, err := store.NormalizeSelector(f.Selector)
 	if err != nil {
-		return q.showDKIM(http.StatusUnprocessableEntity, d, f, formErrors{"selector": sentence(err.Error())})
+		errs["selector"] = sentence(err.Error())
 	}
 	edSel := ""
 	if f.Ed25519 {
-		if f.EdSelector == "" {
+		if f.EdSelector == "" && sel != "" {
 			f.EdSelector = sel + "e"
 		}
 		if edSel, err = store.NormalizeSelector(f.EdSelector); err != nil {
-			return q.showDKIM(http.StatusUnprocessableEntity, d, f, formErrors{"ed_selector": sentence(err.Error())})
-		}
-		if edSel == sel {
-			return q.showDKIM(http.StatusUnprocessableEntity, d, f, formErrors{"ed_selector": "The Ed25519 key needs a selector of its own."})
+			errs["ed_selector"] = sentence(err.Error())
+		} else if edSel == sel {
+			errs["ed_selector"] = "The Ed25519 key needs a selector of its own."
 		}
 	}
+	status := http.StatusUnprocessableEntity
 	for field, s := range map[string]string{"selector": sel, "ed_selector": edSel} {
-		if s == "" {
+		if s == "" || errs[field] != "" {
 			continue
 		}
 		_, err := q.p.admin.GetKey(q.ctx, q.actor, d.Name, s)
 		if err == nil {
-			return q.showDKIM(http.StatusConflict, d, f, formErrors{field: fmt.Sprintf("Selector %s is already used in %s; selectors are never reused. Choose another.", s, d.Name)})
+			errs[field] = fmt.Sprintf("Selector %s is already used in %s; selectors are never reused. Choose another.", s, d.Name)
+			if len(errs) == 1 {
+				status = http.StatusConflict
+			}
+			continue
 		}
 		if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
+	}
+	if len(errs) > 0 {
+		if len(errs) > 1 {
+			status = http.StatusUnprocessableEntity
+		}
+		return q.showDKIM(status, d, f, errs)
 	}
 
 	fields := map[string]string{"selector": "selector", "bits": "length", "algorithm": "length"}
