@@ -61,3 +61,13 @@ func TestPanelFormsAllErrorsAtOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestFieldErrorsInFormOrder: the summary lists errors from the top of
+// the form down, as a reader meets the fields.
+func TestFieldErrorsInFormOrder(t *testing.T) {
+	got := fieldErrors(formErrors{"": "form", "granted_domains": "g", "name": "n", "networks": "w", "password": "p", "selector": "s"})
+	want := []string{"n", "p", "w", "s", "g"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("fieldErrors = %v, want %v", got, want)
+	}
+}

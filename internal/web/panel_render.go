@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -229,16 +230,37 @@ type formErrors map[string]string
 // fieldErrorFor gives the error of a field for a template.
 func fieldErrorFor(errs formErrors, field string) string { return errs[field] }
 
+// fieldOrder is the order fields come in on every form, so that the
+// summary above a form lists its errors from top to bottom.
+var fieldOrder = []string{"name", "auth", "role", "length", "domains", "password", "confirm",
+	"networks", "identity_header", "selector", "ed_selector", "granted_domains"}
+
 // fieldErrors gives the messages of every field's error (not the form's
-// own, under ""), sorted, for the summary above a form.
+// own, under ""), in the order of the fields on the page, for the summary
+// above a form.
 func fieldErrors(errs formErrors) []string {
-	var out []string
+	var fields []string
 	for f, m := range errs {
 		if f != "" && m != "" {
-			out = append(out, m)
+			fields = append(fields, f)
 		}
 	}
-	sort.Strings(out)
+	rank := func(f string) int {
+		if i := slices.Index(fieldOrder, f); i >= 0 {
+			return i
+		}
+		return len(fieldOrder)
+	}
+	sort.Slice(fields, func(i, j int) bool {
+		if ri, rj := rank(fields[i]), rank(fields[j]); ri != rj {
+			return ri < rj
+		}
+		return fields[i] < fields[j]
+	})
+	out := make([]string, len(fields))
+	for i, f := range fields {
+		out[i] = errs[f]
+	}
 	return out
 }
 
