@@ -464,6 +464,7 @@ func TestPanelBrowser(t *testing.T) {
 		// Switching a user to re-authenticating says its selector went.
 		b.navigate("/domains/shop.example/outgoing/users/web@shop.example")
 		b.click("#auth-reauth")
+		b.waitText("#selector-reason", "removes its selector s2026")
 		if !b.eval(`document.getElementById("granted").closest("[data-for]").hidden`) {
 			t.Errorf("a re-authenticating user is offered other domains to sign as")
 		}
