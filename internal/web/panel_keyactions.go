@@ -46,7 +46,7 @@ func keyActions() []keyActionInfo {
 		{Name: "revoke", Label: "Revoke", Title: "Revoke this key", Button: "Revoke key", to: store.KeyRevoked, Danger: true,
 			Explain: "The key stops signing, and its record must be replaced by one with an empty p=, so that every signature made with it fails to verify. dkimd revokes only a retired key whose signatures have expired, unless you force it because the private key may have leaked. It cannot be undone."},
 		{Name: "delete", Label: "Delete", Title: "Delete this key", Button: "Delete key", from: []store.KeyState{store.KeyPending}, deletes: true,
-			Explain: "This key never signed and its record was never seen in DNS, so nothing refers to it: it is deleted outright, with its private key, and its selector is free again. If you published its record meanwhile, remove it. dkimd looks in DNS once more before deleting; if the record is there, the key is kept and can be revoked instead."},
+			Explain: "This key never signed and no check has seen its record in DNS, so nothing refers to it: it is deleted outright, with its private key, and its selector is free again. dkimd looks in DNS once more first; if the record is there after all, the key is kept, to be revoked instead."},
 		{Name: "archive", Label: "Archive", Title: "Archive this key", Button: "Archive key", to: store.KeyArchived,
 			Explain: "The key is kept for the record only: remove its record from DNS. Its selector is never used again."},
 	}
