@@ -88,3 +88,24 @@ func (s *Service) DomainStatus(ctx context.Context, a Actor, domain string) (lif
 	}
 	return s.o.Lifecycle.DomainStatus(ctx, d)
 }
+
+// DeleteKey removes a pending key made by mistake, one that never signed
+// and whose record was never seen in DNS, with its private key
+// (lifecycle.Service.Delete). Any other key is revoked instead.
+func (s *Service) DeleteKey(ctx context.Context, a Actor, domain, selector string) error {
+	k, err := s.GetKey(ctx, a, domain, selector)
+	if err != nil {
+		return err
+	}
+	return s.o.Lifecycle.Delete(ctx, a.by(), k)
+}
+
+// KeyDeletable reports whether DeleteKey would delete the key (rather than
+// refuse, leaving revocation as the way out).
+func (s *Service) KeyDeletable(ctx context.Context, a Actor, domain, selector string) (bool, error) {
+	k, err := s.GetKey(ctx, a, domain, selector)
+	if err != nil {
+		return false, err
+	}
+	return s.o.Lifecycle.Deletable(ctx, k)
+}

@@ -24,6 +24,33 @@ func addLifecycleVerbs(verbs map[string]func(context.Context, *Env, []string) er
 	verbs["history"] = keyHistory
 	verbs["activate"] = keyActivate
 	verbs["revoke"] = keyRevoke
+	verbs["delete"] = keyDelete
+}
+
+// keyDelete removes a pending key made by mistake: one that never signed
+// and whose record was never seen in DNS. Any other key is revoked.
+func keyDelete(ctx context.Context, e *Env, args []string) error {
+	fs := newFlags("key delete", e)
+	df := addDataFlags(fs, e)
+	domain, selector := keyFlags(fs)
+	resolver := fs.String("resolver", "", "DNS server HOST:PORT for the last look at the record (default: the system's)")
+	return withData(ctx, e, fs, df, args, func(d *data, _ []string) error {
+		if err := requireFlags("domain", *domain, "selector", *selector); err != nil {
+			return err
+		}
+		a, _, err := d.services(wiring{dns: lifecycle.DNS{Resolver: *resolver}})
+		if err != nil {
+			return err
+		}
+		if err := a.DeleteKey(ctx, admin.CLI(), *domain, *selector); err != nil {
+			return err
+		}
+		if *df.asJSON {
+			return writeJSON(e.Stdout, map[string]any{"domain": *domain, "selector": *selector, "deleted": true})
+		}
+		fmt.Fprintf(e.Stdout, "Key %s of %s is deleted, with its private key; it never signed and its record was never seen in DNS.\n", *selector, *domain)
+		return nil
+	})
 }
 
 // days is a duration flag that also takes days: "7d", "36h", "1d12h".

@@ -227,3 +227,15 @@ func TestAPIKeyStatusAfterRevoke(t *testing.T) {
 		t.Errorf("revoked record published: check %+v warnings %v, want %s", c, codes(st.Warnings), lifecycle.WarnReadyToArchive)
 	}
 }
+
+// TestAPIDeletePendingKey: DELETE on a pending key that never signed
+// removes it; another tenant gets 404; a key that signs gets 409.
+func TestAPIDeletePendingKey(t *testing.T) {
+	e := newEnv(t)
+	e.call(roleDomA, "POST", "/api/v1/domains/a.example/keys", `{"selector":"oops","algorithm":"ed25519"}`).want(t, http.StatusCreated, "", "")
+	e.call(roleDomB, "DELETE", "/api/v1/domains/a.example/keys/oops", nil).want(t, http.StatusNotFound, codeNotFound, "")
+	e.call(roleDomA, "DELETE", "/api/v1/domains/a.example/keys/oops", nil).want(t, http.StatusNoContent, "", "")
+	e.call(roleDomA, "GET", "/api/v1/domains/a.example/keys/oops", nil).want(t, http.StatusNotFound, codeNotFound, "")
+	e.call(roleDomA, "POST", "/api/v1/domains/a.example/keys/a1/state", `{"state":"active","force":true}`).want(t, http.StatusOK, "", "")
+	e.call(roleDomA, "DELETE", "/api/v1/domains/a.example/keys/a1", nil).want(t, http.StatusConflict, codeConflict, "")
+}

@@ -24,6 +24,9 @@ type keyActionInfo struct {
 	// a new key.
 	to   store.KeyState
 	from []store.KeyState
+	// deletes marks delete, offered (in place of revoke) only for a
+	// pending key that never signed and was never seen in DNS.
+	deletes bool
 }
 
 func (a keyActionInfo) applies(s store.KeyState) bool {
@@ -43,6 +46,8 @@ func keyActions() []keyActionInfo {
 			Explain: "The key stops signing at once. Keep its record published until the signatures made with it have expired (a few days), so that mail already sent still verifies."},
 		{Name: "revoke", Label: "Revoke", Title: "Revoke this key", Button: "Revoke key", to: store.KeyRevoked, Danger: true,
 			Explain: "The key stops signing, and its record must be replaced by one with an empty p=, so that every signature made with it fails to verify. dkimd revokes only a retired key whose signatures have expired, unless you force it because the private key may have leaked. It cannot be undone."},
+		{Name: "delete", Label: "Delete", Title: "Delete this key", Button: "Delete key", from: []store.KeyState{store.KeyPending}, deletes: true,
+			Explain: "This key never signed and no check has seen its record in DNS, so nothing refers to it: it is deleted outright, with its private key, and its selector is free again. dkimd looks in DNS once more first; if the record is there after all, the key is kept, to be revoked instead."},
 		{Name: "archive", Label: "Archive", Title: "Archive this key", Button: "Archive key", to: store.KeyArchived,
 			Explain: "The key is kept for the record only: remove its record from DNS. Its selector is never used again."},
 	}
@@ -95,6 +100,15 @@ func (q *preq) showConfirm(status int, cv confirmView, errs formErrors) error {
 			return err
 		}
 		return &apiError{status: http.StatusConflict, code: codeConflict, message: "Only an active key can be rotated."}
+	}
+	if a.deletes {
+		ok, err := q.p.admin.KeyDeletable(q.ctx, q.actor, d.Name, k.Selector)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return &apiError{status: http.StatusConflict, code: codeConflict, message: "this key's record was seen in DNS: revoke it instead"}
+		}
 	}
 	cv.Key, cv.Action, cv.Errors = k, a, errs
 	if a.Name == "rotate" && cv.Selector == "" {
@@ -171,6 +185,17 @@ func (q *preq) keyAction() error {
 	}
 	if a.Name == "rotate" {
 		return q.rotate(d, k)
+	}
+	if a.deletes {
+		err := q.p.admin.DeleteKey(q.ctx, q.actor, d.Name, k.Selector)
+		if errs, ok := formProblem(err, nil); ok {
+			return q.showConfirm(statusOf(err), confirmView{}, errs)
+		}
+		if err != nil {
+			return err
+		}
+		q.redirect(domainPath(d.Name, "keys") + "?done=key_deleted")
+		return nil
 	}
 	force := (a.to == store.KeyActive || a.to == store.KeyRevoked) && q.r.PostFormValue("force") == "on"
 	_, err = q.p.admin.SetKeyState(q.ctx, q.actor, d.Name, k.Selector, a.to, force)

@@ -32,11 +32,32 @@ type lengthOption struct {
 // is preselected and advised.
 func lengths() []lengthOption {
 	return []lengthOption{
-		{"rsa1024", "RSA 1024", "Weak: use it only if your DNS host cannot take a longer record.", "weak", keys.Spec{Algorithm: keys.RSA, Bits: 1024}},
-		{"rsa2048", "RSA 2048", "Advised: verified everywhere, and its record fits every DNS host.", "advised", keys.Spec{Algorithm: keys.RSA, Bits: 2048}},
-		{"rsa3072", "RSA 3072", "Your DNS must accept long records (the value is split into several strings).", "long", keys.Spec{Algorithm: keys.RSA, Bits: 3072}},
-		{"rsa4096", "RSA 4096", "Your DNS must accept long records (the value is split into several strings).", "long", keys.Spec{Algorithm: keys.RSA, Bits: 4096}},
+		{"rsa1024", "RSA 1024", "Weak: some receivers ignore its signatures. " + recordNote(1024), "weak", keys.Spec{Algorithm: keys.RSA, Bits: 1024}},
+		{"rsa2048", "RSA 2048", "Advised: verified everywhere. " + recordNote(2048), "advised", keys.Spec{Algorithm: keys.RSA, Bits: 2048}},
+		{"rsa3072", "RSA 3072", "Your DNS host must take long records. " + recordNote(3072), "long", keys.Spec{Algorithm: keys.RSA, Bits: 3072}},
+		{"rsa4096", "RSA 4096", "Your DNS host must take long records. " + recordNote(4096), "long", keys.Spec{Algorithm: keys.RSA, Bits: 4096}},
 	}
+}
+
+// rsaRecordChars is the length of an RSA key's record value,
+// "v=DKIM1; k=rsa; p=" and the base64 of its SubjectPublicKeyInfo, by key
+// length; TestRecordLengthsTrue checks it against generated keys.
+var rsaRecordChars = map[int]int{1024: 234, 2048: 410, 3072: 582, 4096: 754}
+
+// txtStringMax is the most a TXT record's character-string holds (RFC 1035
+// §3.3.14); a longer value is split into several. Some DNS hosts' web forms
+// cut a value there instead of splitting it.
+const txtStringMax = 255
+
+// recordNote says, for the key length chooser, how long the record is and
+// what that asks of the DNS host: the same facts the record page shows.
+func recordNote(bits int) string {
+	n := rsaRecordChars[bits]
+	if n <= txtStringMax {
+		return fmt.Sprintf("Its record, %d characters, fits in one string: every DNS host takes it.", n)
+	}
+	parts := (n + txtStringMax - 1) / txtStringMax
+	return fmt.Sprintf("Its record is %d characters, %d strings of at most %d: a host that cuts values at %d cannot hold it.", n, parts, txtStringMax, txtStringMax)
 }
 
 // defaultLength is preselected.
@@ -145,6 +166,8 @@ func (q *preq) generateKeys() error {
 		Ed25519:    q.r.PostFormValue("ed25519") == "on",
 		EdSelector: q.r.PostFormValue("ed_selector"),
 	}
+	// Every field is checked at once, each error beside its field.
+	errs := formErrors{}
 	var spec keys.Spec
 	found := false
 	for _, l := range lengths() {
@@ -153,35 +176,45 @@ func (q *preq) generateKeys() error {
 		}
 	}
 	if !found {
-		return q.showDKIM(http.StatusUnprocessableEntity, d, f, formErrors{"length": "Choose one of the key lengths."})
+		errs["length"] = "Choose one of the key lengths."
 	}
 	sel, err := store.NormalizeSelector(f.Selector)
 	if err != nil {
-		return q.showDKIM(http.StatusUnprocessableEntity, d, f, formErrors{"selector": (&store.FieldError{Field: "selector", Err: err}).UserMessage()})
+		errs["selector"] = (&store.FieldError{Field: "selector", Err: err}).UserMessage()
 	}
 	edSel := ""
 	if f.Ed25519 {
-		if f.EdSelector == "" {
+		if f.EdSelector == "" && sel != "" {
 			f.EdSelector = sel + "e"
 		}
 		if edSel, err = store.NormalizeSelector(f.EdSelector); err != nil {
-			return q.showDKIM(http.StatusUnprocessableEntity, d, f, formErrors{"ed_selector": (&store.FieldError{Field: "ed_selector", Err: err}).UserMessage()})
-		}
-		if edSel == sel {
-			return q.showDKIM(http.StatusUnprocessableEntity, d, f, formErrors{"ed_selector": "The Ed25519 key needs a selector of its own."})
+			errs["ed_selector"] = (&store.FieldError{Field: "ed_selector", Err: err}).UserMessage()
+		} else if edSel == sel {
+			errs["ed_selector"] = "The Ed25519 key needs a selector of its own."
 		}
 	}
+	status := http.StatusUnprocessableEntity
 	for field, s := range map[string]string{"selector": sel, "ed_selector": edSel} {
-		if s == "" {
+		if s == "" || errs[field] != "" {
 			continue
 		}
 		_, err := q.p.admin.GetKey(q.ctx, q.actor, d.Name, s)
 		if err == nil {
-			return q.showDKIM(http.StatusConflict, d, f, formErrors{field: fmt.Sprintf("Selector %s is already used in %s; selectors are never reused. Choose another.", s, d.Name)})
+			errs[field] = fmt.Sprintf("Selector %s is already used in %s; selectors are never reused. Choose another.", s, d.Name)
+			if len(errs) == 1 {
+				status = http.StatusConflict
+			}
+			continue
 		}
 		if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
+	}
+	if len(errs) > 0 {
+		if len(errs) > 1 {
+			status = http.StatusUnprocessableEntity
+		}
+		return q.showDKIM(status, d, f, errs)
 	}
 
 	fields := map[string]string{"selector": "selector", "bits": "length", "algorithm": "length"}
@@ -268,7 +301,14 @@ func (q *preq) keyPage() error {
 			return err
 		}
 	}
-	q.render(http.StatusOK, "key", &view{Title: "Key " + k.Selector, Nav: "domains", Domain: &d, Tab: "keys", Notice: notice,
+	// Straight after Outgoing › DKIM made it, the page stays under that
+	// tab: the generate step ends on its record.
+	tab := "keys"
+	switch done {
+	case "generated", "generated2", "ed_failed":
+		tab = "dkim"
+	}
+	q.render(http.StatusOK, "key", &view{Title: "Key " + k.Selector, Nav: "domains", Domain: &d, Tab: tab, Notice: notice,
 		DomainStatus: &kv.Domain, Data: kv})
 	return nil
 }
@@ -349,8 +389,18 @@ func (q *preq) keyView(k store.Key) (*keyView, error) {
 		kv.Last = kv.St.LastCheck
 	}
 	kv.Status, kv.Hint = keyDNSWords(kv.St), dnsHint(kv.Last)
+	// A pending key nothing refers to yet is deleted, not revoked: no
+	// empty p= to publish for a record that never was.
+	deletable := false
+	if k.State == store.KeyPending {
+		if deletable, err = q.p.admin.KeyDeletable(q.ctx, q.actor, k.Domain, k.Selector); err != nil {
+			return nil, err
+		}
+	}
 	for _, a := range keyActions() {
-		if a.applies(k.State) {
+		switch {
+		case a.deletes && !deletable, a.to == store.KeyRevoked && deletable:
+		case a.applies(k.State):
 			kv.Actions = append(kv.Actions, a)
 		}
 	}

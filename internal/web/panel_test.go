@@ -600,7 +600,7 @@ func TestPanelKeyFlow(t *testing.T) {
 	kp = b.get("/domains/a.example/keys/k1")
 	kp.want(t, http.StatusOK, `id="dns-history"`, "Recent checks")
 	hist := kp.body[strings.Index(kp.body, `id="dns-history"`):]
-	if n := strings.Count(hist, "<tr><td>"); n != 4 {
+	if n := strings.Count(hist, `<tr><td data-label="When"`); n != 4 {
 		t.Errorf("history lists %d checks, want 4 (two not found, one match, and the activation's match)", n)
 	}
 	if i, j := strings.Index(hist, "Published, matches this key"), strings.Index(hist, "Not found in DNS"); i < 0 || j < 0 || i > j {

@@ -4,6 +4,17 @@
 (function () {
   "use strict";
 
+  // A form sent back with errors: focus its first field in error (whose
+  // description holds the error, so a screen reader reads both), or else
+  // the summary above the form, which is a role="alert" region.
+  var invalid = [].filter.call(document.querySelectorAll('form [aria-invalid="true"]'), function (el) { return !el.disabled; });
+  if (invalid.length) {
+    invalid[0].focus();
+  } else {
+    var summary = document.querySelector(".form-errors");
+    if (summary) { summary.focus(); }
+  }
+
   // Copy buttons: copy the text of the element named in data-copy.
   document.querySelectorAll("[data-copy]").forEach(function (btn) {
     var target = document.getElementById(btn.getAttribute("data-copy"));
