@@ -434,15 +434,27 @@ func canonicalHeader(c Canonicalization, raw []byte) []byte {
 	return relaxedHeader(raw)
 }
 
+// appendCanonicalHeader appends canonicalHeader(c, raw) to dst.
+func appendCanonicalHeader(dst []byte, c Canonicalization, raw []byte) []byte {
+	if c == Simple {
+		return append(dst, raw...)
+	}
+	return appendRelaxedHeader(dst, raw)
+}
+
 // relaxedHeader implements RFC 6376 §3.4.2: lower-case name, unfolded value,
 // white-space runs reduced to one SP, none at the end or around the colon.
 func relaxedHeader(raw []byte) []byte {
+	return appendRelaxedHeader(make([]byte, 0, len(raw)), raw)
+}
+
+// appendRelaxedHeader appends relaxedHeader(raw) to dst.
+func appendRelaxedHeader(out, raw []byte) []byte {
 	colon := bytes.IndexByte(raw, ':')
 	if colon < 0 {
 		colon = len(raw)
 	}
 	name := bytes.TrimRight(raw[:colon], " \t")
-	out := make([]byte, 0, len(raw))
 	for _, b := range name {
 		if b >= 'A' && b <= 'Z' {
 			b += 'a' - 'A'
@@ -450,6 +462,7 @@ func relaxedHeader(raw []byte) []byte {
 		out = append(out, b)
 	}
 	out = append(out, ':')
+	valueStart := len(out)
 	if colon < len(raw) {
 		space := false
 		for _, b := range raw[colon+1:] {
@@ -459,7 +472,7 @@ func relaxedHeader(raw []byte) []byte {
 			case ' ', '\t':
 				space = true
 			default:
-				if space && len(out) > len(name)+1 {
+				if space && len(out) > valueStart {
 					out = append(out, ' ')
 				}
 				space = false

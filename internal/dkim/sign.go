@@ -80,6 +80,7 @@ type Signer struct {
 	inBody bool
 	body   *bodyCanon
 	hash   bodyHash
+	algs   []string // a= of each key
 	sigs   []string
 	err    error
 }
@@ -98,10 +99,13 @@ func NewSigner(opts *SignOptions) (*Signer, error) {
 	if len(o.Keys) == 0 {
 		return nil, ErrNoKeys
 	}
-	for _, k := range o.Keys {
-		if _, err := algorithmFor(k.Signer); err != nil {
+	algs := make([]string, len(o.Keys))
+	for i, k := range o.Keys {
+		alg, err := algorithmFor(k.Signer)
+		if err != nil {
 			return nil, err
 		}
+		algs[i] = alg
 		if !validDomain(k.Domain) || !validSelector(k.Selector) {
 			return nil, fmt.Errorf("%w: invalid domain %q or selector %q", ErrKeyMismatch, clip(k.Domain), clip(k.Selector))
 		}
@@ -137,7 +141,7 @@ func NewSigner(opts *SignOptions) (*Signer, error) {
 	if o.MaxHeaderBytes <= 0 {
 		o.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
-	s := &Signer{opts: o, split: headerSplitter{max: o.MaxHeaderBytes}}
+	s := &Signer{opts: o, split: headerSplitter{max: o.MaxHeaderBytes}, algs: algs}
 	s.hash.h = sha256.New()
 	s.body = newBodyCanon(o.BodyCanon, s.hash.h)
 	return s, nil
@@ -217,11 +221,11 @@ func (s *Signer) Close() error {
 	bh := s.hash.h.Sum(nil)
 	names := s.signedNames()
 	now := s.opts.Now()
-	for _, k := range s.opts.Keys {
-		alg, _ := algorithmFor(k.Signer)
-		sig := &Signature{
+	s.sigs = make([]string, 0, len(s.opts.Keys))
+	for i, k := range s.opts.Keys {
+		sig := Signature{
 			Version:      "1",
-			Algorithm:    alg,
+			Algorithm:    s.algs[i],
 			HeaderCanon:  s.opts.HeaderCanon,
 			BodyCanon:    s.opts.BodyCanon,
 			Domain:       k.Domain,
@@ -235,13 +239,16 @@ func (s *Signer) Close() error {
 		if s.opts.Expiration > 0 {
 			sig.Expiration, sig.HasExpiration = now.Add(s.opts.Expiration), true
 		}
-		prefix := formatSignaturePrefix(sig)
-		b, err := signHeader(k.Signer, s.opts.HeaderCanon, s.fields, names, []byte(prefix))
+		// The whole field is built in one buffer: room for the tags, h=
+		// and b= of an RSA-2048 signature, folded.
+		field := appendSignaturePrefix(make([]byte, 0, 640+16*len(names)), &sig)
+		b, err := signHeader(k.Signer, s.opts.HeaderCanon, s.fields, names, field)
 		if err != nil {
 			s.err = err
 			return err
 		}
-		s.sigs = append(s.sigs, prefix+foldBase64(b, len("b="))+"\r\n")
+		field = append(appendFoldBase64(field, b, len("b=")), crlf...)
+		s.sigs = append(s.sigs, string(field))
 	}
 	return nil
 }
@@ -270,12 +277,13 @@ func Sign(r io.Reader, opts *SignOptions) ([]string, error) {
 // oversigned fields HeaderKeys does not name, the same way. It allocates
 // only the list.
 func (s *Signer) signedNames() []string {
-	names := make([]string, 0, len(s.opts.HeaderKeys)+len(s.opts.Oversign)+len(s.fields))
+	keys, over := s.opts.HeaderKeys, s.opts.Oversign
+	names := make([]string, 0, len(keys)+len(over)+len(s.fields))
 	add := func(name string, over bool) {
-		key := strings.ToLower(name)
+		key := lowerKey(name)
 		n := 0
-		for _, f := range s.fields {
-			if f.key == key {
+		for i := range s.fields {
+			if s.fields[i].key == key {
 				n++
 			}
 		}
@@ -286,11 +294,11 @@ func (s *Signer) signedNames() []string {
 			names = append(names, key)
 		}
 	}
-	for _, name := range s.opts.HeaderKeys {
-		add(name, containsFold(s.opts.Oversign, name))
+	for _, name := range keys {
+		add(name, containsFold(over, name))
 	}
-	for i, name := range s.opts.Oversign {
-		if !containsFold(s.opts.HeaderKeys, name) && !containsFold(s.opts.Oversign[:i], name) {
+	for i, name := range over {
+		if !containsFold(keys, name) && !containsFold(over[:i], name) {
 			add(name, true)
 		}
 	}
@@ -298,10 +306,11 @@ func (s *Signer) signedNames() []string {
 }
 
 // containsFold reports whether list holds name, compared without case as
-// header field names are (RFC 5322 §1.2.2).
+// header field names are (RFC 5322 §1.2.2). Field names are ASCII
+// (validFieldName), so names of different lengths never match.
 func containsFold(list []string, name string) bool {
 	for _, l := range list {
-		if strings.EqualFold(l, name) {
+		if len(l) == len(name) && strings.EqualFold(l, name) {
 			return true
 		}
 	}
@@ -311,17 +320,32 @@ func containsFold(list []string, name string) bool {
 // headerHash computes the hash signed in b= (RFC 6376 §3.7): the fields named
 // in h=, picked bottom-up, canonicalized, then the DKIM-Signature field itself
 // with an empty b= value and no final CRLF.
+//
+// The canonical fields are gathered in one buffer and hashed at once: at the
+// size of a header, a hash and a buffer for each field cost more than the
+// hashing.
 func headerHash(c Canonicalization, fields []field, names []string, sigNoB []byte) []byte {
-	h := sha256.New()
+	size := len(sigNoB) + len(crlf)
+	for _, f := range fields {
+		size += len(f.raw)
+	}
+	buf := make([]byte, 0, size)
 	p := newHeaderPicker(fields)
 	for _, name := range names {
 		if f := p.pick(name); f != nil {
-			h.Write(canonicalHeader(c, f.raw))
+			buf = appendCanonicalHeader(buf, c, f.raw)
 		}
 	}
-	canon := canonicalHeader(c, append(sigNoB[:len(sigNoB):len(sigNoB)], crlf...))
-	h.Write(canon[:len(canon)-2])
-	return h.Sum(nil)
+	// The signature field itself, with its CRLF removed after
+	// canonicalization.
+	if c == Simple {
+		buf = append(buf, sigNoB...)
+	} else {
+		buf = appendRelaxedHeader(buf, sigNoB)
+		buf = buf[:len(buf)-len(crlf)]
+	}
+	sum := sha256.Sum256(buf)
+	return sum[:]
 }
 
 // signHeader signs the header hash: RSA PKCS#1 v1.5 over SHA-256, or Ed25519
@@ -329,7 +353,7 @@ func headerHash(c Canonicalization, fields []field, names []string, sigNoB []byt
 func signHeader(k crypto.Signer, c Canonicalization, fields []field, names []string, sigNoB []byte) ([]byte, error) {
 	digest := headerHash(c, fields, names, sigNoB)
 	var opts crypto.SignerOpts = crypto.SHA256
-	if _, ok := k.Public().(ed25519.PublicKey); ok {
+	if isEd25519(k) {
 		opts = crypto.Hash(0)
 	}
 	b, err := k.Sign(rand.Reader, digest, opts)
@@ -339,6 +363,16 @@ func signHeader(k crypto.Signer, c Canonicalization, fields []field, names []str
 	return b, nil
 }
 
+// isEd25519 reports whether k makes Ed25519 signatures. The key type of the
+// standard library is told without Public, which copies the public key.
+func isEd25519(k crypto.Signer) bool {
+	if _, ok := k.(ed25519.PrivateKey); ok {
+		return true
+	}
+	_, ok := k.Public().(ed25519.PublicKey)
+	return ok
+}
+
 // maxLine is where signature lines are folded (RFC 5322 §2.1.1 advises 78).
 const maxLine = 78
 
@@ -346,23 +380,27 @@ const maxLine = 78
 // "b=", folded at tag boundaries and inside h=. It writes the tags a Signer
 // sets: never l= (RFC 6376 §8.2) nor q= (dns/txt is the default).
 func formatSignaturePrefix(s *Signature) string {
-	f := folder{line: len("DKIM-Signature:")}
-	// One allocation for the whole prefix: the fixed tags, h= and bh=.
-	f.b.Grow(256 + 16*len(s.Headers))
-	f.b.WriteString("DKIM-Signature:")
-	f.tag("v=" + s.Version + ";")
-	f.tag("a=" + s.Algorithm + ";")
-	f.tag("c=" + string(s.HeaderCanon) + "/" + string(s.BodyCanon) + ";")
-	f.tag("d=" + s.Domain + ";")
-	f.tag("s=" + s.Selector + ";")
+	return string(appendSignaturePrefix(make([]byte, 0, 256+16*len(s.Headers)), s))
+}
+
+// appendSignaturePrefix appends formatSignaturePrefix(s) to dst.
+func appendSignaturePrefix(dst []byte, s *Signature) []byte {
+	f := folder{b: dst, line: len("DKIM-Signature:")}
+	f.b = append(f.b, "DKIM-Signature:"...)
+	f.tag("v=", s.Version)
+	f.tag("a=", s.Algorithm)
+	f.parts("c=", string(s.HeaderCanon), "/", string(s.BodyCanon), ";")
+	f.tag("d=", s.Domain)
+	f.tag("s=", s.Selector)
 	if s.Identity != "" {
-		f.tag("i=" + s.Identity + ";")
+		f.tag("i=", s.Identity)
 	}
+	var num [20]byte
 	if s.HasTimestamp {
-		f.tag("t=" + strconv.FormatInt(s.Timestamp.Unix(), 10) + ";")
+		f.tagBytes("t=", strconv.AppendInt(num[:0], s.Timestamp.Unix(), 10))
 	}
 	if s.HasExpiration {
-		f.tag("x=" + strconv.FormatInt(s.Expiration.Unix(), 10) + ";")
+		f.tagBytes("x=", strconv.AppendInt(num[:0], s.Expiration.Unix(), 10))
 	}
 	// The names go in as parts, not concatenated: with every default field
 	// oversigned h= has twenty-odd names, and a string each adds up.
@@ -374,60 +412,87 @@ func formatSignaturePrefix(s *Signature) string {
 		if i == len(s.Headers)-1 {
 			post = ";"
 		}
-		f.parts(pre, name, post)
+		f.parts(pre, name, post, "", "")
 	}
-	f.tag("bh=" + base64.StdEncoding.EncodeToString(s.BodyHash) + ";")
-	f.b.WriteString("\r\n b=")
-	return f.b.String()
+	var bh [88]byte // the base64 of a SHA-512 digest
+	if n := base64.StdEncoding.EncodedLen(len(s.BodyHash)); n <= len(bh) {
+		base64.StdEncoding.Encode(bh[:n], s.BodyHash)
+		f.tagBytes("bh=", bh[:n])
+	} else {
+		f.tag("bh=", base64.StdEncoding.EncodeToString(s.BodyHash))
+	}
+	return append(f.b, "\r\n b="...)
 }
 
+// folder appends words to a header field, folding its lines.
 type folder struct {
-	b    strings.Builder
+	b    []byte
 	line int
 	join bool // the last word ended in ":" inside h=
 }
 
-// tag appends a word after a space, or on a new folded line when it would
-// pass maxLine. Words inside h= join without a space.
-func (f *folder) tag(word string) { f.parts("", word, "") }
+// tag appends the tag name=value; after a space, or on a new folded line
+// when it would pass maxLine.
+func (f *folder) tag(name, value string) { f.parts(name, value, ";", "", "") }
 
-// parts appends the word pre+word+post as tag does, without joining the
-// strings first.
-func (f *folder) parts(pre, word, post string) {
-	n := len(pre) + len(word) + len(post)
-	sep := " "
+// tagBytes is tag with a value in bytes.
+func (f *folder) tagBytes(name string, value []byte) {
+	f.fold(len(name) + len(value) + 1)
+	f.b = append(append(append(f.b, name...), value...), ';')
+	f.line += len(name) + len(value) + 1
+	f.join = false
+}
+
+// parts appends the word a+b+c+d+e as tag does, without joining the
+// strings first. Words inside h= ending in ":" join the next without a
+// space.
+func (f *folder) parts(a, b, c, d, e string) {
+	n := len(a) + len(b) + len(c) + len(d) + len(e)
+	f.fold(n)
+	f.b = append(append(append(append(append(f.b, a...), b...), c...), d...), e...)
+	f.line += n
+	f.join = n > 0 && f.b[len(f.b)-1] == ':'
+}
+
+// fold starts a word of n bytes: after a space (none after a joining
+// word), or on a new folded line when it would pass maxLine.
+func (f *folder) fold(n int) {
+	sep := 1
 	if f.join {
-		sep = ""
+		sep = 0
 	}
-	if f.line+len(sep)+n > maxLine {
-		f.b.WriteString("\r\n ")
+	if f.line+sep+n > maxLine {
+		f.b = append(f.b, "\r\n "...)
 		f.line = 1
-		sep = ""
+		return
 	}
-	f.b.WriteString(sep)
-	f.b.WriteString(pre)
-	f.b.WriteString(word)
-	f.b.WriteString(post)
-	f.line += len(sep) + n
-	last := post
-	if last == "" {
-		last = word
+	if sep == 1 {
+		f.b = append(f.b, ' ')
 	}
-	f.join = strings.HasSuffix(last, ":")
+	f.line += sep
 }
 
 // foldBase64 folds a base64 value into lines of at most maxLine, the first
 // line already holding indent characters after its leading space.
 func foldBase64(data []byte, indent int) string {
-	v := base64.StdEncoding.EncodeToString(data)
-	var b strings.Builder
+	return string(appendFoldBase64(nil, data, indent))
+}
+
+// appendFoldBase64 appends foldBase64(data, indent) to dst.
+func appendFoldBase64(dst, data []byte, indent int) []byte {
+	var arr [1024]byte // the base64 of an RSA-4096 signature is 684 bytes
+	var v []byte
+	if n := base64.StdEncoding.EncodedLen(len(data)); n <= len(arr) {
+		v = arr[:n]
+		base64.StdEncoding.Encode(v, data)
+	} else {
+		v = []byte(base64.StdEncoding.EncodeToString(data))
+	}
 	room := maxLine - 1 - indent
 	for len(v) > room {
-		b.WriteString(v[:room])
-		b.WriteString("\r\n ")
+		dst = append(append(dst, v[:room]...), "\r\n "...)
 		v = v[room:]
 		room = maxLine - 1
 	}
-	b.WriteString(v)
-	return b.String()
+	return append(dst, v...)
 }
