@@ -203,25 +203,64 @@ func parseHeader(h []byte) ([]field, error) {
 	return fields, nil
 }
 
-// commonFields are field names as mailers usually spell them, with their
-// keys. fieldName hands these strings out instead of allocating new ones.
-var commonFields = [...]struct{ name, key string }{
-	{"From", "from"}, {"To", "to"}, {"Cc", "cc"}, {"Subject", "subject"},
-	{"Date", "date"}, {"Message-ID", "message-id"}, {"Message-Id", "message-id"},
-	{"MIME-Version", "mime-version"}, {"Mime-Version", "mime-version"},
-	{"Content-Type", "content-type"}, {"Content-Transfer-Encoding", "content-transfer-encoding"},
-	{"Reply-To", "reply-to"}, {"Sender", "sender"}, {"In-Reply-To", "in-reply-to"},
-	{"References", "references"}, {"Received", "received"}, {"Return-Path", "return-path"},
-	{"DKIM-Signature", "dkim-signature"}, {"List-Unsubscribe", "list-unsubscribe"},
-	{"List-Unsubscribe-Post", "list-unsubscribe-post"}, {"List-Id", "list-id"},
+// commonField returns, for a field name as mailers usually spell it, the
+// same name and its key as constant strings, so that neither needs an
+// allocation; ok is false for other names. A switch, which the compiler
+// turns into a search by length and value, costs less than a table lookup.
+func commonField(s string) (name, key string, ok bool) {
+	switch s {
+	case "From":
+		return "From", "from", true
+	case "To":
+		return "To", "to", true
+	case "Cc":
+		return "Cc", "cc", true
+	case "Bcc":
+		return "Bcc", "bcc", true
+	case "Subject":
+		return "Subject", "subject", true
+	case "Date":
+		return "Date", "date", true
+	case "Message-ID":
+		return "Message-ID", "message-id", true
+	case "Message-Id":
+		return "Message-Id", "message-id", true
+	case "MIME-Version":
+		return "MIME-Version", "mime-version", true
+	case "Mime-Version":
+		return "Mime-Version", "mime-version", true
+	case "Content-Type":
+		return "Content-Type", "content-type", true
+	case "Content-Transfer-Encoding":
+		return "Content-Transfer-Encoding", "content-transfer-encoding", true
+	case "Reply-To":
+		return "Reply-To", "reply-to", true
+	case "Sender":
+		return "Sender", "sender", true
+	case "In-Reply-To":
+		return "In-Reply-To", "in-reply-to", true
+	case "References":
+		return "References", "references", true
+	case "Received":
+		return "Received", "received", true
+	case "Return-Path":
+		return "Return-Path", "return-path", true
+	case "DKIM-Signature":
+		return "DKIM-Signature", "dkim-signature", true
+	case "List-Unsubscribe":
+		return "List-Unsubscribe", "list-unsubscribe", true
+	case "List-Unsubscribe-Post":
+		return "List-Unsubscribe-Post", "list-unsubscribe-post", true
+	case "List-Id":
+		return "List-Id", "list-id", true
+	}
+	return "", "", false
 }
 
 // fieldName returns a field name as a string and its lower-case key.
 func fieldName(b []byte) (name, key string) {
-	for _, c := range commonFields {
-		if string(b) == c.name {
-			return c.name, c.key
-		}
+	if name, key, ok := commonField(string(b)); ok {
+		return name, key
 	}
 	name = string(b)
 	return name, strings.ToLower(name)
@@ -286,10 +325,18 @@ func (p *headerPicker) isTaken(i int) bool {
 // lowerKey returns name in lower case, without allocating for the common
 // field names or for a name already in lower case.
 func lowerKey(name string) string {
-	for _, c := range commonFields {
-		if name == c.name {
-			return c.key
+	lower := true
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c >= 'A' && c <= 'Z' {
+			lower = false
+			break
 		}
+	}
+	if lower {
+		return name
+	}
+	if _, key, ok := commonField(name); ok {
+		return key
 	}
 	return strings.ToLower(name)
 }

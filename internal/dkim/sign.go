@@ -10,8 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -118,8 +118,7 @@ func NewSigner(opts *SignOptions) (*Signer, error) {
 	}
 	for _, list := range [][]string{o.HeaderKeys, o.Oversign} {
 		for _, name := range list {
-			// h= is a tag value, which ";" would end (RFC 6376 §3.2).
-			if !validFieldName(name) || strings.Contains(name, ";") {
+			if !validTagFieldName(name) {
 				return nil, fmt.Errorf("dkim: invalid header field name %q", clip(name))
 			}
 		}
@@ -145,6 +144,21 @@ func NewSigner(opts *SignOptions) (*Signer, error) {
 	s.hash.h = sha256.New()
 	s.body = newBodyCanon(o.BodyCanon, s.hash.h)
 	return s, nil
+}
+
+// validTagFieldName reports whether name is a valid field name
+// (validFieldName) that can go in h=, a tag value, which ";" would end (RFC
+// 6376 §3.2). One pass: it runs for every name of every message signed.
+func validTagFieldName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c < 33 || c > 126 || c == ':' || c == ';' {
+			return false
+		}
+	}
+	return true
 }
 
 // algorithmFor names the a= value for a key: rsa-sha256 or ed25519-sha256.
@@ -277,10 +291,13 @@ func Sign(r io.Reader, opts *SignOptions) ([]string, error) {
 // oversigned fields HeaderKeys does not name, the same way. It allocates
 // only the list.
 func (s *Signer) signedNames() []string {
-	keys, over := s.opts.HeaderKeys, s.opts.Oversign
+	// The lists' names in lower case, compared with == from here on; on
+	// the stack for lists of the usual length.
+	var keyArr, overArr [32]string
+	keys := lowerKeys(keyArr[:0], s.opts.HeaderKeys)
+	over := lowerKeys(overArr[:0], s.opts.Oversign)
 	names := make([]string, 0, len(keys)+len(over)+len(s.fields))
-	add := func(name string, over bool) {
-		key := lowerKey(name)
+	add := func(key string, over bool) {
 		n := 0
 		for i := range s.fields {
 			if s.fields[i].key == key {
@@ -294,27 +311,23 @@ func (s *Signer) signedNames() []string {
 			names = append(names, key)
 		}
 	}
-	for _, name := range keys {
-		add(name, containsFold(over, name))
+	for _, key := range keys {
+		add(key, slices.Contains(over, key))
 	}
-	for i, name := range over {
-		if !containsFold(keys, name) && !containsFold(over[:i], name) {
-			add(name, true)
+	for i, key := range over {
+		if !slices.Contains(keys, key) && !slices.Contains(over[:i], key) {
+			add(key, true)
 		}
 	}
 	return names
 }
 
-// containsFold reports whether list holds name, compared without case as
-// header field names are (RFC 5322 §1.2.2). Field names are ASCII
-// (validFieldName), so names of different lengths never match.
-func containsFold(list []string, name string) bool {
-	for _, l := range list {
-		if len(l) == len(name) && strings.EqualFold(l, name) {
-			return true
-		}
+// lowerKeys appends the names in lower case to dst.
+func lowerKeys(dst, names []string) []string {
+	for _, name := range names {
+		dst = append(dst, lowerKey(name))
 	}
-	return false
+	return dst
 }
 
 // headerHash computes the hash signed in b= (RFC 6376 §3.7): the fields named
