@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -154,11 +155,20 @@ func (s *headerSplitter) rest() []byte { return s.buf }
 // allocation per field was a good part of what signing cost beside the
 // signature.
 func parseHeader(h []byte) ([]field, error) {
+	fields, _, err := appendHeaderFields(nil, nil, h)
+	return fields, err
+}
+
+// appendHeaderFields is parseHeader appending the fields to fields, their
+// bytes copied into buf's memory from its start; it returns buf, which the
+// fields point into, for reuse.
+func appendHeaderFields(fields []field, buf, h []byte) ([]field, []byte, error) {
 	lines := bytes.Count(h, []byte("\n")) + 1
-	fields := make([]field, 0, lines)
+	first := len(fields)
+	fields = slices.Grow(fields, lines)
 	// Every line gets a CRLF: at most one byte more each than as written,
 	// two for a last line without a line end.
-	buf := make([]byte, 0, len(h)+lines+1)
+	buf = slices.Grow(buf[:0], len(h)+lines+1)
 	var ends []int // where each field's raw bytes end in buf
 	var endsArr [32]int
 	ends = endsArr[:0]
@@ -174,8 +184,8 @@ func parseHeader(h []byte) ([]field, error) {
 		}
 		l = bytes.TrimSuffix(l, []byte("\r"))
 		if len(l) > 0 && isWSP(l[0]) {
-			if len(fields) == 0 {
-				return nil, fmt.Errorf("%w: line 1 starts with white space", ErrMalformedHeader)
+			if len(fields) == first {
+				return fields[:first], buf, fmt.Errorf("%w: line 1 starts with white space", ErrMalformedHeader)
 			}
 			buf = append(append(buf, l...), crlf...)
 			ends[len(ends)-1] = len(buf)
@@ -183,24 +193,24 @@ func parseHeader(h []byte) ([]field, error) {
 		}
 		colon := bytes.IndexByte(l, ':')
 		if colon < 0 {
-			return nil, fmt.Errorf("%w: line %d is not a header field (no colon)", ErrMalformedHeader, line)
+			return fields[:first], buf, fmt.Errorf("%w: line %d is not a header field (no colon)", ErrMalformedHeader, line)
 		}
 		name, key := fieldName(bytes.TrimRight(l[:colon], " \t"))
 		if !validFieldName(name) {
-			return nil, fmt.Errorf("%w: line %d has an invalid field name", ErrMalformedHeader, line)
+			return fields[:first], buf, fmt.Errorf("%w: line %d has an invalid field name", ErrMalformedHeader, line)
 		}
 		buf = append(append(buf, l...), crlf...)
 		ends = append(ends, len(buf))
 		fields = append(fields, field{name: name, key: key})
 	}
 	start := 0
-	for i := range fields {
+	for i, end := range ends {
 		// A full slice expression: appending to one field's raw bytes must
 		// not write over the next field's.
-		fields[i].raw = buf[start:ends[i]:ends[i]]
-		start = ends[i]
+		fields[first+i].raw = buf[start:end:end]
+		start = end
 	}
-	return fields, nil
+	return fields, buf, nil
 }
 
 // commonField returns, for a field name as mailers usually spell it, the

@@ -12,6 +12,7 @@ import (
 	"io"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -39,6 +40,8 @@ var (
 	ErrNoKeys      = errors.New("dkim: no signing keys given")
 	ErrKeyMismatch = errors.New("dkim: signing key unusable")
 	ErrFromCount   = errors.New("dkim: message must have exactly one From field")
+	// errSignerClosed is what a Signer answers after Close.
+	errSignerClosed = errors.New("dkim: signer already closed")
 )
 
 // SignKey is a private key with the domain and selector where its public
@@ -83,6 +86,45 @@ type Signer struct {
 	algs   []string // a= of each key
 	sigs   []string
 	err    error
+	closed bool
+	// scratch holds the header and work buffers from NewSigner to Close,
+	// which gives them back to signScratches.
+	scratch *signScratch
+}
+
+// signScratch is the memory a Signer needs for one message beside the
+// body canonicalizer's buffer. A relay signs every message, and at the size
+// of a short one, allocating these each time cost more than using them.
+type signScratch struct {
+	hash   hashWriter
+	header []byte  // the header's bytes, which fields point into
+	fields []field // the header fields
+	names  []string
+	hashIn []byte // the header hash's input
+	field  []byte // a signature field
+}
+
+// maxScratch is the largest buffer kept for reuse: a header of many
+// kilobytes is rare and need not pin its memory.
+const maxScratch = 64 << 10
+
+var signScratches = sync.Pool{New: func() any { return &signScratch{hash: sha256.New()} }}
+
+func getSignScratch() *signScratch {
+	sc := signScratches.Get().(*signScratch)
+	sc.hash.(interface{ Reset() }).Reset()
+	return sc
+}
+
+func putSignScratch(sc *signScratch) {
+	if cap(sc.header) > maxScratch || cap(sc.hashIn) > maxScratch || cap(sc.field) > maxScratch ||
+		cap(sc.fields) > maxScratch/64 || cap(sc.names) > maxScratch/64 {
+		return
+	}
+	clear(sc.fields) // the names of uncommon fields
+	sc.header, sc.fields, sc.names = sc.header[:0], sc.fields[:0], sc.names[:0]
+	sc.hashIn, sc.field = sc.hashIn[:0], sc.field[:0]
+	signScratches.Put(sc)
 }
 
 // bodyHash is a SHA-256 of the canonical body.
@@ -141,7 +183,8 @@ func NewSigner(opts *SignOptions) (*Signer, error) {
 		o.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
 	s := &Signer{opts: o, split: headerSplitter{max: o.MaxHeaderBytes}, algs: algs}
-	s.hash.h = sha256.New()
+	s.scratch = getSignScratch()
+	s.hash.h = s.scratch.hash
 	s.body = newBodyCanon(o.BodyCanon, s.hash.h)
 	return s, nil
 }
@@ -202,7 +245,9 @@ func (s *Signer) Write(p []byte) (int, error) {
 }
 
 func (s *Signer) startBody(header []byte) error {
-	fields, err := parseHeader(header)
+	sc := s.scratch
+	fields, buf, err := appendHeaderFields(sc.fields[:0], sc.header, header)
+	sc.fields, sc.header = fields, buf
 	if err != nil {
 		return err
 	}
@@ -232,8 +277,18 @@ func (s *Signer) Close() error {
 	if s.err = s.body.Close(); s.err != nil {
 		return s.err
 	}
+	sc := s.scratch
+	defer func() {
+		// Nothing may use the header or the hash from here on.
+		s.fields, s.hash.h, s.scratch = nil, nil, nil
+		putSignScratch(sc)
+		if s.err == nil {
+			s.err = errSignerClosed
+		}
+	}()
 	bh := s.hash.h.Sum(nil)
-	names := s.signedNames()
+	names := s.signedNames(sc.names[:0])
+	sc.names = names
 	now := s.opts.Now()
 	s.sigs = make([]string, 0, len(s.opts.Keys))
 	for i, k := range s.opts.Keys {
@@ -253,15 +308,18 @@ func (s *Signer) Close() error {
 		if s.opts.Expiration > 0 {
 			sig.Expiration, sig.HasExpiration = now.Add(s.opts.Expiration), true
 		}
-		// The whole field is built in one buffer: room for the tags, h=
-		// and b= of an RSA-2048 signature, folded.
-		field := appendSignaturePrefix(make([]byte, 0, 640+16*len(names)), &sig)
-		b, err := signHeader(k.Signer, s.opts.HeaderCanon, s.fields, names, field)
+		// The whole field is built in one buffer, then copied once into
+		// the string returned.
+		field := appendSignaturePrefix(sc.field[:0], &sig)
+		digest, hashIn := appendHeaderHash(sc.hashIn[:0], s.opts.HeaderCanon, s.fields, names, field)
+		sc.hashIn = hashIn
+		b, err := signDigest(k.Signer, digest[:])
 		if err != nil {
 			s.err = err
 			return err
 		}
 		field = append(appendFoldBase64(field, b, len("b=")), crlf...)
+		sc.field = field
 		s.sigs = append(s.sigs, string(field))
 	}
 	return nil
@@ -290,13 +348,12 @@ func Sign(r io.Reader, opts *SignOptions) ([]string, error) {
 // oversigned one once more, so that it is listed even when absent; then the
 // oversigned fields HeaderKeys does not name, the same way. It allocates
 // only the list.
-func (s *Signer) signedNames() []string {
+func (s *Signer) signedNames(names []string) []string {
 	// The lists' names in lower case, compared with == from here on; on
 	// the stack for lists of the usual length.
 	var keyArr, overArr [32]string
 	keys := lowerKeys(keyArr[:0], s.opts.HeaderKeys)
 	over := lowerKeys(overArr[:0], s.opts.Oversign)
-	names := make([]string, 0, len(keys)+len(over)+len(s.fields))
 	add := func(key string, over bool) {
 		n := 0
 		for i := range s.fields {
@@ -338,11 +395,18 @@ func lowerKeys(dst, names []string) []string {
 // size of a header, a hash and a buffer for each field cost more than the
 // hashing.
 func headerHash(c Canonicalization, fields []field, names []string, sigNoB []byte) []byte {
+	sum, _ := appendHeaderHash(nil, c, fields, names, sigNoB)
+	return sum[:]
+}
+
+// appendHeaderHash is headerHash gathering the hash's input in buf's
+// memory, from its start; it returns buf for reuse.
+func appendHeaderHash(buf []byte, c Canonicalization, fields []field, names []string, sigNoB []byte) ([sha256.Size]byte, []byte) {
 	size := len(sigNoB) + len(crlf)
 	for _, f := range fields {
 		size += len(f.raw)
 	}
-	buf := make([]byte, 0, size)
+	buf = slices.Grow(buf[:0], size)
 	p := newHeaderPicker(fields)
 	for _, name := range names {
 		if f := p.pick(name); f != nil {
@@ -357,14 +421,17 @@ func headerHash(c Canonicalization, fields []field, names []string, sigNoB []byt
 		buf = appendRelaxedHeader(buf, sigNoB)
 		buf = buf[:len(buf)-len(crlf)]
 	}
-	sum := sha256.Sum256(buf)
-	return sum[:]
+	return sha256.Sum256(buf), buf
 }
 
 // signHeader signs the header hash: RSA PKCS#1 v1.5 over SHA-256, or Ed25519
 // over the SHA-256 digest (RFC 8463 §3).
 func signHeader(k crypto.Signer, c Canonicalization, fields []field, names []string, sigNoB []byte) ([]byte, error) {
-	digest := headerHash(c, fields, names, sigNoB)
+	return signDigest(k, headerHash(c, fields, names, sigNoB))
+}
+
+// signDigest signs a header hash as signHeader does.
+func signDigest(k crypto.Signer, digest []byte) ([]byte, error) {
 	var opts crypto.SignerOpts = crypto.SHA256
 	if isEd25519(k) {
 		opts = crypto.Hash(0)
