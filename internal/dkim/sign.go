@@ -102,6 +102,51 @@ type signScratch struct {
 	names  []string
 	hashIn []byte // the header hash's input
 	field  []byte // a signature field
+	plan   namePlan
+}
+
+// namePlan is what signedNames needs of the lists HeaderKeys and Oversign,
+// worked out once and kept with the scratch memory for the next message
+// signed with the same lists, as a relay's are.
+type namePlan struct {
+	keys, over []string // copies of the lists it was made from
+	lower      []string // HeaderKeys in lower case
+	oversigned []bool   // lower[i] is oversigned too
+	extra      []string // the oversigned names HeaderKeys lacks, lower case, each once
+}
+
+// matches reports whether the plan was made from these lists.
+func (p *namePlan) matches(keys, over []string) bool {
+	return p.keys != nil && slices.Equal(p.keys, keys) && slices.Equal(p.over, over)
+}
+
+// make checks the names of the lists and makes the plan for them.
+func (p *namePlan) make(keys, over []string) error {
+	p.keys, p.over = nil, nil // no match until the names are checked
+	for _, list := range [][]string{keys, over} {
+		for _, name := range list {
+			if !validTagFieldName(name) {
+				return fmt.Errorf("dkim: invalid header field name %q", clip(name))
+			}
+		}
+	}
+	// Field names are ASCII (validTagFieldName), so lower case and ==
+	// compare them as RFC 5322 §1.2.2 says, without case.
+	p.lower = lowerKeys(p.lower[:0], keys)
+	lowerOver := lowerKeys(nil, over)
+	p.oversigned = p.oversigned[:0]
+	for _, key := range p.lower {
+		p.oversigned = append(p.oversigned, slices.Contains(lowerOver, key))
+	}
+	p.extra = p.extra[:0]
+	for i, key := range lowerOver {
+		if !slices.Contains(p.lower, key) && !slices.Contains(lowerOver[:i], key) {
+			p.extra = append(p.extra, key)
+		}
+	}
+	p.keys = append(make([]string, 0, len(keys)), keys...)
+	p.over = append(make([]string, 0, len(over)), over...)
+	return nil
 }
 
 // maxScratch is the largest buffer kept for reuse: a header of many
@@ -158,13 +203,6 @@ func NewSigner(opts *SignOptions) (*Signer, error) {
 	if o.Oversign == nil {
 		o.Oversign = DefaultOversign
 	}
-	for _, list := range [][]string{o.HeaderKeys, o.Oversign} {
-		for _, name := range list {
-			if !validTagFieldName(name) {
-				return nil, fmt.Errorf("dkim: invalid header field name %q", clip(name))
-			}
-		}
-	}
 	if o.HeaderCanon == "" {
 		o.HeaderCanon = Relaxed
 	}
@@ -182,8 +220,14 @@ func NewSigner(opts *SignOptions) (*Signer, error) {
 	if o.MaxHeaderBytes <= 0 {
 		o.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
-	s := &Signer{opts: o, split: headerSplitter{max: o.MaxHeaderBytes}, algs: algs}
-	s.scratch = getSignScratch()
+	sc := getSignScratch()
+	if !sc.plan.matches(o.HeaderKeys, o.Oversign) {
+		if err := sc.plan.make(o.HeaderKeys, o.Oversign); err != nil {
+			putSignScratch(sc)
+			return nil, err
+		}
+	}
+	s := &Signer{opts: o, split: headerSplitter{max: o.MaxHeaderBytes}, algs: algs, scratch: sc}
 	s.hash.h = s.scratch.hash
 	s.body = newBodyCanon(o.BodyCanon, s.hash.h)
 	return s, nil
@@ -208,6 +252,9 @@ func validTagFieldName(name string) bool {
 func algorithmFor(k crypto.Signer) (string, error) {
 	if k == nil {
 		return "", fmt.Errorf("%w: nil key", ErrKeyMismatch)
+	}
+	if k, ok := k.(ed25519.PrivateKey); ok && len(k) == ed25519.PrivateKeySize {
+		return "ed25519-sha256", nil // without Public, which copies the key
 	}
 	switch pub := k.Public().(type) {
 	case *rsa.PublicKey:
@@ -346,14 +393,10 @@ func Sign(r io.Reader, opts *SignOptions) ([]string, error) {
 
 // signedNames builds h=: each configured field as often as it occurs, an
 // oversigned one once more, so that it is listed even when absent; then the
-// oversigned fields HeaderKeys does not name, the same way. It allocates
-// only the list.
+// oversigned fields HeaderKeys does not name, the same way. It appends them
+// to names, following the plan NewSigner made or found for the lists.
 func (s *Signer) signedNames(names []string) []string {
-	// The lists' names in lower case, compared with == from here on; on
-	// the stack for lists of the usual length.
-	var keyArr, overArr [32]string
-	keys := lowerKeys(keyArr[:0], s.opts.HeaderKeys)
-	over := lowerKeys(overArr[:0], s.opts.Oversign)
+	p := &s.scratch.plan
 	add := func(key string, over bool) {
 		n := 0
 		for i := range s.fields {
@@ -368,13 +411,11 @@ func (s *Signer) signedNames(names []string) []string {
 			names = append(names, key)
 		}
 	}
-	for _, key := range keys {
-		add(key, slices.Contains(over, key))
+	for i, key := range p.lower {
+		add(key, p.oversigned[i])
 	}
-	for i, key := range over {
-		if !slices.Contains(keys, key) && !slices.Contains(over[:i], key) {
-			add(key, true)
-		}
+	for _, key := range p.extra {
+		add(key, true)
 	}
 	return names
 }

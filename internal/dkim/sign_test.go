@@ -312,3 +312,52 @@ func TestSignAllocationsPerMessage(t *testing.T) {
 		t.Errorf("Sign allocates %v times for a 2 KiB message, want at most 24", allocs)
 	}
 }
+
+// A Signer keeps what it worked out from HeaderKeys and Oversign for the
+// next message signed with the same lists; h= must still follow the lists
+// of each message, also when the caller changes a list in place, and a bad
+// name must still be refused (RFC 6376 §3.5: h= names the signed fields).
+func TestSignHeaderListsPerMessage(t *testing.T) {
+	ks := loadFixedKeys(t)
+	msg := "From: a@example.com\r\nTo: b@example.net\r\nSubject: hi\r\n\r\nbody\r\n"
+	keys := []string{"From", "Subject"}
+	sign := func(over []string) (string, error) {
+		opts := &SignOptions{
+			Keys:       []SignKey{{Domain: "example.com", Selector: "s", Signer: ks.ed}},
+			HeaderKeys: keys, Oversign: over, Now: clockAt(fixedNow),
+		}
+		sigs, err := Sign(strings.NewReader(msg), opts)
+		if err != nil {
+			return "", err
+		}
+		sig, err := ParseSignature(strings.TrimPrefix(strings.TrimSuffix(sigs[0], "\r\n"), "DKIM-Signature:"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(sig.Headers, ":"), nil
+	}
+	for _, step := range []struct {
+		change func()
+		over   []string
+		want   string
+	}{
+		{func() {}, []string{}, "from:subject"},
+		{func() {}, []string{"from"}, "from:from:subject"},
+		{func() { keys[1] = "TO" }, []string{}, "from:to"},
+		{func() { keys = append(keys, "Cc") }, []string{"CC", "cc", "Subject"}, "from:to:cc:subject:subject"},
+		{func() { keys = []string{"From", "Subject"} }, []string{}, "from:subject"},
+	} {
+		step.change()
+		if got, err := sign(step.over); err != nil || got != step.want {
+			t.Errorf("HeaderKeys %q, Oversign %q: h=%s (%v), want %s", keys, step.over, got, err, step.want)
+		}
+	}
+	keys[1] = "Bad;Name"
+	if _, err := sign([]string{}); err == nil {
+		t.Errorf("HeaderKeys %q signed, want an error", keys)
+	}
+	keys[1] = "Subject"
+	if got, err := sign([]string{}); err != nil || got != "from:subject" {
+		t.Errorf("after the error: h=%s (%v), want from:subject", got, err)
+	}
+}
