@@ -462,30 +462,38 @@ func appendRelaxedHeader(out, raw []byte) []byte {
 		out = append(out, b)
 	}
 	out = append(out, ':')
-	valueStart := len(out)
-	if colon < len(raw) {
-		// Copy runs of other bytes whole; a byte at a time, appending was
-		// most of the cost.
-		v := raw[colon+1:]
-		space := false
-		for len(v) > 0 {
-			i := 0
-			for i < len(v) && !headerWSP[v[i]] {
+	// The value: runs of SP, HTAB, CR and LF become one SP between content
+	// and nothing at either end, CR and LF alone nothing (RFC 6376 §3.4.2
+	// b-e). A single SP between content is kept as it is, so the value is
+	// copied in long stretches, not word by word.
+	v := raw[min(colon+1, len(raw)):]
+	first := true
+	for len(v) > 0 {
+		// A run of white space and line ends.
+		wsp, j := false, 0
+		for ; j < len(v) && headerWSP[v[j]]; j++ {
+			wsp = wsp || v[j] == ' ' || v[j] == '\t'
+		}
+		v = v[j:]
+		if len(v) == 0 {
+			break
+		}
+		if wsp && !first {
+			out = append(out, ' ')
+		}
+		first = false
+		// Content up to the next run, a single SP followed by content
+		// included.
+		i := 0
+		for i < len(v) {
+			if !headerWSP[v[i]] || (v[i] == ' ' && i+1 < len(v) && !headerWSP[v[i+1]]) {
 				i++
-			}
-			if i == 0 {
-				// Unfold: CRLF and bare LF vanish (RFC 6376 §3.4.2 b).
-				space = space || v[0] == ' ' || v[0] == '\t'
-				v = v[1:]
 				continue
 			}
-			if space && len(out) > valueStart {
-				out = append(out, ' ')
-			}
-			space = false
-			out = append(out, v[:i]...)
-			v = v[i:]
+			break
 		}
+		out = append(out, v[:i]...)
+		v = v[i:]
 	}
 	return append(out, crlf...)
 }
