@@ -311,7 +311,9 @@ func (s *Signer) startBody(header []byte) error {
 	return nil
 }
 
-// Close finishes the message and computes the signatures.
+// Close finishes the message and computes the signatures. It gives the
+// Signer's working memory back for the next message: Write and Close after
+// Close return an error.
 func (s *Signer) Close() error {
 	if s.err != nil {
 		return s.err

@@ -7,6 +7,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -359,5 +360,32 @@ func TestSignHeaderListsPerMessage(t *testing.T) {
 	keys[1] = "Subject"
 	if got, err := sign([]string{}); err != nil || got != "from:subject" {
 		t.Errorf("after the error: h=%s (%v), want from:subject", got, err)
+	}
+}
+
+// Close hands the Signer's working memory to the next message, so a Write
+// or a second Close after it must fail rather than touch that memory, and
+// the signatures made stay as they were.
+func TestSignerUseAfterClose(t *testing.T) {
+	ks := loadFixedKeys(t)
+	s, err := NewSigner(&SignOptions{Keys: []SignKey{{Domain: "example.com", Selector: "s", Signer: ks.ed}}, Now: clockAt(fixedNow)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Write([]byte("From: a@example.com\r\n\r\nbody\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	sigs := slices.Clone(s.Signatures())
+	if _, err := s.Write([]byte("more\r\n")); err == nil {
+		t.Error("Write after Close succeeded")
+	}
+	if err := s.Close(); err == nil {
+		t.Error("second Close succeeded")
+	}
+	if !slices.Equal(s.Signatures(), sigs) || len(sigs) != 1 {
+		t.Errorf("signatures changed after Close: %q, were %q", s.Signatures(), sigs)
 	}
 }
