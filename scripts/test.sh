@@ -24,6 +24,8 @@ ls /usr/lib/*/sasl2/libsasldb.so* >/dev/null 2>&1 || need+=(libsasl2-modules)
 [ -x /usr/sbin/named ] || need+=(bind9)
 [ -x /usr/sbin/unbound ] || need+=(unbound)
 command -v dig >/dev/null || need+=(dnsutils)
+# systemd-analyze verifies the shipped unit (contrib/systemd).
+command -v systemd-analyze >/dev/null || need+=(systemd)
 # libcrypto.so.3: dkimd signs RSA through it when it loads (keys.LoadOpenSSL).
 /sbin/ldconfig -p 2>/dev/null | grep -q 'libcrypto\.so\.3 ' || need+=(libssl3)
 if [ ${#need[@]} -gt 0 ]; then

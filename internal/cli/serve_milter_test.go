@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -34,14 +32,7 @@ func TestServeMilterInPostfix(t *testing.T) {
 	py := peertest.Dkimpy(t)
 	od := peertest.OpenDKIM(t)
 	dir := filepath.Join(t.TempDir(), "data")
-	ok := func(stdin string, args ...string) string {
-		t.Helper()
-		code, out, errs := runData(t, dir, stdin, args...)
-		if code != 0 {
-			t.Fatalf("%v: exit %d: %s", args, code, errs)
-		}
-		return out
-	}
+	ok := mustData(t, dir)
 	records := map[string]string{}
 	key := func(domain, sel string, alg ...string) {
 		ok("", append([]string{"key", "generate", "--domain", domain, "--selector", sel}, alg...)...)
@@ -78,33 +69,10 @@ func TestServeMilterInPostfix(t *testing.T) {
 	// address and a function that stops it.
 	serve := func() (string, func()) {
 		t.Helper()
-		mark := len(logs.String())
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan int, 1)
-		go func() {
-			done <- Main(ctx, []string{"dkimd", "serve", "--data", dir, "--listen-http", "127.0.0.1:0",
-				"--listen-submission", "", "--listen-submissions", "", "--listen-relay", "",
-				"--listen-milter", "unix:" + sock, "--milter-socket-mode", "0666"},
-				&Env{Stdin: strings.NewReader(""), Stdout: &logs, Stderr: &logs, Getenv: func(string) string { return "" }})
-		}()
-		stop := func() {
-			cancel()
-			select {
-			case <-done:
-			case <-time.After(15 * time.Second):
-				t.Error("serve did not stop")
-			}
-		}
-		addrRE := regexp.MustCompile(`msg=serving http=(\S+) .*milter=(\S+)`)
-		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			if m := addrRE.FindStringSubmatch(logs.String()[mark:]); m != nil {
-				return m[1], stop
-			}
-			if time.Now().After(deadline) {
-				stop()
-				t.Fatalf("serve did not start:\n%s", logs.String())
-			}
-		}
+		addrs, stop := startServe(t, &logs, "--data", dir, "--listen-http", "127.0.0.1:0",
+			"--listen-submission", "", "--listen-submissions", "", "--listen-relay", "",
+			"--listen-milter", "unix:"+sock, "--milter-socket-mode", "0666")
+		return addrs["http"], stop
 	}
 	httpAddr, stop := serve()
 	defer func() { stop() }()
@@ -130,6 +98,7 @@ func TestServeMilterInPostfix(t *testing.T) {
 		login, pw  string // SMTP AUTH on the submission listener
 		header     string
 		body       string
+		rejected   string // the reply code Postfix passes on from dkimd
 		wantDomain string // "" means unsigned
 		wantSigs   int
 	}{
@@ -141,9 +110,9 @@ func TestServeMilterInPostfix(t *testing.T) {
 		{name: "sendmail command", sendmail: true, header: "From: cron@example.com\r\n", wantDomain: "example.com", wantSigs: 2},
 		{name: "re-authenticating server", local: "127.0.0.4", header: "From: someone@example.com\r\nX-AuthUser: someone\r\n"},
 		{name: "unknown client: inbound mail", local: "127.0.0.3", header: "From: outsider@example.com\r\n"},
-		// Never d=other.example: alice's own domain, by her selector.
-		{name: "From domain the user may not sign for", login: "alice", pw: "pw-alice", header: "From: ceo@other.example\r\n",
-			wantDomain: "example.com", wantSigs: 1},
+		// Never d=other.example: refused, as the relay refuses it.
+		{name: "From domain the user may not send from", login: "alice", pw: "pw-alice", header: "From: ceo@other.example\r\n",
+			rejected: "550"},
 		{name: "2 MiB message", login: "alice", pw: "pw-alice", header: "From: alice@example.com\r\n", body: big,
 			wantDomain: "example.com", wantSigs: 2},
 		{name: "folded and 8-bit header fields", login: "alice", pw: "pw-alice",
@@ -167,6 +136,11 @@ func TestServeMilterInPostfix(t *testing.T) {
 				if out, err := cmd.CombinedOutput(); err != nil {
 					t.Fatalf("sendmail: %v: %s", err, out)
 				}
+			} else if tc.rejected != "" {
+				if err := trySend(addr, tc.local, tc.login, tc.pw, msg); err == nil || !strings.Contains(err.Error(), tc.rejected) {
+					t.Fatalf("send: %v, want a rejection %s", err, tc.rejected)
+				}
+				return
 			} else {
 				sendVia(t, addr, tc.local, tc.login, tc.pw, msg)
 			}
@@ -220,7 +194,7 @@ func TestServeMilterInPostfix(t *testing.T) {
 	resp.Body.Close()
 	for _, want := range []string{
 		`dkimd_milter_messages_total{reason="from_domain",result="signed"} 6`,
-		`dkimd_milter_messages_total{reason="user_selector",result="signed"} 1`,
+		`dkimd_milter_messages_total{reason="from_not_permitted",result="rejected"} 1`,
 		`dkimd_milter_messages_total{reason="reauth_user",result="unsigned"} 1`,
 		`dkimd_milter_messages_total{reason="no_user",result="unsigned"} 1`,
 	} {
