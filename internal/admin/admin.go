@@ -86,6 +86,9 @@ type Service struct {
 	// OpenSSL, when set, makes RSA signatures through the system's
 	// libcrypto (keys.LoadOpenSSL); nil signs with Go's crypto/rsa.
 	OpenSSL *keys.OpenSSL
+	// Token is the PKCS#11 token keys may live in; nil means none is
+	// configured, so only sealed keys can be made and used.
+	Token KeyToken
 
 	signers signerCache
 }
@@ -143,13 +146,22 @@ func requireAdmin(a Actor) error {
 }
 
 // Signer opens a key's private half for signing. It is for the relay and
-// the milter; the key never leaves the process. Opened keys are kept in
+// the milter; the key never leaves the process, or, for a key in a
+// PKCS#11 token, the token. Opened keys are kept in
 // memory by ID (a key ID always names the same private key), so a busy relay
 // does not read, decrypt and parse the key for every message, and dropped
 // when the key stops signing; whether the key may still sign is the caller's
 // check against the key row.
 func (s *Service) Signer(ctx context.Context, k store.Key) (crypto.Signer, error) {
 	if sg := s.signers.get(k.ID); sg != nil {
+		return sg, nil
+	}
+	if k.Location.PKCS11() {
+		sg, err := s.tokenSigner(k)
+		if err != nil {
+			return nil, err
+		}
+		s.signers.put(k.ID, sg)
 		return sg, nil
 	}
 	sealed, err := s.Store.SealedKey(ctx, k.ID)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/dkimd/dkimd/internal/dkim"
 	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/keys/pkcs11"
 	"github.com/dkimd/dkimd/internal/store"
 )
 
@@ -19,6 +20,10 @@ type NewKeyRequest struct {
 	Selector string
 	// Spec is the kind of key; the zero value is RSA 2048.
 	Spec keys.Spec
+	// Backend is where the private half is to live: empty or
+	// store.BackendSealed for the database, store.BackendPKCS11 for the
+	// configured token (Service.Token).
+	Backend store.KeyBackend
 }
 
 // GeneratedKey is a new key with its record and what to know before
@@ -48,18 +53,27 @@ func (s *Service) GenerateKey(ctx context.Context, a Actor, r NewKeyRequest) (*G
 		}
 		return nil, &store.FieldError{Field: field, Err: err}
 	}
-	g, err := s.generate(ctx, d, sel, spec, 0)
+	g, err := s.generate(ctx, d, sel, spec, r.Backend, 0)
 	if err != nil {
 		return nil, err
 	}
-	return g, s.audit(ctx, a, "key.create", "key", keyID(g.Key), d, spec.String()+" selector "+sel)
+	return g, s.audit(ctx, a, "key.create", "key", keyID(g.Key), d, spec.String()+" selector "+sel+where(g.Key))
+}
+
+// where says, for the audit log, where a key lives if not in the database.
+func where(k store.Key) string {
+	if k.Location.PKCS11() {
+		return " in PKCS#11 token " + k.Location.Token
+	}
+	return ""
 }
 
 // generate makes a key pair and stores it, pending, with its private half
-// sealed, in one transaction; replaces, if not zero, links it to the key it
-// is to take over from (rotation). A taken selector fails before the slow
+// sealed, in one transaction, or (backend pkcs11) in the token with only
+// its location stored; replaces, if not zero, links it to the key it is to
+// take over from (rotation). A taken selector fails before the slow
 // generation.
-func (s *Service) generate(ctx context.Context, d, selector string, spec keys.Spec, replaces int64) (*GeneratedKey, error) {
+func (s *Service) generate(ctx context.Context, d, selector string, spec keys.Spec, backend store.KeyBackend, replaces int64) (*GeneratedKey, error) {
 	sel, err := store.NormalizeSelector(selector)
 	if err != nil {
 		return nil, &store.FieldError{Field: "selector", Err: err}
@@ -69,26 +83,44 @@ func (s *Service) generate(ctx context.Context, d, selector string, spec keys.Sp
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	priv, err := keys.Generate(s.Rand, spec)
-	if err != nil {
-		return nil, err
+	var pub crypto.PublicKey
+	var loc store.KeyLocation
+	var sealed []byte
+	switch backend {
+	case "", store.BackendSealed:
+		priv, err := keys.Generate(s.Rand, spec)
+		if err != nil {
+			return nil, err
+		}
+		pub = priv.Public()
+		if sealed, err = s.Master.SealSigner(priv, store.KeyAssociatedData(d, sel)); err != nil {
+			return nil, err
+		}
+	case store.BackendPKCS11:
+		if pub, loc, err = s.generateInToken(d, sel, spec); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, store.Invalid("backend", "unknown key backend %q (want %s or %s)", backend, store.BackendSealed, store.BackendPKCS11)
 	}
-	pub, err := publicKeyBytes(priv.Public())
-	if err != nil {
-		return nil, err
-	}
-	sealed, err := s.Master.SealSigner(priv, store.KeyAssociatedData(d, sel))
+	pubBytes, err := publicKeyBytes(pub)
 	if err != nil {
 		return nil, err
 	}
 	k, err := s.Store.CreateKey(ctx, store.NewKey{
 		Domain: d, Selector: sel, Algorithm: spec.Algorithm, Bits: spec.Bits,
-		PublicKey: pub, Sealed: sealed, Replaces: replaces,
+		PublicKey: pubBytes, Sealed: sealed, Location: loc, Replaces: replaces,
 	})
 	if err != nil {
+		if loc.PKCS11() {
+			// No token object without its row.
+			if derr := s.Token.Destroy(spec.Algorithm, pkcs11.Object{Label: loc.Label, ID: loc.ObjectID}); derr != nil {
+				s.log().Error("pkcs11_orphan_key", "domain", d, "selector", sel, "token", loc.Token, "object", loc.Label, "object_id", loc.ObjectID, "err", derr)
+			}
+		}
 		return nil, err
 	}
-	rec, err := dkim.Publish(sel, d, priv.Public())
+	rec, err := dkim.Publish(sel, d, pub)
 	if err != nil {
 		return nil, err
 	}

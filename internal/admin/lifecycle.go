@@ -35,6 +35,10 @@ type RotateRequest struct {
 	// Replaces is the selector of the active key to replace; empty means
 	// the domain's only active key of the new key's algorithm.
 	Replaces string
+	// Backend is where the new key is to live; empty means where the key
+	// replaced lives (the database when there is none), so a key in a
+	// PKCS#11 token is replaced by another in the token.
+	Backend store.KeyBackend
 }
 
 // Rotation is a new pending key and the key it replaces, if any.
@@ -95,15 +99,19 @@ func (s *Service) RotateKey(ctx context.Context, a Actor, r RotateRequest) (*Rot
 		}
 	}
 	var replaces int64
+	backend := r.Backend
 	if old != nil {
 		replaces = old.ID
+		if backend == "" {
+			backend = old.Location.Backend
+		}
 	}
-	g, err := s.generate(ctx, d, sel, spec, replaces)
+	g, err := s.generate(ctx, d, sel, spec, backend, replaces)
 	if err != nil {
 		return nil, err
 	}
 	rot := &Rotation{GeneratedKey: *g, Replaces: old}
-	detail := spec.String() + " selector " + g.Key.Selector
+	detail := spec.String() + " selector " + g.Key.Selector + where(g.Key)
 	if old != nil {
 		detail += " replacing " + old.Selector
 	}
