@@ -2,7 +2,7 @@ package cli
 
 import (
 	"context"
-
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/keys/pkcs11"
 	"github.com/dkimd/dkimd/internal/store/sqlite"
 )
 
@@ -23,6 +24,7 @@ type dataFlags struct {
 	dir       *string
 	masterKey *string
 	asJSON    *bool
+	pkcs11    pkcs11Flags
 }
 
 func addDataFlags(fs *flag.FlagSet, e *Env) dataFlags {
@@ -34,6 +36,7 @@ func addDataFlags(fs *flag.FlagSet, e *Env) dataFlags {
 		dir:       fs.String("data", def, "data directory (default $DKIMD_DATA or ./"+DefaultDataDir+")"),
 		masterKey: fs.String("master-key", "", "master key file (default DIR/master.key, or $"+keys.MasterKeyEnv+")"),
 		asJSON:    fs.Bool("json", false, "print JSON"),
+		pkcs11:    addPKCS11Flags(fs),
 	}
 }
 
@@ -43,9 +46,16 @@ type data struct {
 	dir   string
 	db    *sqlite.DB
 	admin *admin.Service
+	token *pkcs11.Token // nil when no token is configured
 }
 
-func (d *data) Close() error { return d.db.Close() }
+func (d *data) Close() error {
+	var err error
+	if d.token != nil {
+		err = d.token.Close()
+	}
+	return errors.Join(err, d.db.Close())
+}
 
 // openData opens (creating on first use) the data directory: DIR/dkimd.db
 // and the master key, which lives outside the database (DIR/master.key with
@@ -72,11 +82,21 @@ func openData(ctx context.Context, e *Env, f dataFlags, log *slog.Logger) (*data
 	if err != nil {
 		return nil, err
 	}
+	// The token connects on first use: commands that need none of its
+	// keys do not wait for it.
+	tok, err := f.pkcs11.open(e)
+	if err != nil {
+		return nil, err
+	}
 	db, err := sqlite.Open(ctx, filepath.Join(dir, "dkimd.db"), sqlite.Options{})
 	if err != nil {
 		return nil, err
 	}
-	return &data{dir: dir, db: db, admin: &admin.Service{Store: db, Master: mk, Log: log}}, nil
+	d := &data{dir: dir, db: db, admin: &admin.Service{Store: db, Master: mk, Log: log}}
+	if tok != nil {
+		d.token, d.admin.Token = tok, tok
+	}
+	return d, nil
 }
 
 // withData parses flags, opens the data directory, and runs fn.

@@ -79,6 +79,18 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	}
 	log.Info("rsa_signing", "library", library)
 	d.admin.OpenSSL = lib
+	if d.token != nil {
+		// A token that is not there now does not stop serve: keys sealed
+		// in the database still sign, mail for the token's keys gets 451,
+		// and the token is tried again as mail comes (a refused PIN is
+		// not, so as not to lock the token).
+		if err := d.token.Connect(); err != nil {
+			log.Error("pkcs11_token_unavailable", "token", d.token.Label(), "err", err,
+				"detail", "keys in this token cannot sign; mail they should sign is refused with 451 until the token is back")
+		} else {
+			log.Info("pkcs11_token", "token", d.token.Label())
+		}
+	}
 	dnsChk := lifecycle.DNS{Resolver: o.resolver}
 	d.admin.DNS, d.admin.Lifecycle = dnsChk, *pol
 	if err := bootstrapAdmin(ctx, e, d.admin); err != nil {
