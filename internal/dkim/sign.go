@@ -299,7 +299,7 @@ func signHeader(k crypto.Signer, c Canonicalization, fields []field, names []str
 	}
 	b, err := k.Sign(rand.Reader, digest, opts)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrKeyMismatch, err)
+		return nil, fmt.Errorf("%w: %w", ErrKeyMismatch, err)
 	}
 	return b, nil
 }
