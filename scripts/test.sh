@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole dkimd test suite, installing on Debian what the tests need
 # when it is missing: the DKIM peers (dkimpy, OpenDKIM), Chromium (the
-# control panel's browser tests) and OpenSSL's libcrypto (RSA signing).
+# control panel's browser tests), SoftHSM (PKCS#11 keys) and OpenSSL's
+# libcrypto (RSA signing).
 # Usage: scripts/test.sh [extra go test flags]
 # Set DKIMD_REQUIRE_PEERS=1 to make a missing peer fail its tests instead of
 # skipping them (CI does).
@@ -13,6 +14,8 @@ need=()
 command -v opendkim >/dev/null || need+=(opendkim)
 command -v opendkim-testkey >/dev/null || need+=(opendkim-tools)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# SoftHSM: the PKCS#11 token the keys/pkcs11 tests generate and sign in.
+{ command -v softhsm2-util >/dev/null && [ -f /usr/lib/softhsm/libsofthsm2.so ]; } || need+=(softhsm2)
 # libcrypto.so.3: dkimd signs RSA through it when it loads (keys.LoadOpenSSL).
 /sbin/ldconfig -p 2>/dev/null | grep -q 'libcrypto\.so\.3 ' || need+=(libssl3)
 if [ ${#need[@]} -gt 0 ]; then
@@ -33,6 +36,9 @@ if [ -n "$unformatted" ]; then
   exit 1
 fi
 go vet ./...
+# Without cgo there is no PKCS#11 backend; the rest must still build.
+CGO_ENABLED=0 go build ./...
+CGO_ENABLED=0 go vet ./internal/keys/pkcs11/...
 go test -race -count=1 -timeout 20m "$@" ./...
 # go-smtp as patched for dkimd (third_party/go-smtp/DKIMD.md): its own tests
 # and the patch's equivalence tests.
