@@ -235,9 +235,14 @@ func (s *signer) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byt
 		if _, pss := opts.(*rsa.PSSOptions); pss {
 			return nil, fmt.Errorf("%w: RSA-PSS", ErrUnsupported)
 		}
-		h := opts.HashFunc()
-		if h == 0 || !h.Available() || len(digest) != h.Size() {
-			return nil, fmt.Errorf("%w: RSA signature over a %d-byte digest of hash %v", ErrUnsupported, len(digest), h)
+		// The hashes crypto11 has a DigestInfo prefix for.
+		switch h := opts.HashFunc(); h {
+		case crypto.SHA224, crypto.SHA256, crypto.SHA384, crypto.SHA512:
+			if len(digest) != h.Size() {
+				return nil, fmt.Errorf("%w: a %d-byte digest for %v", ErrUnsupported, len(digest), h)
+			}
+		default:
+			return nil, fmt.Errorf("%w: RSA signature with hash %v", ErrUnsupported, h)
 		}
 	case keys.Ed25519:
 		if opts.HashFunc() != 0 {

@@ -352,6 +352,29 @@ func TestSignOptions(t *testing.T) {
 	if _, err := sg.Sign(nil, d[:], crypto.SHA256); !errors.Is(err, pkcs11.ErrUnsupported) {
 		t.Fatalf("Ed25519ph: %v, want ErrUnsupported", err)
 	}
+	ro, _, err := tok.Generate(keys.Spec{Algorithm: keys.RSA}, pkcs11.ObjectLabel("example.com", "ropts"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := tok.Signer(keys.RSA, ro)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		digest []byte
+		opts   crypto.SignerOpts
+	}{
+		{"no hash", d[:], crypto.Hash(0)},
+		{"SHA-1 (RFC 8301 forbids rsa-sha1)", d[:20], crypto.SHA1},
+		{"digest of the wrong length", d[:20], crypto.SHA256},
+		{"RSA-PSS", d[:], &rsa.PSSOptions{Hash: crypto.SHA256}},
+		{"unknown hash", d[:], crypto.Hash(99)},
+	} {
+		if _, err := rs.Sign(nil, tc.digest, tc.opts); !errors.Is(err, pkcs11.ErrUnsupported) {
+			t.Errorf("RSA, %s: %v, want ErrUnsupported", tc.name, err)
+		}
+	}
 	if _, _, err := tok.Generate(keys.Spec{Algorithm: keys.RSA, Bits: 1024}, "x"); !errors.Is(err, pkcs11.ErrUnsupported) {
 		t.Fatalf("RSA 1024: %v, want ErrUnsupported", err)
 	}
