@@ -119,11 +119,16 @@ func (t *Token) fail(c *conn, op string, err error) error {
 	}
 	if gone(err) {
 		t.mu.Lock()
-		if t.conn == c {
+		mine := t.conn == c
+		if mine {
 			t.conn = nil
 		}
 		t.mu.Unlock()
-		go c.close()
+		if mine {
+			// Closed before anyone connects again, so that the module is
+			// finalised and loaded afresh when this was the last use.
+			c.close()
+		}
 	}
 	return fmt.Errorf("%w: token %q: %s: %v", ErrToken, t.cfg.Token, op, err)
 }

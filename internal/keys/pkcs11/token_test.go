@@ -379,3 +379,41 @@ func TestSignOptions(t *testing.T) {
 		t.Fatalf("RSA 1024: %v, want ErrUnsupported", err)
 	}
 }
+
+// A module that fails under a running signer (here: finalised behind its
+// back, as a crashed HSM client library would leave it) fails the
+// signatures under way with ErrToken; once the module works again the same
+// Signer signs again, without a restart.
+func TestTokenComesBack(t *testing.T) {
+	cfg := pkcs11test.Token(t)
+	cfg.RetryInterval = 50 * time.Millisecond
+	tok := open(t, cfg)
+	o, _, err := tok.Generate(keys.Spec{Algorithm: keys.Ed25519}, pkcs11.ObjectLabel("example.com", "back"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sg, err := tok.Signer(keys.Ed25519, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := sha256.Sum256([]byte("again"))
+	if _, err := sg.Sign(nil, digest[:], crypto.Hash(0)); err != nil {
+		t.Fatal(err)
+	}
+	pkcs11test.Finalize(t)
+	if _, err := sg.Sign(nil, digest[:], crypto.Hash(0)); !errors.Is(err, pkcs11.ErrToken) {
+		t.Fatalf("Sign with the module finalised: %v, want ErrToken", err)
+	}
+	var sig []byte
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if sig, err = sg.Sign(nil, digest[:], crypto.Hash(0)); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("the token did not come back: %v", err)
+	}
+	if !ed25519.Verify(sg.Public().(ed25519.PublicKey), digest[:], sig) {
+		t.Fatal("signature after the reconnection does not verify")
+	}
+}

@@ -158,3 +158,12 @@ func random(n int) string {
 	}
 	return hex.EncodeToString(b)
 }
+
+// Finalize finalises the SoftHSM module of this process behind the back of
+// everything using it (C_Finalize through a handle of its own), as a
+// crashed or reset HSM client library would: every session and login is
+// lost until the module is initialised again.
+func Finalize(t testing.TB) {
+	t.Helper()
+	finalize(t)
+}
