@@ -1,7 +1,3 @@
-// Package pkcs11test gives tests a PKCS#11 token: a SoftHSM 2 token, made
-// in a temporary directory for the test process (Debian package softhsm2).
-// When SoftHSM is missing the test skips, or fails under
-// DKIMD_REQUIRE_PEERS=1 (peertest.Unavailable).
 package pkcs11test
 
 import (
