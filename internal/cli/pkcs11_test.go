@@ -129,8 +129,14 @@ func TestKeyCommandsPKCS11(t *testing.T) {
 		"--pkcs11-module", h.cfg.Module, "--pkcs11-token", "absent-token")
 	h.env[PKCS11PINEnv] = h.cfg.PIN
 
-	// Revoke and destroy: the token no longer holds the key.
+	// Rotation makes the new key where the old one lives.
 	h.ok("key", "activate", "--domain", "example.com", "--selector", "hsm", "--force")
+	out = h.ok(append([]string{"key", "rotate", "--domain", "example.com", "--replaces", "hsm", "--selector", "hsm-next"}, h.flags()...)...)
+	if !strings.Contains(out, `(PKCS#11 token "`+h.cfg.Token+`", object "dkimd hsm-next._domainkey.example.com")`) {
+		t.Fatalf("key rotate of a token key:\n%s", out)
+	}
+
+	// Revoke and destroy: the token no longer holds the key.
 	out = h.ok(append([]string{"key", "revoke", "--domain", "example.com", "--selector", "hsm", "--force", "--destroy"}, h.flags()...)...)
 	if !strings.Contains(out, "deleted from PKCS#11 token") || !strings.Contains(out, "p=") {
 		t.Fatalf("key revoke --destroy:\n%s", out)
