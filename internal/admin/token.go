@@ -23,6 +23,15 @@ type KeyToken interface {
 	Destroy(alg keys.Algorithm, o pkcs11.Object) error
 }
 
+// TokenLabel gives the label of the PKCS#11 token configured, or "" when
+// there is none: whether keys can be made in a token at all.
+func (s *Service) TokenLabel() string {
+	if s.Token == nil {
+		return ""
+	}
+	return s.Token.Label()
+}
+
 // generateInToken makes a key pair in the configured token and gives its
 // public key and where it lives.
 func (s *Service) generateInToken(d, sel string, spec keys.Spec) (crypto.PublicKey, store.KeyLocation, error) {

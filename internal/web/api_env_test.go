@@ -372,12 +372,16 @@ func (e *env) findSecrets() []string {
 	}
 	var problems []string
 	for _, k := range ks {
-		sealed, err := e.db.SealedKey(e.ctx, k.ID)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("sealed key %d: %v", k.ID, err))
-			continue
+		// A key in a token has no sealed copy (its stand-in's private
+		// key is still looked for below).
+		if !k.Location.PKCS11() {
+			sealed, err := e.db.SealedKey(e.ctx, k.ID)
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("sealed key %d: %v", k.ID, err))
+				continue
+			}
+			needles = append(needles, window(sealed)...)
 		}
-		needles = append(needles, window(sealed)...)
 		signer, err := e.svc.Signer(e.ctx, k)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("open key %d: %v", k.ID, err))

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/keys/pkcs11"
 	"github.com/dkimd/dkimd/internal/queue"
 	"github.com/dkimd/dkimd/internal/store"
 )
@@ -136,6 +137,10 @@ func classify(err error) *apiError {
 		// as "this message is gone".
 		return &apiError{status: http.StatusServiceUnavailable, code: codeUnavailable,
 			message: "this dkimd process runs no mail queue; ask the node that relays mail", err: err}
+	case errors.Is(err, pkcs11.ErrToken), errors.Is(err, pkcs11.ErrLogin), errors.Is(err, pkcs11.ErrUnavailable):
+		// The details (module path, token, return value) are for the log.
+		return &apiError{status: http.StatusServiceUnavailable, code: codeUnavailable,
+			message: "the hardware security module (PKCS#11 token) cannot be used now; the server log has the details under this request_id", err: err}
 	case errors.Is(err, admin.ErrNoChecker):
 		return &apiError{status: http.StatusServiceUnavailable, code: codeUnavailable,
 			message: "this dkimd process has no DNS checker that reports (see the resolver setting of serve)", err: err}

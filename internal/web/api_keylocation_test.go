@@ -1,13 +1,20 @@
 package web
 
 import (
+	"crypto"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/url"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/keys/pkcs11"
 	"github.com/dkimd/dkimd/internal/store"
 )
 
@@ -63,4 +70,106 @@ func TestOpenAPIKeySchema(t *testing.T) {
 			t.Errorf("%s: JSON fields %v, documented %v", schema, fields, documented)
 		}
 	}
+}
+
+// fakeToken stands in for a PKCS#11 token (admin.KeyToken) with keys in
+// memory; down makes it fail as an unreachable token does.
+type fakeToken struct {
+	mu   sync.Mutex
+	keys map[pkcs11.Object]crypto.Signer
+	down bool
+	n    int
+}
+
+func (f *fakeToken) Label() string { return "test-hsm" }
+
+func (f *fakeToken) Generate(spec keys.Spec, label string) (pkcs11.Object, crypto.PublicKey, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return pkcs11.Object{}, nil, fmt.Errorf("%w: token %q: module gone", pkcs11.ErrToken, f.Label())
+	}
+	sg, err := keys.Generate(nil, spec)
+	if err != nil {
+		return pkcs11.Object{}, nil, err
+	}
+	f.n++
+	o := pkcs11.Object{Label: label, ID: fmt.Sprintf("%04x", f.n)}
+	if f.keys == nil {
+		f.keys = map[pkcs11.Object]crypto.Signer{}
+	}
+	f.keys[o] = sg
+	return o, sg.Public(), nil
+}
+
+func (f *fakeToken) Signer(_ keys.Algorithm, o pkcs11.Object) (crypto.Signer, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if sg := f.keys[o]; sg != nil {
+		return sg, nil
+	}
+	return nil, pkcs11.ErrKeyNotFound
+}
+
+func (f *fakeToken) Destroy(_ keys.Algorithm, o pkcs11.Object) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.keys, o)
+	return nil
+}
+
+func (f *fakeToken) setDown(down bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = down
+}
+
+// With a token configured, the API makes keys in it; a token that cannot
+// be used is a 503 that names no module, token or return value.
+func TestAPIKeyInToken(t *testing.T) {
+	e := newEnv(t)
+	tok := &fakeToken{}
+	e.svc.Token = tok
+	r := e.call(roleDomA, "POST", "/api/v1/domains/a.example/keys", `{"selector":"h1","algorithm":"ed25519","backend":"pkcs11"}`)
+	r.want(t, http.StatusCreated, "", "")
+	if !strings.Contains(string(r.body), `"location":{"backend":"pkcs11","token":"test-hsm","label":"dkimd h1._domainkey.a.example","object_id":"0001"}`) {
+		t.Errorf("key made in the token: %s", r.body)
+	}
+	tok.setDown(true)
+	r = e.call(roleDomA, "POST", "/api/v1/domains/a.example/keys", `{"selector":"h2","backend":"pkcs11"}`)
+	r.want(t, http.StatusServiceUnavailable, codeUnavailable, "")
+	if strings.Contains(string(r.body), "module gone") || strings.Contains(string(r.body), "test-hsm") {
+		t.Errorf("503 carries the token's details: %s", r.body)
+	}
+}
+
+// The panel offers the token only when one is configured, and makes both
+// keys of the form there when asked (issue 16).
+func TestPanelGenerateInToken(t *testing.T) {
+	e := newPanelEnv(t, panelEnvOptions{})
+	b := e.browser()
+	csrf := b.login("alice", alicePassword)
+	if page := b.get("/domains/a.example/outgoing/dkim"); strings.Contains(page.body, `name="hsm"`) {
+		t.Fatal("the token is offered with none configured")
+	}
+	tok := &fakeToken{}
+	e.svc.Token = tok
+	b.get("/domains/a.example/outgoing/dkim").want(t, http.StatusOK, `name="hsm"`, "PKCS#11 token <code>test-hsm</code>")
+	r := b.post("/domains/a.example/outgoing/dkim", url.Values{"csrf": {csrf}, "length": {"rsa2048"}, "selector": {"h1"}, "ed25519": {"on"}, "hsm": {"on"}}, nil)
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("generate: %d %.500s", r.status, r.body)
+	}
+	for _, sel := range []string{"h1", "h1e"} {
+		k, err := e.svc.GetKey(e.ctx, admin.CLI(), "a.example", sel)
+		if err != nil || !k.Location.PKCS11() || k.Location.Token != "test-hsm" {
+			t.Fatalf("key %s: %+v %v", sel, k.Location, err)
+		}
+	}
+	r = b.post("/domains/a.example/outgoing/dkim", url.Values{"csrf": {csrf}, "length": {"rsa2048"}, "selector": {"s2"}}, nil)
+	if k, err := e.svc.GetKey(e.ctx, admin.CLI(), "a.example", "s2"); r.status != http.StatusSeeOther || err != nil || k.Location.PKCS11() {
+		t.Fatalf("without the box ticked: %d, %+v %v", r.status, k.Location, err)
+	}
+	tok.setDown(true)
+	b.post("/domains/a.example/outgoing/dkim", url.Values{"csrf": {csrf}, "length": {"rsa2048"}, "selector": {"h3"}, "hsm": {"on"}}, nil).
+		want(t, http.StatusServiceUnavailable, "hardware security module")
 }
