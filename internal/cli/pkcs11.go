@@ -32,9 +32,10 @@ func addPKCS11Flags(fs *flag.FlagSet) pkcs11Flags {
 }
 
 // open gives the token the flags name, not yet connected, or nil when none
-// is named. Built without cgo, naming one is an error that says so.
+// is named (or the flags were never added: the zero pkcs11Flags). Built
+// without cgo, naming one is an error that says so.
 func (f pkcs11Flags) open(e *Env) (*pkcs11.Token, error) {
-	if *f.module == "" && *f.token == "" {
+	if f.module == nil || f.token == nil || (*f.module == "" && *f.token == "") {
 		return nil, nil
 	}
 	if *f.module == "" || *f.token == "" {

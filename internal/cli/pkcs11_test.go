@@ -118,7 +118,7 @@ func TestKeyCommandsPKCS11(t *testing.T) {
 		t.Fatalf("JSON location of %s: %+v", listed[2].Selector, listed[2].Location)
 	}
 
-	h.fails(1, "no PKCS#11 token is configured", "key", "generate", "--domain", "example.com", "--selector", "x", "--backend", "pkcs11")
+	h.fails(1, "No PKCS#11 token is configured", "key", "generate", "--domain", "example.com", "--selector", "x", "--backend", "pkcs11")
 	h.fails(2, "--pkcs11-module and --pkcs11-token go together", "key", "list", "--pkcs11-module", h.cfg.Module)
 	h.fails(2, "--backend", "key", "generate", "--domain", "example.com", "--selector", "x", "--backend", "kms")
 	h.env[PKCS11PINEnv] = "not-the-pin"
