@@ -2,7 +2,8 @@
 # Runs the whole dkimd test suite, installing on Debian what the tests need
 # when it is missing: the DKIM peers (dkimpy, OpenDKIM), Postfix and Cyrus
 # SASL (the milter inside a real MTA), Chromium (the control panel's
-# browser tests) and OpenSSL's libcrypto (RSA signing).
+# browser tests), SoftHSM (PKCS#11 keys) and OpenSSL's libcrypto (RSA
+# signing).
 # Usage: scripts/test.sh [extra go test flags]
 # Set DKIMD_REQUIRE_PEERS=1 to make a missing peer fail its tests instead of
 # skipping them (CI does).
@@ -20,6 +21,8 @@ command -v saslpasswd2 >/dev/null || need+=(sasl2-bin)
 ls /usr/lib/*/sasl2/libsasldb.so* >/dev/null 2>&1 || need+=(libsasl2-modules)
 # systemd-analyze verifies the shipped unit (contrib/systemd).
 command -v systemd-analyze >/dev/null || need+=(systemd)
+# SoftHSM: the PKCS#11 token the keys/pkcs11 tests generate and sign in.
+{ command -v softhsm2-util >/dev/null && [ -f /usr/lib/softhsm/libsofthsm2.so ]; } || need+=(softhsm2)
 # libcrypto.so.3: dkimd signs RSA through it when it loads (keys.LoadOpenSSL).
 /sbin/ldconfig -p 2>/dev/null | grep -q 'libcrypto\.so\.3 ' || need+=(libssl3)
 if [ ${#need[@]} -gt 0 ]; then
@@ -42,6 +45,9 @@ if [ -n "$unformatted" ]; then
   exit 1
 fi
 go vet ./...
+# Without cgo there is no PKCS#11 backend; the rest must still build.
+CGO_ENABLED=0 go build ./...
+CGO_ENABLED=0 go vet ./internal/keys/pkcs11/...
 go test -race -count=1 -timeout 20m "$@" ./...
 # go-smtp as patched for dkimd (third_party/go-smtp/DKIMD.md): the copy is
 # upstream with third_party/go-smtp.patch applied, its own tests and the

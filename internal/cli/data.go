@@ -9,6 +9,7 @@ import (
 	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/datadir"
 	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/keys/pkcs11"
 	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/queue"
 	"github.com/dkimd/dkimd/internal/store/sqlite"
@@ -24,6 +25,7 @@ type dataFlags struct {
 	masterKey *string
 	init      *bool
 	asJSON    *bool
+	pkcs11    pkcs11Flags
 }
 
 func addDataFlags(fs *flag.FlagSet, e *Env) dataFlags {
@@ -37,6 +39,7 @@ func addDataFlags(fs *flag.FlagSet, e *Env) dataFlags {
 		init: fs.Bool("init", false, "create the database or the master key where one is missing although the other exists "+
 			"(a new installation with a given master key; never replaces either)"),
 		asJSON: fs.Bool("json", false, "print JSON"),
+		pkcs11: addPKCS11Flags(fs),
 	}
 }
 
@@ -49,6 +52,7 @@ type data struct {
 	// admin is the service as the admin commands use it: no DNS checker,
 	// the default lifecycle settings, no queue (see services).
 	admin *admin.Service
+	token *pkcs11.Token // nil when no token is configured
 }
 
 // wiring is what a command adds to the data directory's services; the
@@ -72,9 +76,13 @@ type wiring struct {
 // as w says. Each is made whole, once; a command that needs another
 // wiring builds another pair.
 func (d *data) services(w wiring) (*admin.Service, *lifecycle.Service, error) {
-	lc, err := lifecycle.NewService(lifecycle.ServiceOptions{
+	lo := lifecycle.ServiceOptions{
 		Store: d.db, Master: d.master, DNS: w.dns, Settings: w.settings, Signers: w.signers, Log: w.log,
-	})
+	}
+	if d.token != nil {
+		lo.Token = d.token
+	}
+	lc, err := lifecycle.NewService(lo)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -82,7 +90,13 @@ func (d *data) services(w wiring) (*admin.Service, *lifecycle.Service, error) {
 	return a, lc, err
 }
 
-func (d *data) Close() error { return d.db.Close() }
+func (d *data) Close() error {
+	var err error
+	if d.token != nil {
+		err = d.token.Close()
+	}
+	return errors.Join(err, d.db.Close())
+}
 
 // openData opens the data directory: DIR/dkimd.db and the master key, which
 // lives outside the database (DIR/master.key with mode 0600, another file,
@@ -100,6 +114,18 @@ func openData(ctx context.Context, e *Env, f dataFlags, log *slog.Logger) (*data
 	if err != nil {
 		return nil, err
 	}
+	// The token connects on first use: commands that need none of its
+	// keys do not wait for it.
+	tok, err := f.pkcs11.open(e)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok && tok != nil {
+			tok.Close()
+		}
+	}()
 	dbAbsent, dbState, err := databaseAbsent(dbPath)
 	if err != nil {
 		return nil, err
@@ -120,10 +146,11 @@ func openData(ctx context.Context, e *Env, f dataFlags, log *slog.Logger) (*data
 	if err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
-	d := &data{dir: dir, db: db, master: mk}
+	d := &data{dir: dir, db: db, master: mk, token: tok}
 	if d.admin, _, err = d.services(wiring{log: log}); err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
+	ok = true
 	return d, nil
 }
 

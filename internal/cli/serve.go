@@ -81,11 +81,27 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	log.Info("rsa_signing", "library", library)
+	if d.token != nil {
+		// A token that is not there now does not stop serve: keys sealed
+		// in the database still sign, mail for the token's keys gets 451
+		// (a tempfail from the milter), and the token is tried again as
+		// mail comes (a refused PIN is not, so as not to lock the token).
+		if err := d.token.Connect(); err != nil {
+			log.Error("pkcs11_token_unavailable", "token", d.token.Label(), "err", err,
+				"detail", "keys in this token cannot sign; mail they should sign is refused with 451 until the token is back")
+		} else {
+			log.Info("pkcs11_token", "token", d.token.Label())
+		}
+	}
 	// Everything below is made whole, once, in the order it is needed: the
 	// key source the relay signs with, the mail side, then the lifecycle
 	// and admin services over the queue, the control socket and the
 	// monitor.
-	src, err := keys.NewSource(keys.SourceOptions{Sealed: d.db, Master: d.master, OpenSSL: lib, Log: log})
+	so := keys.SourceOptions{Sealed: d.db, Master: d.master, OpenSSL: lib, Log: log}
+	if d.token != nil {
+		so.Token = d.token
+	}
+	src, err := keys.NewSource(so)
 	if err != nil {
 		return err
 	}

@@ -152,6 +152,14 @@ CREATE TABLE master_key_check (
 -- 'none' nothing, anything else a comma-separated list of field names.
 ALTER TABLE domains ADD COLUMN oversign TEXT NOT NULL DEFAULT '';
 `,
+	5: `
+-- Where each key's private half lives: sealed in dkim_key_secrets, or
+-- inside a PKCS#11 token (then no secret row; Check enforces both ways).
+ALTER TABLE dkim_keys ADD COLUMN backend TEXT NOT NULL DEFAULT 'sealed' CHECK (backend IN ('sealed', 'pkcs11'));
+ALTER TABLE dkim_keys ADD COLUMN pkcs11_token TEXT NOT NULL DEFAULT '';
+ALTER TABLE dkim_keys ADD COLUMN pkcs11_label TEXT NOT NULL DEFAULT '';
+ALTER TABLE dkim_keys ADD COLUMN pkcs11_id TEXT NOT NULL DEFAULT '';
+`,
 }
 
 // SchemaVersion is the schema version this dkimd writes.
