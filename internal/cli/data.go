@@ -6,11 +6,14 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 
 	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/store"
+	"github.com/dkimd/dkimd/internal/store/postgres"
 	"github.com/dkimd/dkimd/internal/store/sqlite"
 )
 
@@ -21,6 +24,7 @@ const DefaultDataDir = "dkimd-data"
 // dataFlags are the flags every command on the data directory takes.
 type dataFlags struct {
 	dir       *string
+	database  *string
 	masterKey *string
 	init      *bool
 	asJSON    *bool
@@ -32,7 +36,10 @@ func addDataFlags(fs *flag.FlagSet, e *Env) dataFlags {
 		def = DefaultDataDir
 	}
 	return dataFlags{
-		dir:       fs.String("data", def, "data directory (default $DKIMD_DATA or ./"+DefaultDataDir+")"),
+		dir: fs.String("data", def, "data directory (default $DKIMD_DATA or ./"+DefaultDataDir+")"),
+		database: fs.String("database", e.getenv("DKIMD_DATABASE"),
+			"shared PostgreSQL database, postgres://USER@HOST:PORT/DBNAME?sslmode=... (default $DKIMD_DATABASE; "+
+				"empty: SQLite in the data directory)"),
 		masterKey: fs.String("master-key", "", "master key file (default DIR/"+masterKeyFile+", or $"+keys.MasterKeyEnv+")"),
 		init: fs.Bool("init", false, "create the database or the master key where one is missing although the other exists "+
 			"(a new installation with a given master key; never replaces either)"),
@@ -50,7 +57,8 @@ const (
 // the admin service.
 type data struct {
 	dir   string
-	db    *sqlite.DB
+	db    store.Store
+	pg    *postgres.DB // the same database when it is PostgreSQL, else nil
 	admin *admin.Service
 }
 
@@ -66,6 +74,9 @@ func (d *data) Close() error { return d.db.Close() }
 // exists), or with --init (see masterKeyGate).
 func openData(ctx context.Context, e *Env, f dataFlags, log *slog.Logger) (*data, error) {
 	dir := *f.dir
+	if *f.database != "" {
+		return openShared(ctx, e, f, log)
+	}
 	dbPath := filepath.Join(dir, databaseFile)
 	src := masterKeyFrom(e, f, dir)
 	mk, err := src.load()
@@ -93,6 +104,48 @@ func openData(ctx context.Context, e *Env, f dataFlags, log *slog.Logger) (*data
 		return nil, errors.Join(err, db.Close())
 	}
 	return &data{dir: dir, db: db, admin: &admin.Service{Store: db, Master: mk, Log: log}}, nil
+}
+
+// openShared opens the shared PostgreSQL database named by --database, with
+// the master key from --master-key, $DKIMD_MASTER_KEY or DIR/master.key:
+// the same key on every node, kept outside the database. The data
+// directory holds nothing else a node needs but its TLS files. A database
+// without dkimd's data beside an existing master key is refused as for
+// SQLite (--init to start a cluster with a key made beforehand).
+func openShared(ctx context.Context, e *Env, f dataFlags, log *slog.Logger) (*data, error) {
+	if !postgres.IsURL(*f.database) {
+		return nil, usagef("--database: want a postgres:// URL (SQLite lives in the data directory, --data)")
+	}
+	dir := *f.dir
+	src := masterKeyFrom(e, f, dir)
+	mk, err := src.load()
+	if err != nil {
+		return nil, err
+	}
+	if mk == nil && src.path != "" {
+		// A first start makes the master key here; the directory must exist.
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("data directory: %w", err)
+		}
+	}
+	db, err := postgres.Open(ctx, *f.database, postgres.Options{})
+	if err != nil {
+		return nil, err
+	}
+	mk, err = masterKeyGate(ctx, e, db, mk, gateOptions{src: src, dbPath: redactURL(*f.database), init: *f.init})
+	if err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	return &data{dir: dir, db: db, pg: db, admin: &admin.Service{Store: db, Master: mk, Log: log}}, nil
+}
+
+// redactURL gives a database URL fit for messages: without its password.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(--database)"
+	}
+	return u.Redacted()
 }
 
 // withData parses flags, opens the data directory, and runs fn.

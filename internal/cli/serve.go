@@ -114,13 +114,18 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 			log.Error("monitor_stopped", "err", err)
 		}
 	}()
+	rd := &readiness{log: log, checks: []readyCheck{
+		// The cheapest read every backend has; it needs no lock.
+		{"store", func(ctx context.Context) error { _, err := d.db.MasterKeyCheck(ctx); return err }},
+		{"queue", func(ctx context.Context) error { _, err := m.spool.Stats(ctx); return err }},
+	}}
 	ln, err := net.Listen("tcp", o.listenHTTP)
 	if err != nil {
 		m.stop(ctx)
 		return err
 	}
 	srv := &http.Server{
-		Handler:           httpHandler(d.admin, metrics.Sources{Relay: m.metrics, Queue: m.spool, Lifecycle: mon}, log),
+		Handler:           httpHandler(d.admin, metrics.Sources{Relay: m.metrics, Queue: m.spool, Lifecycle: mon}, rd, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -131,12 +136,14 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	log.Info("serving", "http", ln.Addr().String(), "submission", m.addrs[relay.ModeSubmission],
 		"submissions", m.addrs[relay.ModeSubmissions], "relay", m.addrs[relay.ModeRelay], "data", d.dir)
 	go func() { errc <- srv.Serve(ln) }()
+	rd.listening.Store(true)
 	var serveErr error
 	select {
 	case serveErr = <-errc:
 	case <-ctx.Done():
 	}
 	log.Info("shutting_down")
+	rd.listening.Store(false)
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer scancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) && serveErr == nil {
@@ -169,8 +176,9 @@ func bootstrapAdmin(ctx context.Context, e *Env, a *admin.Service) error {
 }
 
 // httpHandler routes the HTTP side of serve: the control panel, the JSON
-// API, Prometheus metrics and a health check.
-func httpHandler(a *admin.Service, ms metrics.Sources, log *slog.Logger) http.Handler {
+// API, Prometheus metrics, and health checks for load balancers: /healthz
+// (the process is up) and /readyz (it can take work; see readiness).
+func httpHandler(a *admin.Service, ms metrics.Sources, ready http.Handler, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	// One handler for the API and the panel, so that they share one login
 	// throttle: alternating between them gives no extra guesses.
@@ -180,5 +188,8 @@ func httpHandler(a *admin.Service, ms metrics.Sources, log *slog.Logger) http.Ha
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
+	if ready != nil {
+		mux.Handle("GET /readyz", ready)
+	}
 	return mux
 }
