@@ -38,6 +38,10 @@ type Actor struct {
 	Account *store.Account
 	// Remote is the client address, for the audit log.
 	Remote string
+	// Session is the ID of the panel session the account acts through,
+	// zero for an API token or none: a password change ends the
+	// account's other sessions but not this one.
+	Session int64
 }
 
 // CLI is the actor for commands run on the server itself: whoever can read
@@ -86,8 +90,14 @@ type Service struct {
 	// OpenSSL, when set, makes RSA signatures through the system's
 	// libcrypto (keys.LoadOpenSSL); nil signs with Go's crypto/rsa.
 	OpenSSL *keys.OpenSSL
+	// MaxUserNetwork is the widest network a domain admin may give a user
+	// recognised by its address; the zero value is the defaults.
+	MaxUserNetwork NetworkLimit
 
 	signers signerCache
+	// userWrites serialises user changes, so that the network check and
+	// the write see the same users.
+	userWrites sync.Mutex
 }
 
 func (s *Service) now() time.Time {

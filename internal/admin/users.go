@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -22,7 +23,23 @@ type UserChange struct {
 	GrantedDomains   *[]string
 	AllowForeignFrom *bool
 	Enabled          *bool
+	// AllowAnyNetwork is an admin's explicit override for this change: its
+	// networks may be 0.0.0.0/0 or ::/0 and may overlap networks of other
+	// domains' users (see checkNetworks). A domain admin who sets it is
+	// refused (ErrForbidden). It is not stored; the panel warns about
+	// users it let through.
+	AllowAnyNetwork bool
 }
+
+// errNameUnavailable answers for a user name that is taken, wherever: user
+// names are unique across dkimd (they are the SMTP AUTH login), and the
+// answer must not tell a domain admin which tenant holds one.
+type errNameUnavailable struct{}
+
+func (errNameUnavailable) Error() string { return "that user name is not available; choose another" }
+
+// Is makes it a store.ErrExists (HTTP 409).
+func (errNameUnavailable) Is(target error) bool { return target == store.ErrExists }
 
 // AddUser creates an outgoing user owned by domain.
 func (s *Service) AddUser(ctx context.Context, a Actor, name, domain string, c UserChange) (store.OutgoingUser, error) {
@@ -34,7 +51,17 @@ func (s *Service) AddUser(ctx context.Context, a Actor, name, domain string, c U
 	if err := s.apply(ctx, a, &u, c); err != nil {
 		return u, err
 	}
+	// One user write at a time, so that two tenants cannot both pass the
+	// network check with overlapping networks.
+	s.userWrites.Lock()
+	defer s.userWrites.Unlock()
+	if err := s.checkNetworks(ctx, a, store.OutgoingUser{}, u, c.AllowAnyNetwork); err != nil {
+		return u, err
+	}
 	if u, err = s.Store.AddUser(ctx, u); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			return u, errNameUnavailable{}
+		}
 		return u, err
 	}
 	return u, s.audit(ctx, a, "user.add", "user", u.Name, u.Domain, describeUser(u))
@@ -42,11 +69,17 @@ func (s *Service) AddUser(ctx context.Context, a Actor, name, domain string, c U
 
 // UpdateUser changes an outgoing user of a domain the actor manages.
 func (s *Service) UpdateUser(ctx context.Context, a Actor, name string, c UserChange) (store.OutgoingUser, error) {
+	s.userWrites.Lock()
+	defer s.userWrites.Unlock()
 	u, err := s.GetUser(ctx, a, name)
 	if err != nil {
 		return u, err
 	}
+	before := u
 	if err := s.apply(ctx, a, &u, c); err != nil {
+		return u, err
+	}
+	if err := s.checkNetworks(ctx, a, before, u, c.AllowAnyNetwork); err != nil {
 		return u, err
 	}
 	if u, err = s.Store.UpdateUser(ctx, u); err != nil {

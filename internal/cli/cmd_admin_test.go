@@ -68,9 +68,14 @@ func TestAdminWalkThrough(t *testing.T) {
 	fails(1, "cannot become", "", "key", "activate", "--domain", "example.com", "--selector", "mail2026", "--force")
 
 	ok("correct horse battery\n", "user", "add", "--domain", "example.com", "--name", "alice", "--password-stdin", "--dkim-selector", "mail2026")
-	fails(1, "already exists", "correct horse battery\n", "user", "add", "--domain", "other.example", "--name", "ALICE", "--password-stdin")
+	fails(1, "not available", "correct horse battery\n", "user", "add", "--domain", "other.example", "--name", "ALICE", "--password-stdin")
 	fails(1, "re-authenticating", "", "user", "add", "--domain", "example.com", "--name", "relay", "--reauth", "--ip", "192.0.2.0/24", "--dkim-selector", "mail2026")
 	ok("", "user", "add", "--domain", "example.com", "--name", "relay", "--reauth", "--ip", "192.0.2.0/24")
+	// Every address is an open relay: only with the explicit override.
+	fails(1, "every address", "", "user", "add", "--domain", "example.com", "--name", "open", "--ip", "::/0")
+	fails(1, "another domain", "", "user", "add", "--domain", "other.example", "--name", "inside", "--ip", "192.0.2.9")
+	ok("", "user", "add", "--domain", "example.com", "--name", "open", "--ip", "::/0", "--allow-any-network")
+	ok("", "user", "remove", "open")
 	fails(1, "re-authenticating", "", "user", "set", "relay", "--dkim-selector", "mail2026")
 	fails(1, "no pending or active key", "", "user", "set", "alice", "--dkim-selector", "nope")
 	fails(1, "12 characters", "short\n", "user", "add", "--domain", "example.com", "--name", "bob", "--password-stdin")

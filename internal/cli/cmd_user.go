@@ -28,6 +28,7 @@ type userFlags struct {
 	selector      *string
 	allowDomains  listFlag
 	foreign       *bool
+	anyNetwork    *bool
 	disabled      *bool
 }
 
@@ -40,6 +41,7 @@ func addUserFlags(fs *flag.FlagSet, set bool) *userFlags {
 	u.selector = fs.String("dkim-selector", "", "selector of an owner-domain key that signs this user's mail (\"\" removes it)")
 	fs.Var(&u.allowDomains, "allow-domain", "another domain the user may sign as (repeatable; replaces the list)")
 	u.foreign = fs.Bool("allow-foreign-from", false, "allow envelope and From domains the user does not own (never signed as them)")
+	u.anyNetwork = fs.Bool("allow-any-network", false, "for this change, allow --ip 0.0.0.0/0 or ::/0 (an open relay) and networks overlapping another domain's users")
 	if set {
 		u.auth = fs.String("auth", "", "change the authentication: password, ip or reauth")
 		u.disabled = fs.Bool("disabled", false, "refuse the user's mail (--disabled=false enables it)")
@@ -84,6 +86,7 @@ func (u *userFlags) change(fs *flag.FlagSet, e *Env) (admin.UserChange, error) {
 		enabled := !*u.disabled
 		c.Enabled = &enabled
 	}
+	c.AllowAnyNetwork = *u.anyNetwork
 	var kind store.AuthKind
 	switch {
 	case *u.reauth:
@@ -286,7 +289,7 @@ func accountPassword(ctx context.Context, e *Env, args []string) error {
 		if err := d.admin.SetAccountPassword(ctx, admin.CLI(), pos[0], strings.TrimRight(line, "\r\n")); err != nil {
 			return err
 		}
-		_, err := fmt.Fprintf(e.Stdout, "password of %s changed\n", pos[0])
+		_, err := fmt.Fprintf(e.Stdout, "password of %s changed; its panel sessions have ended (API tokens are kept)\n", pos[0])
 		return err
 	})
 }

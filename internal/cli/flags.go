@@ -5,8 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 
+	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/keys"
 )
 
@@ -54,6 +56,33 @@ func (l *listFlag) String() string { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error {
 	*l = append(*l, v)
 	return nil
+}
+
+// networkLimitFlag is serve's --max-user-network: "24,48" (or "/24,/48"),
+// the widest IPv4 and IPv6 networks a domain admin may give a user.
+type networkLimitFlag admin.NetworkLimit
+
+func (l *networkLimitFlag) String() string { return admin.NetworkLimit(*l).String() }
+
+func (l *networkLimitFlag) Set(v string) error {
+	v4, v6, ok := strings.Cut(v, ",")
+	if !ok {
+		return fmt.Errorf("%q: want IPv4,IPv6 prefix lengths, e.g. 24,48", v)
+	}
+	parse := func(s string, max int) (int, error) {
+		s = strings.TrimPrefix(strings.TrimSpace(s), "/")
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > max {
+			return 0, fmt.Errorf("%q: want a prefix length from 1 to %d", s, max)
+		}
+		return n, nil
+	}
+	var err error
+	if l.IPv4Bits, err = parse(v4, 32); err != nil {
+		return err
+	}
+	l.IPv6Bits, err = parse(v6, 128)
+	return err
 }
 
 // requireFlags returns a usage error naming the first empty required flag.

@@ -38,6 +38,8 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	fs.StringVar(&o.resolver, "resolver", "", "DNS server HOST:PORT for record checks (default: the system's)")
 	fs.DurationVar(&o.checkInterval, "check-interval", time.Hour, "how often published keys are re-checked in DNS (pending keys: every 5 minutes)")
 	fs.BoolVar(&o.failover, "failover", false, "when an active key's record breaks, switch to a published standby key of the domain")
+	var maxNet networkLimitFlag
+	fs.Var(&maxNet, "max-user-network", "IPV4,IPV6: the widest networks, as prefix lengths, a domain admin may give a source-IP or re-authenticating user; admins may go wider (default 24,48)")
 	openssl := openSSLFlag(fs)
 	pol := policyFlags(fs)
 	mf := addMailFlags(fs)
@@ -81,7 +83,11 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	d.admin.OpenSSL = lib
 	dnsChk := lifecycle.DNS{Resolver: o.resolver}
 	d.admin.DNS, d.admin.Lifecycle = dnsChk, *pol
+	d.admin.MaxUserNetwork = admin.NetworkLimit(maxNet)
 	if err := bootstrapAdmin(ctx, e, d.admin); err != nil {
+		return err
+	}
+	if err := reportNetworkOverlaps(ctx, d.admin, log); err != nil {
 		return err
 	}
 	errc := make(chan error, 4)
@@ -173,6 +179,25 @@ func bootstrapAdmin(ctx context.Context, e *Env, a *admin.Service) error {
 	line := strings.Repeat("=", 72)
 	_, err = fmt.Fprintf(e.Stderr, "%s\nFirst start: log in as \"admin\" with the password %s\nIt is shown only now. Change it with: dkimd account password admin < newpassword\n%s\n", line, password, line)
 	return err
+}
+
+// reportNetworkOverlaps warns, once a start, of each pair of users of
+// different domains whose networks overlap: rows from before the network
+// rules, or let through by an admin's override. Mail from such addresses
+// may be taken for the wrong domain's, or refused. The operator reads the
+// log, so it names both users and their domains.
+func reportNetworkOverlaps(ctx context.Context, a *admin.Service, log *slog.Logger) error {
+	overlaps, err := a.NetworkOverlaps(ctx, admin.System())
+	if err != nil {
+		return err
+	}
+	for _, o := range overlaps {
+		log.Warn("user_networks_overlap",
+			"user", o.A.User, "domain", o.A.Domain, "network", o.A.Network.String(),
+			"other_user", o.B.User, "other_domain", o.B.Domain, "other_network", o.B.Network.String(),
+			"detail", "users of different domains claim the same addresses; change or remove one")
+	}
+	return nil
 }
 
 // httpHandler routes the HTTP side of serve: the control panel, the JSON

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dkimd/dkimd/internal/delivery"
 	"github.com/dkimd/dkimd/internal/queue"
 	"github.com/dkimd/dkimd/internal/relay"
 )
@@ -78,15 +79,15 @@ func startMail(ctx context.Context, m *mailFlags, d *data, log *slog.Logger, err
 	if err != nil {
 		return nil, err
 	}
-	dopts := queue.Options{SmartHost: m.smarthost, Username: m.smarthostUser, HeloName: m.hostname, Expiry: m.queueLifetime, Logger: log, Metrics: qm}
+	dopts := delivery.Options{SmartHost: m.smarthost, Username: m.smarthostUser, HeloName: m.hostname, Expiry: m.queueLifetime, Logger: log, Metrics: qm}
 	switch m.smarthostTLS {
 	case "opportunistic":
 	case "required":
-		dopts.SmartHostTLS = queue.TLSRequired
+		dopts.SmartHostTLS = delivery.TLSRequired
 	case "implicit":
-		dopts.SmartHostTLS = queue.TLSImplicit
+		dopts.SmartHostTLS = delivery.TLSImplicit
 	case "none":
-		dopts.SmartHostTLS = queue.TLSDisabled
+		dopts.SmartHostTLS = delivery.TLSDisabled
 	default:
 		spool.Close()
 		return nil, usagef("--smarthost-tls %q: want opportunistic, required, implicit or none", m.smarthostTLS)
@@ -100,7 +101,7 @@ func startMail(ctx context.Context, m *mailFlags, d *data, log *slog.Logger, err
 		dopts.Password = strings.TrimSpace(string(pw))
 	}
 	if m.mxResolver != "" {
-		dopts.Resolver = &queue.DNSResolver{Server: m.mxResolver}
+		dopts.Resolver = &delivery.DNSResolver{Server: m.mxResolver}
 	}
 	out := &mail{spool: spool, metrics: &relay.Metrics{}, addrs: map[relay.Mode]string{}, delivered: make(chan struct{})}
 	tlsConf, err := m.tlsConfig(d.dir)
@@ -147,7 +148,7 @@ func startMail(ctx context.Context, m *mailFlags, d *data, log *slog.Logger, err
 	out.stopDelivery = cancel
 	go func() {
 		defer close(out.delivered)
-		if err := queue.NewDeliverer(spool, dopts).Run(dctx); err != nil && !errors.Is(err, context.Canceled) {
+		if err := delivery.NewDeliverer(spool, dopts).Run(dctx); err != nil && !errors.Is(err, context.Canceled) {
 			log.Error("delivery_stopped", "err", err)
 		}
 	}()

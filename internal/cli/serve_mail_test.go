@@ -15,8 +15,9 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/dkimd/dkimd/internal/delivery/deliverytest"
+	"github.com/dkimd/dkimd/internal/logtest"
 	"github.com/dkimd/dkimd/internal/peertest"
-	"github.com/dkimd/dkimd/internal/queue/queuetest"
 )
 
 // TestServeRelaysSignedMail is the mail path end to end, as a user meets it:
@@ -40,8 +41,8 @@ func TestServeRelaysSignedMail(t *testing.T) {
 	record := strings.TrimSpace(ok("", "key", "record", "--domain", "example.com", "--selector", "s1", "--format", "value"))
 	ok("a long enough password\n", "user", "add", "--domain", "example.com", "--name", "alice", "--password-stdin")
 
-	sink := queuetest.NewSink(t, queuetest.SinkOptions{})
-	var logs syncBuffer
+	sink := deliverytest.NewSink(t, deliverytest.SinkOptions{})
+	var logs logtest.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
@@ -79,7 +80,7 @@ func TestServeRelaysSignedMail(t *testing.T) {
 	}
 	// The next hop fails for now: the message waits in the queue, and the
 	// queue commands reach the running serve over its control socket.
-	sink.SetMode(queuetest.TempFail)
+	sink.SetMode(deliverytest.TempFail)
 	msg := "From: Alice <alice@example.com>\r\nTo: bob@example.net\r\nSubject: end to end\r\n" +
 		"Date: Sun, 29 Nov 2026 10:00:00 +0000\r\nMessage-ID: <e2e@example.com>\r\n\r\nHello Bob.\r\n"
 	if err := c.SendMail("alice@example.com", []string{"bob@example.net"}, strings.NewReader(msg)); err != nil {
@@ -98,9 +99,9 @@ func TestServeRelaysSignedMail(t *testing.T) {
 	if err := json.Unmarshal([]byte(ok("", "queue", "list", "--json")), &queued); err != nil || len(queued) != 1 {
 		t.Fatalf("queue list: %v %v", queued, err)
 	}
-	sink.SetMode(queuetest.Accept)
+	sink.SetMode(deliverytest.Accept)
 	ok("", "queue", "retry", queued[0].ID)
-	var got []queuetest.Received
+	var got []deliverytest.Received
 	for deadline := time.Now().Add(20 * time.Second); len(got) == 0 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		got = sink.Delivered()
 	}

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -17,35 +16,17 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/logtest"
 	"github.com/dkimd/dkimd/internal/metrics"
 	"github.com/dkimd/dkimd/internal/store"
 	"github.com/dkimd/dkimd/internal/store/sqlite"
 	"github.com/dkimd/dkimd/internal/web"
 )
-
-// syncBuffer is a bytes.Buffer safe for the server goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestServeFirstStart runs "dkimd serve" on a fresh data directory the way
 // the README says, logs in with the printed one-time password, uses the API,
@@ -58,7 +39,7 @@ func TestServeFirstStart(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	dir := t.TempDir() + "/data"
-	var stderr syncBuffer
+	var stderr logtest.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
@@ -127,7 +108,7 @@ func TestServeFirstStart(t *testing.T) {
 		t.Errorf("first-start banner count: %s", stderr.String())
 	}
 	// A second start on the same data finds the admin: no new password.
-	var again syncBuffer
+	var again logtest.Buffer
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	go func() {
 		done <- Main(ctx2, []string{"dkimd", "serve", "--data", dir, "--listen-http", "127.0.0.1:0",
@@ -170,7 +151,7 @@ log-format = json
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var stderr syncBuffer
+	var stderr logtest.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
@@ -237,7 +218,7 @@ func TestServeLoginThrottleShared(t *testing.T) {
 	c := &http.Client{Jar: jar, Timeout: 10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
-	for i := range web.DefaultLoginLimits().PerName {
+	for i := range web.DefaultLoginLimits().PerPair {
 		resp, err := c.Post(srv.URL+"/api/v1/login", "application/json", strings.NewReader(`{"name":"alice","password":"wrong `+fmt.Sprint(i)+`"}`))
 		if err != nil {
 			t.Fatal(err)
@@ -264,6 +245,6 @@ func TestServeLoginThrottleShared(t *testing.T) {
 	got, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(string(got), "Too many failed logins") {
-		t.Errorf("panel login after %d API failures: status %d, want 429 Too many failed logins", web.DefaultLoginLimits().PerName, resp.StatusCode)
+		t.Errorf("panel login after %d API failures: status %d, want 429 Too many failed logins", web.DefaultLoginLimits().PerPair, resp.StatusCode)
 	}
 }

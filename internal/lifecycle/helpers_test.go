@@ -1,7 +1,6 @@
 package lifecycle_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +20,7 @@ import (
 	"github.com/dkimd/dkimd/internal/dnscheck/dnstest"
 	"github.com/dkimd/dkimd/internal/keys"
 	"github.com/dkimd/dkimd/internal/lifecycle"
+	"github.com/dkimd/dkimd/internal/logtest"
 	"github.com/dkimd/dkimd/internal/policy"
 	"github.com/dkimd/dkimd/internal/store"
 	"github.com/dkimd/dkimd/internal/store/sqlite"
@@ -44,7 +44,7 @@ type world struct {
 	svc      *admin.Service
 	dns      lifecycle.DNS
 	mon      *lifecycle.Monitor
-	logs     *syncBuffer
+	logs     *logtest.Buffer
 	resolver *dnstest.Server
 	ns       map[string]*dnstest.Server // by host, canonical
 
@@ -59,7 +59,7 @@ type worldOptions struct {
 
 func newWorld(t *testing.T, wo worldOptions) *world {
 	t.Helper()
-	w := &world{t: t, ctx: context.Background(), clk: storetest.NewClock(start), logs: &syncBuffer{},
+	w := &world{t: t, ctx: context.Background(), clk: storetest.NewClock(start), logs: &logtest.Buffer{},
 		ns: map[string]*dnstest.Server{}, records: map[*dnstest.Server]map[string]string{}}
 	db, err := sqlite.Open(w.ctx, filepath.Join(t.TempDir(), "dkimd.db"), sqlite.Options{Now: w.clk.Now})
 	if err != nil {
@@ -293,22 +293,4 @@ func (w *world) LookupTXT(ctx context.Context, name string) ([]string, error) {
 		return nil, fmt.Errorf("%w: %s", dkim.ErrKeyNotFound, name)
 	}
 	return out, nil
-}
-
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -9,10 +9,10 @@ import (
 
 // TestClaimOrder: Claim hands out due messages earliest first, each once
 // while leased, skips those not yet due, and sees every schedule change
-// (Update, Release, Retry) — the heap's lazy bookkeeping never loses or
+// (Record, Release, Retry) — the heap's lazy bookkeeping never loses or
 // repeats a message.
 func TestClaimOrder(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnv(t)
 	now := e.clk.Now()
 	const n = 300
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -21,17 +21,20 @@ func TestClaimOrder(t *testing.T) {
 		e.enqueue("a@sender.test", []string{"b@rcpt.test"}, testBody(fmt.Sprint("m", i)))
 		// Defer each by a random time, some of them twice.
 		for range 1 + i%2 {
-			ms, err := e.sp.Claim(e.ctx, now.Add(1000*time.Hour), 1)
+			e.clk.Set(now.Add(1000 * time.Hour))
+			ms, err := e.sp.Claim(e.ctx, "test", time.Hour, 1)
 			if err != nil || len(ms) != 1 {
 				t.Fatalf("claim %d: %v %v", i, ms, err)
 			}
 			m := ms[0]
 			m.Recipients[0].Status = Deferred
 			m.Recipients[0].Next = now.Add(time.Duration(rng.IntN(100)) * time.Minute)
-			if err := e.sp.Update(e.ctx, m); err != nil {
+			if err := e.sp.Record(e.ctx, &m); err != nil {
 				t.Fatal(err)
 			}
-			e.sp.Release(m.ID)
+			if err := e.sp.Release(e.ctx, &m); err != nil {
+				t.Fatal(err)
+			}
 			want[m.ID] = m.Recipients[0].Next
 		}
 	}
@@ -39,10 +42,12 @@ func TestClaimOrder(t *testing.T) {
 		t.Fatalf("%d messages scheduled, want %d", len(want), n)
 	}
 	at := now.Add(50 * time.Minute)
+	e.clk.Set(at)
 	seen := map[string]bool{}
+	claimed := map[string]Claim{}
 	var last time.Time
 	for {
-		ms, err := e.sp.Claim(e.ctx, at, 7)
+		ms, err := e.sp.Claim(e.ctx, "test", time.Hour, 7)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,7 +59,7 @@ func TestClaimOrder(t *testing.T) {
 			if next.After(at) || next.Before(last) || seen[m.ID] || !next.Equal(want[m.ID]) {
 				t.Fatalf("claimed %s due %v after %v (seen %v)", m.ID, next, last, seen[m.ID])
 			}
-			last, seen[m.ID] = next, true
+			last, seen[m.ID], claimed[m.ID] = next, true, m
 		}
 	}
 	for id, next := range want {
@@ -64,8 +69,10 @@ func TestClaimOrder(t *testing.T) {
 	}
 	// Release the claimed ones: they are due again; Retry makes a later
 	// one due now.
-	for id := range seen {
-		e.sp.Release(id)
+	for _, c := range claimed {
+		if err := e.sp.Release(e.ctx, &c); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var later string
 	for id, next := range want {
@@ -77,7 +84,7 @@ func TestClaimOrder(t *testing.T) {
 	if err := e.sp.Retry(e.ctx, later); err != nil {
 		t.Fatal(err)
 	}
-	ms, err := e.sp.Claim(e.ctx, at, 2*n)
+	ms, err := e.sp.Claim(e.ctx, "test", time.Hour, 2*n)
 	if err != nil {
 		t.Fatal(err)
 	}

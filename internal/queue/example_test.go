@@ -10,26 +10,18 @@ import (
 	"time"
 
 	"github.com/dkimd/dkimd/internal/queue"
-	"github.com/dkimd/dkimd/internal/queue/queuetest"
 )
 
 // The SMTP side stores each signed message with Enqueue and answers 250
-// only once it returns; a Deliverer sends it on.
+// only once it returns; a deliverer (package delivery) claims it with a
+// lease, records how each recipient's attempt ended, and completes it.
 func Example() {
-	sink, err := queuetest.StartSink(queuetest.SinkOptions{}) // the smart host
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer sink.Close()
 	dir, err := os.MkdirTemp("", "spool")
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-
-	quiet := slog.New(slog.DiscardHandler)
-	metrics := new(queue.Metrics)
-	spool, err := queue.OpenSpool(dir, queue.SpoolOptions{Logger: quiet, Metrics: metrics})
+	spool, err := queue.OpenSpool(dir, queue.SpoolOptions{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -37,27 +29,30 @@ func Example() {
 
 	ctx := context.Background()
 	_, err = spool.Enqueue(ctx, queue.Envelope{
-		From:     "alice@example.com",
-		To:       []string{"bob@example.net"},
-		User:     "alice",
-		Decision: "signed d=example.com s=sel1",
+		From: "alice@example.com",
+		To:   []string{"bob@example.net", "carol@example.org"},
 	}, strings.NewReader("Subject: hi\r\n\r\nHello.\r\n"))
 	if err != nil {
 		log.Fatal(err) // answer 451 4.3.0
 	}
 
-	d := queue.NewDeliverer(spool, queue.Options{
-		SmartHost:    sink.Addr,
-		SmartHostTLS: queue.TLSOpportunistic,
-		HeloName:     "dkimd.example.com",
-		Logger:       quiet,
-		Metrics:      metrics,
-	})
-	if err := d.RunOnce(ctx); err != nil { // a server runs d.Run(ctx) instead
+	claims, err := spool.Claim(ctx, "node1", time.Hour, 10)
+	if err != nil {
 		log.Fatal(err)
 	}
-	sink.Wait(1, time.Second)
-	st, _ := spool.Stats(ctx)
-	fmt.Println("accepted", st.Accepted, "delivered", st.Delivered, "queued", st.Messages)
-	// Output: accepted 1 delivered 1 queued 0
+	c := &claims[0]
+	c.Recipients[0].Status = queue.Delivered // 250 after the final dot
+	c.Recipients[1].Status = queue.Deferred  // 451: try again in ten minutes
+	c.Recipients[1].Next = time.Now().Add(10 * time.Minute)
+	if err := spool.Complete(ctx, c); err != nil {
+		log.Fatal(err)
+	}
+
+	l, _ := spool.List(ctx)
+	fmt.Println("queued", len(l), "open recipients", l[0].Open)
+	again, _ := spool.Claim(ctx, "node2", time.Hour, 10)
+	fmt.Println("due now", len(again))
+	// Output:
+	// queued 1 open recipients 1
+	// due now 0
 }

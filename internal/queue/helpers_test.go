@@ -10,8 +10,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/dkimd/dkimd/internal/queue/queuetest"
 )
 
 // clock is a settable clock for tests.
@@ -26,6 +24,12 @@ func (c *clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.t
+}
+
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
 }
 
 func (c *clock) Advance(d time.Duration) {
@@ -46,41 +50,52 @@ func (w tWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// env is a spool, a sink and a deliverer that sends everything to the sink
-// as a smart host, under a test clock.
+// env is a spool under a test clock.
 type env struct {
-	t    *testing.T
-	ctx  context.Context
-	clk  *clock
-	m    *Metrics
-	dir  string
-	sp   *Spool
-	sink *queuetest.Sink
-	d    *Deliverer
+	t   *testing.T
+	ctx context.Context
+	clk *clock
+	m   *Metrics
+	dir string
+	sp  *Spool
 }
 
-func newEnv(t *testing.T, mod func(*Options)) *env {
+func newEnv(t *testing.T) *env {
 	t.Helper()
 	e := &env{t: t, ctx: t.Context(), clk: newClock(), m: new(Metrics), dir: t.TempDir()}
-	e.sink = queuetest.NewSink(t, queuetest.SinkOptions{})
 	e.open()
-	opts := Options{
-		SmartHost:      e.sink.Addr,
-		HeloName:       "dkimd.test",
-		Now:            e.clk.Now,
-		Logger:         testLogger(t),
-		Metrics:        e.m,
-		CommandTimeout: 2 * time.Second,
-		DataTimeout:    2 * time.Second,
-		ConnectTimeout: 2 * time.Second,
-		RetryBase:      time.Minute,
-		RetryMax:       time.Hour,
-	}
-	if mod != nil {
-		mod(&opts)
-	}
-	e.d = NewDeliverer(e.sp, opts)
 	return e
+}
+
+// claim leases every message due now, for an hour.
+func (e *env) claim() []Claim {
+	e.t.Helper()
+	cs, err := e.sp.Claim(e.ctx, "test", time.Hour, 1<<20)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return cs
+}
+
+// deliverAll claims every due message, records each open recipient as
+// delivered and completes it, as a deliverer whose next hop takes
+// everything does; it returns the ids delivered.
+func (e *env) deliverAll() []string {
+	e.t.Helper()
+	var ids []string
+	for _, c := range e.claim() {
+		for i := range c.Recipients {
+			if !c.Recipients[i].Status.Final() {
+				c.Recipients[i].Status = Delivered
+				c.Recipients[i].Attempts++
+			}
+		}
+		if err := e.sp.Complete(e.ctx, &c); err != nil {
+			e.t.Fatal(err)
+		}
+		ids = append(ids, c.ID)
+	}
+	return ids
 }
 
 // open (re)opens the spool, as after a restart.
@@ -102,9 +117,6 @@ func (e *env) open() {
 		e.t.Fatal(err)
 	}
 	e.sp = sp
-	if e.d != nil {
-		e.d.q = sp
-	}
 }
 
 func testBody(subject string) string {
@@ -119,13 +131,6 @@ func (e *env) enqueue(from string, to []string, body string) string {
 		e.t.Fatal(err)
 	}
 	return id
-}
-
-func (e *env) runOnce() {
-	e.t.Helper()
-	if err := e.d.RunOnce(e.ctx); err != nil {
-		e.t.Fatal(err)
-	}
 }
 
 func (e *env) get(id string) Message {

@@ -15,7 +15,7 @@ func TestMemoryFlatWithManyQueuedMessages(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes 25 MB")
 	}
-	e := newEnv(t, nil)
+	e := newEnv(t)
 	heap := func() uint64 {
 		runtime.GC()
 		var ms runtime.MemStats

@@ -25,6 +25,11 @@ var (
 	ErrLocked = errors.New("queue: spool in use by another process")
 	// ErrBusy means the message is being delivered right now; try again.
 	ErrBusy = errors.New("queue: message is being delivered")
+	// ErrLeaseLost means a deliverer's claim on a message is no longer
+	// current: its lease expired, or the message was claimed again or
+	// removed since. The deliverer must drop the message without recording
+	// anything.
+	ErrLeaseLost = errors.New("queue: lease lost")
 )
 
 // Envelope is the SMTP envelope of a message and what dkimd knows about how
@@ -164,31 +169,81 @@ type Queue interface {
 	Stats(ctx context.Context) (Stats, error)
 }
 
-// DeliveryQueue is what a Deliverer needs from a queue beyond Queue.
+// Claim is a message leased to one deliverer by DeliveryQueue.Claim. The
+// deliverer changes the state of Message.Recipients (and DSNs) as its
+// attempts end and hands the claim back to Record, Complete and the others;
+// none of them accepts a claim whose lease is no longer the current one.
+type Claim struct {
+	Message
+	// Owner names the deliverer that holds the lease (a node and process),
+	// for logs and the admin API.
+	Owner string
+	// Token fences the lease: every claim of a message gets a new one, and
+	// the queue refuses, with ErrLeaseLost, a change made under an older
+	// one, so a deliverer whose lease expired cannot overwrite the work of
+	// the one that claimed the message next.
+	Token uint64
+	// Expires is when the lease ends unless renewed; after that the message
+	// is claimable by others.
+	Expires time.Time
+}
+
+// DeliveryQueue is the queue as a deliverer sees it: leases on due
+// messages, and the outcome of each attempt. Spool implements it on local
+// disk, where a lease lives in memory; a database queue implements it with
+// a lease column and SELECT ... FOR UPDATE SKIP LOCKED, so that several
+// nodes can deliver from one queue. Every method that takes a claim fails
+// with an error wrapping ErrLeaseLost when the lease has expired or the
+// message was claimed again or removed since.
+//
+// Record, Defer and Bounce keep the lease; Complete and Release end it.
 type DeliveryQueue interface {
 	Queue
-	// Claim leases up to max messages that have recipients due at now,
-	// or whose recipients are all final (so the deliverer can notify and
-	// remove them). A leased message is not claimed again until Release.
-	Claim(ctx context.Context, now time.Time, max int) ([]Message, error)
-	// Release ends a lease taken by Claim.
-	Release(id string)
-	// Done removes a leased message whose recipients are all final (and
-	// notified).
-	Done(ctx context.Context, id string) error
+	// Claim leases up to max messages to owner for lease: those with a
+	// recipient due now, and those whose recipients are all final (so that
+	// the deliverer can notify the sender and complete them). A message
+	// whose lease expired is claimable again. Messages are given earliest
+	// due first.
+	Claim(ctx context.Context, owner string, lease time.Duration, max int) ([]Claim, error)
+	// Renew extends the lease of c to lease from now and updates
+	// c.Expires.
+	Renew(ctx context.Context, c *Claim, lease time.Duration) error
 	// Body opens the message body. Reading it returns an error wrapping
 	// ErrCorrupt instead of io.EOF if the body does not match what was
 	// stored, so a damaged body is never sent whole.
 	Body(ctx context.Context, id string) (io.ReadCloser, error)
-	// Update durably stores the recipients' state and DSN count of a leased
-	// message.
-	Update(ctx context.Context, m Message) error
+	// Record durably stores the recipients' state and DSN count of c, as
+	// one attempt left them (some recipients delivered, others deferred or
+	// bounced), before the next attempt starts.
+	Record(ctx context.Context, c *Claim) error
+	// Defer records every open recipient of c as deferred until next, with
+	// reason as its last reply, counting an attempt.
+	Defer(ctx context.Context, c *Claim, next time.Time, reason string) error
+	// Bounce records every open recipient of c as bounced, with reason as
+	// its last reply followed by the reply it had, if any ("; last error:
+	// ..."), so that the notification says both.
+	Bounce(ctx context.Context, c *Claim, reason string) error
+	// Complete ends the lease of c. When every recipient of c is final the
+	// message is removed; otherwise c's state is stored (if it changed
+	// since it was last recorded) and the message waits for its earliest
+	// deferred recipient. The removal need not be durable when Complete
+	// returns: a message that comes back after a crash goes out again to
+	// the recipients not recorded as final (delivery is at least once).
+	// When Complete fails the lease is still held: the caller may Record
+	// the state instead (so that a message whose removal failed is not
+	// sent again meanwhile) and then Releases it.
+	Complete(ctx context.Context, c *Claim) error
+	// Release ends the lease of c and leaves the message as last recorded,
+	// due as before: for a deliverer that stops.
+	Release(ctx context.Context, c *Claim) error
+	// Quarantine moves a message whose stored data is damaged out of the
+	// queue; it is never delivered.
+	Quarantine(ctx context.Context, c *Claim, reason error) error
 	// EnqueueID is Enqueue with a caller-chosen id; storing an id that is
 	// already queued does nothing. DSNs use it so that making one twice
 	// after a crash queues it once.
 	EnqueueID(ctx context.Context, id string, env Envelope, body io.Reader) error
-	// Quarantine moves a message whose files are damaged out of the queue.
-	Quarantine(ctx context.Context, id string, reason error) error
-	// Wake receives a value after Enqueue stores a message.
-	Wake() <-chan struct{}
+	// Wait receives a value when a message may have become due: after
+	// Enqueue or Retry. Deliverers also poll, so a lost wake-up only delays.
+	Wait() <-chan struct{}
 }

@@ -11,7 +11,7 @@ import (
 // per batch of spares, not once per message; every message file ends at
 // mode 0600; a restart deletes the unused spares and keeps the messages.
 func TestSpareFiles(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnv(t)
 	const n = 3*spareBatch + 5
 	before := e.sp.msgSync.count()
 	var ids []string
@@ -37,8 +37,7 @@ func TestSpareFiles(t *testing.T) {
 	if len(msgs) != n {
 		t.Errorf("after a restart msg/ holds %d files, want the %d messages (no spares)", len(msgs), n)
 	}
-	e.runOnce()
-	if got := len(e.sink.Delivered()); got != n {
+	if got := len(e.deliverAll()); got != n {
 		t.Errorf("delivered %d, want %d", got, n)
 	}
 }
@@ -48,7 +47,7 @@ func TestSpareFiles(t *testing.T) {
 // acknowledged: Open deletes it without quarantining anything, and keeps a
 // complete message beside it.
 func TestRestartDeletesCutOffSpares(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnv(t)
 	kept := e.enqueue("alice@sender.test", []string{"bob@rcpt.test"}, testBody("kept"))
 	whole, err := os.ReadFile(filepath.Join(e.dir, "msg", kept))
 	if err != nil {

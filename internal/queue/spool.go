@@ -17,9 +17,9 @@ package queue
 // again. Concurrent callers share these directory fsyncs (dirsync.go).
 //
 // Remove deletes msg/<id> first and fsyncs msg/, then state/<id>; a state
-// file without its message is an orphan that Open deletes. Done, the
+// file without its message is an orphan that Open deletes. Complete, the
 // removal of a message whose recipients are all final, skips that fsync:
-// losing it to a power failure sends the message again, see Done. When a
+// losing it to a power failure sends the message again, see Complete. When a
 // transaction leaves every recipient delivered, the Deliverer removes the
 // message without writing its state first: a crash before the removal is
 // on disk sends the message again, as a crash before a state write would.
@@ -78,6 +78,7 @@ type Spool struct {
 	idx     map[string]*entry // see index.go
 	due     dueHeap           // see due.go
 	senders senderCache       // see index.go
+	leases  leases            // see lease.go
 
 	// 64 KiB buffers for writing and reading message files, reused: under
 	// load, allocating (and zeroing) them per message kept the garbage
@@ -98,6 +99,7 @@ func OpenSpool(dir string, opts SpoolOptions) (*Spool, error) {
 		wake: make(chan struct{}, 1),
 		idx:  make(map[string]*entry),
 	}
+	s.leases.init()
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -486,21 +488,6 @@ func (s *Spool) lookup(id string) (*entry, error) {
 	return e, nil
 }
 
-// lease takes the lease of id for an admin operation.
-func (s *Spool) lease(id string) (*entry, error) {
-	e, err := s.lookup(id)
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if e.leased {
-		return nil, fmt.Errorf("%w: %s", ErrBusy, id)
-	}
-	e.leased = true
-	return e, nil
-}
-
 // List implements Queue.
 func (s *Spool) List(ctx context.Context) ([]Summary, error) {
 	s.mu.Lock()
@@ -526,11 +513,11 @@ func (s *Spool) Get(ctx context.Context, id string) (Message, error) {
 
 // Retry implements Queue.
 func (s *Spool) Retry(ctx context.Context, id string) error {
-	e, err := s.lease(id)
+	e, token, err := s.lease(id)
 	if err != nil {
 		return err
 	}
-	defer s.Release(id)
+	defer s.unlease(id, token)
 	e.fileMu.Lock()
 	defer e.fileMu.Unlock()
 	m, err := s.load(id, s.mayHaveState(e))
@@ -564,14 +551,18 @@ func (s *Spool) kick() {
 // administrator who removed a message must not see it come back, and
 // delivered, after a crash.
 func (s *Spool) Remove(ctx context.Context, id string) error {
-	e, err := s.lease(id)
+	e, token, err := s.lease(id)
 	if err != nil {
 		return err
 	}
-	return s.remove(id, e, true)
+	if err := s.remove(id, e, true); err != nil {
+		s.unlease(id, token)
+		return err
+	}
+	return nil
 }
 
-// remove deletes a leased message: msg/<id> first, then state/<id>, so
+// remove deletes a leased message (the caller ends the lease if it fails): msg/<id> first, then state/<id>, so
 // that a crash in between leaves an orphan state file, which Open deletes,
 // rather than a message whose delivered recipients were forgotten. With
 // durable, msg/ is fsynced in between, so the message cannot come back.
@@ -579,17 +570,16 @@ func (s *Spool) remove(id string, e *entry, durable bool) error {
 	e.fileMu.Lock()
 	defer e.fileMu.Unlock()
 	if err := os.Remove(s.path("msg", id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		s.Release(id)
 		return fmt.Errorf("%w: %v", ErrStorage, err)
 	}
 	if durable {
 		if err := s.msgSync.Sync(); err != nil {
-			s.Release(id)
 			return err
 		}
 	}
 	s.mu.Lock()
 	delete(s.idx, id)
+	delete(s.leases.byID, id)
 	s.mu.Unlock()
 	if !s.mayHaveState(e) {
 		return nil
@@ -624,85 +614,6 @@ func (s *Spool) Stats(ctx context.Context) (Stats, error) {
 	}
 	st.Oldest = fromNanos(oldest)
 	return st, nil
-}
-
-// Claim implements DeliveryQueue.
-func (s *Spool) Claim(ctx context.Context, now time.Time, max int) ([]Message, error) {
-	s.mu.Lock()
-	ids := s.popDue(now, max)
-	s.mu.Unlock()
-
-	out := make([]Message, 0, len(ids))
-	for _, e := range ids {
-		m, err := s.load(e.id, s.mayHaveState(e))
-		switch {
-		case err == nil:
-			out = append(out, m)
-		case errors.Is(err, ErrCorrupt):
-			if qerr := s.Quarantine(ctx, e.id, err); qerr != nil {
-				s.log.Error("queue quarantine failed", "msg_id", e.id, "err", qerr)
-			}
-		default:
-			s.Release(e.id)
-			s.log.Error("queue message not loaded", "msg_id", e.id, "err", err)
-		}
-	}
-	return out, nil
-}
-
-// Release implements DeliveryQueue.
-func (s *Spool) Release(id string) {
-	s.mu.Lock()
-	if e, ok := s.idx[id]; ok && e.leased {
-		e.leased = false
-		s.schedule(e)
-	}
-	s.mu.Unlock()
-}
-
-// Update implements DeliveryQueue.
-func (s *Spool) Update(ctx context.Context, m Message) error {
-	e, err := s.lookup(m.ID)
-	if err != nil {
-		return err
-	}
-	e.fileMu.Lock()
-	defer e.fileMu.Unlock()
-	if err := s.writeState(m.ID, e, state{Rcpts: m.Recipients, DSNs: m.DSNs}); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	e.setRcpts(m.Recipients)
-	s.schedule(e)
-	s.mu.Unlock()
-	return nil
-}
-
-// Done removes a leased message whose recipients are all final.
-//
-// The removal is not made durable (no fsync of msg/): if a crash loses it,
-// Open finds the message again and it goes out again, to the recipients
-// that its state file, if any, does not record as final. That is the
-// duplicate window that already exists between the remote server's 250 and
-// this removal, widened to the few seconds the kernel takes to write the
-// directory back, and only for a power failure or kernel crash: the
-// unlink is in the kernel's cache the moment it returns, so a kill -9
-// loses nothing. Nothing is lost either way: Done is called only when
-// every recipient is delivered or bounced (and notified).
-//
-// If the crash keeps the removal of the state file but loses that of the
-// message (the unlinks are in different directories, and only a file
-// system that journals metadata in order, as ext4 and XFS do with their
-// journals, keeps the second from reaching the disk first), the message
-// comes back with every recipient pending: the recipients of earlier
-// transactions get it again too, and a bounce may be reported twice. More
-// duplicates, still no loss.
-func (s *Spool) Done(ctx context.Context, id string) error {
-	e, err := s.lookup(id)
-	if err != nil {
-		return err
-	}
-	return s.remove(id, e, false)
 }
 
 // Body implements DeliveryQueue.
@@ -777,21 +688,6 @@ func (b *bodyReader) Close() error {
 	return b.c.Close()
 }
 
-// Quarantine implements DeliveryQueue.
-func (s *Spool) Quarantine(ctx context.Context, id string, reason error) error {
-	e, err := s.lookup(id)
-	if err != nil {
-		return err
-	}
-	e.fileMu.Lock()
-	defer e.fileMu.Unlock()
-	s.quarantineFiles(id, reason)
-	s.mu.Lock()
-	delete(s.idx, id)
-	s.mu.Unlock()
-	return nil
-}
-
 // quarantineFiles moves a message's files to quarantine/ with a note of
 // why. Failures are logged: the message is dropped from the index either
 // way, so it is never delivered.
@@ -816,8 +712,8 @@ func (s *Spool) quarantineFiles(id string, reason error) {
 	}
 }
 
-// Wake implements DeliveryQueue.
-func (s *Spool) Wake() <-chan struct{} { return s.wake }
+// Wait implements DeliveryQueue.
+func (s *Spool) Wait() <-chan struct{} { return s.wake }
 
 // Dir returns the spool directory.
 func (s *Spool) Dir() string { return s.dir }

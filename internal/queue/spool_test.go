@@ -11,12 +11,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/dkimd/dkimd/internal/queue/queuetest"
 )
 
 func TestEnqueueStoresDurably(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnv(t)
 	body := testBody("one")
 	id := e.enqueue("alice@sender.test", []string{"bob@rcpt.test", "carol@rcpt.test"}, body)
 	if !validID(id) {
@@ -76,7 +74,7 @@ func TestEnqueueRefusesBadEnvelope(t *testing.T) {
 		{"sender with angle bracket", func(e *Envelope) { e.From = "a>@x.test" }, ErrInvalid},
 		{"metadata with line break", func(e *Envelope) { e.Decision = "x\ny" }, ErrInvalid},
 	}
-	e := newEnv(t, nil)
+	e := newEnv(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env := valid
@@ -91,7 +89,7 @@ func TestEnqueueRefusesBadEnvelope(t *testing.T) {
 }
 
 func TestEnqueueFailureStoresNothing(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnv(t)
 	_, err := e.sp.Enqueue(e.ctx, Envelope{From: "a@x.test", To: []string{"b@y.test"}}, errReader{})
 	if !errors.Is(err, ErrStorage) {
 		t.Fatalf("Enqueue with failing body: %v, want ErrStorage", err)
@@ -127,119 +125,18 @@ type errReader struct{}
 
 func (errReader) Read([]byte) (int, error) { return 0, errors.New("client went away") }
 
-func TestRestartRecovery(t *testing.T) {
-	e := newEnv(t, nil)
-	e.sink.SetRcpt(func(to string) error {
-		if strings.HasPrefix(to, "later") {
-			return tempErr
-		}
-		return nil
-	})
-	a := e.enqueue("alice@sender.test", []string{"now@rcpt.test", "later@rcpt.test"}, testBody("a"))
-	b := e.enqueue("alice@sender.test", []string{"bob@rcpt.test"}, testBody("b"))
-	e.runOnce()
-	if got := statuses(e.get(a)); got != "now@rcpt.test=delivered/1 later@rcpt.test=deferred/1" {
-		t.Fatalf("after first run: %s", got)
-	}
-	if len(e.sink.Delivered()) != 2 {
-		t.Fatalf("sink got %d messages", len(e.sink.Delivered()))
-	}
-	e.clk.Advance(time.Second)
-	c := e.enqueue("alice@sender.test", []string{"carol@rcpt.test"}, testBody("c"))
-
-	// What a crash leaves: a half-written message in tmp/ and the state of
-	// a message whose removal was cut short.
-	if err := os.WriteFile(filepath.Join(e.dir, "tmp", "x.msg"), []byte("DKIMDQ1 half"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(e.dir, "state", "gone"), []byte("x"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	e.open()
-	for _, sub := range []string{"tmp", "state"} {
-		f, _ := os.ReadDir(filepath.Join(e.dir, sub))
-		for _, x := range f {
-			if x.Name() == "x.msg" || x.Name() == "gone" {
-				t.Fatalf("%s/%s survived the restart", sub, x.Name())
-			}
-		}
-	}
-	if l := e.list(); len(l) != 2 || l[0].ID != a || l[1].ID != c {
-		t.Fatalf("after restart List = %+v (b=%s)", l, b)
-	}
-	if got := statuses(e.get(a)); got != "now@rcpt.test=delivered/1 later@rcpt.test=deferred/1" {
-		t.Fatalf("after restart: %s", got)
-	}
-
-	e.sink.SetRcpt(nil)
-	e.clk.Advance(time.Hour)
-	e.runOnce()
-	got := e.sink.Delivered()
-	if len(got) != 4 {
-		t.Fatalf("sink got %d messages, want 4", len(got))
-	}
-	// The recipient delivered before the restart is not sent to again.
-	var toA []string
-	for _, m := range got {
-		if strings.Contains(string(m.Data), "Subject: a\r\n") {
-			toA = append(toA, strings.Join(m.To, ","))
-		}
-	}
-	if strings.Join(toA, " ") != "now@rcpt.test later@rcpt.test" {
-		t.Fatalf("message a went to %v", toA)
-	}
-	if l := e.list(); len(l) != 0 {
-		t.Fatalf("queue not drained: %+v", l)
-	}
-}
-
-func TestRetryAndRemoveAdmin(t *testing.T) {
-	e := newEnv(t, nil)
-	e.sink.SetMode(queuetest.TempFail)
-	id := e.enqueue("alice@sender.test", []string{"bob@rcpt.test"}, testBody("r"))
-	e.runOnce()
-	m := e.get(id)
-	if m.Recipients[0].Status != Deferred || !m.Recipients[0].Next.After(e.clk.Now()) {
-		t.Fatalf("after tempfail: %+v", m.Recipients[0])
-	}
-	e.runOnce() // not due: no attempt
-	if n := len(e.sink.Messages()); n != 1 {
-		t.Fatalf("not-due message attempted: %d", n)
-	}
-	if err := e.sp.Retry(e.ctx, id); err != nil {
-		t.Fatal(err)
-	}
-	e.runOnce()
-	if n := len(e.sink.Messages()); n != 2 {
-		t.Fatalf("Retry did not make the message due: %d attempts", n)
-	}
-	if err := e.sp.Retry(e.ctx, "../etc/passwd"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("Retry bad id: %v", err)
-	}
-	if err := e.sp.Remove(e.ctx, id); err != nil {
-		t.Fatal(err)
-	}
-	e.clk.Advance(24 * time.Hour)
-	e.runOnce()
-	if n := len(e.sink.Messages()); n != 2 {
-		t.Fatalf("removed message delivered")
-	}
-	if st, _ := e.sp.Stats(e.ctx); st.Bounced != 0 || st.DSNs != 0 || st.Messages != 0 {
-		t.Fatalf("Remove bounced or kept the message: %+v", st)
-	}
-}
-
 func TestOpenSpoolLocksDirectory(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnv(t)
 	if _, err := OpenSpool(e.dir, SpoolOptions{}); !errors.Is(err, ErrLocked) {
 		t.Fatalf("second OpenSpool: %v, want ErrLocked", err)
 	}
 }
 
 // TestRemovalDurability: an administrator's Remove fsyncs msg/, so the
-// message cannot come back after a crash; Done, after delivery, does not.
+// message cannot come back after a crash; Complete, after delivery, does
+// not.
 func TestRemovalDurability(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnv(t)
 	removed := e.enqueue("alice@sender.test", []string{"bob@rcpt.test"}, testBody("removed"))
 	e.enqueue("alice@sender.test", []string{"bob@rcpt.test"}, testBody("delivered"))
 	n := e.sp.msgSync.count()
@@ -249,81 +146,12 @@ func TestRemovalDurability(t *testing.T) {
 	if got := e.sp.msgSync.count(); got != n+1 {
 		t.Fatalf("Remove made %d fsyncs of msg/, want 1", got-n)
 	}
-	e.runOnce()
+	delivered := e.deliverAll()
 	if got := e.sp.msgSync.count(); got != n+1 {
-		t.Fatalf("delivery and Done made %d fsyncs of msg/, want none", got-n-1)
+		t.Fatalf("delivery and Complete made %d fsyncs of msg/, want none", got-n-1)
 	}
-	if l := e.list(); len(l) != 0 || len(e.sink.Delivered()) != 1 {
-		t.Fatalf("after delivery: %d queued, %d delivered", len(l), len(e.sink.Delivered()))
-	}
-}
-
-// TestLostRemovalDeliversAgain: when a power failure loses the removal
-// that Done did not fsync, Open finds the message again and it goes out
-// again: to the recipients its state does not record as final, or, if
-// only the state file's removal reached the disk, to all of them. Never
-// is anything lost or half-delivered.
-func TestLostRemovalDeliversAgain(t *testing.T) {
-	tests := []struct {
-		name    string
-		restore []string // files whose removal the crash lost
-		want    string   // recipients that get the message again
-	}{
-		{"both removals lost", []string{"msg", "state"}, "later@rcpt.test"},
-		{"only the message's removal lost", []string{"msg"}, "now@rcpt.test,later@rcpt.test"},
-		{"only the state's removal lost (an orphan)", []string{"state"}, ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, nil)
-			e.sink.SetRcpt(func(to string) error {
-				if strings.HasPrefix(to, "later") {
-					return tempErr
-				}
-				return nil
-			})
-			id := e.enqueue("alice@sender.test", []string{"now@rcpt.test", "later@rcpt.test"}, testBody("a"))
-			e.runOnce()
-			saved := map[string][]byte{}
-			for _, sub := range []string{"msg", "state"} {
-				b, err := os.ReadFile(filepath.Join(e.dir, sub, id))
-				if err != nil {
-					t.Fatal(err)
-				}
-				saved[sub] = b
-			}
-			e.sink.SetRcpt(nil)
-			e.clk.Advance(time.Hour)
-			e.runOnce()
-			if l := e.list(); len(l) != 0 {
-				t.Fatalf("not removed after delivery: %+v", l)
-			}
-			before := len(e.sink.Delivered())
-
-			for _, sub := range tt.restore {
-				if err := os.WriteFile(filepath.Join(e.dir, sub, id), saved[sub], 0o600); err != nil {
-					t.Fatal(err)
-				}
-			}
-			e.open()
-			e.runOnce()
-			var again []string
-			for _, m := range e.sink.Delivered()[before:] {
-				if !strings.Contains(string(m.Data), "Subject: a\r\n") {
-					t.Fatalf("damaged message delivered: %.200q", m.Data)
-				}
-				again = append(again, m.To...)
-			}
-			if got := strings.Join(again, ","); got != tt.want {
-				t.Errorf("delivered again to %q, want %q", got, tt.want)
-			}
-			if l := e.list(); len(l) != 0 {
-				t.Errorf("queue not drained: %+v", l)
-			}
-			if f, _ := os.ReadDir(filepath.Join(e.dir, "state")); len(f) != 0 {
-				t.Errorf("state/ holds %d files", len(f))
-			}
-		})
+	if l := e.list(); len(l) != 0 || len(delivered) != 1 {
+		t.Fatalf("after delivery: %d queued, %d delivered", len(l), len(delivered))
 	}
 }
 
@@ -358,4 +186,39 @@ func BenchmarkEnqueueConcurrent(b *testing.B) {
 	dirSyncs = sp.msgSync.count() - dirSyncs
 	b.ReportMetric(float64(uint64(b.N)+dirSyncs)/float64(b.N), "fsyncs/op")
 	b.ReportMetric(float64(dirSyncs)/float64(b.N), "dirsyncs/op")
+}
+
+// TestCompleteWritesOnlyChangedState: a deliverer records the state after
+// each attempt; Complete then ends the lease without writing it again (one
+// file, fsync, rename and directory fsync saved per deferred message), but
+// writes a state it has not seen.
+func TestCompleteWritesOnlyChangedState(t *testing.T) {
+	e := newEnv(t)
+	id := e.enqueue("alice@sender.test", []string{"a@rcpt.test", "b@rcpt.test"}, testBody("state"))
+	c := e.claim()[0]
+	c.Recipients[0].Status, c.Recipients[0].Attempts = Delivered, 1
+	c.Recipients[1].Status, c.Recipients[1].Next = Deferred, e.clk.Now().Add(time.Hour)
+	if err := e.sp.Record(e.ctx, &c); err != nil {
+		t.Fatal(err)
+	}
+	n := e.sp.stateSync.count()
+	if err := e.sp.Complete(e.ctx, &c); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.sp.stateSync.count(); got != n {
+		t.Fatalf("Complete of a recorded state made %d fsyncs of state/, want none", got-n)
+	}
+	e.clk.Advance(time.Hour)
+	c = e.claim()[0]
+	c.Recipients[1].Status, c.Recipients[1].Attempts = Deferred, 2
+	c.Recipients[1].Next = e.clk.Now().Add(time.Hour)
+	if err := e.sp.Complete(e.ctx, &c); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.sp.stateSync.count(); got != n+1 {
+		t.Fatalf("Complete of a new state made %d fsyncs of state/, want 1", got-n)
+	}
+	if m := e.get(id); m.Recipients[1].Attempts != 2 {
+		t.Fatalf("state after Complete: %+v", m.Recipients[1])
+	}
 }

@@ -82,6 +82,12 @@ type Users interface {
 	// user never hands its address to a broader one. ErrNotFound if none,
 	// ErrConflict if two users hold the same most specific network.
 	UserByIP(ctx context.Context, addr netip.Addr) (OutgoingUser, error)
+	// NetworkClaims gives every network of the IP-authenticated and
+	// re-authenticating users, enabled or not (the networks UserByIP
+	// matches), sorted by user name and then network. A password user's
+	// networks only restrict where its password is accepted and are not
+	// claims.
+	NetworkClaims(ctx context.Context) ([]NetworkClaim, error)
 }
 
 // Accounts keeps panel accounts and their tokens.

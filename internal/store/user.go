@@ -79,6 +79,21 @@ type OutgoingUser struct {
 	Updated time.Time `json:"updated"`
 }
 
+// NetworkClaim is one network through which a user is recognised by its
+// source address (see Users.NetworkClaims).
+type NetworkClaim struct {
+	// User is the user's name; Domain its owner domain.
+	User   string
+	Domain string
+	// Network is the claimed network, masked.
+	Network netip.Prefix
+}
+
+// ClaimsAddresses reports whether a user of kind k is recognised by the
+// addresses of its networks (AuthIP, AuthReauth), rather than only limited
+// to them (AuthPassword).
+func (k AuthKind) ClaimsAddresses() bool { return k == AuthIP || k == AuthReauth }
+
 // MaySignAs reports whether the user may sign as domain (in canonical form):
 // it is the owner domain or a granted one. Nothing else counts, neither
 // parent domains nor AllowForeignFrom.

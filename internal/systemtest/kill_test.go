@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dkimd/dkimd/internal/queue/queuetest"
+	"github.com/dkimd/dkimd/internal/delivery/deliverytest"
 )
 
 // TestKill9UnderLoad kills dkimd with SIGKILL at random moments while
@@ -37,7 +37,7 @@ func TestKill9UnderLoad(t *testing.T) {
 		ips[i] = fmt.Sprintf("127.0.0.%d", 10+i)
 	}
 	d := newDataDir(t, ips...)
-	sink := queuetest.NewSink(t, queuetest.SinkOptions{})
+	sink := deliverytest.NewSink(t, deliverytest.SinkOptions{})
 	seed := uint64(time.Now().UnixNano())
 	rng := rand.New(rand.NewPCG(seed, 0))
 	t.Logf("kill moments drawn with seed %d", seed)

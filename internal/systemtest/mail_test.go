@@ -15,9 +15,9 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/dkimd/dkimd/internal/delivery/deliverytest"
 	"github.com/dkimd/dkimd/internal/dkim"
 	"github.com/dkimd/dkimd/internal/peertest"
-	"github.com/dkimd/dkimd/internal/queue/queuetest"
 )
 
 // outcome is what a client knows about one message it tried to send.
@@ -202,7 +202,7 @@ type delivery struct {
 
 // deliveries parses what the sink accepted; a message without exactly one
 // Message-ID, or that does not parse, fails the test.
-func deliveries(t *testing.T, sink *queuetest.Sink) []delivery {
+func deliveries(t *testing.T, sink *deliverytest.Sink) []delivery {
 	t.Helper()
 	var out []delivery
 	for _, r := range sink.Delivered() {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
-	"github.com/dkimd/dkimd/internal/queue/queuetest"
+	"github.com/dkimd/dkimd/internal/delivery/deliverytest"
 )
 
 // blackHole accepts connections and never says a word: a next hop that is
@@ -114,7 +114,7 @@ func TestServeRestartKeepsQueue(t *testing.T) {
 	t.Logf("SIGTERM with %d delivery attempts hanging: stopped in %v", held, time.Since(stopped).Round(time.Millisecond))
 
 	hole.close()
-	sink, err := queuetest.StartSink(queuetest.SinkOptions{Addr: hop})
+	sink, err := deliverytest.StartSink(deliverytest.SinkOptions{Addr: hop})
 	if err != nil {
 		t.Fatalf("sink on the next hop's address %s: %v", hop, err)
 	}

@@ -38,6 +38,9 @@ type Options struct {
 	// LoginLimits bound password guessing; the zero value means
 	// DefaultLoginLimits.
 	LoginLimits LoginLimits
+	// LoginThrottle, when set, replaces the throttle in memory under
+	// LoginLimits: one shared by every node of a cluster.
+	LoginThrottle LoginThrottle
 }
 
 // withDefaults gives o with the documented zero values filled in.
@@ -131,8 +134,12 @@ func routes() []route {
 
 		{"GET", "/api/v1/accounts", authed, (*api).listAccounts},
 		{"POST", "/api/v1/accounts", authed, (*api).addAccount},
+		{"PATCH", "/api/v1/accounts/{name}", authed, (*api).updateAccount},
 		{"DELETE", "/api/v1/accounts/{name}", authed, (*api).removeAccount},
+		{"PUT", "/api/v1/accounts/{name}/password", authed, (*api).setPassword},
+		{"GET", "/api/v1/accounts/{name}/tokens", authed, (*api).listTokens},
 		{"POST", "/api/v1/accounts/{name}/tokens", authed, (*api).newToken},
+		{"DELETE", "/api/v1/accounts/{name}/tokens/{token}", authed, (*api).removeToken},
 
 		{"GET", "/api/v1/queue", authed, (*api).listQueue},
 		{"GET", "/api/v1/queue/{id}", authed, (*api).getQueued},

@@ -101,6 +101,72 @@ func (a *api) newToken(c *call) (int, any, error) {
 	return http.StatusCreated, newTokenResponse{Token: tok, Info: info}, nil
 }
 
+// accountChange is the body of PATCH /api/v1/accounts/{name}: absent
+// fields stay as they are.
+type accountChange struct {
+	Role    *store.Role `json:"role"`
+	Domains *[]string   `json:"domains"`
+	Enabled *bool       `json:"enabled"`
+}
+
+// updateAccount changes an account's role, domains or enabled flag; its
+// sessions end (admin.UpdateAccount).
+func (a *api) updateAccount(c *call) (int, any, error) {
+	var req accountChange
+	if err := decode(c, &req); err != nil {
+		return 0, nil, err
+	}
+	acc, err := a.admin.UpdateAccount(c.ctx, c.actor, c.r.PathValue("name"),
+		admin.AccountUpdate{Role: req.Role, Domains: req.Domains, Enabled: req.Enabled})
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, viewAccount(acc), nil
+}
+
+type passwordRequest struct {
+	// Password is write-only.
+	Password string `json:"password"`
+}
+
+// setPassword sets an account's password and ends its other sessions
+// (admin.SetAccountPassword): all of them when asked with an API token.
+func (a *api) setPassword(c *call) (int, any, error) {
+	var req passwordRequest
+	if err := decode(c, &req); err != nil {
+		return 0, nil, err
+	}
+	if err := a.admin.SetAccountPassword(c.ctx, c.actor, c.r.PathValue("name"), req.Password); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusNoContent, nil, nil
+}
+
+// listTokens gives an account's API tokens and sessions, never their
+// secrets.
+func (a *api) listTokens(c *call) (int, any, error) {
+	ts, err := a.admin.ListTokens(c.ctx, c.actor, c.r.PathValue("name"))
+	if err != nil {
+		return 0, nil, err
+	}
+	if ts == nil {
+		ts = []store.Token{}
+	}
+	return http.StatusOK, ts, nil
+}
+
+// removeToken revokes an API token or ends a session.
+func (a *api) removeToken(c *call) (int, any, error) {
+	id, err := strconv.ParseInt(c.r.PathValue("token"), 10, 64)
+	if err != nil || id < 1 {
+		return 0, nil, badRequest("token", "token must be a token ID")
+	}
+	if err := a.admin.RemoveToken(c.ctx, c.actor, c.r.PathValue("name"), id); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusNoContent, nil, nil
+}
+
 // listAudit gives audit entries, newest first, filtered by the query:
 // domain, actor, action (exact), since (RFC 3339), before (an entry ID, to
 // page back), limit.

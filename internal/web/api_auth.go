@@ -90,6 +90,9 @@ func (a *api) authenticate(c *call) error {
 	}
 	c.account, c.token, c.via = &acc, tok, via
 	c.actor = admin.Actor{Name: acc.Name, Account: c.account, Remote: c.remote}
+	if tok.Kind == store.TokenSession {
+		c.actor.Session = tok.ID
+	}
 	c.log = c.log.With("account", acc.Name)
 	return nil
 }

@@ -176,11 +176,12 @@ func TestSecureCookieOverTLS(t *testing.T) {
 }
 
 func TestLoginThrottle(t *testing.T) {
-	e := newEnvWith(t, envOptions{limits: LoginLimits{PerIP: 4, PerName: 2, Window: time.Minute}})
+	e := newEnvWith(t, envOptions{limits: LoginLimits{PerIP: 4, PerPair: 2, Window: time.Minute}})
 	e.addPasswordAccount("carol", store.RoleAdmin, nil, carolPassword)
 	wrong := "not the password at all"
 
-	// Per name: two failures, then even the right password waits.
+	// Per name from this address: two failures, then even the right
+	// password waits.
 	for range 2 {
 		_, _, r := e.login(t, "carol", wrong)
 		r.want(t, http.StatusUnauthorized, codeUnauthorized, "")
@@ -208,21 +209,21 @@ func TestLoginThrottle(t *testing.T) {
 
 func TestThrottleBounded(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	th := newThrottle(LoginLimits{PerIP: 1000, PerName: 1, Window: time.Minute, MaxEntries: 3})
+	th := newMemThrottle(LoginLimits{PerIP: 1000, PerPair: 1, Window: time.Minute, MaxEntries: 3})
 	for i := range 10 {
-		if th.begin("192.0.2.1", "name"+strconv.Itoa(i), now.Add(time.Duration(i)*time.Second)) != 0 {
+		if d := th.Begin("192.0.2.1", "name"+strconv.Itoa(i), now.Add(time.Duration(i)*time.Second)); d.Wait != 0 {
 			t.Fatalf("attempt %d refused", i)
 		}
 	}
-	if len(th.names) != 3 {
-		t.Errorf("%d names remembered, want at most 3", len(th.names))
+	if len(th.names) != 3 || len(th.pairs) != 3 {
+		t.Errorf("%d names and %d pairs remembered, want at most 3", len(th.names), len(th.pairs))
 	}
 	// The newest stay: they are the ones still being guessed.
-	if th.begin("192.0.2.9", "name9", now.Add(10*time.Second)) == 0 {
-		t.Errorf("the newest name was forgotten")
+	if th.Begin("192.0.2.1", "name9", now.Add(10*time.Second)).Wait == 0 {
+		t.Errorf("the newest pair was forgotten")
 	}
-	if th.begin("192.0.2.9", "name0", now.Add(10*time.Second)) != 0 {
-		t.Errorf("the oldest name was kept")
+	if th.Begin("192.0.2.1", "name0", now.Add(10*time.Second)).Wait != 0 {
+		t.Errorf("the oldest pair was kept")
 	}
 }
 
@@ -243,7 +244,7 @@ func TestIPKey(t *testing.T) {
 // TestLoginThrottleConcurrent sends many wrong logins at once: no more
 // than the limit get their password checked, however many are in flight.
 func TestLoginThrottleConcurrent(t *testing.T) {
-	e := newEnvWith(t, envOptions{limits: LoginLimits{PerIP: 100, PerName: 3, Window: time.Minute}})
+	e := newEnvWith(t, envOptions{limits: LoginLimits{PerIP: 100, PerPair: 3, Window: time.Minute}})
 	e.addPasswordAccount("carol", store.RoleAdmin, nil, carolPassword)
 	const n = 12
 	statuses := make(chan int, n)

@@ -19,7 +19,7 @@ import (
 // The error codes of the API, one per class. They are stable: clients
 // match on them, never on messages.
 const (
-	codeBadRequest       = "bad_request"            // 400: malformed JSON, unknown field, body too large, bad query
+	codeBadRequest       = "bad_request"            // 400: malformed JSON, unknown field, bad query
 	codeUnauthorized     = "unauthorized"           // 401: no, unknown or expired credentials; wrong login
 	codeForbidden        = "forbidden"              // 403: not allowed, or missing CSRF token
 	codeNotFound         = "not_found"              // 404: no such object (or not one of yours)
@@ -27,6 +27,7 @@ const (
 	codeConflict         = "conflict"               // 409: the current state forbids it
 	codeExists           = "exists"                 // 409: the name is taken
 	codeNotPublished     = "not_published"          // 409: key record not seen in DNS
+	codeTooLarge         = "too_large"              // 413: a body larger than the limit
 	codeUnsupportedMedia = "unsupported_media_type" // 415: a body that is not application/json
 	codeInvalid          = "invalid"                // 422: a field breaks a rule; field names it
 	codeTooManyRequests  = "too_many_requests"      // 429: login throttled
@@ -38,7 +39,7 @@ const (
 // document in step.
 func errorCodes() []string {
 	return []string{codeBadRequest, codeUnauthorized, codeForbidden, codeNotFound, codeMethodNotAllowed,
-		codeConflict, codeExists, codeNotPublished, codeUnsupportedMedia, codeInvalid, codeTooManyRequests, codeInternal, codeUnavailable}
+		codeConflict, codeExists, codeNotPublished, codeTooLarge, codeUnsupportedMedia, codeInvalid, codeTooManyRequests, codeInternal, codeUnavailable}
 }
 
 // maxBodyBytes bounds a request body: the largest legitimate one (a user
@@ -111,7 +112,13 @@ func classify(err error) *apiError {
 		return ae
 	}
 	var fe *store.FieldError
+	var mbe *http.MaxBytesError
 	switch {
+	case errors.As(err, &mbe):
+		// RFC 9110 §15.5.14: the content is larger than the server will
+		// process.
+		return &apiError{status: http.StatusRequestEntityTooLarge, code: codeTooLarge, err: err,
+			message: fmt.Sprintf("the body is larger than %d bytes", mbe.Limit)}
 	case errors.As(err, &fe):
 		return &apiError{status: http.StatusUnprocessableEntity, code: codeInvalid, field: fe.Field, message: fe.Err.Error(), err: err}
 	case errors.Is(err, store.ErrInvalid):
@@ -230,8 +237,7 @@ func decodeError(err error) *apiError {
 	var te *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &mbe):
-		return &apiError{status: http.StatusBadRequest, code: codeBadRequest, err: err,
-			message: fmt.Sprintf("the body is larger than %d bytes", maxBodyBytes)}
+		return classify(err)
 	case errors.Is(err, io.EOF):
 		return badRequest("", "the body is empty; send a JSON object")
 	case errors.Is(err, io.ErrUnexpectedEOF):

@@ -59,7 +59,8 @@ func TestAPIQueue(t *testing.T) {
 
 	// While a deliverer holds it, retry and remove answer 409 and change
 	// nothing.
-	if _, err := e.spool.Claim(e.ctx, e.clk.Now(), 10); err != nil {
+	claims, err := e.spool.Claim(e.ctx, "test", time.Hour, 10)
+	if err != nil {
 		t.Fatal(err)
 	}
 	before := e.snapshot()
@@ -68,7 +69,11 @@ func TestAPIQueue(t *testing.T) {
 	if e.snapshot() != before {
 		t.Errorf("a refused queue change changed something")
 	}
-	e.spool.Release(e.msgID)
+	for _, c := range claims {
+		if err := e.spool.Release(e.ctx, &c); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	e.call(roleAdmin, "DELETE", "/api/v1/queue/"+e.msgID, nil).want(t, http.StatusNoContent, "", "")
 	e.call(roleAdmin, "GET", "/api/v1/queue/"+e.msgID, nil).want(t, http.StatusNotFound, codeNotFound, "")

@@ -58,7 +58,11 @@ func roleCases() []roleCase {
 		{method: "GET", path: "/api/v1/accounts", admin: ok, domA: forbidden, domB: forbidden},
 		{method: "POST", path: "/api/v1/accounts", body: `{"name":"acct-{role}","role":"domain","domains":["a.example"]}`, admin: created, domA: forbidden, domB: forbidden},
 		{method: "DELETE", path: "/api/v1/accounts/bob", admin: gone, domA: forbidden, domB: forbidden, fresh: true},
+		{method: "PATCH", path: "/api/v1/accounts/bob", body: `{"domains":["a.example","b.example"]}`, admin: ok, domA: forbidden, domB: forbidden},
+		{method: "PUT", path: "/api/v1/accounts/alice/password", body: `{"password":"a new password for {role}"}`, admin: gone, domA: gone, domB: forbidden},
+		{method: "GET", path: "/api/v1/accounts/alice/tokens", admin: ok, domA: ok, domB: forbidden},
 		{method: "POST", path: "/api/v1/accounts/alice/tokens", body: `{"label":"ci","ttl":"24h"}`, admin: created, domA: created, domB: forbidden},
+		{method: "DELETE", path: "/api/v1/accounts/alice/tokens/{alicetoken}", admin: gone, domA: gone, domB: forbidden, fresh: true},
 
 		// The queue holds every tenant's mail: admins only.
 		{method: "GET", path: "/api/v1/queue", admin: ok, domA: forbidden, domB: forbidden},
@@ -105,7 +109,8 @@ func TestRoutesByRole(t *testing.T) {
 						want = c.anon
 					}
 				}
-				path := strings.NewReplacer("{role}", role, "{n}", fmt.Sprint(i+1), "{id}", e.msgID).Replace(c.path)
+				path := strings.NewReplacer("{role}", role, "{n}", fmt.Sprint(i+1), "{id}", e.msgID,
+					"{alicetoken}", fmt.Sprint(e.tokenID("alice"))).Replace(c.path)
 				var body any
 				if c.body != "" {
 					body = strings.NewReplacer("{role}", strings.ToLower(role), "{n}", fmt.Sprint(i+1)).Replace(c.body)

@@ -20,12 +20,16 @@ type userFields struct {
 	GrantedDomains   *[]string `json:"granted_domains"`
 	AllowForeignFrom *bool     `json:"allow_foreign_from"`
 	Enabled          *bool     `json:"enabled"`
+	// AllowAnyNetwork is the admin's override of the network rules for
+	// this request (admin.UserChange.AllowAnyNetwork); not stored.
+	AllowAnyNetwork bool `json:"allow_any_network"`
 }
 
 func (f userFields) change() admin.UserChange {
 	return admin.UserChange{
 		Auth: f.Auth, Password: f.Password, Networks: f.Networks, IdentityHeader: f.IdentityHeader,
 		Selector: f.Selector, GrantedDomains: f.GrantedDomains, AllowForeignFrom: f.AllowForeignFrom, Enabled: f.Enabled,
+		AllowAnyNetwork: f.AllowAnyNetwork,
 	}
 }
 

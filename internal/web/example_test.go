@@ -32,7 +32,7 @@ func ExampleNew() {
 	h := web.New(web.Options{
 		Admin:       &admin.Service{Store: db, Master: mk, Log: logger},
 		Log:         logger,
-		LoginLimits: web.LoginLimits{PerName: 5},
+		LoginLimits: web.LoginLimits{PerPair: 5},
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/", h) // the API under web.APIPrefix, the panel at /

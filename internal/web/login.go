@@ -14,22 +14,41 @@ import (
 
 // logins checks names and passwords for POST /api/v1/login and the
 // panel's login form alike. New gives both the same one: a guess counts
-// against the same LoginLimits whichever of the two it is made at, so
+// against the same LoginThrottle whichever of the two it is made at, so
 // alternating between them gains an attacker nothing.
 type logins struct {
 	admin      *admin.Service
 	now        func() time.Time
 	sessionTTL time.Duration
-	throttle   *throttle
+	throttle   LoginThrottle
+	// sleep waits d or until ctx ends; tests replace it.
+	sleep func(ctx context.Context, d time.Duration) error
 }
 
 // newLogins takes o with its defaults filled in.
 func newLogins(o Options) *logins {
-	return &logins{admin: o.Admin, now: o.Now, sessionTTL: o.SessionTTL, throttle: newThrottle(o.LoginLimits)}
+	th := o.LoginThrottle
+	if th == nil {
+		th = newMemThrottle(o.LoginLimits)
+	}
+	return &logins{admin: o.Admin, now: o.Now, sessionTTL: o.SessionTTL, throttle: th, sleep: sleepCtx}
+}
+
+// sleepCtx waits d, or less if ctx ends first.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // throttledError refuses a login, without checking its password, while
-// its client address or account name has failed too often.
+// its client address, or its name from that address, has failed too
+// often.
 type throttledError struct {
 	// wait is how long until the window of the failures ends.
 	wait time.Duration
@@ -52,9 +71,12 @@ func (s loginSession) cookie(r *http.Request) *http.Cookie {
 
 // login checks name and password, as typed, from the client at remote,
 // and starts a session. It fails with a *throttledError while the
-// throttle holds the address or the name, with admin.ErrBadLogin for a
-// wrong name or password, or with what else went wrong. Neither the name
-// (people type their password into it) nor the password is logged.
+// throttle holds the address or the pair, with admin.ErrBadLogin for a
+// wrong name or password, or with what else went wrong. A name under
+// attack from many addresses is only slowed (LoginDecision.Delay).
+// Failures go to the audit log, as many per client as the throttle allows
+// (LoginThrottle.AuditFailure); the password never does, and the name
+// only there.
 func (l *logins) login(ctx context.Context, log *slog.Logger, remote, name, password string) (loginSession, error) {
 	// The throttle key: no account name is longer than store.MaxNameLen,
 	// and a longer one must not grow the throttle's memory.
@@ -63,21 +85,45 @@ func (l *logins) login(ctx context.Context, log *slog.Logger, remote, name, pass
 		key = key[:store.MaxNameLen]
 	}
 	now := l.now()
-	if wait := l.throttle.begin(remote, key, now); wait > 0 {
-		return loginSession{}, &throttledError{wait: wait}
+	d := l.throttle.Begin(remote, key, now)
+	if d.Wait > 0 {
+		l.failed(ctx, log, remote, name, admin.LoginThrottled, now)
+		return loginSession{}, &throttledError{wait: d.Wait}
+	}
+	if d.Delay > 0 {
+		if err := l.sleep(ctx, d.Delay); err != nil {
+			return loginSession{}, err
+		}
 	}
 	tok, acc, err := l.admin.Login(ctx, name, password, remote, l.sessionTTL)
 	if errors.Is(err, admin.ErrBadLogin) {
+		reason := admin.LoginBadPassword
+		if errors.Is(err, admin.ErrUnknownAccount) {
+			reason = admin.LoginUnknownAccount
+		}
+		l.failed(ctx, log, remote, name, reason, now)
 		return loginSession{}, err
 	}
 	if err != nil && tok == "" {
 		return loginSession{}, err
 	}
-	l.throttle.succeed(remote, key)
+	l.throttle.Succeed(remote, key, now)
 	// With a token but an error, the session exists and only its audit
 	// entry failed: the user is logged in, and the error is logged.
 	if err != nil {
 		log.With("account", acc.Name).Error("login_audit_failed", "err", err)
 	}
 	return loginSession{token: tok, account: acc, expires: now.Add(l.sessionTTL), ttl: l.sessionTTL}, nil
+}
+
+// failed writes a failed login to the audit log, unless the client has
+// used up its share (then the request's log line is all there is).
+func (l *logins) failed(ctx context.Context, log *slog.Logger, remote, name, reason string, now time.Time) {
+	if !l.throttle.AuditFailure(remote, now) {
+		log.Info("login_failure_not_audited", "reason", reason)
+		return
+	}
+	if err := l.admin.LoginFailed(ctx, remote, name, reason); err != nil {
+		log.Error("login_failure_audit_failed", "err", err)
+	}
 }

@@ -83,6 +83,9 @@ func newPanel(o Options, l *logins) http.Handler {
 	auth("GET /queue/{id}/{action}", (*preq).queueConfirmPage)
 	auth("POST /queue/{id}/{action}", (*preq).queueAction)
 	auth("GET /audit", (*preq).auditPage)
+	auth("GET /accounts/{name}", (*preq).accountPage)
+	auth("POST /accounts/{name}/password", (*preq).changePassword)
+	auth("POST /accounts/{name}/tokens/{token}/revoke", (*preq).revokeToken)
 	pub("/", func(q *preq) error {
 		return &apiError{status: http.StatusNotFound, code: codeNotFound, message: "no such page"}
 	})
@@ -149,6 +152,10 @@ func (q *preq) run(h func(*preq) error, needLogin bool) error {
 	if unsafeMethod(q.r.Method) {
 		q.r.Body = http.MaxBytesReader(q.w, q.r.Body, maxFormBytes)
 		if err := q.r.ParseForm(); err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return err // classify: 413
+			}
 			return &apiError{status: http.StatusBadRequest, code: codeBadRequest, message: "the form could not be read", err: err}
 		}
 	}
@@ -187,7 +194,7 @@ func (q *preq) authenticate() error {
 	}
 	q.account, q.token, q.session = &acc, tok, ck.Value
 	q.csrf = csrfToken(ck.Value)
-	q.actor = admin.Actor{Name: acc.Name, Account: q.account, Remote: q.remote}
+	q.actor = admin.Actor{Name: acc.Name, Account: q.account, Remote: q.remote, Session: tok.ID}
 	q.log = q.log.With("account", acc.Name)
 	return nil
 }

@@ -12,11 +12,11 @@ import (
 // auditActions are offered in the audit log's action filter: the actions
 // admin writes.
 var auditActions = []string{
-	"account.add", "account.login", "account.logout", "account.password", "account.remove",
+	"account.add", "account.login", "account.login_failed", "account.logout", "account.password", "account.remove", "account.update",
 	"domain.add", "domain.remove", "domain.update",
 	"key.create", "key.rotate", "key.state",
 	"queue.remove", "queue.retry",
-	"token.add",
+	"token.add", "token.remove",
 	"user.add", "user.remove", "user.update",
 }
 

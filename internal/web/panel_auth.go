@@ -21,21 +21,23 @@ const loginCookie = "dkimd_login"
 // (?done=…). Only these are shown: a link cannot put words in the panel's
 // mouth.
 var notices = map[string]string{
-	"expired":       "Your session has ended. Log in again to go on.",
-	"logged_out":    "You are logged out.",
-	"generated":     "The key pair was generated and saved. Publish the record below, then check it.",
-	"generated2":    "Both key pairs were generated and saved: publish both records, then check them.",
-	"domain_added":  "The domain was added.",
-	"user_added":    "The user was added.",
-	"user_saved":    "The user was saved.",
-	"activated":     "The key is active: it signs mail from now on.",
-	"retired":       "The key is retired: it no longer signs. Keep its record published until its signatures have expired.",
-	"revoked":       "The key is revoked. Publish the record below (an empty p=) so that its old signatures stop verifying.",
-	"archived":      "The key is archived. Remove its record from DNS.",
-	"rotated":       "The new key was generated. Publish its record; once it is seen in DNS, activate it: the old key retires in the same step.",
-	"settings":      "The domain settings were saved.",
-	"queue_retried": "The message's deferred recipients are due now: delivery is being tried again.",
-	"queue_removed": "The message was removed from the queue. No bounce was sent.",
+	"expired":          "Your session has ended. Log in again to go on.",
+	"logged_out":       "You are logged out.",
+	"generated":        "The key pair was generated and saved. Publish the record below, then check it.",
+	"generated2":       "Both key pairs were generated and saved: publish both records, then check them.",
+	"domain_added":     "The domain was added.",
+	"user_added":       "The user was added.",
+	"user_saved":       "The user was saved.",
+	"activated":        "The key is active: it signs mail from now on.",
+	"retired":          "The key is retired: it no longer signs. Keep its record published until its signatures have expired.",
+	"revoked":          "The key is revoked. Publish the record below (an empty p=) so that its old signatures stop verifying.",
+	"archived":         "The key is archived. Remove its record from DNS.",
+	"rotated":          "The new key was generated. Publish its record; once it is seen in DNS, activate it: the old key retires in the same step.",
+	"settings":         "The domain settings were saved.",
+	"queue_retried":    "The message's deferred recipients are due now: delivery is being tried again.",
+	"queue_removed":    "The message was removed from the queue. No bounce was sent.",
+	"password_changed": "The password was changed. Every other session of the account has ended; its API tokens still work until revoked.",
+	"token_revoked":    "The token was revoked: it no longer works.",
 }
 
 type loginView struct {

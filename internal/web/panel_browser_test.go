@@ -331,6 +331,27 @@ func TestPanelBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("account", func(t *testing.T) {
+		b := root.with(t)
+		tok, _, err := e.svc.NewToken(e.ctx, admin.CLI(), "root", "backup script", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.navigate("/")
+		b.submit(".who-name a")
+		b.wantPath("/accounts/root")
+		b.wantText("main", "backup script")
+		b.wantText("main", "this one")
+		b.shot("25-account")
+		// Newest first: the API token's row comes first.
+		b.submit(`form[action^="/accounts/root/tokens/"] button`)
+		b.wantPath("/accounts/root")
+		b.wantText("main", "The token was revoked")
+		if _, _, err := e.svc.Authenticate(e.ctx, tok); err == nil {
+			t.Errorf("the revoked token still works")
+		}
+	})
+
 	t.Run("login page", func(t *testing.T) {
 		anon := newTab(t, browserCtx, e, shots)
 		anon.navigate("/login")

@@ -40,12 +40,14 @@ const (
 //	accounts root (admin) and alice (domain admin of a.example)
 //	queue: message msgID from ann@a.example to two recipients
 type panelEnv struct {
-	t     *testing.T
-	ctx   context.Context
-	clk   *storetest.Clock
-	db    *sqlite.DB
-	svc   *admin.Service
-	srv   *httptest.Server
+	t   *testing.T
+	ctx context.Context
+	clk *storetest.Clock
+	db  *sqlite.DB
+	svc *admin.Service
+	srv *httptest.Server
+	// h is the handler srv serves, for requests from other addresses.
+	h     http.Handler
 	dns   *testDNS
 	spool *queue.Spool
 	msgID string
@@ -79,6 +81,7 @@ func newPanelEnv(t *testing.T, o panelEnvOptions) *panelEnv {
 	// The API and the panel with one login throttle, as New gives them
 	// to serve.
 	h := New(opts)
+	e.h = h
 	if o.tls {
 		e.srv = httptest.NewTLSServer(h)
 	} else {

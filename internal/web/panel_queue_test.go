@@ -65,11 +65,16 @@ func TestPanelQueue(t *testing.T) {
 	}
 
 	// A message being delivered: 409, and it stays.
-	if _, err := e.spool.Claim(e.ctx, e.clk.Now(), 10); err != nil {
+	claims, err := e.spool.Claim(e.ctx, "test", time.Hour, 10)
+	if err != nil {
 		t.Fatal(err)
 	}
 	b.post(msg+"/remove", url.Values{"csrf": {csrf}}, nil).want(t, http.StatusConflict, "being delivered")
-	e.spool.Release(e.msgID)
+	for _, c := range claims {
+		if err := e.spool.Release(e.ctx, &c); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	r = b.post(msg+"/remove", url.Values{"csrf": {csrf}}, nil)
 	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/queue?done=queue_removed" {

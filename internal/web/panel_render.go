@@ -33,7 +33,8 @@ type view struct {
 	Account *store.Account
 	// CSRF is the token each form carries.
 	CSRF string
-	// Nav names the active top menu entry: "domains", "queue" or "audit".
+	// Nav names the active top menu entry: "domains", "queue", "audit",
+	// or "account" (the account's own page, behind its name).
 	Nav string
 	// Domain and Tab, on a domain's pages, give the tabs.
 	Domain *store.Domain

@@ -116,7 +116,7 @@ func TestPanelLoginCSRF(t *testing.T) {
 }
 
 func TestPanelLoginThrottle(t *testing.T) {
-	e := newPanelEnv(t, panelEnvOptions{limits: LoginLimits{PerName: 2, Window: time.Minute}})
+	e := newPanelEnv(t, panelEnvOptions{limits: LoginLimits{PerPair: 2, Window: time.Minute}})
 	b := e.browser()
 	for range 2 {
 		b.post("/login", url.Values{"csrf": {b.get("/login").csrf(t)}, "name": {"alice"}, "password": {"wrong password"}}, nil).want(t, http.StatusUnauthorized)
@@ -141,7 +141,7 @@ func TestPanelLoginThrottle(t *testing.T) {
 // failures made at both.
 func TestLoginThrottleShared(t *testing.T) {
 	const wrong = "not the password at all"
-	perName := LoginLimits{PerName: 3, PerIP: 100, Window: time.Minute}
+	perName := LoginLimits{PerPair: 3, PerIP: 100, Window: time.Minute}
 	// A step logs in (via "api" or "panel") and expects "ok", "wrong" or
 	// "throttled"; via "wait" lets the window pass.
 	type step struct{ via, name, password, want string }
@@ -166,7 +166,7 @@ func TestLoginThrottleShared(t *testing.T) {
 			{"panel", "alice", alicePassword, "throttled"}, {"api", "alice", alicePassword, "throttled"},
 			waitWindow, {"api", "alice", alicePassword, "ok"}, {"panel", "alice", alicePassword, "ok"},
 		}},
-		{"alternating, per address", LoginLimits{PerIP: 3, PerName: 100, Window: time.Minute}, []step{
+		{"alternating, per address", LoginLimits{PerIP: 3, PerPair: 100, Window: time.Minute}, []step{
 			{"panel", "nobody1", wrong, "wrong"}, {"api", "nobody2", wrong, "wrong"}, {"panel", "nobody3", wrong, "wrong"},
 			{"api", "alice", alicePassword, "throttled"}, {"panel", "alice", alicePassword, "throttled"},
 			waitWindow, {"panel", "alice", alicePassword, "ok"}, {"api", "alice", alicePassword, "ok"},
@@ -461,7 +461,7 @@ func TestPanelBadInput(t *testing.T) {
 		{"bad network", "/domains/a.example/outgoing/users/new", with(user, "networks", "192.0.2.1\n300.1.1.1"), 422, "networks-error", "300.1.1.1"},
 		{"ip user without network", "/domains/a.example/outgoing/users/new", with(user, "auth", "ip", "password", ""), 422, "networks-error", "at least one"},
 		{"bad name", "/domains/a.example/outgoing/users/new", with(user, "name", "has space"), 422, "name-error", ""},
-		{"taken name", "/domains/a.example/outgoing/users/new", with(user, "name", "ub@b.example"), 409, "name-error", "taken"},
+		{"taken name", "/domains/a.example/outgoing/users/new", with(user, "name", "ub@b.example"), 409, "name-error", "not available"},
 		{"selector of no key", "/domains/a.example/outgoing/users/new", with(user, "selector", "nokey"), 422, "selector-error", "No pending or active key"},
 		{"selector of another domain's key", "/domains/a.example/outgoing/users/new", with(user, "selector", "b1"), 422, "selector-error", "No pending or active key"},
 		{"selector on a new re-authenticating user", "/domains/a.example/outgoing/users/new", with(user, "auth", "reauth", "selector", "a1"), 422, "selector-error", store.ReauthSelectorMessage},

@@ -11,11 +11,21 @@ import (
 )
 
 type usersView struct {
-	Users []store.OutgoingUser
+	Users []userRow
+	// Overlaps, for an admin only, pairs a user of this domain with a user
+	// of another whose networks overlap (admin.Service.NetworkOverlaps).
+	Overlaps []admin.NetworkOverlap
 	// ReauthReason is why a re-authenticating user's mail is not signed.
 	ReauthReason string
 	// Explain is the "which key would sign?" box.
 	Explain explainView
+}
+
+// userRow is a user in the list, with what the list warns about.
+type userRow struct {
+	store.OutgoingUser
+	// AnyNetwork: recognised from every address (admin.AnyNetwork).
+	AnyNetwork bool
 }
 
 type explainView struct {
@@ -37,7 +47,22 @@ func (q *preq) usersPage() error {
 	if err != nil {
 		return err
 	}
-	uv := usersView{Users: us, ReauthReason: store.ReauthSelectorMessage}
+	uv := usersView{ReauthReason: store.ReauthSelectorMessage}
+	for _, u := range us {
+		uv.Users = append(uv.Users, userRow{OutgoingUser: u, AnyNetwork: admin.AnyNetwork(u)})
+	}
+	if q.actor.IsAdmin() {
+		// The report names other tenants' users: admins only.
+		all, err := q.p.admin.NetworkOverlaps(q.ctx, q.actor)
+		if err != nil {
+			return err
+		}
+		for _, o := range all {
+			if o.A.Domain == d.Name || o.B.Domain == d.Name {
+				uv.Overlaps = append(uv.Overlaps, o)
+			}
+		}
+	}
 	qs := q.r.URL.Query()
 	if qs.Has("user") {
 		ev := explainView{User: qs.Get("user"), From: qs.Get("from"), Asked: true}
@@ -73,8 +98,13 @@ type userForm struct {
 	Selector         string
 	GrantedDomains   string
 	AllowForeignFrom bool
-	Enabled          bool
-	HasPassword      bool
+	// AllowAnyNetwork is the admin's override of the network rules; it
+	// is not stored, so it is never checked when the form opens.
+	AllowAnyNetwork bool
+	Enabled         bool
+	HasPassword     bool
+	// AnyNetwork: the user as stored is recognised from every address.
+	AnyNetwork bool
 }
 
 type userPage struct {
@@ -132,6 +162,7 @@ func formOf(u store.OutgoingUser) userForm {
 		Name: u.Name, Auth: u.Auth, Networks: strings.Join(nets, "\n"), IdentityHeader: u.IdentityHeader,
 		Selector: u.Selector, GrantedDomains: strings.Join(u.GrantedDomains, " "),
 		AllowForeignFrom: u.AllowForeignFrom, Enabled: u.Enabled, HasPassword: u.PasswordHash != "",
+		AnyNetwork: admin.AnyNetwork(u),
 	}
 }
 
@@ -177,12 +208,15 @@ func (q *preq) readUserForm(isNew bool) (userForm, admin.UserChange) {
 		Selector:         strings.TrimSpace(pf.Get("selector")),
 		GrantedDomains:   pf.Get("granted_domains"),
 		AllowForeignFrom: pf.Get("allow_foreign_from") == "on",
+		AllowAnyNetwork:  pf.Get("allow_any_network") == "on",
 		Enabled:          pf.Get("enabled") == "on",
 	}
 	nets := strings.FieldsFunc(f.Networks, func(r rune) bool { return r == '\n' || r == '\r' || r == ',' || r == ' ' || r == '\t' })
 	granted := strings.FieldsFunc(f.GrantedDomains, func(r rune) bool { return r == '\n' || r == '\r' || r == ',' || r == ' ' || r == '\t' })
 	c := admin.UserChange{
 		Auth: &f.Auth, Networks: &nets, GrantedDomains: &granted, Enabled: &f.Enabled,
+		// Offered to admins only; admin.Service refuses it from others.
+		AllowAnyNetwork: f.AllowAnyNetwork,
 	}
 	header := ""
 	if f.Auth == store.AuthReauth {
@@ -226,10 +260,11 @@ func (q *preq) addUser() error {
 	return nil
 }
 
-// nameTaken puts "that name is taken" beside the name field.
+// nameTaken puts "that name is not available" beside the name field,
+// without saying where the name is used (it may be another tenant's).
 func nameTaken(err error, errs formErrors) formErrors {
 	if statusOf(err) == http.StatusConflict && classify(err).code == codeExists {
-		return formErrors{"name": "That name is taken: user names are unique across dkimd."}
+		return formErrors{"name": "That user name is not available; choose another."}
 	}
 	return errs
 }
@@ -240,7 +275,7 @@ func (q *preq) updateUser() error {
 		return err
 	}
 	f, c := q.readUserForm(false)
-	f.Name, f.HasPassword = u.Name, u.PasswordHash != ""
+	f.Name, f.HasPassword, f.AnyNetwork = u.Name, u.PasswordHash != "", admin.AnyNetwork(u)
 	_, err = q.p.admin.UpdateUser(q.ctx, q.actor, u.Name, c)
 	if errs, ok := formProblem(err, userFormFields); ok {
 		f.Password = ""

@@ -125,25 +125,25 @@ func enqueue(t *testing.T, sp *queue.Spool) string {
 func deferAll(t *testing.T, sp *queue.Spool, id string, now, next time.Time) {
 	t.Helper()
 	ctx := context.Background()
-	ms, err := sp.Claim(ctx, now, 100)
+	ms, err := sp.Claim(ctx, "test", time.Hour, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
-	i := slices.IndexFunc(ms, func(m queue.Message) bool { return m.ID == id })
+	i := slices.IndexFunc(ms, func(m queue.Claim) bool { return m.ID == id })
 	if i < 0 {
 		t.Fatalf("message %s not claimed", id)
 	}
 	defer func() {
-		for _, m := range ms {
-			sp.Release(m.ID)
+		for _, c := range ms {
+			_ = sp.Release(ctx, &c) // the one recorded stays claimed until here
 		}
 	}()
-	m := ms[i]
+	m := &ms[i]
 	m.Recipients[0] = queue.Recipient{Addr: m.Recipients[0].Addr, Status: queue.Deferred, Attempts: 1,
 		Last: now, Next: next, Reply: "451 4.7.1 greylisted, try again later", Remote: "mx.remote.example"}
 	m.Recipients[1] = queue.Recipient{Addr: m.Recipients[1].Addr, Status: queue.Deferred, Attempts: 2,
 		Last: now, Next: next.Add(time.Hour), Reply: "dial tcp 192.0.2.25:25: connect: connection refused"}
-	if err := sp.Update(ctx, m); err != nil {
+	if err := sp.Record(ctx, m); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -76,3 +76,9 @@ func SOA(zone string) *dns.SOA {
 		Serial: 1, Refresh: 3600, Retry: 600, Expire: 86400, Minttl: TTL,
 	}
 }
+
+// MX names host as a mail exchanger of name with preference pref; host "."
+// makes the RFC 7505 null MX.
+func MX(name string, pref uint16, host string) *dns.MX {
+	return &dns.MX{Hdr: hdr(name, dns.TypeMX), Preference: pref, Mx: dns.CanonicalName(host)}
+}

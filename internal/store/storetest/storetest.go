@@ -42,6 +42,7 @@ func Run(t *testing.T, open Factory) {
 		{"Users", testUsers},
 		{"UserErrors", testUserErrors},
 		{"UserByIP", testUserByIP},
+		{"NetworkClaims", testNetworkClaims},
 		{"Accounts", testAccounts},
 		{"Tokens", testTokens},
 		{"Audit", testAudit},

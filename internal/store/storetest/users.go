@@ -278,3 +278,67 @@ func testUserByIP(t *testing.T, e *env) {
 	_, err := e.s.UserByIP(e.ctx, netip.Addr{})
 	wantErr(t, "UserByIP(invalid)", err, store.ErrNotFound)
 }
+
+// testNetworkClaims: the networks of IP and re-authenticating users, with
+// their owner domains, are claims whether the user is enabled or not; a
+// password user's networks are not; changing a user's kind or removing it
+// changes its claims.
+func testNetworkClaims(t *testing.T, e *env) {
+	e.domain("example.com")
+	e.domain("example.org")
+	claims := func() []store.NetworkClaim {
+		t.Helper()
+		cs, err := e.s.NetworkClaims(e.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cs
+	}
+	if cs := claims(); len(cs) != 0 {
+		t.Fatalf("NetworkClaims on an empty store = %+v", cs)
+	}
+	add := func(name, domain string, kind store.AuthKind, enabled bool, nets ...string) {
+		t.Helper()
+		u := store.OutgoingUser{Name: name, Domain: domain, Auth: kind, Enabled: enabled, Networks: mustPrefixes(t, nets...)}
+		if kind == store.AuthPassword {
+			u.PasswordHash = hash(t, "pw")
+		}
+		if _, err := e.s.AddUser(e.ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("lan", "example.com", store.AuthIP, true, "2001:db8::/32", "192.0.2.9/24", "10.0.0.1")
+	add("off", "example.org", store.AuthIP, false, "198.51.100.7")
+	add("relay", "example.org", store.AuthReauth, true, "203.0.113.0/25")
+	add("pw", "example.com", store.AuthPassword, true, "192.0.2.0/24")
+	want := []store.NetworkClaim{
+		{User: "lan", Domain: "example.com", Network: netip.MustParsePrefix("10.0.0.1/32")},
+		{User: "lan", Domain: "example.com", Network: netip.MustParsePrefix("192.0.2.0/24")},
+		{User: "lan", Domain: "example.com", Network: netip.MustParsePrefix("2001:db8::/32")},
+		{User: "off", Domain: "example.org", Network: netip.MustParsePrefix("198.51.100.7/32")},
+		{User: "relay", Domain: "example.org", Network: netip.MustParsePrefix("203.0.113.0/25")},
+	}
+	if got := claims(); !slices.Equal(got, want) {
+		t.Fatalf("NetworkClaims = %+v\nwant %+v", got, want)
+	}
+
+	pw, err := e.s.GetUser(e.ctx, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw.Auth, pw.PasswordHash = store.AuthIP, ""
+	if _, err := e.s.UpdateUser(e.ctx, pw); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.RemoveUser(e.ctx, "lan"); err != nil {
+		t.Fatal(err)
+	}
+	want = []store.NetworkClaim{
+		{User: "off", Domain: "example.org", Network: netip.MustParsePrefix("198.51.100.7/32")},
+		{User: "pw", Domain: "example.com", Network: netip.MustParsePrefix("192.0.2.0/24")},
+		{User: "relay", Domain: "example.org", Network: netip.MustParsePrefix("203.0.113.0/25")},
+	}
+	if got := claims(); !slices.Equal(got, want) {
+		t.Fatalf("NetworkClaims after a change of kind and a removal = %+v\nwant %+v", got, want)
+	}
+}

@@ -1,4 +1,4 @@
-package queue
+package delivery
 
 import (
 	"bufio"
@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dkimd/dkimd/internal/queue/queuetest"
+	"github.com/dkimd/dkimd/internal/delivery/deliverytest"
 )
 
 // textprotoDot is what go-smtp's DataCommand writes for chunks: the
@@ -230,7 +230,7 @@ func TestDataWriterConnFails(t *testing.T) {
 // must go to the TLS connection, not the socket under it), and expects it
 // back unchanged once the sink has undone the stuffing.
 func TestDataWriterEndToEnd(t *testing.T) {
-	serverTLS, clientTLS := queuetest.TLSConfigs(t)
+	serverTLS, clientTLS := deliverytest.TLSConfigs(t)
 	var b bytes.Buffer
 	for i, line := range bytes.SplitAfter(testMessage(300<<10), []byte("\r\n")) {
 		if i%500 == 99 {
@@ -242,22 +242,22 @@ func TestDataWriterEndToEnd(t *testing.T) {
 	body := b.String()
 	tests := []struct {
 		name string
-		sink queuetest.SinkOptions
+		sink deliverytest.SinkOptions
 		opts func(*Options)
 		// The sink counts sessions: the server starts a new one after
 		// STARTTLS (RFC 3207 §4.2), so one connection makes two.
 		sessions int
 	}{
-		{"plaintext", queuetest.SinkOptions{}, nil, 1},
-		{"STARTTLS", queuetest.SinkOptions{TLSConfig: serverTLS},
+		{"plaintext", deliverytest.SinkOptions{}, nil, 1},
+		{"STARTTLS", deliverytest.SinkOptions{TLSConfig: serverTLS},
 			func(o *Options) { o.SmartHostTLS, o.TLSConfig = TLSRequired, clientTLS }, 2},
-		{"implicit TLS", queuetest.SinkOptions{TLSConfig: serverTLS, ImplicitTLS: true},
+		{"implicit TLS", deliverytest.SinkOptions{TLSConfig: serverTLS, ImplicitTLS: true},
 			func(o *Options) { o.SmartHostTLS, o.TLSConfig = TLSImplicit, clientTLS }, 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, func(o *Options) { o.Concurrency = 1 })
-			sink := queuetest.NewSink(t, tc.sink)
+			sink := deliverytest.NewSink(t, tc.sink)
 			opts := e.d.opts
 			opts.SmartHost = sink.Addr
 			if tc.opts != nil {

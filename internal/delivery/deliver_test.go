@@ -1,6 +1,9 @@
-package queue
+package delivery
 
 import (
+	"github.com/dkimd/dkimd/internal/queue"
+	"path/filepath"
+
 	"bytes"
 	"io"
 	"mime"
@@ -13,7 +16,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
-	"github.com/dkimd/dkimd/internal/queue/queuetest"
+	"github.com/dkimd/dkimd/internal/delivery/deliverytest"
 )
 
 var (
@@ -22,27 +25,27 @@ var (
 )
 
 func TestSmartHostDelivery(t *testing.T) {
-	serverTLS, clientTLS := queuetest.TLSConfigs(t)
+	serverTLS, clientTLS := deliverytest.TLSConfigs(t)
 	tests := []struct {
 		name    string
-		sink    queuetest.SinkOptions
+		sink    deliverytest.SinkOptions
 		opts    func(*Options)
 		wantTLS bool
 		user    string
 	}{
-		{"plain, opportunistic TLS not offered", queuetest.SinkOptions{}, nil, false, ""},
-		{"opportunistic STARTTLS taken when offered (RFC 3207)", queuetest.SinkOptions{TLSConfig: serverTLS}, nil, true, ""},
-		{"STARTTLS required, AUTH PLAIN (RFC 4616)", queuetest.SinkOptions{TLSConfig: serverTLS, Username: "relay", Password: "s3cret"},
+		{"plain, opportunistic TLS not offered", deliverytest.SinkOptions{}, nil, false, ""},
+		{"opportunistic STARTTLS taken when offered (RFC 3207)", deliverytest.SinkOptions{TLSConfig: serverTLS}, nil, true, ""},
+		{"STARTTLS required, AUTH PLAIN (RFC 4616)", deliverytest.SinkOptions{TLSConfig: serverTLS, Username: "relay", Password: "s3cret"},
 			func(o *Options) {
 				o.SmartHostTLS, o.TLSConfig, o.Username, o.Password = TLSRequired, clientTLS, "relay", "s3cret"
 			}, true, "relay"},
-		{"implicit TLS (RFC 8314)", queuetest.SinkOptions{TLSConfig: serverTLS, ImplicitTLS: true},
+		{"implicit TLS (RFC 8314)", deliverytest.SinkOptions{TLSConfig: serverTLS, ImplicitTLS: true},
 			func(o *Options) { o.SmartHostTLS, o.TLSConfig = TLSImplicit, clientTLS }, true, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, nil)
-			sink := queuetest.NewSink(t, tt.sink)
+			sink := deliverytest.NewSink(t, tt.sink)
 			opts := e.d.opts
 			opts.SmartHost = sink.Addr
 			if tt.opts != nil {
@@ -72,7 +75,7 @@ func TestSmartHostDelivery(t *testing.T) {
 }
 
 func TestSmartHostTLSRequiredRefusesPlaintext(t *testing.T) {
-	_, clientTLS := queuetest.TLSConfigs(t)
+	_, clientTLS := deliverytest.TLSConfigs(t)
 	e := newEnv(t, func(o *Options) { o.SmartHostTLS, o.TLSConfig = TLSRequired, clientTLS })
 	id := e.enqueue("alice@sender.test", []string{"bob@rcpt.test"}, testBody("x"))
 	e.runOnce()
@@ -80,7 +83,7 @@ func TestSmartHostTLSRequiredRefusesPlaintext(t *testing.T) {
 		t.Fatalf("sent in plaintext with STARTTLS required")
 	}
 	r := e.get(id).Recipients[0]
-	if r.Status != Deferred || !strings.Contains(r.Reply, "STARTTLS not offered") {
+	if r.Status != queue.Deferred || !strings.Contains(r.Reply, "STARTTLS not offered") {
 		t.Fatalf("recipient = %+v", r)
 	}
 }
@@ -91,19 +94,19 @@ func TestSmartHostTLSRequiredRefusesPlaintext(t *testing.T) {
 func TestFailureModes(t *testing.T) {
 	tests := []struct {
 		name     string
-		mode     queuetest.Mode
+		mode     deliverytest.Mode
 		rcpt     error
-		want     Status
+		want     queue.Status
 		replyHas string
 		dups     int // copies the sink may have kept without a 250 reaching us
 	}{
-		{"451 after the final dot is retried", queuetest.TempFail, nil, Deferred, "451 4.3.0", 0},
-		{"421 to MAIL is retried", queuetest.Shutdown, nil, Deferred, "421 4.3.2", 0},
-		{"450 to RCPT is retried", queuetest.Accept, tempErr, Deferred, "450 4.2.1", 0},
-		{"no answer to the final dot times out and is retried", queuetest.Hang, nil, Deferred, "connection lost after data", 1},
-		{"connection dropped after the final dot stays deferred", queuetest.Drop, nil, Deferred, "connection lost after data", 1},
-		{"554 after the final dot bounces; the DSN bounces too and is dropped", queuetest.PermFail, nil, Bounced, "554 5.6.0", 0},
-		{"550 to RCPT bounces", queuetest.Accept, userErr, Bounced, "550 5.1.1", 0},
+		{"451 after the final dot is retried", deliverytest.TempFail, nil, queue.Deferred, "451 4.3.0", 0},
+		{"421 to MAIL is retried", deliverytest.Shutdown, nil, queue.Deferred, "421 4.3.2", 0},
+		{"450 to RCPT is retried", deliverytest.Accept, tempErr, queue.Deferred, "450 4.2.1", 0},
+		{"no answer to the final dot times out and is retried", deliverytest.Hang, nil, queue.Deferred, "connection lost after data", 1},
+		{"connection dropped after the final dot stays deferred", deliverytest.Drop, nil, queue.Deferred, "connection lost after data", 1},
+		{"554 after the final dot bounces; the DSN bounces too and is dropped", deliverytest.PermFail, nil, queue.Bounced, "554 5.6.0", 0},
+		{"550 to RCPT bounces", deliverytest.Accept, userErr, queue.Bounced, "550 5.1.1", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -120,13 +123,13 @@ func TestFailureModes(t *testing.T) {
 			id := e.enqueue("alice@sender.test", []string{"bob@rcpt.test"}, testBody("f"))
 			start := e.clk.Now()
 			e.runOnce()
-			if tt.want == Bounced {
+			if tt.want == queue.Bounced {
 				// The same run bounces the message, queues a DSN and
 				// delivers it to the sender through the sink.
 				if _, err := e.sp.Get(e.ctx, id); err == nil {
 					t.Fatal("bounced message still queued")
 				}
-				var dsn *queuetest.Received
+				var dsn *deliverytest.Received
 				for _, m := range e.sink.Messages() {
 					if m.From == "" {
 						dsn = &m
@@ -138,14 +141,14 @@ func TestFailureModes(t *testing.T) {
 				if !strings.Contains(string(dsn.Data), tt.replyHas) {
 					t.Fatalf("DSN lacks %q:\n%s", tt.replyHas, dsn.Data)
 				}
-				wantDropped := int64(boolInt(tt.mode == queuetest.PermFail))
+				wantDropped := int64(boolInt(tt.mode == deliverytest.PermFail))
 				if st, _ := e.sp.Stats(e.ctx); st.Bounced != 1+wantDropped || st.DSNs != 1 || st.DSNsDropped != wantDropped || st.Messages != 0 {
 					t.Fatalf("Stats = %+v", st)
 				}
 				return
 			}
 			r := e.get(id).Recipients[0]
-			if r.Status != Deferred || r.Attempts != 1 || !strings.Contains(r.Reply, tt.replyHas) {
+			if r.Status != queue.Deferred || r.Attempts != 1 || !strings.Contains(r.Reply, tt.replyHas) {
 				t.Fatalf("recipient = %+v, want deferred with %q", r, tt.replyHas)
 			}
 			// First wait: RetryBase (1m) with jitter from its upper half.
@@ -157,10 +160,10 @@ func TestFailureModes(t *testing.T) {
 			}
 			// Not due yet: no attempt.
 			e.runOnce()
-			if n := len(e.sink.Messages()); n != 1-boolInt(tt.mode == queuetest.Shutdown || tt.rcpt != nil) {
+			if n := len(e.sink.Messages()); n != 1-boolInt(tt.mode == deliverytest.Shutdown || tt.rcpt != nil) {
 				t.Fatalf("attempted before the retry time: sink read %d", n)
 			}
-			e.sink.SetMode(queuetest.Accept)
+			e.sink.SetMode(deliverytest.Accept)
 			e.sink.SetRcpt(nil)
 			e.clk.Advance(time.Minute)
 			e.runOnce()
@@ -174,7 +177,7 @@ func TestFailureModes(t *testing.T) {
 			// the message, so the retry is a counted duplicate.
 			dups := 0
 			for _, m := range e.sink.Messages() {
-				if m.Mode == queuetest.Hang || m.Mode == queuetest.Drop {
+				if m.Mode == deliverytest.Hang || m.Mode == deliverytest.Drop {
 					dups++
 				}
 			}
@@ -194,7 +197,7 @@ func boolInt(b bool) int {
 
 func TestBackoffGrowsToMax(t *testing.T) {
 	e := newEnv(t, func(o *Options) { o.RetryBase, o.RetryMax = time.Minute, 5*time.Minute })
-	e.sink.SetMode(queuetest.TempFail)
+	e.sink.SetMode(deliverytest.TempFail)
 	id := e.enqueue("alice@sender.test", []string{"bob@rcpt.test"}, testBody("b"))
 	for i, max := range []time.Duration{1, 2, 4, 5, 5} {
 		max *= time.Minute
@@ -213,7 +216,7 @@ func TestBackoffGrowsToMax(t *testing.T) {
 
 func TestExpiryBounces(t *testing.T) {
 	e := newEnv(t, func(o *Options) { o.RetryMax = 24 * time.Hour })
-	e.sink.SetMode(queuetest.TempFail)
+	e.sink.SetMode(deliverytest.TempFail)
 	id := e.enqueue("alice@sender.test", []string{"bob@rcpt.test"}, testBody("e"))
 	e.runOnce()
 	e.clk.Advance(5*24*time.Hour + time.Second) // the default expiry
@@ -363,7 +366,7 @@ func parseDSN(t *testing.T, b []byte) parsedDSN {
 
 func TestNoDSNToNullSender(t *testing.T) {
 	e := newEnv(t, nil)
-	e.sink.SetMode(queuetest.PermFail)
+	e.sink.SetMode(deliverytest.PermFail)
 	e.enqueue("", []string{"bob@rcpt.test"}, testBody("bounce-of-bounce"))
 	e.runOnce()
 	if l := e.list(); len(l) != 0 {
@@ -382,7 +385,7 @@ func TestNoDSNToNullSender(t *testing.T) {
 func TestCorruptBodyNeverDelivered(t *testing.T) {
 	e := newEnv(t, nil)
 	id := e.enqueue("alice@sender.test", []string{"bob@rcpt.test"}, testBody("corrupt")+strings.Repeat("line of text\r\n", 10000))
-	path := e.sp.path("msg", id)
+	path := filepath.Join(e.dir, "msg", id)
 	b, err := readFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -432,7 +435,7 @@ func TestPerDestinationConcurrency(t *testing.T) {
 	e := newEnv(t, func(o *Options) {
 		o.Concurrency, o.PerDestination, o.DataTimeout = 10, 2, 200*time.Millisecond
 	})
-	e.sink.SetMode(queuetest.Hang) // every transaction holds its slot 200ms
+	e.sink.SetMode(deliverytest.Hang) // every transaction holds its slot 200ms
 	for i := range 6 {
 		e.enqueue("alice@sender.test", []string{"bob@rcpt.test"}, testBody("c"+string(rune('a'+i))))
 	}

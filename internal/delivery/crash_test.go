@@ -1,6 +1,8 @@
-package queue
+package delivery
 
 import (
+	"github.com/dkimd/dkimd/internal/queue"
+
 	"bufio"
 	"context"
 	"fmt"
@@ -15,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dkimd/dkimd/internal/queue/queuetest"
+	"github.com/dkimd/dkimd/internal/delivery/deliverytest"
 )
 
 const (
@@ -46,7 +48,7 @@ func TestCrashChild(t *testing.T) {
 		t.Skip("child process of TestKill9 only")
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	sp, err := OpenSpool(os.Getenv(crashDirEnv), SpoolOptions{Logger: quiet})
+	sp, err := queue.OpenSpool(os.Getenv(crashDirEnv), queue.SpoolOptions{Logger: quiet})
 	if err != nil {
 		fmt.Println("ERR", err)
 		os.Exit(2)
@@ -55,7 +57,7 @@ func TestCrashChild(t *testing.T) {
 	case "enqueue":
 		for i := 0; ; i++ {
 			token := fmt.Sprintf("%d-%d", os.Getpid(), i)
-			id, err := sp.Enqueue(context.Background(), Envelope{From: "a@sender.test", To: []string{"b@rcpt.test", "c@rcpt.test"}},
+			id, err := sp.Enqueue(context.Background(), queue.Envelope{From: "a@sender.test", To: []string{"b@rcpt.test", "c@rcpt.test"}},
 				strings.NewReader(crashBody(token)))
 			if err != nil {
 				fmt.Println("ERR", err)
@@ -82,7 +84,7 @@ func TestKill9(t *testing.T) {
 		t.Skip("spawns processes")
 	}
 	dir := t.TempDir()
-	sink := queuetest.NewSink(t, queuetest.SinkOptions{})
+	sink := deliverytest.NewSink(t, deliverytest.SinkOptions{})
 	acked := map[string]string{} // id -> token
 	run := func(mode string, wait time.Duration) {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
@@ -127,8 +129,8 @@ func TestKill9(t *testing.T) {
 
 	byChildren := len(sink.Delivered())
 	// Drain what is left in this process.
-	m := new(Metrics)
-	sp, err := OpenSpool(dir, SpoolOptions{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: m})
+	m := new(queue.Metrics)
+	sp, err := queue.OpenSpool(dir, queue.SpoolOptions{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
-package queue
+package delivery
 
 import (
+	"github.com/dkimd/dkimd/internal/queue"
+
 	"bufio"
 	"bytes"
 	"context"
@@ -20,10 +22,11 @@ const maxDSNHeader = 64 << 10
 // notify queues one DSN for the recipients that bounced since the last one,
 // to the envelope sender; for the null sender (a bounce itself) it only
 // logs, so bounces never loop (RFC 5321 §4.5.5, RFC 3464 §2).
-func (d *Deliverer) notify(ctx context.Context, log *slog.Logger, m *Message) error {
+func (d *Deliverer) notify(ctx context.Context, log *slog.Logger, c *queue.Claim) error {
+	m := &c.Message
 	var idx []int
 	for i, r := range m.Recipients {
-		if r.Status == Bounced && !r.Notified {
+		if r.Status == queue.Bounced && !r.Notified {
 			idx = append(idx, i)
 		}
 	}
@@ -45,7 +48,7 @@ func (d *Deliverer) notify(ctx context.Context, log *slog.Logger, m *Message) er
 			}
 		}
 		msg := d.buildDSN(m, idx, hdr, id)
-		env := Envelope{To: []string{m.Envelope.From}, Decision: "delivery status notification for " + m.ID}
+		env := queue.Envelope{To: []string{m.Envelope.From}, Decision: "delivery status notification for " + m.ID}
 		if err := d.q.EnqueueID(ctx, id, env, bytes.NewReader(msg)); err != nil {
 			return err
 		}
@@ -56,7 +59,7 @@ func (d *Deliverer) notify(ctx context.Context, log *slog.Logger, m *Message) er
 	for _, i := range idx {
 		m.Recipients[i].Notified = true
 	}
-	return d.q.Update(ctx, *m)
+	return d.q.Record(ctx, c)
 }
 
 // readHeader returns the header section of a message, up to and including
@@ -76,7 +79,7 @@ func readHeader(r io.Reader) []byte {
 
 // buildDSN renders an RFC 3464 multipart/report (RFC 6522) for the
 // recipients idx of m, with hdr as the text/rfc822-headers part.
-func (d *Deliverer) buildDSN(m *Message, idx []int, hdr []byte, id string) []byte {
+func (d *Deliverer) buildDSN(m *queue.Message, idx []int, hdr []byte, id string) []byte {
 	var rnd [12]byte
 	_, _ = rand.Read(rnd[:]) // never fails (Go 1.24+)
 	boundary := "dkimd-" + hex.EncodeToString(rnd[:])

@@ -1,4 +1,4 @@
-package queue
+package delivery
 
 import (
 	"context"
@@ -137,3 +137,13 @@ func (r *DNSResolver) LookupHost(ctx context.Context, host string) ([]string, er
 }
 
 func trimDot(s string) string { return strings.TrimSuffix(s, ".") }
+
+// domainOf is the lower-cased domain of an address, without a trailing
+// dot; "" when the address has none.
+func domainOf(addr string) string {
+	i := strings.LastIndexByte(addr, '@')
+	if i < 1 || i == len(addr)-1 {
+		return ""
+	}
+	return strings.ToLower(strings.TrimSuffix(addr[i+1:], "."))
+}

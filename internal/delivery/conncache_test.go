@@ -1,6 +1,8 @@
-package queue
+package delivery
 
 import (
+	"github.com/dkimd/dkimd/internal/queue"
+
 	"context"
 	"fmt"
 	"os"
@@ -211,26 +213,25 @@ func TestIdleConnectionClosed(t *testing.T) {
 
 // stateSpy is a spool that counts state writes and can fail removals.
 type stateSpy struct {
-	*Spool
+	*queue.Spool
 	updates    int
-	failDone   bool
+	failDone   bool // Complete fails
 	failUpdate bool
 }
 
-func (s *stateSpy) Update(ctx context.Context, m Message) error {
+func (s *stateSpy) Record(ctx context.Context, c *queue.Claim) error {
 	s.updates++
 	if s.failUpdate {
-		return fmt.Errorf("%w: test", ErrStorage)
+		return fmt.Errorf("%w: test", queue.ErrStorage)
 	}
-	return s.Spool.Update(ctx, m)
+	return s.Spool.Record(ctx, c)
 }
 
-func (s *stateSpy) Done(ctx context.Context, id string) error {
+func (s *stateSpy) Complete(ctx context.Context, c *queue.Claim) error {
 	if s.failDone {
-		s.Release(id)
-		return fmt.Errorf("%w: test", ErrStorage)
+		return fmt.Errorf("%w: test", queue.ErrStorage)
 	}
-	return s.Spool.Done(ctx, id)
+	return s.Spool.Complete(ctx, c)
 }
 
 // TestDeliveredRemovedWithoutStateWrite: a message delivered to every
@@ -304,3 +305,33 @@ func TestDeliveredRemovedWithoutStateWrite(t *testing.T) {
 }
 
 var tempRcptErr = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try later"}
+
+// leaseLoser is a spool on which every lease is lost before the first
+// attempt, as when a deliverer stalled past its lease and another node
+// claimed the message.
+type leaseLoser struct{ *queue.Spool }
+
+func (l leaseLoser) Renew(ctx context.Context, c *queue.Claim, d time.Duration) error {
+	return fmt.Errorf("%w: test", queue.ErrLeaseLost)
+}
+
+// TestLostLeaseStopsDelivery: a deliverer whose lease is gone sends
+// nothing and records nothing; the message stays as it was, for the owner
+// of the new lease.
+func TestLostLeaseStopsDelivery(t *testing.T) {
+	e := newEnv(t, nil)
+	e.d.q = leaseLoser{e.sp}
+	id := e.enqueue("alice@sender.test", []string{"bob@rcpt.test"}, testBody("lost"))
+	e.runOnce()
+	if n := len(e.sink.Messages()); n != 0 {
+		t.Fatalf("sink got %d messages under a lost lease", n)
+	}
+	if got := statuses(e.get(id)); got != "bob@rcpt.test=pending/0" {
+		t.Fatalf("state after a lost lease: %s", got)
+	}
+	e.d.q = e.sp
+	e.runOnce()
+	if n := len(e.sink.Delivered()); n != 1 {
+		t.Fatalf("sink got %d messages from the next owner, want 1", n)
+	}
+}

@@ -1,4 +1,4 @@
-package queuetest
+package deliverytest
 
 import (
 	"crypto/ecdsa"

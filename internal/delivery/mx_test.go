@@ -1,4 +1,4 @@
-package queue
+package delivery
 
 import (
 	"net"
@@ -6,44 +6,48 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dkimd/dkimd/internal/queue/queuetest"
+	"github.com/dkimd/dkimd/internal/delivery/deliverytest"
+	"github.com/dkimd/dkimd/internal/dnscheck/dnstest"
+	mdns "github.com/miekg/dns"
 )
 
 // TestMXDelivery routes by MX through a real DNS server on loopback: MX
 // preference order with fallback, implicit MX, null MX, NXDOMAIN and
 // SERVFAIL, and opportunistic STARTTLS to the MX.
 func TestMXDelivery(t *testing.T) {
-	serverTLS, _ := queuetest.TLSConfigs(t)
-	sink1 := queuetest.NewSink(t, queuetest.SinkOptions{TLSConfig: serverTLS})
+	serverTLS, _ := deliverytest.TLSConfigs(t)
+	sink1 := deliverytest.NewSink(t, deliverytest.SinkOptions{TLSConfig: serverTLS})
 	_, port, _ := net.SplitHostPort(sink1.Addr)
 	// A second sink on another loopback address and the same port, since
 	// every MX is dialed on one port.
-	sink2, err := queuetest.StartSink(queuetest.SinkOptions{Addr: net.JoinHostPort("127.0.0.2", port)})
+	sink2, err := deliverytest.StartSink(deliverytest.SinkOptions{Addr: net.JoinHostPort("127.0.0.2", port)})
 	if err != nil {
 		t.Skipf("cannot listen on 127.0.0.2: %v", err)
 	}
 	t.Cleanup(sink2.Close)
-	dns := queuetest.NewDNS(t,
-		// Preference 10 refuses connections (nothing on 127.0.0.3), so
-		// 20 takes it (RFC 5321 §5.1).
-		"a.test. 300 IN MX 20 mx2.a.test.",
-		"a.test. 300 IN MX 10 mx1.a.test.",
-		"mx1.a.test. 300 IN A 127.0.0.3",
-		"mx2.a.test. 300 IN A 127.0.0.1",
-		// Lower preference wins when both answer.
-		"pref.test. 300 IN MX 20 mx2.a.test.",
-		"pref.test. 300 IN MX 10 mx.pref.test.",
-		"mx.pref.test. 300 IN A 127.0.0.2",
-		// No MX: the A record is the implicit MX.
-		"implicit.test. 300 IN A 127.0.0.2",
-		// RFC 7505 null MX.
-		"null.test. 300 IN MX 0 .",
-		"sender.test. 300 IN MX 10 mx2.a.test.",
-	)
-	dns.ServFail("broken.test.")
+	dns := dnstest.NewServer(t, dnstest.Zone{
+		Records: []mdns.RR{
+			// Preference 10 refuses connections (nothing on 127.0.0.3),
+			// so 20 takes it (RFC 5321 §5.1).
+			dnstest.MX("a.test", 20, "mx2.a.test"),
+			dnstest.MX("a.test", 10, "mx1.a.test"),
+			dnstest.A("mx1.a.test", "127.0.0.3"),
+			dnstest.A("mx2.a.test", "127.0.0.1"),
+			// Lower preference wins when both answer.
+			dnstest.MX("pref.test", 20, "mx2.a.test"),
+			dnstest.MX("pref.test", 10, "mx.pref.test"),
+			dnstest.A("mx.pref.test", "127.0.0.2"),
+			// No MX: the A record is the implicit MX.
+			dnstest.A("implicit.test", "127.0.0.2"),
+			// RFC 7505 null MX.
+			dnstest.MX("null.test", 0, "."),
+			dnstest.MX("sender.test", 10, "mx2.a.test"),
+		},
+		Faults: map[string]dnstest.Fault{"broken.test": dnstest.ServFail},
+	})
 	e := newEnv(t, func(o *Options) {
 		o.SmartHost = ""
-		o.Resolver = &DNSResolver{Server: dns.Addr}
+		o.Resolver = &DNSResolver{Server: dns.Addr()}
 		o.MXPort, _ = strconv.Atoi(port)
 	})
 	id := e.enqueue("alice@sender.test", []string{

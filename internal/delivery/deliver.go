@@ -1,6 +1,8 @@
-package queue
+package delivery
 
 import (
+	"github.com/dkimd/dkimd/internal/queue"
+
 	"cmp"
 	"context"
 	"crypto/tls"
@@ -79,24 +81,37 @@ type Options struct {
 	// wakes it; 0 means 1s.
 	PollInterval time.Duration
 
+	// Owner names this deliverer in the queue's leases (logs, the admin
+	// API); "" means the host name and process id.
+	Owner string
+	// Lease is how long a claimed message stays leased to this deliverer
+	// without a renewal; the lease is renewed before each attempt. 0 means
+	// twice the longest one attempt can take on one host (ConnectTimeout +
+	// DataTimeout + 4 CommandTimeouts), and at least an hour. A message
+	// whose lease runs out goes back to the queue for others to claim.
+	Lease time.Duration
+
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger: nil means slog.Default().
 	Logger *slog.Logger
 	// Metrics receives the counters; nil means a private set. Pass the
 	// one given to the queue so Stats sees delivery counters.
-	Metrics *Metrics
+	Metrics *queue.Metrics
 }
 
-// Deliverer takes due messages from a DeliveryQueue and delivers them.
+// Deliverer takes due messages from a queue.DeliveryQueue and delivers
+// them.
 type Deliverer struct {
-	q              DeliveryQueue
+	q              queue.DeliveryQueue
+	owner          string
+	lease          time.Duration
 	opts           Options
 	resolver       Resolver
 	helo           string
 	now            func() time.Time
 	log            *slog.Logger
-	m              *Metrics
+	m              *queue.Metrics
 	concurrency    int
 	perDest        int
 	connectTimeout time.Duration
@@ -119,7 +134,7 @@ type destSlot struct {
 }
 
 // NewDeliverer returns a Deliverer for q.
-func NewDeliverer(q DeliveryQueue, opts Options) *Deliverer {
+func NewDeliverer(q queue.DeliveryQueue, opts Options) *Deliverer {
 	d := &Deliverer{
 		q:              q,
 		opts:           opts,
@@ -127,7 +142,7 @@ func NewDeliverer(q DeliveryQueue, opts Options) *Deliverer {
 		helo:           opts.HeloName,
 		now:            opts.Now,
 		log:            cmp.Or(opts.Logger, slog.Default()),
-		m:              cmp.Or(opts.Metrics, new(Metrics)),
+		m:              cmp.Or(opts.Metrics, new(queue.Metrics)),
 		concurrency:    cmp.Or(opts.Concurrency, 20),
 		perDest:        cmp.Or(opts.PerDestination, 20),
 		connectTimeout: cmp.Or(opts.ConnectTimeout, 30*time.Second),
@@ -141,6 +156,15 @@ func NewDeliverer(q DeliveryQueue, opts Options) *Deliverer {
 	}
 	if d.now == nil {
 		d.now = time.Now
+	}
+	d.lease = opts.Lease
+	if d.lease <= 0 {
+		d.lease = max(time.Hour, 2*(d.connectTimeout+d.dataTimeout+4*d.commandTimeout))
+	}
+	d.owner = opts.Owner
+	if d.owner == "" {
+		h, _ := os.Hostname()
+		d.owner = cmp.Or(h, "localhost") + ":" + strconv.Itoa(os.Getpid())
 	}
 	// At most one idle connection per transaction slot.
 	d.conns = newConnCache(cmp.Or(opts.ConnectionIdle, 5*time.Second), d.perDest)
@@ -173,7 +197,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 	defer timer.Stop()
 	for {
 		if free := cap(sem) - len(sem); free > 0 {
-			msgs, err := d.q.Claim(ctx, d.now(), free)
+			msgs, err := d.q.Claim(ctx, d.owner, d.lease, free)
 			if err != nil {
 				d.log.Error("queue claim failed", "err", err)
 			}
@@ -187,7 +211,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 						default:
 						}
 					}()
-					d.process(ctx, m)
+					d.process(ctx, &m)
 				})
 			}
 		}
@@ -196,7 +220,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-d.q.Wake():
+		case <-d.q.Wait():
 		case <-done:
 		case <-timer.C:
 		}
@@ -211,7 +235,7 @@ func (d *Deliverer) RunOnce(ctx context.Context) error {
 	seen := make(map[string]bool)
 	sem := make(chan struct{}, d.concurrency)
 	for {
-		msgs, err := d.q.Claim(ctx, d.now(), 1<<20)
+		msgs, err := d.q.Claim(ctx, d.owner, d.lease, 1<<20)
 		if err != nil {
 			return err
 		}
@@ -219,7 +243,7 @@ func (d *Deliverer) RunOnce(ctx context.Context) error {
 		n := 0
 		for _, m := range msgs {
 			if seen[m.ID] {
-				d.q.Release(m.ID)
+				d.giveBack(ctx, &m)
 				continue
 			}
 			seen[m.ID] = true
@@ -227,7 +251,7 @@ func (d *Deliverer) RunOnce(ctx context.Context) error {
 			sem <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-sem }()
-				d.process(ctx, m)
+				d.process(ctx, &m)
 			})
 		}
 		wg.Wait()
@@ -287,44 +311,54 @@ func (d *Deliverer) backoff(n int) time.Duration {
 	return w/2 + rand.N(w/2+1)
 }
 
-// process makes one delivery pass over a claimed message.
-func (d *Deliverer) process(ctx context.Context, m Message) {
-	defer d.q.Release(m.ID)
-	log := d.log.With("msg_id", m.ID)
+// process makes one delivery pass over a claimed message and ends its
+// lease.
+func (d *Deliverer) process(ctx context.Context, c *queue.Claim) {
+	log := d.log.With("msg_id", c.ID)
+	if !d.deliver(ctx, log, c) {
+		d.giveBack(ctx, c)
+		return
+	}
+	d.finish(ctx, log, c)
+}
+
+// giveBack gives a claim back unchanged; it goes on when ctx has ended, so
+// that a deliverer that stops leaves no lease behind.
+func (d *Deliverer) giveBack(ctx context.Context, c *queue.Claim) {
+	err := d.q.Release(context.WithoutCancel(ctx), c)
+	if err != nil && !errors.Is(err, queue.ErrLeaseLost) {
+		d.log.Error("queue lease not released", "msg_id", c.ID, "err", err)
+	}
+}
+
+// deliver bounces the open recipients of an expired message, or makes one
+// attempt for each group of due recipients. It returns false when
+// processing must stop, with the state as last recorded.
+func (d *Deliverer) deliver(ctx context.Context, log *slog.Logger, c *queue.Claim) bool {
 	now := d.now()
-	if now.Sub(m.Queued) >= d.expiry {
-		changed := false
-		for i := range m.Recipients {
-			r := &m.Recipients[i]
-			if r.Status.Final() {
-				continue
-			}
-			reply := "message expired after " + d.expiry.String() + " in the queue"
-			if r.Reply != "" {
-				reply += "; last error: " + r.Reply
-			}
-			r.Status, r.Reply, r.Last, r.Next = Bounced, reply, now, time.Time{}
-			d.m.Bounced.Add(1)
-			log.Info("queue recipient expired", "rcpt", r.Addr, "attempts", r.Attempts)
-			changed = true
-		}
-		if changed {
-			if err := d.q.Update(ctx, m); err != nil {
-				log.Error("queue state not saved", "err", err)
-				return
+	if now.Sub(c.Queued) >= d.expiry {
+		for _, r := range c.Recipients {
+			if !r.Status.Final() {
+				d.m.Bounced.Add(1)
+				log.Info("queue recipient expired", "rcpt", r.Addr, "attempts", r.Attempts)
 			}
 		}
-	} else {
-		for _, g := range d.groups(m, now) {
-			if ctx.Err() != nil {
-				return
-			}
-			if !d.deliverGroup(ctx, log, &m, g) {
-				return
-			}
+		reason := "message expired after " + d.expiry.String() + " in the queue"
+		if err := d.q.Bounce(ctx, c, reason); err != nil {
+			log.Error("queue state not saved", "err", err)
+			return false
+		}
+		return true
+	}
+	for _, g := range d.groups(c.Message, now) {
+		if ctx.Err() != nil {
+			return false
+		}
+		if !d.deliverGroup(ctx, log, c, g) {
+			return false
 		}
 	}
-	d.finish(ctx, log, &m)
+	return true
 }
 
 // group is the due recipients of a message that share a destination.
@@ -334,11 +368,11 @@ type group struct {
 	idx    []int  // indexes into Message.Recipients
 }
 
-func (d *Deliverer) groups(m Message, now time.Time) []group {
+func (d *Deliverer) groups(m queue.Message, now time.Time) []group {
 	var out []group
 	at := make(map[string]int)
 	for i, r := range m.Recipients {
-		if r.Status.Final() || (r.Status == Deferred && r.Next.After(now)) {
+		if r.Status.Final() || (r.Status == queue.Deferred && r.Next.After(now)) {
 			continue
 		}
 		dest, domain := d.opts.SmartHost, ""
@@ -359,7 +393,12 @@ func (d *Deliverer) groups(m Message, now time.Time) []group {
 
 // deliverGroup runs one delivery attempt for a group and saves the
 // outcome. It returns false when processing of the message must stop.
-func (d *Deliverer) deliverGroup(ctx context.Context, log *slog.Logger, m *Message, g group) bool {
+func (d *Deliverer) deliverGroup(ctx context.Context, log *slog.Logger, c *queue.Claim, g group) bool {
+	if err := d.q.Renew(ctx, c, d.lease); err != nil {
+		log.Error("queue lease not renewed", "err", err)
+		return false
+	}
+	m := &c.Message
 	if err := d.acquire(ctx, g.dest); err != nil {
 		return false
 	}
@@ -374,7 +413,7 @@ func (d *Deliverer) deliverGroup(ctx context.Context, log *slog.Logger, m *Messa
 		return false
 	}
 	if corrupt != nil {
-		if err := d.q.Quarantine(ctx, m.ID, corrupt); err != nil {
+		if err := d.q.Quarantine(ctx, c, corrupt); err != nil {
 			log.Error("queue quarantine failed", "err", err)
 		}
 		return false
@@ -387,15 +426,15 @@ func (d *Deliverer) deliverGroup(ctx context.Context, log *slog.Logger, m *Messa
 		r.Last, r.Reply, r.Remote, r.Next = now, res.reply, res.remote, time.Time{}
 		switch res.class {
 		case classOK:
-			r.Status = Delivered
+			r.Status = queue.Delivered
 			d.m.Delivered.Add(1)
 			log.Info("queue recipient delivered", "rcpt", r.Addr, "remote", res.remote, "reply", res.reply)
 		case classPerm:
-			r.Status = Bounced
+			r.Status = queue.Bounced
 			d.m.Bounced.Add(1)
 			log.Info("queue recipient bounced", "rcpt", r.Addr, "remote", res.remote, "reply", res.reply)
 		default:
-			r.Status = Deferred
+			r.Status = queue.Deferred
 			r.Next = now.Add(d.backoff(r.Attempts))
 			d.m.Deferred.Add(1)
 			log.Info("queue recipient deferred", "rcpt", r.Addr, "remote", res.remote, "reply", res.reply,
@@ -403,13 +442,13 @@ func (d *Deliverer) deliverGroup(ctx context.Context, log *slog.Logger, m *Messa
 		}
 	}
 	if allDelivered(m) {
-		// Nothing left to do but remove the message (finish, Done): one
+		// Nothing left to do but remove the message (finish, Complete): one
 		// fsync of msg/ instead of a state rewrite (file, fsync, rename,
 		// fsync of state/) and then that. A crash before the removal sends
 		// the message again, as a crash before the state write would.
 		return true
 	}
-	if err := d.q.Update(ctx, *m); err != nil {
+	if err := d.q.Record(ctx, c); err != nil {
 		// The remote side may have the message; the state on disk still
 		// says otherwise, so it will go out again (at least once).
 		log.Error("queue state not saved", "err", err)
@@ -420,9 +459,9 @@ func (d *Deliverer) deliverGroup(ctx context.Context, log *slog.Logger, m *Messa
 
 // allDelivered reports whether every recipient of m was delivered, so that
 // no state needs keeping and no DSN making.
-func allDelivered(m *Message) bool {
+func allDelivered(m *queue.Message) bool {
 	for _, r := range m.Recipients {
-		if r.Status != Delivered {
+		if r.Status != queue.Delivered {
 			return false
 		}
 	}
@@ -431,7 +470,7 @@ func allDelivered(m *Message) bool {
 
 // attempt delivers to a group over the smart host or the domain's MX hosts
 // in preference order, and returns one result per recipient.
-func (d *Deliverer) attempt(ctx context.Context, m *Message, g group, rcpts []string) ([]rcptResult, error) {
+func (d *Deliverer) attempt(ctx context.Context, m *queue.Message, g group, rcpts []string) ([]rcptResult, error) {
 	all := func(cl class, reply string) []rcptResult {
 		out := make([]rcptResult, len(rcpts))
 		for i := range out {
@@ -533,28 +572,35 @@ func (d *Deliverer) route(ctx context.Context, domain string) (hops []hop, perm 
 	return hops, false, nil
 }
 
-// finish sends DSNs for newly bounced recipients and removes the message
-// once every recipient is final.
-func (d *Deliverer) finish(ctx context.Context, log *slog.Logger, m *Message) {
-	if err := d.notify(ctx, log, m); err != nil {
+// finish sends DSNs for newly bounced recipients and completes the claim:
+// the message is removed once every recipient is final.
+func (d *Deliverer) finish(ctx context.Context, log *slog.Logger, c *queue.Claim) {
+	if err := d.notify(ctx, log, c); err != nil {
 		log.Error("queue dsn failed", "err", err)
+		d.giveBack(ctx, c)
 		return
 	}
-	for _, r := range m.Recipients {
-		if !r.Status.Final() {
-			return
-		}
+	final := true
+	for _, r := range c.Recipients {
+		final = final && r.Status.Final()
 	}
-	if err := d.q.Done(ctx, m.ID); err != nil {
-		log.Error("queue message not removed", "err", err)
-		// deliverGroup skips the state write when everything was
-		// delivered: write it now, so that the message is not sent again
-		// while its removal fails.
-		if err := d.q.Update(ctx, *m); err != nil {
+	if err := d.q.Complete(ctx, c); err != nil {
+		if !final {
 			log.Error("queue state not saved", "err", err)
+		} else {
+			log.Error("queue message not removed", "err", err)
+			// deliverGroup skips the state write when everything was
+			// delivered: write it now, so that the message is not sent
+			// again while its removal fails.
+			if err := d.q.Record(ctx, c); err != nil {
+				log.Error("queue state not saved", "err", err)
+			}
 		}
+		d.giveBack(ctx, c)
 		return
 	}
-	// Debug: each recipient's line above already says how it ended.
-	log.Debug("queue message done")
+	if final {
+		// Debug: each recipient's line above already says how it ended.
+		log.Debug("queue message done")
+	}
 }

@@ -1,6 +1,8 @@
-package queue
+package delivery
 
 import (
+	"github.com/dkimd/dkimd/internal/queue"
+
 	"context"
 	"crypto/tls"
 	"errors"
@@ -301,7 +303,7 @@ func (d *Deliverer) startTLS(ctx context.Context, dc *deadlineConn, h hop, mode 
 // (RFC 5321 §4.1.1.4), so MAIL may follow at once. A server that closed
 // the idle session shows it at MAIL, and the message goes out on a new
 // connection (see transactOn).
-func (d *Deliverer) transact(ctx context.Context, h hop, m *Message, rcpts []string) outcome {
+func (d *Deliverer) transact(ctx context.Context, h hop, m *queue.Message, rcpts []string) outcome {
 	key := connKey(h)
 	if cc := d.conns.get(key, time.Now()); cc != nil {
 		if err := cc.reset(); err == nil {
@@ -346,7 +348,7 @@ func (d *Deliverer) keepOrClose(ctx context.Context, key string, cc *cachedConn,
 // whether it needs RSET first. With reused set, a failure at MAIL that a
 // new connection might not meet (a lost connection or 421) counts as
 // early, so that the caller retries on a new connection.
-func (d *Deliverer) transactOn(ctx context.Context, cc *cachedConn, h hop, m *Message, rcpts []string, reused bool) (o outcome, keep bool) {
+func (d *Deliverer) transactOn(ctx context.Context, cc *cachedConn, h hop, m *queue.Message, rcpts []string, reused bool) (o outcome, keep bool) {
 	c, dc := cc.c, cc.dc
 	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
 	defer stop()
@@ -402,7 +404,7 @@ func (d *Deliverer) transactOn(ctx context.Context, cc *cachedConn, h hop, m *Me
 	}
 	body, err := d.q.Body(ctx, m.ID)
 	if err != nil {
-		if errors.Is(err, ErrCorrupt) {
+		if errors.Is(err, queue.ErrCorrupt) {
 			return outcome{corrupt: err}, false
 		}
 		setAccepted(classTemp, "spool: "+err.Error())
@@ -415,7 +417,7 @@ func (d *Deliverer) transactOn(ctx context.Context, cc *cachedConn, h hop, m *Me
 	dw := d.conns.writers.get(cc.conn, w)
 	_, err = io.Copy(dw, body)
 	if cerr := body.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("%w: %v", ErrStorage, cerr)
+		err = fmt.Errorf("%w: %v", queue.ErrStorage, cerr)
 	}
 	if err == nil {
 		err = dw.finish()
@@ -424,7 +426,7 @@ func (d *Deliverer) transactOn(ctx context.Context, cc *cachedConn, h hop, m *Me
 	if err != nil {
 		// Leave without the final dot: closing the connection mid-DATA
 		// makes the server drop what it got (RFC 5321 §4.1.1.4).
-		if errors.Is(err, ErrCorrupt) {
+		if errors.Is(err, queue.ErrCorrupt) {
 			return outcome{corrupt: err}, false
 		}
 		setAccepted(classTemp, "sending data: "+err.Error())
