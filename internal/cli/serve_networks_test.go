@@ -13,7 +13,8 @@ import (
 
 	"github.com/emersion/go-smtp"
 
-	"github.com/dkimd/dkimd/internal/queue/queuetest"
+	"github.com/dkimd/dkimd/internal/delivery/deliverytest"
+	"github.com/dkimd/dkimd/internal/logtest"
 )
 
 // TestServeUserNetworks is issue 10 point 1 on a running dkimd: serve
@@ -43,8 +44,8 @@ func TestServeUserNetworks(t *testing.T) {
 	ok("", "account", "add", "bob", "--role", "domain", "--domain", "tenant-b.example")
 	token := strings.TrimSpace(ok("", "account", "token", "bob"))
 
-	sink := queuetest.NewSink(t, queuetest.SinkOptions{})
-	var logs syncBuffer
+	sink := deliverytest.NewSink(t, deliverytest.SinkOptions{})
+	var logs logtest.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
