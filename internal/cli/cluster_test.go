@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dkimd/dkimd/internal/logtest"
 	"github.com/dkimd/dkimd/internal/store/postgres/pgtest"
 )
 
@@ -103,7 +104,7 @@ func TestServeReadyzFollowsDatabase(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	env := map[string]string{"DKIMD_DATABASE": url}
-	var stderr syncBuffer
+	var stderr logtest.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {

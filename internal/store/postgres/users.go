@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/dkimd/dkimd/internal/store"
 )
@@ -417,4 +418,43 @@ WHERE u.auth IN ($1, $2) ORDER BY n.user_name`, string(store.AuthIP), string(sto
 	}
 	match()
 	return best, nil
+}
+
+// NetworkClaims implements store.Users.
+func (d *DB) NetworkClaims(ctx context.Context) ([]store.NetworkClaim, error) {
+	var out []store.NetworkClaim
+	err := d.read(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT n.user_name, u.domain, n.prefix FROM outgoing_user_networks n
+JOIN outgoing_users u ON u.name = n.user_name WHERE u.auth IN ($1, $2) ORDER BY n.user_name`, string(store.AuthIP), string(store.AuthReauth))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var c store.NetworkClaim
+			var prefix string
+			if err := rows.Scan(&c.User, &c.Domain, &prefix); err != nil {
+				return err
+			}
+			if c.Network, err = parseNetwork(c.User, prefix); err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, dbErr("network claims", err)
+	}
+	// The text order of the column is not the order of addresses.
+	slices.SortStableFunc(out, func(a, b store.NetworkClaim) int {
+		if a.User != b.User {
+			return strings.Compare(a.User, b.User)
+		}
+		if c := a.Network.Addr().Compare(b.Network.Addr()); c != 0 {
+			return c
+		}
+		return a.Network.Bits() - b.Network.Bits()
+	})
+	return out, nil
 }
