@@ -14,6 +14,10 @@
 // under a session advisory lock of their own, so nodes starting together
 // apply each one once.
 //
-// It is the only package besides its wiring in cli that imports pgx; it
-// must not import web, relay, milter, policy or cli.
+// Queue is the mail queue in the same database (queue.DeliveryQueue),
+// shared by every node; it lives here so that pgx stays in this package
+// and its wiring in cli.
+//
+// It must not import web, relay, milter, policy, cli, admin, delivery or the
+// other backend.
 package postgres

@@ -7,8 +7,7 @@
 // fresh temporary folder and no TCP listener. [Server.Database] gives each
 // test its own empty database. When PostgreSQL is not installed the test
 // is skipped naming the package to install, or failed when
-// DKIMD_REQUIRE_PEERS=1 (see peertest.Unavailable).
+// DKIMD_REQUIRE_PEERS=1, as peertest does for every peer.
 //
-// It must not import dkimd's store or queue code: it knows PostgreSQL, not
-// dkimd.
+// It must import nothing of dkimd: it knows PostgreSQL, not dkimd.
 package pgtest

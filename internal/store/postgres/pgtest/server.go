@@ -18,8 +18,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/dkimd/dkimd/internal/peertest"
 )
 
 // ErrUnavailable means PostgreSQL is not installed here (or cannot be run).
@@ -62,7 +60,7 @@ func (s *Server) Database(t testing.TB) string {
 	if err := s.startLocked(); err != nil {
 		s.mu.Unlock()
 		if errors.Is(err, ErrUnavailable) {
-			peertest.Unavailable(t, "%v", err)
+			unavailable(t, err)
 		}
 		t.Fatalf("pgtest: %v", err)
 	}
@@ -245,4 +243,17 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// RequireEnv names the environment variable that turns a missing
+// PostgreSQL from a skipped test into a failed one, as for every peer
+// (peertest.RequireEnv). CI sets it to 1.
+const RequireEnv = "DKIMD_REQUIRE_PEERS"
+
+func unavailable(t testing.TB, err error) {
+	t.Helper()
+	if os.Getenv(RequireEnv) == "1" {
+		t.Fatalf("%v (%s=1 requires every peer)", err, RequireEnv)
+	}
+	t.Skip(err.Error())
 }
