@@ -152,6 +152,51 @@ CREATE TABLE master_key_check (
 	created bigint NOT NULL
 );
 `,
+	2: `
+-- The mail queue shared by every node (Queue). A message is its row here
+-- and its body in queue_bodies, written in one transaction; the
+-- recipients' state is the JSON of []queue.Recipient. due is when the
+-- message is next claimable: the earliest of its open recipients (the
+-- queue time for a pending one, the next attempt for a deferred one), the
+-- queue time when every recipient is final (the deliverer then notifies
+-- and completes it). A lease is lease_owner until lease_until; every claim
+-- takes a new lease_token, which every change by a deliverer must name.
+CREATE TABLE queue_messages (
+	id          text PRIMARY KEY,
+	envelope    json NOT NULL,
+	queued      bigint NOT NULL,
+	size        bigint NOT NULL,
+	recipients  json NOT NULL,
+	dsns        integer NOT NULL DEFAULT 0,
+	open        integer NOT NULL,
+	due         bigint NOT NULL,
+	lease_owner text,
+	lease_token bigint NOT NULL DEFAULT 0,
+	lease_until bigint
+);
+CREATE INDEX queue_messages_due ON queue_messages (due, queued, id);
+CREATE INDEX queue_messages_queued ON queue_messages (queued, id);
+CREATE SEQUENCE queue_lease_tokens;
+
+-- Bodies apart, so that the scans of claims and lists never read them;
+-- bytea, not large objects (which need vacuumlo and which logical
+-- replication skips). sha256 guards against a damaged body being sent.
+CREATE TABLE queue_bodies (
+	id     text PRIMARY KEY REFERENCES queue_messages(id) ON DELETE CASCADE,
+	body   bytea NOT NULL,
+	sha256 bytea NOT NULL
+);
+
+-- Messages whose stored data was found damaged: kept for an administrator,
+-- never delivered.
+CREATE TABLE queue_quarantine (
+	id       text PRIMARY KEY,
+	envelope json,
+	body     bytea,
+	reason   text NOT NULL,
+	time     bigint NOT NULL
+);
+`,
 }
 
 // SchemaVersion is the schema version this dkimd writes.
