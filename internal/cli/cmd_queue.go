@@ -17,12 +17,14 @@ import (
 
 	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/queue"
+	"github.com/dkimd/dkimd/internal/store/postgres"
 )
 
 // The queue belongs to the running "dkimd serve" (the spool takes a lock),
 // so the queue commands ask it over a UNIX socket in the data directory,
 // which only the data directory's owner can reach. When no serve runs,
-// they open the spool themselves.
+// they open the spool themselves. With --database the queue is the shared
+// one in PostgreSQL, which they open directly.
 
 const controlSocket = "control.sock"
 
@@ -49,7 +51,11 @@ func queueCmd(verb string, nargs int) func(context.Context, *Env, []string) erro
 		}
 		var out any
 		c := &controlClient{sock: filepath.Join(*df.dir, controlSocket)}
-		if c.up() {
+		if *df.database != "" {
+			// The shared queue is in the database: any node's command
+			// sees and acts on the whole of it, serve running or not.
+			out, err = queueShared(ctx, e, df, verb, id)
+		} else if c.up() {
 			out, err = c.do(ctx, verb, id)
 		} else {
 			out, err = queueLocal(ctx, e, df, verb, id)
@@ -79,6 +85,19 @@ func queueLocal(ctx context.Context, e *Env, df dataFlags, verb, id string) (any
 	}
 	defer spool.Close()
 	d.admin.Queue = spool
+	return queueOp(ctx, d.admin, verb, id)
+}
+
+// queueShared runs a queue command on the queue in PostgreSQL.
+func queueShared(ctx context.Context, e *Env, df dataFlags, verb, id string) (any, error) {
+	d, err := openData(ctx, e, df, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	q := d.pg.Queue(postgres.QueueOptions{})
+	defer q.Close()
+	d.admin.Queue = q
 	return queueOp(ctx, d.admin, verb, id)
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/dkimd/dkimd/internal/delivery"
 	"github.com/dkimd/dkimd/internal/queue"
 	"github.com/dkimd/dkimd/internal/relay"
+	"github.com/dkimd/dkimd/internal/store/postgres"
 )
 
 // mailFlags are serve's flags for receiving and delivering mail.
@@ -29,6 +30,7 @@ type mailFlags struct {
 	perHour, perDay                    int
 	maxConns, maxConnsPerIP            int
 	preAuthIdle                        time.Duration
+	queueLease                         time.Duration
 	// queueLifetime (how long a message is retried before it bounces) and
 	// signatureLifetime (x=) come from the lifecycle flags, which use
 	// them to tell when a retired key is safe to revoke.
@@ -37,6 +39,8 @@ type mailFlags struct {
 
 func addMailFlags(fs *flag.FlagSet) *mailFlags {
 	m := &mailFlags{}
+	fs.DurationVar(&m.queueLease, "queue-lease", time.Minute, "with --database: how long a node holds a message it is delivering without renewing "+
+		"(renewed every third of it); a node that dies gives its messages to the others this long after")
 	fs.StringVar(&m.submission, "listen-submission", ":587", `submission with STARTTLS and AUTH ("" to turn off)`)
 	fs.StringVar(&m.submissions, "listen-submissions", ":465", `submission over implicit TLS ("" to turn off)`)
 	fs.StringVar(&m.relayPort, "listen-relay", ":2525", `relay for IP-authenticated servers ("" to turn off)`)
@@ -57,10 +61,17 @@ func addMailFlags(fs *flag.FlagSet) *mailFlags {
 	return m
 }
 
-// mail is the running mail side: the spool, the deliverer and the SMTP
+// mailQueue is the queue serve runs on: the disk spool, or the shared
+// queue in PostgreSQL.
+type mailQueue interface {
+	queue.DeliveryQueue
+	Close() error
+}
+
+// mail is the running mail side: the queue, the deliverer and the SMTP
 // listeners.
 type mail struct {
-	spool        *queue.Spool
+	spool        mailQueue
 	relay        *relay.Server
 	metrics      *relay.Metrics
 	addrs        map[relay.Mode]string
@@ -75,11 +86,24 @@ func startMail(ctx context.Context, m *mailFlags, d *data, log *slog.Logger, err
 		return nil, usagef("--max-connections, --max-connections-per-ip and --preauth-idle-timeout must be positive")
 	}
 	qm := &queue.Metrics{}
-	spool, err := queue.OpenSpool(filepath.Join(d.dir, "spool"), queue.SpoolOptions{Logger: log, Metrics: qm})
-	if err != nil {
-		return nil, err
-	}
+	var spool mailQueue
 	dopts := delivery.Options{SmartHost: m.smarthost, Username: m.smarthostUser, HeloName: m.hostname, Expiry: m.queueLifetime, Logger: log, Metrics: qm}
+	if d.pg != nil {
+		// The queue every node shares: a message is delivered by whichever
+		// node claims it first; a short lease hands a dead node's messages
+		// on soon (the lease is renewed while an attempt runs).
+		if m.queueLease < time.Second {
+			return nil, usagef("--queue-lease must be at least 1s")
+		}
+		spool = d.pg.Queue(postgres.QueueOptions{Metrics: qm, Logger: log, Listen: true})
+		dopts.Lease = m.queueLease
+	} else {
+		sp, err := queue.OpenSpool(filepath.Join(d.dir, "spool"), queue.SpoolOptions{Logger: log, Metrics: qm})
+		if err != nil {
+			return nil, err
+		}
+		spool = sp
+	}
 	switch m.smarthostTLS {
 	case "opportunistic":
 	case "required":
