@@ -197,6 +197,17 @@ CREATE TABLE queue_quarantine (
 	time     bigint NOT NULL
 );
 `,
+	3: `
+-- Counters every node shares (Counters): message limits per user, AUTH
+-- and panel login failures. A row counts until expires; a count whose
+-- window has ended reads as zero and is reset by the next Add.
+CREATE TABLE counters (
+	key     text PRIMARY KEY,
+	n       integer NOT NULL,
+	expires bigint NOT NULL
+);
+CREATE INDEX counters_expires ON counters (expires);
+`,
 }
 
 // SchemaVersion is the schema version this dkimd writes.
