@@ -115,11 +115,21 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		m.stop(ctx)
 		return err
 	}
-	go func() {
+	runMonitor := func(ctx context.Context) {
 		if err := mon.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			log.Error("monitor_stopped", "err", err)
 		}
-	}()
+	}
+	if d.pg != nil {
+		// One node of the cluster checks DNS and activates keys: the one
+		// that holds the leader lock; another takes over if it dies.
+		go d.pg.Lead(ctx, "dns-monitor", leaderPoll, log, func(ctx context.Context) {
+			go expireCounters(ctx, d.pg.Counters(), log)
+			runMonitor(ctx)
+		})
+	} else {
+		go runMonitor(ctx)
+	}
 	rd := &readiness{log: log, checks: []readyCheck{
 		// The cheapest read every backend has; it needs no lock.
 		{"store", func(ctx context.Context) error { _, err := d.db.MasterKeyCheck(ctx); return err }},
@@ -131,7 +141,7 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           httpHandler(d.admin, metrics.Sources{Relay: m.metrics, Queue: m.spool, Lifecycle: mon}, rd, log),
+		Handler:           httpHandler(d.admin, metrics.Sources{Relay: m.metrics, Queue: m.spool, Lifecycle: mon}, rd, loginThrottle(d, log), log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -203,11 +213,11 @@ func reportNetworkOverlaps(ctx context.Context, a *admin.Service, log *slog.Logg
 // httpHandler routes the HTTP side of serve: the control panel, the JSON
 // API, Prometheus metrics, and health checks for load balancers: /healthz
 // (the process is up) and /readyz (it can take work; see readiness).
-func httpHandler(a *admin.Service, ms metrics.Sources, ready http.Handler, log *slog.Logger) http.Handler {
+func httpHandler(a *admin.Service, ms metrics.Sources, ready http.Handler, throttle web.LoginThrottle, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	// One handler for the API and the panel, so that they share one login
 	// throttle: alternating between them gives no extra guesses.
-	mux.Handle("/", web.New(web.Options{Admin: a, Log: log}))
+	mux.Handle("/", web.New(web.Options{Admin: a, Log: log, LoginThrottle: throttle}))
 	mux.Handle("GET /metrics", metrics.Handler(ms))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -53,8 +53,8 @@ func addMailFlags(fs *flag.FlagSet) *mailFlags {
 	fs.StringVar(&m.smarthostPassFile, "smarthost-password-file", "", "file holding the smart host password")
 	fs.StringVar(&m.mxResolver, "mx-resolver", "", "DNS server HOST:PORT for MX lookups (default: /etc/resolv.conf)")
 	fs.BoolVar(&m.insecureAuth, "allow-insecure-auth", false, "allow AUTH without TLS (only for tests on loopback)")
-	fs.IntVar(&m.perHour, "messages-per-hour", relay.DefaultMessagesPerHour, "messages one outgoing user may send per hour on this node (-1: no limit)")
-	fs.IntVar(&m.perDay, "messages-per-day", relay.DefaultMessagesPerDay, "messages one outgoing user may send per UTC day on this node (-1: no limit)")
+	fs.IntVar(&m.perHour, "messages-per-hour", relay.DefaultMessagesPerHour, "messages one outgoing user may send per hour on this node, or on the cluster with --database (-1: no limit)")
+	fs.IntVar(&m.perDay, "messages-per-day", relay.DefaultMessagesPerDay, "messages one outgoing user may send per UTC day on this node, or on the cluster with --database (-1: no limit)")
 	fs.IntVar(&m.maxConns, "max-connections", relay.DefaultMaxConnections, "concurrent connections on each mail listener (each has its own budget)")
 	fs.IntVar(&m.maxConnsPerIP, "max-connections-per-ip", relay.DefaultMaxConnectionsPerIP, "concurrent connections from one address (IPv6: one /64) on each mail listener")
 	fs.DurationVar(&m.preAuthIdle, "preauth-idle-timeout", relay.DefaultPreAuthIdleTimeout, "idle timeout of a mail connection until AUTH succeeds (on the relay port: until MAIL is accepted); 5m after that")
@@ -133,12 +133,16 @@ func startMail(ctx context.Context, m *mailFlags, d *data, log *slog.Logger, err
 		spool.Close()
 		return nil, err
 	}
+	var counters relay.Counters
+	if d.pg != nil {
+		counters = d.pg.Counters() // limits hold for the cluster
+	}
 	out.relay, err = relay.New(relay.Options{
 		Directory: d.db, Keys: d.admin, Queue: relay.QueueOf(spool),
 		TLS: tlsConf, AllowInsecureAuth: m.insecureAuth, Hostname: m.hostname,
 		SpoolDir: filepath.Join(d.dir, "spool", "tmp"), Metrics: out.metrics, Log: log,
 		SignatureLifetime: m.signatureLifetime,
-		MessagesPerHour:   m.perHour, MessagesPerDay: m.perDay,
+		MessagesPerHour:   m.perHour, MessagesPerDay: m.perDay, Counters: counters,
 		MaxConnections: m.maxConns, MaxConnectionsPerIP: m.maxConnsPerIP,
 		PreAuthIdleTimeout: m.preAuthIdle,
 	})

@@ -212,7 +212,7 @@ func TestServeLoginThrottleShared(t *testing.T) {
 	if _, err := svc.AddAccount(ctx, admin.CLI(), admin.NewAccountRequest{Name: "alice", Role: store.RoleAdmin, Password: pw}); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(httpHandler(svc, metrics.Sources{}, nil, slog.New(slog.DiscardHandler)))
+	srv := httptest.NewServer(httpHandler(svc, metrics.Sources{}, nil, nil, slog.New(slog.DiscardHandler)))
 	defer srv.Close()
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 10 * time.Second,
