@@ -33,7 +33,7 @@ func (s *Service) AddAccount(ctx context.Context, a Actor, r NewAccountRequest) 
 		}
 		acc.PasswordHash = h
 	}
-	acc, err := s.Store.AddAccount(ctx, acc)
+	acc, err := s.o.Store.AddAccount(ctx, acc)
 	if err != nil {
 		return acc, err
 	}
@@ -48,14 +48,14 @@ func (s *Service) SetAccountPassword(ctx context.Context, a Actor, name, passwor
 	if !a.self(name) {
 		return fmt.Errorf("%w: only an admin may set another account's password", ErrForbidden)
 	}
-	acc, err := s.Store.GetAccount(ctx, name)
+	acc, err := s.o.Store.GetAccount(ctx, name)
 	if err != nil {
 		return err
 	}
 	if acc.PasswordHash, err = hashNewPassword(password); err != nil {
 		return err
 	}
-	if _, err := s.Store.UpdateAccount(ctx, acc); err != nil {
+	if _, err := s.o.Store.UpdateAccount(ctx, acc); err != nil {
 		return err
 	}
 	n, err := s.endSessions(ctx, a, acc.Name)
@@ -82,7 +82,7 @@ func (s *Service) UpdateAccount(ctx context.Context, a Actor, name string, u Acc
 	if err := requireAdmin(a); err != nil {
 		return store.Account{}, err
 	}
-	acc, err := s.Store.GetAccount(ctx, name)
+	acc, err := s.o.Store.GetAccount(ctx, name)
 	if err != nil {
 		return acc, err
 	}
@@ -104,7 +104,7 @@ func (s *Service) UpdateAccount(ctx context.Context, a Actor, name string, u Acc
 			return old, err
 		}
 	}
-	if acc, err = s.Store.UpdateAccount(ctx, acc); err != nil {
+	if acc, err = s.o.Store.UpdateAccount(ctx, acc); err != nil {
 		return old, err
 	}
 	n, err := s.endSessions(ctx, a, acc.Name)
@@ -118,7 +118,7 @@ func (s *Service) UpdateAccount(ctx context.Context, a Actor, name string, u Acc
 // notLastAdmin fails with store.ErrConflict when name is the only enabled
 // admin.
 func (s *Service) notLastAdmin(ctx context.Context, name string) error {
-	all, err := s.Store.ListAccounts(ctx)
+	all, err := s.o.Store.ListAccounts(ctx)
 	if err != nil {
 		return err
 	}
@@ -137,7 +137,7 @@ func (s *Service) notLastAdmin(ctx context.Context, name string) error {
 // endSessions removes the panel sessions of an account, but the actor's
 // own (a.Session), and says how many it ended.
 func (s *Service) endSessions(ctx context.Context, a Actor, account string) (int, error) {
-	ts, err := s.Store.ListTokens(ctx, account)
+	ts, err := s.o.Store.ListTokens(ctx, account)
 	if err != nil {
 		return 0, err
 	}
@@ -146,7 +146,7 @@ func (s *Service) endSessions(ctx context.Context, a Actor, account string) (int
 		if t.Kind != store.TokenSession || (a.Session != 0 && t.ID == a.Session) {
 			continue
 		}
-		err := s.Store.RemoveToken(ctx, account, t.ID)
+		err := s.o.Store.RemoveToken(ctx, account, t.ID)
 		if errors.Is(err, store.ErrNotFound) {
 			continue // ended meanwhile
 		}
@@ -169,7 +169,7 @@ func (s *Service) ListTokens(ctx context.Context, a Actor, account string) ([]st
 	if err != nil {
 		return nil, &store.FieldError{Field: "name", Err: err}
 	}
-	return s.Store.ListTokens(ctx, n)
+	return s.o.Store.ListTokens(ctx, n)
 }
 
 // RemoveToken revokes one of an account's API tokens, or ends one of its
@@ -182,7 +182,7 @@ func (s *Service) RemoveToken(ctx context.Context, a Actor, account string, id i
 	if err != nil {
 		return &store.FieldError{Field: "name", Err: err}
 	}
-	if err := s.Store.RemoveToken(ctx, n, id); err != nil {
+	if err := s.o.Store.RemoveToken(ctx, n, id); err != nil {
 		return err
 	}
 	return s.audit(ctx, a, "token.remove", "account", n, "", fmt.Sprintf("token %d", id))
@@ -193,7 +193,7 @@ func (s *Service) ListAccounts(ctx context.Context, a Actor) ([]store.Account, e
 	if err := requireAdmin(a); err != nil {
 		return nil, err
 	}
-	return s.Store.ListAccounts(ctx)
+	return s.o.Store.ListAccounts(ctx)
 }
 
 // RemoveAccount removes an account and its tokens. Admins only; nobody
@@ -202,7 +202,7 @@ func (s *Service) RemoveAccount(ctx context.Context, a Actor, name string) error
 	if err := requireAdmin(a); err != nil {
 		return err
 	}
-	acc, err := s.Store.GetAccount(ctx, name)
+	acc, err := s.o.Store.GetAccount(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -211,7 +211,7 @@ func (s *Service) RemoveAccount(ctx context.Context, a Actor, name string) error
 			return err
 		}
 	}
-	if err := s.Store.RemoveAccount(ctx, acc.Name); err != nil {
+	if err := s.o.Store.RemoveAccount(ctx, acc.Name); err != nil {
 		return err
 	}
 	return s.audit(ctx, a, "account.remove", "account", acc.Name, "", "")
@@ -223,7 +223,7 @@ func (s *Service) NewToken(ctx context.Context, a Actor, account, label string, 
 	if !a.self(account) {
 		return "", store.Token{}, fmt.Errorf("%w: only an admin may make tokens for another account", ErrForbidden)
 	}
-	acc, err := s.Store.GetAccount(ctx, account)
+	acc, err := s.o.Store.GetAccount(ctx, account)
 	if err != nil {
 		return "", store.Token{}, err
 	}
@@ -235,7 +235,7 @@ func (s *Service) NewToken(ctx context.Context, a Actor, account, label string, 
 	if ttl > 0 {
 		t.Expires = s.now().Add(ttl)
 	}
-	if t, err = s.Store.AddToken(ctx, t); err != nil {
+	if t, err = s.o.Store.AddToken(ctx, t); err != nil {
 		return "", t, err
 	}
 	return tok, t, s.audit(ctx, a, "token.add", "account", acc.Name, "", "api token "+label)
@@ -243,7 +243,7 @@ func (s *Service) NewToken(ctx context.Context, a Actor, account, label string, 
 
 // Authenticate finds the enabled account behind a bearer token.
 func (s *Service) Authenticate(ctx context.Context, token string) (store.Account, store.Token, error) {
-	return s.Store.AccountByToken(ctx, auth.HashToken(token))
+	return s.o.Store.AccountByToken(ctx, auth.HashToken(token))
 }
 
 // Login checks an account's password and, on success, makes a session token
@@ -251,7 +251,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (store.Account
 // ErrUnknownAccount or ErrBadPassword to say which, for the audit log
 // (LoginFailed) only: the client must not learn which names exist.
 func (s *Service) Login(ctx context.Context, name, password, remote string, ttl time.Duration) (string, store.Account, error) {
-	acc, err := s.Store.GetAccount(ctx, name)
+	acc, err := s.o.Store.GetAccount(ctx, name)
 	if err != nil || !acc.Enabled || acc.PasswordHash == "" || auth.CheckPassword(acc.PasswordHash, password) != nil {
 		if err != nil {
 			// Spend the time of a real check, so a wrong name and a wrong
@@ -265,7 +265,7 @@ func (s *Service) Login(ctx context.Context, name, password, remote string, ttl 
 	if err != nil {
 		return "", acc, err
 	}
-	if _, err := s.Store.AddToken(ctx, store.Token{Account: acc.Name, Kind: store.TokenSession, Hash: hash, Expires: s.now().Add(ttl)}); err != nil {
+	if _, err := s.o.Store.AddToken(ctx, store.Token{Account: acc.Name, Kind: store.TokenSession, Hash: hash, Expires: s.now().Add(ttl)}); err != nil {
 		return "", acc, err
 	}
 	return tok, acc, s.audit(ctx, Actor{Name: acc.Name, Account: &acc, Remote: remote}, "account.login", "account", acc.Name, "", "")
@@ -334,7 +334,7 @@ func (s *Service) ListAudit(ctx context.Context, a Actor, f store.AuditFilter) (
 		}
 		f.Domain = d
 	}
-	return s.Store.ListAudit(ctx, f)
+	return s.o.Store.ListAudit(ctx, f)
 }
 
 // Logout ends one of the actor's own panel sessions. Ending a session that
@@ -343,7 +343,7 @@ func (s *Service) Logout(ctx context.Context, a Actor, sessionID int64) error {
 	if a.Account == nil {
 		return nil
 	}
-	err := s.Store.RemoveToken(ctx, a.Account.Name, sessionID)
+	err := s.o.Store.RemoveToken(ctx, a.Account.Name, sessionID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}

@@ -11,7 +11,7 @@ import (
 )
 
 // sessions gives the IDs of an account's live panel sessions.
-func sessions(t *testing.T, svc *admin.Service, name string) []int64 {
+func sessions(t *testing.T, svc *testService, name string) []int64 {
 	t.Helper()
 	ts, err := svc.Store.ListTokens(context.Background(), name)
 	if err != nil {

@@ -2,15 +2,12 @@ package admin
 
 import (
 	"context"
-	"crypto"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"time"
 
-	"github.com/dkimd/dkimd/internal/keys"
 	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/queue"
 	"github.com/dkimd/dkimd/internal/store"
@@ -24,10 +21,6 @@ var ErrForbidden = errors.New("admin: forbidden")
 // ErrNoQueue means the queue operations were asked of a process that
 // runs no queue.
 var ErrNoQueue = errors.New("admin: no mail queue")
-
-// ErrNotPublished means a key cannot start signing because its DNS record
-// was not seen (issue: never sign with a key receivers cannot find).
-var ErrNotPublished = errors.New("admin: key record not published")
 
 // Actor is who asks for an operation.
 type Actor struct {
@@ -61,69 +54,66 @@ func (a Actor) Manages(domain string) bool {
 	return a.Account == nil || a.Account.Manages(domain)
 }
 
-// KeyChecker tells whether a key's record is published correctly
-// everywhere; the dnscheck package provides it in serve.
-type KeyChecker interface {
-	// KeyPublished returns nil when every authoritative server serves the
-	// key's record, or an error saying in words what is wrong.
-	KeyPublished(ctx context.Context, k store.Key) error
-}
+// by names the actor for the lifecycle's audit entries.
+func (a Actor) by() lifecycle.By { return lifecycle.By{Name: a.Name, Remote: a.Remote} }
 
-// Service runs the operations. Store and Master are required.
-type Service struct {
-	Store  store.Store
-	Master *keys.MasterKey
-	// DNS checks records before a key starts signing; nil means only a
-	// forced activation can make a key active.
-	DNS KeyChecker
-	// Queue is the mail queue, when this process runs one (serve).
+// Options configure a Service. Store and Lifecycle are required; the zero
+// value of every other field is documented beside it.
+type Options struct {
+	Store store.Store
+	// Lifecycle makes every change to a key; the Service authorizes it.
+	Lifecycle *lifecycle.Service
+	// Queue is the mail queue, when this process runs one (serve); nil
+	// makes the queue operations fail with ErrNoQueue.
 	Queue queue.Queue
-	// Lifecycle holds the lifetimes that say when a retired key is safe to
-	// revoke; the zero value is lifecycle's defaults.
-	Lifecycle lifecycle.Policy
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Rand is the randomness for key generation; nil means crypto/rand.
-	Rand io.Reader
 	// Log receives one info line per change; nil discards.
 	Log *slog.Logger
-	// OpenSSL, when set, makes RSA signatures through the system's
-	// libcrypto (keys.LoadOpenSSL); nil signs with Go's crypto/rsa.
-	OpenSSL *keys.OpenSSL
 	// MaxUserNetwork is the widest network a domain admin may give a user
 	// recognised by its address; the zero value is the defaults.
 	MaxUserNetwork NetworkLimit
+}
 
-	signers signerCache
+// Service runs the operations. It is made once, by New, and never changed
+// afterwards; its methods are safe for concurrent use.
+type Service struct {
+	o   Options
+	log *slog.Logger
 	// userWrites serialises user changes, so that the network check and
 	// the write see the same users.
 	userWrites sync.Mutex
 }
 
-func (s *Service) now() time.Time {
-	if s.Now == nil {
-		return time.Now()
+// New makes a Service.
+func New(o Options) (*Service, error) {
+	if o.Store == nil || o.Lifecycle == nil {
+		return nil, errors.New("admin: the service needs a store and the lifecycle service")
 	}
-	return s.Now()
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{o: o, log: log}, nil
 }
 
-func (s *Service) log() *slog.Logger {
-	if s.Log == nil {
-		return slog.New(slog.DiscardHandler)
+func (s *Service) now() time.Time {
+	if s.o.Now == nil {
+		return time.Now()
 	}
-	return s.Log
+	return s.o.Now()
 }
 
 // audit appends an entry and logs the change. A failure to audit fails the
 // operation's answer but not the change already made; it is logged.
 func (s *Service) audit(ctx context.Context, a Actor, action, kind, id, domain, detail string) error {
-	_, err := s.Store.AppendAudit(ctx, store.AuditEntry{
+	_, err := s.o.Store.AppendAudit(ctx, store.AuditEntry{
 		Actor: a.Name, Remote: a.Remote, Action: action,
 		ObjectKind: kind, ObjectID: id, Domain: domain, Detail: detail,
 	})
-	s.log().Info("admin_change", "actor", a.Name, "remote", a.Remote, "action", action, "object", kind+":"+id, "domain", domain, "detail", detail)
+	s.log.Info("admin_change", "actor", a.Name, "remote", a.Remote, "action", action, "object", kind+":"+id, "domain", domain, "detail", detail)
 	if err != nil {
-		s.log().Error("audit_append_failed", "action", action, "err", err)
+		s.log.Error("audit_append_failed", "action", action, "err", err)
 		return fmt.Errorf("admin: change made but not audited: %w", err)
 	}
 	return nil
@@ -139,7 +129,7 @@ func (s *Service) manage(ctx context.Context, a Actor, domain string) (string, e
 	if !a.Manages(d) {
 		return "", fmt.Errorf("%w: domain %s", store.ErrNotFound, d)
 	}
-	if _, err := s.Store.GetDomain(ctx, d); err != nil {
+	if _, err := s.o.Store.GetDomain(ctx, d); err != nil {
 		return "", err
 	}
 	return d, nil
@@ -150,62 +140,4 @@ func requireAdmin(a Actor) error {
 		return fmt.Errorf("%w: only an admin may do this", ErrForbidden)
 	}
 	return nil
-}
-
-// Signer opens a key's private half for signing. It is for the relay and
-// the milter; the key never leaves the process. Opened keys are kept in
-// memory by ID (a key ID always names the same private key), so a busy relay
-// does not read, decrypt and parse the key for every message, and dropped
-// when the key stops signing; whether the key may still sign is the caller's
-// check against the key row.
-func (s *Service) Signer(ctx context.Context, k store.Key) (crypto.Signer, error) {
-	if sg := s.signers.get(k.ID); sg != nil {
-		return sg, nil
-	}
-	sealed, err := s.Store.SealedKey(ctx, k.ID)
-	if err != nil {
-		return nil, err
-	}
-	sg, err := s.Master.OpenSigner(sealed, k.AssociatedData())
-	if err != nil {
-		return nil, err
-	}
-	if fast, err := s.OpenSSL.Signer(sg); err != nil {
-		// Slower, not broken: Go's crypto/rsa signs the same bytes.
-		s.log().Warn("openssl_signer_unavailable", "key_id", k.ID, "domain", k.Domain, "selector", k.Selector, "err", err)
-	} else {
-		sg = fast
-	}
-	s.signers.put(k.ID, sg)
-	return sg, nil
-}
-
-// maxCachedSigners bounds the opened keys kept in memory.
-const maxCachedSigners = 4096
-
-// signerCache holds opened private keys by key ID. The zero value is ready.
-type signerCache struct {
-	mu sync.Mutex
-	m  map[int64]crypto.Signer
-}
-
-func (c *signerCache) get(id int64) crypto.Signer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.m[id]
-}
-
-func (c *signerCache) drop(id int64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.m, id)
-}
-
-func (c *signerCache) put(id int64, sg crypto.Signer) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= maxCachedSigners {
-		c.m = make(map[int64]crypto.Signer) // rare: start over rather than track use
-	}
-	c.m[id] = sg
 }

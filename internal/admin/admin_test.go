@@ -13,14 +13,17 @@ import (
 	"testing"
 
 	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/admin/admintest"
 	"github.com/dkimd/dkimd/internal/dkim"
 	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/store"
 	"github.com/dkimd/dkimd/internal/store/sqlite"
 )
 
-// newService is a Service on a new SQLite database and master key.
-func newService(t *testing.T) *admin.Service {
+// newServices wires the services on a new SQLite database and master key,
+// signing RSA through lib when not nil.
+func newServices(t *testing.T, lib *keys.OpenSSL) (admintest.Services, *sqlite.DB) {
 	t.Helper()
 	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "dkimd.db"), sqlite.Options{})
 	if err != nil {
@@ -31,7 +34,20 @@ func newService(t *testing.T) *admin.Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &admin.Service{Store: db, Master: mk}
+	return admintest.New(t, admintest.Options{Store: db, Master: mk, OpenSSL: lib}), db
+}
+
+// testService is the admin Service of newServices with the store under
+// it, for tests that look behind the service.
+type testService struct {
+	*admin.Service
+	Store *sqlite.DB
+}
+
+func newService(t *testing.T) *testService {
+	t.Helper()
+	s, db := newServices(t, nil)
+	return &testService{Service: s.Admin, Store: db}
 }
 
 // TestSignerOpensOnce: the relay asks for a key's signer per message; the
@@ -39,20 +55,20 @@ func newService(t *testing.T) *admin.Service {
 // another master key) fails every time rather than being remembered.
 func TestSignerOpensOnce(t *testing.T) {
 	ctx := context.Background()
-	svc := newService(t)
-	db := svc.Store
+	all, db := newServices(t, nil)
+	svc, src := all.Admin, all.Keys
 	if _, err := svc.AddDomain(ctx, admin.CLI(), store.Domain{Name: "example.com"}); err != nil {
 		t.Fatal(err)
 	}
-	g, err := svc.GenerateKey(ctx, admin.CLI(), admin.NewKeyRequest{Domain: "example.com", Selector: "s1", Spec: keys.Spec{Algorithm: keys.RSA, Bits: 1024}})
+	g, err := svc.GenerateKey(ctx, admin.CLI(), lifecycle.NewKeyRequest{Domain: "example.com", Selector: "s1", Spec: keys.Spec{Algorithm: keys.RSA, Bits: 1024}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := svc.Signer(ctx, g.Key)
+	a, err := src.Signer(ctx, g.Key.Ref())
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := svc.Signer(ctx, g.Key)
+	b, err := src.Signer(ctx, g.Key.Ref())
 	if err != nil || a != b {
 		t.Errorf("second Signer: %v, same key %v", err, a == b)
 	}
@@ -63,13 +79,16 @@ func TestSignerOpensOnce(t *testing.T) {
 	if _, err := svc.SetKeyState(ctx, admin.CLI(), "example.com", "s1", store.KeyRetired, false); err != nil {
 		t.Fatal(err)
 	}
-	if c, err := svc.Signer(ctx, g.Key); err != nil || c == a {
+	if c, err := src.Signer(ctx, g.Key.Ref()); err != nil || c == a {
 		t.Errorf("after retiring, Signer gave the cached key (%v)", err)
 	}
 	other, _ := keys.NewMasterKey(nil)
-	wrong := &admin.Service{Store: db, Master: other}
+	wrong, err := keys.NewSource(keys.SourceOptions{Sealed: db, Master: other})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := range 2 {
-		if _, err := wrong.Signer(ctx, g.Key); err == nil {
+		if _, err := wrong.Signer(ctx, g.Key.Ref()); err == nil {
 			t.Fatalf("try %d: a key sealed under another master key opened", i)
 		}
 	}
@@ -116,20 +135,20 @@ func TestSignerThroughOpenSSL(t *testing.T) {
 		t.Skipf("OpenSSL not loadable here: %v", err)
 	}
 	ctx := context.Background()
-	svc := newService(t)
-	svc.OpenSSL = lib
+	all, _ := newServices(t, lib)
+	svc, src := all.Admin, all.Keys
 	if _, err := svc.AddDomain(ctx, admin.CLI(), store.Domain{Name: "example.com"}); err != nil {
 		t.Fatal(err)
 	}
-	r, err := svc.GenerateKey(ctx, admin.CLI(), admin.NewKeyRequest{Domain: "example.com", Selector: "rsa", Spec: keys.Spec{Algorithm: keys.RSA, Bits: 1024}})
+	r, err := svc.GenerateKey(ctx, admin.CLI(), lifecycle.NewKeyRequest{Domain: "example.com", Selector: "rsa", Spec: keys.Spec{Algorithm: keys.RSA, Bits: 1024}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := svc.GenerateKey(ctx, admin.CLI(), admin.NewKeyRequest{Domain: "example.com", Selector: "ed", Spec: keys.Spec{Algorithm: keys.Ed25519}})
+	e, err := svc.GenerateKey(ctx, admin.CLI(), lifecycle.NewKeyRequest{Domain: "example.com", Selector: "ed", Spec: keys.Spec{Algorithm: keys.Ed25519}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs, err := svc.Signer(ctx, r.Key)
+	rs, err := src.Signer(ctx, r.Key.Ref())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +168,7 @@ func TestSignerThroughOpenSSL(t *testing.T) {
 	if err := rsa.VerifyPKCS1v15(rec.PublicKey.(*rsa.PublicKey), crypto.SHA256, digest[:], sig); err != nil {
 		t.Errorf("OpenSSL signature does not verify under the published key: %v", err)
 	}
-	es, err := svc.Signer(ctx, e.Key)
+	es, err := src.Signer(ctx, e.Key.Ref())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ func (s *Service) AddDomain(ctx context.Context, a Actor, d store.Domain) (store
 	if err := requireAdmin(a); err != nil {
 		return store.Domain{}, err
 	}
-	d, err := s.Store.AddDomain(ctx, d)
+	d, err := s.o.Store.AddDomain(ctx, d)
 	if err != nil {
 		return d, err
 	}
@@ -29,7 +29,7 @@ func (s *Service) RemoveDomain(ctx context.Context, a Actor, name string, force 
 	if err != nil {
 		return err
 	}
-	if err := s.Store.RemoveDomain(ctx, d, store.RemoveOptions{Force: force}); err != nil {
+	if err := s.o.Store.RemoveDomain(ctx, d, store.RemoveOptions{Force: force}); err != nil {
 		return err
 	}
 	return s.audit(ctx, a, "domain.remove", "domain", d, d, "force="+strconv.FormatBool(force))
@@ -37,7 +37,7 @@ func (s *Service) RemoveDomain(ctx context.Context, a Actor, name string, force 
 
 // ListDomains gives the domains the actor manages.
 func (s *Service) ListDomains(ctx context.Context, a Actor) ([]store.Domain, error) {
-	all, err := s.Store.ListDomains(ctx)
+	all, err := s.o.Store.ListDomains(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +56,7 @@ func (s *Service) GetDomain(ctx context.Context, a Actor, name string) (store.Do
 	if err != nil {
 		return store.Domain{}, err
 	}
-	return s.Store.GetDomain(ctx, d)
+	return s.o.Store.GetDomain(ctx, d)
 }
 
 // SetAutoActivate chooses whether the domain's pending keys start signing
@@ -67,8 +67,24 @@ func (s *Service) SetAutoActivate(ctx context.Context, a Actor, name string, on 
 		return d, err
 	}
 	d.AutoActivate = on
-	if d, err = s.Store.UpdateDomain(ctx, d); err != nil {
+	if d, err = s.o.Store.UpdateDomain(ctx, d); err != nil {
 		return d, err
 	}
 	return d, s.audit(ctx, a, "domain.update", "domain", d.Name, d.Name, "auto_activate="+strconv.FormatBool(on))
+}
+
+// SetOversign chooses the header fields the relay oversigns for the domain
+// (store.Domain.Oversign): "default", "none", "from-only" or a
+// comma-separated list of field names. A value that is none of these is a
+// *store.FieldError for "oversign".
+func (s *Service) SetOversign(ctx context.Context, a Actor, name, oversign string) (store.Domain, error) {
+	d, err := s.GetDomain(ctx, a, name)
+	if err != nil {
+		return d, err
+	}
+	d.Oversign = oversign
+	if d, err = s.o.Store.UpdateDomain(ctx, d); err != nil {
+		return d, err
+	}
+	return d, s.audit(ctx, a, "domain.update", "domain", d.Name, d.Name, "oversign="+d.OversignText())
 }

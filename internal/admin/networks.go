@@ -107,11 +107,11 @@ func (s *Service) checkNetworks(ctx context.Context, a Actor, before, after stor
 		switch {
 		case p.Bits() == 0 && !allowAny:
 			return &store.FieldError{Field: "networks", Err: refuse(ErrAnyNetwork, "%s lets every address relay; only an admin may add it, with the explicit override (allow any network)", p)}
-		case p.Bits() < s.MaxUserNetwork.bits(p) && !a.IsAdmin():
-			return &store.FieldError{Field: "networks", Err: refuse(ErrNetworkTooWide, "%s is wider than /%d; only an admin may add a wider network", p, s.MaxUserNetwork.bits(p))}
+		case p.Bits() < s.o.MaxUserNetwork.bits(p) && !a.IsAdmin():
+			return &store.FieldError{Field: "networks", Err: refuse(ErrNetworkTooWide, "%s is wider than /%d; only an admin may add a wider network", p, s.o.MaxUserNetwork.bits(p))}
 		}
 	}
-	claims, err := s.Store.NetworkClaims(ctx)
+	claims, err := s.o.Store.NetworkClaims(ctx)
 	if err != nil {
 		return err
 	}
@@ -153,7 +153,7 @@ func (s *Service) NetworkOverlaps(ctx context.Context, a Actor) ([]NetworkOverla
 	if err := requireAdmin(a); err != nil {
 		return nil, err
 	}
-	claims, err := s.Store.NetworkClaims(ctx)
+	claims, err := s.o.Store.NetworkClaims(ctx)
 	if err != nil {
 		return nil, err
 	}

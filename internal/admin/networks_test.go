@@ -12,7 +12,7 @@ import (
 
 // tenants makes a.example and b.example, with b's server "ub" on
 // 192.0.2.0/28 and 2001:db8:b::/48, and the actors of issue 10.
-func tenants(t *testing.T) (svc *admin.Service, alice, root admin.Actor) {
+func tenants(t *testing.T) (svc *testService, alice, root admin.Actor) {
 	t.Helper()
 	ctx := context.Background()
 	svc = newService(t)

@@ -14,10 +14,10 @@ func (s *Service) Explain(ctx context.Context, a Actor, user, from string) (poli
 	if err != nil {
 		return policy.Decision{}, err
 	}
-	d := policy.Decide(ctx, s.Store, &u, from)
+	d := policy.Decide(ctx, s.o.Store, &u, from)
 	if d.Err != nil {
 		return d, d.Err
 	}
-	s.log().Info("policy_explain", "actor", a.Name, "decision", d)
+	s.log.Info("policy_explain", "actor", a.Name, "decision", d)
 	return d, nil
 }

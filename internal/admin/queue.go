@@ -60,8 +60,8 @@ func (s *Service) queue(a Actor) (queue.Queue, error) {
 	if err := requireAdmin(a); err != nil {
 		return nil, err
 	}
-	if s.Queue == nil {
+	if s.o.Queue == nil {
 		return nil, fmt.Errorf("%w: no queue here", ErrNoQueue)
 	}
-	return s.Queue, nil
+	return s.o.Queue, nil
 }

@@ -58,7 +58,7 @@ func (s *Service) AddUser(ctx context.Context, a Actor, name, domain string, c U
 	if err := s.checkNetworks(ctx, a, store.OutgoingUser{}, u, c.AllowAnyNetwork); err != nil {
 		return u, err
 	}
-	if u, err = s.Store.AddUser(ctx, u); err != nil {
+	if u, err = s.o.Store.AddUser(ctx, u); err != nil {
 		if errors.Is(err, store.ErrExists) {
 			return u, errNameUnavailable{}
 		}
@@ -82,7 +82,7 @@ func (s *Service) UpdateUser(ctx context.Context, a Actor, name string, c UserCh
 	if err := s.checkNetworks(ctx, a, before, u, c.AllowAnyNetwork); err != nil {
 		return u, err
 	}
-	if u, err = s.Store.UpdateUser(ctx, u); err != nil {
+	if u, err = s.o.Store.UpdateUser(ctx, u); err != nil {
 		return u, err
 	}
 	return u, s.audit(ctx, a, "user.update", "user", u.Name, u.Domain, describeUser(u))
@@ -158,7 +158,7 @@ func (s *Service) apply(ctx context.Context, a Actor, u *store.OutgoingUser, c U
 		}
 		u.Selector = sel
 	}
-	return policy.ValidateSelectorForUser(ctx, s.Store, u)
+	return policy.ValidateSelectorForUser(ctx, s.o.Store, u)
 }
 
 // describeUser summarises a user for the audit log, without secrets.
@@ -192,7 +192,7 @@ func joinPrefixes(ps []netip.Prefix) string {
 
 // GetUser finds a user of a domain the actor manages.
 func (s *Service) GetUser(ctx context.Context, a Actor, name string) (store.OutgoingUser, error) {
-	u, err := s.Store.GetUser(ctx, name)
+	u, err := s.o.Store.GetUser(ctx, name)
 	if err != nil {
 		return u, err
 	}
@@ -212,7 +212,7 @@ func (s *Service) ListUsers(ctx context.Context, a Actor, domain string) ([]stor
 			return nil, err
 		}
 	}
-	all, err := s.Store.ListUsers(ctx, d)
+	all, err := s.o.Store.ListUsers(ctx, d)
 	if err != nil {
 		return nil, err
 	}
@@ -231,7 +231,7 @@ func (s *Service) RemoveUser(ctx context.Context, a Actor, name string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.Store.RemoveUser(ctx, u.Name); err != nil {
+	if err := s.o.Store.RemoveUser(ctx, u.Name); err != nil {
 		return err
 	}
 	return s.audit(ctx, a, "user.remove", "user", u.Name, u.Domain, "")

@@ -61,6 +61,25 @@ func TestWalkThrough(t *testing.T) {
 	if code != 0 || strings.Count("\n"+out, "\npass ") != 2 || !strings.Contains(out, "Authentication-Results: mx.example.net;") {
 		t.Fatalf("verify: %d\n%s%s", code, out, errs)
 	}
+	// By default every signed field is oversigned (RFC 6376 §8.15), so an
+	// added Subject breaks the signature; with from-only it does not.
+	for _, tt := range []struct {
+		oversign string
+		h        string
+		code     int
+	}{
+		{"default", "h=from:from:date:subject:subject:", 1},
+		{"from-only", "h=from:from:subject:to;", 0},
+	} {
+		code, one, errs := run(t, msg, "sign", "--key", rsaKey, "--selector", "s1", "--domain", "example.com", "--oversign", tt.oversign)
+		if code != 0 || !strings.Contains(strings.ReplaceAll(one, "\r\n ", ""), tt.h) {
+			t.Fatalf("sign --oversign %s: %d, want %s in\n%s%s", tt.oversign, code, tt.h, one, errs)
+		}
+		added := strings.Replace(one, "Subject: Hi", "Subject: Urgent\r\nSubject: Hi", 1)
+		if code, out, _ := run(t, added, "verify", "--txt", txt["s1"]); code != tt.code {
+			t.Errorf("--oversign %s, Subject added: verify exit %d, want %d\n%s", tt.oversign, code, tt.code, out)
+		}
+	}
 	tampered := strings.Replace(signed, "Hello", "Hellx", 1)
 	code, out, _ = run(t, tampered, "verify", "--json", "--txt", txt["s1"], "--txt", txt["e1"])
 	var vr struct {
@@ -124,6 +143,7 @@ func TestBadInput(t *testing.T) {
 		{"record bad format", "", []string{"record", "--key", good, "--domain", "example.com", "--selector", "s", "--format", "xml"}, 2, "want value, zone or json"},
 		{"sign no key", msg, []string{"sign", "--domain", "example.com", "--selector", "s"}, 2, "--key is required"},
 		{"sign selectors mismatch", msg, []string{"sign", "--key", good, "--domain", "example.com"}, 2, "one --selector per --key"},
+		{"sign bad oversign", msg, []string{"sign", "--key", good, "--domain", "example.com", "--selector", "s", "--oversign", "From,Sub;ject"}, 2, "--oversign"},
 		{"sign garbage key", msg, []string{"sign", "--key", garbage, "--domain", "example.com", "--selector", "s"}, 1, "malformed"},
 		{"sign bad canonicalization", msg, []string{"sign", "--key", good, "--domain", "example.com", "--selector", "s", "--canonicalization", "loose/loose"}, 2, "canonicalization"},
 		{"sign no From", "To: x@example.net\r\n\r\nhi\r\n", []string{"sign", "--key", good, "--domain", "example.com", "--selector", "s"}, 1, "exactly one From"},

@@ -49,7 +49,30 @@ func TestAdminWalkThrough(t *testing.T) {
 	fails(1, "invalid", "", "domain", "add", "not a domain")
 	fails(2, "usage", "", "domain", "frob")
 
-	out := ok("", "key", "generate", "--domain", "example.com", "--selector", "mail2026", "--algorithm", "ed25519")
+	// Oversigning: the default, a choice kept and shown, a bad list refused.
+	if out := ok("", "domain", "list"); !strings.Contains(out, "OVERSIGN") || !strings.Contains(strings.Join(strings.Fields(out), " "), "example.com false default") {
+		t.Errorf("domain list:\n%s", out)
+	}
+	if out := ok("", "domain", "set", "example.com", "--oversign", "from-only"); out != "example.com: auto-activate false, oversign From\n" {
+		t.Errorf("domain set --oversign from-only: %q", out)
+	}
+	var dj struct {
+		Oversign     string `json:"oversign"`
+		AutoActivate bool   `json:"auto_activate"`
+	}
+	out := ok("", "domain", "set", "--json", "example.com", "--oversign", "From, Subject,List-Id", "--auto-activate=true")
+	if err := json.Unmarshal([]byte(out), &dj); err != nil || dj.Oversign != "From,Subject,List-Id" || !dj.AutoActivate {
+		t.Errorf("domain set --json: %s", out)
+	}
+	fails(1, "invalid oversign", "", "domain", "set", "example.com", "--oversign", "Sub ject")
+	fails(1, "invalid oversign", "", "domain", "add", "third.example", "--oversign", "a:b")
+	fails(2, "usage", "", "domain", "set", "example.com")
+	if out := ok("", "domain", "list"); !strings.Contains(out, "From,Subject,List-Id") {
+		t.Errorf("a refused set changed the domain:\n%s", out)
+	}
+	ok("", "domain", "set", "example.com", "--oversign", "default", "--auto-activate=false")
+
+	out = ok("", "key", "generate", "--domain", "example.com", "--selector", "mail2026", "--algorithm", "ed25519")
 	if !strings.Contains(out, "mail2026._domainkey.example.com") || !strings.Contains(out, "pending") {
 		t.Errorf("key generate output:\n%s", out)
 	}

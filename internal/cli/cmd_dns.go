@@ -9,6 +9,7 @@ import (
 	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/dnscheck"
 	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/store"
 )
 
@@ -49,7 +50,7 @@ func dnsCheck(ctx context.Context, e *Env, args []string) error {
 			return err
 		}
 		if found {
-			if o.PublicKey, err = admin.PublicKey(k); err != nil {
+			if o.PublicKey, err = lifecycle.PublicKey(k); err != nil {
 				return err
 			}
 			if k.State == store.KeyRevoked || k.State == store.KeyArchived {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"sort"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/store"
 )
 
@@ -20,15 +22,20 @@ func runDomain(ctx context.Context, e *Env, args []string) error {
 	})
 }
 
+// oversignUsage says what --oversign takes.
+const oversignUsage = "header fields to list in h= once more than they occur, so that one added after signing breaks the signature: " +
+	"default (every signed field RFC 5322 allows once, and the MIME fields), from-only, none, or field names separated by commas"
+
 func domainAdd(ctx context.Context, e *Env, args []string) error {
 	fs := newFlags("domain add", e)
 	df := addDataFlags(fs, e)
 	auto := fs.Bool("auto-activate", false, "start signing with a new key as soon as its record is seen in DNS")
+	oversign := fs.String("oversign", "default", oversignUsage)
 	return withData(ctx, e, fs, df, args, func(d *data, pos []string) error {
 		if len(pos) != 1 {
-			return usagef("usage: dkimd domain add DOMAIN [--auto-activate]")
+			return usagef("usage: dkimd domain add DOMAIN [--auto-activate] [--oversign default|from-only|none|FIELD,...]")
 		}
-		dom, err := d.admin.AddDomain(ctx, admin.CLI(), store.Domain{Name: pos[0], AutoActivate: *auto})
+		dom, err := d.admin.AddDomain(ctx, admin.CLI(), store.Domain{Name: pos[0], AutoActivate: *auto, Oversign: *oversign})
 		if err != nil {
 			return err
 		}
@@ -60,18 +67,30 @@ func domainSet(ctx context.Context, e *Env, args []string) error {
 	fs := newFlags("domain set", e)
 	df := addDataFlags(fs, e)
 	auto := fs.String("auto-activate", "", "true or false")
+	oversign := fs.String("oversign", "", oversignUsage)
 	return withData(ctx, e, fs, df, args, func(d *data, pos []string) error {
-		if len(pos) != 1 || (*auto != "true" && *auto != "false") {
-			return usagef("usage: dkimd domain set DOMAIN --auto-activate=true|false")
+		given := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+		if len(pos) != 1 || (!given["auto-activate"] && !given["oversign"]) ||
+			(given["auto-activate"] && *auto != "true" && *auto != "false") {
+			return usagef("usage: dkimd domain set DOMAIN [--auto-activate=true|false] [--oversign default|from-only|none|FIELD,...]")
 		}
-		dom, err := d.admin.SetAutoActivate(ctx, admin.CLI(), pos[0], *auto == "true")
-		if err != nil {
-			return err
+		var dom store.Domain
+		var err error
+		if given["oversign"] {
+			if dom, err = d.admin.SetOversign(ctx, admin.CLI(), pos[0], *oversign); err != nil {
+				return err
+			}
+		}
+		if given["auto-activate"] {
+			if dom, err = d.admin.SetAutoActivate(ctx, admin.CLI(), pos[0], *auto == "true"); err != nil {
+				return err
+			}
 		}
 		if *df.asJSON {
 			return writeJSON(e.Stdout, dom)
 		}
-		_, err = fmt.Fprintf(e.Stdout, "%s: auto-activate %t\n", dom.Name, dom.AutoActivate)
+		_, err = fmt.Fprintf(e.Stdout, "%s: auto-activate %t, oversign %s\n", dom.Name, dom.AutoActivate, dom.OversignText())
 		return err
 	})
 }
@@ -87,9 +106,9 @@ func domainList(ctx context.Context, e *Env, args []string) error {
 		if *df.asJSON {
 			return writeJSON(e.Stdout, ds)
 		}
-		tw := newTable(e.Stdout, "DOMAIN", "AUTO-ACTIVATE", "CREATED")
+		tw := newTable(e.Stdout, "DOMAIN", "AUTO-ACTIVATE", "OVERSIGN", "CREATED")
 		for _, dom := range ds {
-			fmt.Fprintf(tw, "%s\t%t\t%s\n", dom.Unicode(), dom.AutoActivate, day(dom.Created))
+			fmt.Fprintf(tw, "%s\t%t\t%s\t%s\n", dom.Unicode(), dom.AutoActivate, dom.OversignText(), day(dom.Created))
 		}
 		return tw.Flush()
 	})
@@ -127,7 +146,7 @@ func keyGenerate(ctx context.Context, e *Env, args []string) error {
 		if err != nil {
 			return usagef("%v", err)
 		}
-		g, err := d.admin.GenerateKey(ctx, admin.CLI(), admin.NewKeyRequest{Domain: *domain, Selector: *selector, Spec: keys.Spec{Algorithm: a, Bits: *bits}})
+		g, err := d.admin.GenerateKey(ctx, admin.CLI(), lifecycle.NewKeyRequest{Domain: *domain, Selector: *selector, Spec: keys.Spec{Algorithm: a, Bits: *bits}})
 		if err != nil {
 			return err
 		}

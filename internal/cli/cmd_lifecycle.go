@@ -59,9 +59,9 @@ func (f days) Set(s string) error {
 	return nil
 }
 
-// policyFlags are the lifecycle settings, defaults as in lifecycle.Policy.
-func policyFlags(fs *flag.FlagSet) *lifecycle.Policy {
-	p := lifecycle.Policy{
+// policyFlags are the lifecycle settings, defaults as in lifecycle.Settings.
+func policyFlags(fs *flag.FlagSet) *lifecycle.Settings {
+	p := lifecycle.Settings{
 		SignatureLifetime: lifecycle.DefaultSignatureLifetime,
 		QueueLifetime:     lifecycle.DefaultQueueLifetime,
 		MaxAge:            lifecycle.DefaultMaxAge,
@@ -92,7 +92,7 @@ func keyRotate(ctx context.Context, e *Env, args []string) error {
 			spec.Algorithm = a
 		}
 		spec.Bits = *bits
-		r, err := d.admin.RotateKey(ctx, admin.CLI(), admin.RotateRequest{Domain: *domain, Selector: *selector, Spec: spec, Replaces: *replaces})
+		r, err := d.admin.RotateKey(ctx, admin.CLI(), lifecycle.RotateRequest{Domain: *domain, Selector: *selector, Spec: spec, Replaces: *replaces})
 		if err != nil {
 			return err
 		}
@@ -126,9 +126,16 @@ func keyStatus(ctx context.Context, e *Env, args []string) error {
 		if err := requireFlags("domain", *domain); err != nil {
 			return err
 		}
+		w := wiring{settings: *p}
 		if *check {
-			d.admin.DNS = lifecycle.DNS{Resolver: *resolver}
-			ks, err := d.admin.ListKeys(ctx, admin.CLI(), *domain)
+			w.dns = lifecycle.DNS{Resolver: *resolver}
+		}
+		a, _, err := d.services(w)
+		if err != nil {
+			return err
+		}
+		if *check {
+			ks, err := a.ListKeys(ctx, admin.CLI(), *domain)
 			if err != nil {
 				return err
 			}
@@ -136,12 +143,12 @@ func keyStatus(ctx context.Context, e *Env, args []string) error {
 				if k.State == store.KeyArchived {
 					continue
 				}
-				if _, err := d.admin.CheckKeyNow(ctx, admin.CLI(), k.Domain, k.Selector, *p); err != nil {
+				if _, err := a.CheckKeyNow(ctx, admin.CLI(), k.Domain, k.Selector); err != nil {
 					return err
 				}
 			}
 		}
-		sts, err := d.admin.KeyStatus(ctx, admin.CLI(), *domain, *p)
+		sts, err := a.KeyStatus(ctx, admin.CLI(), *domain)
 		if err != nil {
 			return err
 		}
@@ -208,10 +215,15 @@ func keyActivate(ctx context.Context, e *Env, args []string) error {
 		if err := requireFlags("domain", *domain, "selector", *selector); err != nil {
 			return err
 		}
+		var w wiring
 		if !*force {
-			d.admin.DNS = lifecycle.DNS{Resolver: *resolver}
+			w.dns = lifecycle.DNS{Resolver: *resolver}
 		}
-		changed, err := d.admin.ActivateKey(ctx, admin.CLI(), *domain, *selector, *force)
+		a, _, err := d.services(w)
+		if err != nil {
+			return err
+		}
+		changed, err := a.ActivateKey(ctx, admin.CLI(), *domain, *selector, *force)
 		if err != nil {
 			return err
 		}
@@ -235,7 +247,11 @@ func keyRevoke(ctx context.Context, e *Env, args []string) error {
 		if err := requireFlags("domain", *domain, "selector", *selector); err != nil {
 			return err
 		}
-		k, rec, err := d.admin.RevokeKey(ctx, admin.CLI(), *domain, *selector, *force, *p)
+		a, _, err := d.services(wiring{settings: *p})
+		if err != nil {
+			return err
+		}
+		k, rec, err := a.RevokeKey(ctx, admin.CLI(), *domain, *selector, *force)
 		if err != nil {
 			return err
 		}

@@ -84,8 +84,11 @@ func queueLocal(ctx context.Context, e *Env, df dataFlags, verb, id string) (any
 		return nil, err
 	}
 	defer spool.Close()
-	d.admin.Queue = spool
-	return queueOp(ctx, d.admin, verb, id)
+	a, _, err := d.services(wiring{queue: spool})
+	if err != nil {
+		return nil, err
+	}
+	return queueOp(ctx, a, verb, id)
 }
 
 // queueShared runs a queue command on the queue in PostgreSQL.
@@ -97,8 +100,11 @@ func queueShared(ctx context.Context, e *Env, df dataFlags, verb, id string) (an
 	defer d.Close()
 	q := d.pg.Queue(postgres.QueueOptions{})
 	defer q.Close()
-	d.admin.Queue = q
-	return queueOp(ctx, d.admin, verb, id)
+	a, _, err := d.services(wiring{queue: q})
+	if err != nil {
+		return nil, err
+	}
+	return queueOp(ctx, a, verb, id)
 }
 
 // queueOp does one queue command through admin, as the local operator.

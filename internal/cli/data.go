@@ -12,6 +12,8 @@ import (
 
 	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/lifecycle"
+	"github.com/dkimd/dkimd/internal/queue"
 	"github.com/dkimd/dkimd/internal/store"
 	"github.com/dkimd/dkimd/internal/store/postgres"
 	"github.com/dkimd/dkimd/internal/store/sqlite"
@@ -56,10 +58,44 @@ const (
 // data is an open data directory: the database and the master key, behind
 // the admin service.
 type data struct {
-	dir   string
-	db    store.Store
-	pg    *postgres.DB // the same database when it is PostgreSQL, else nil
+	dir    string
+	db     store.Store
+	pg     *postgres.DB // the same database when it is PostgreSQL, else nil
+	master *keys.MasterKey
+	// admin is the service as the admin commands use it: no DNS checker,
+	// the default lifecycle settings, no queue (see services).
 	admin *admin.Service
+}
+
+// wiring is what a command adds to the data directory's services; the
+// zero value is what most admin commands need.
+type wiring struct {
+	// dns checks records; nil means none (activation only with force).
+	dns lifecycle.Checker
+	// settings are the lifecycle settings (policyFlags).
+	settings lifecycle.Settings
+	// queue is the mail queue, for the queue commands and serve.
+	queue queue.Queue
+	// signers is told to drop keys that stop signing (serve's key source).
+	signers lifecycle.Dropper
+	// maxUserNetwork is the widest network a domain admin may give a
+	// user (serve's --max-user-network).
+	maxUserNetwork admin.NetworkLimit
+	log            *slog.Logger
+}
+
+// services builds the lifecycle and admin services on the data directory,
+// as w says. Each is made whole, once; a command that needs another
+// wiring builds another pair.
+func (d *data) services(w wiring) (*admin.Service, *lifecycle.Service, error) {
+	lc, err := lifecycle.NewService(lifecycle.ServiceOptions{
+		Store: d.db, Master: d.master, DNS: w.dns, Settings: w.settings, Signers: w.signers, Log: w.log,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := admin.New(admin.Options{Store: d.db, Lifecycle: lc, Queue: w.queue, MaxUserNetwork: w.maxUserNetwork, Log: w.log})
+	return a, lc, err
 }
 
 func (d *data) Close() error { return d.db.Close() }
@@ -103,7 +139,11 @@ func openData(ctx context.Context, e *Env, f dataFlags, log *slog.Logger) (*data
 	if err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
-	return &data{dir: dir, db: db, admin: &admin.Service{Store: db, Master: mk, Log: log}}, nil
+	d := &data{dir: dir, db: db, master: mk}
+	if d.admin, _, err = d.services(wiring{log: log}); err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	return d, nil
 }
 
 // openShared opens the shared PostgreSQL database named by --database, with
@@ -136,7 +176,11 @@ func openShared(ctx context.Context, e *Env, f dataFlags, log *slog.Logger) (*da
 	if err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
-	return &data{dir: dir, db: db, pg: db, admin: &admin.Service{Store: db, Master: mk, Log: log}}, nil
+	d := &data{dir: dir, db: db, pg: db, master: mk}
+	if d.admin, _, err = d.services(wiring{log: log}); err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	return d, nil
 }
 
 // redactURL gives a database URL fit for messages: without its password.

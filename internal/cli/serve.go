@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/keys"
 	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/metrics"
 	"github.com/dkimd/dkimd/internal/relay"
@@ -80,11 +81,12 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	log.Info("rsa_signing", "library", library)
-	d.admin.OpenSSL = lib
-	dnsChk := lifecycle.DNS{Resolver: o.resolver}
-	d.admin.DNS, d.admin.Lifecycle = dnsChk, *pol
-	d.admin.MaxUserNetwork = admin.NetworkLimit(maxNet)
-	if err := bootstrapAdmin(ctx, e, d.admin); err != nil {
+	// Everything below is made whole, once, in the order it is needed: the
+	// key source the relay signs with, the mail side, then the lifecycle
+	// and admin services over the queue, the control socket and the
+	// monitor.
+	src, err := keys.NewSource(keys.SourceOptions{Sealed: d.db, Master: d.master, OpenSSL: lib, Log: log})
+	if err != nil {
 		return err
 	}
 	if err := reportNetworkOverlaps(ctx, d.admin, log); err != nil {
@@ -98,18 +100,25 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		log.Warn("signature_lifetime_short", "signature_lifetime", pol.SignatureLifetime.String(), "queue_lifetime", pol.QueueLifetime.String(),
 			"detail", "signatures may expire before the queue gives up delivering; make --signature-lifetime longer than --queue-lifetime")
 	}
-	m, err := startMail(ctx, mf, d, log, errc)
+	m, err := startMail(ctx, mf, d, src, log, errc)
 	if err != nil {
 		return err
 	}
-	d.admin.Queue = m.spool
-	if err := serveControl(ctx, d.dir, d.admin, log); err != nil {
+	a, lc, err := d.services(wiring{dns: lifecycle.DNS{Resolver: o.resolver}, settings: *pol, queue: m.spool, signers: src, maxUserNetwork: admin.NetworkLimit(maxNet), log: log})
+	if err != nil {
+		m.stop(ctx)
+		return err
+	}
+	if err := bootstrapAdmin(ctx, e, a); err != nil {
+		m.stop(ctx)
+		return err
+	}
+	if err := serveControl(ctx, d.dir, a, log); err != nil {
 		m.stop(ctx)
 		return err
 	}
 	mon, err := lifecycle.NewMonitor(lifecycle.MonitorOptions{
-		Store: d.db, Checker: dnsChk, Keeper: d.admin.Keeper(), Policy: *pol,
-		Interval: o.checkInterval, Failover: o.failover, Log: log,
+		Service: lc, Interval: o.checkInterval, Failover: o.failover, Log: log,
 	})
 	if err != nil {
 		m.stop(ctx)
@@ -141,7 +150,7 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           httpHandler(d.admin, metrics.Sources{Relay: m.metrics, Queue: m.spool, Lifecycle: mon}, rd, loginThrottle(d, log), log),
+		Handler:           httpHandler(a, metrics.Sources{Relay: m.metrics, Queue: m.spool, Lifecycle: mon}, rd, loginThrottle(d, log), log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dkimd/dkimd/internal/delivery"
+	"github.com/dkimd/dkimd/internal/keys"
 	"github.com/dkimd/dkimd/internal/queue"
 	"github.com/dkimd/dkimd/internal/relay"
 	"github.com/dkimd/dkimd/internal/store/postgres"
@@ -81,7 +82,7 @@ type mail struct {
 
 // startMail opens the spool, starts delivery, and starts the listeners.
 // Everything it starts stops when ctx ends; errc gets listener failures.
-func startMail(ctx context.Context, m *mailFlags, d *data, log *slog.Logger, errc chan<- error) (*mail, error) {
+func startMail(ctx context.Context, m *mailFlags, d *data, src *keys.Source, log *slog.Logger, errc chan<- error) (*mail, error) {
 	if m.maxConns < 1 || m.maxConnsPerIP < 1 || m.preAuthIdle <= 0 {
 		return nil, usagef("--max-connections, --max-connections-per-ip and --preauth-idle-timeout must be positive")
 	}
@@ -138,7 +139,7 @@ func startMail(ctx context.Context, m *mailFlags, d *data, log *slog.Logger, err
 		counters = d.pg.Counters() // limits hold for the cluster
 	}
 	out.relay, err = relay.New(relay.Options{
-		Directory: d.db, Keys: d.admin, Queue: relay.QueueOf(spool),
+		Directory: d.db, Keys: src, Queue: relay.QueueOf(spool),
 		TLS: tlsConf, AllowInsecureAuth: m.insecureAuth, Hostname: m.hostname,
 		SpoolDir: filepath.Join(d.dir, "spool", "tmp"), Metrics: out.metrics, Log: log,
 		SignatureLifetime: m.signatureLifetime,

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/admin/admintest"
 	"github.com/dkimd/dkimd/internal/keys"
 	"github.com/dkimd/dkimd/internal/logtest"
 	"github.com/dkimd/dkimd/internal/metrics"
@@ -207,7 +208,7 @@ func TestServeLoginThrottleShared(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := &admin.Service{Store: db, Master: mk}
+	svc := admintest.New(t, admintest.Options{Store: db, Master: mk}).Admin
 	const pw = "a long and right password"
 	if _, err := svc.AddAccount(ctx, admin.CLI(), admin.NewAccountRequest{Name: "alice", Role: store.RoleAdmin, Password: pw}); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dkimd/dkimd/internal/dkim"
 	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/store"
 )
 
 func runSign(ctx context.Context, e *Env, args []string) error {
@@ -22,7 +23,7 @@ func runSign(ctx context.Context, e *Env, args []string) error {
 	fs.Var(&domains, "domain", "signing domain (d=); once for all keys, or once per key")
 	expire := fs.Duration("expire", 0, "add x= this long after signing, e.g. 120h (default: no x=)")
 	headers := fs.String("headers", "", "comma-separated header fields to sign (default: the standard set)")
-	oversign := fs.String("oversign", "From", "comma-separated fields to list once more than they occur")
+	oversign := fs.String("oversign", "default", "fields to list once more than they occur: default, from-only, none, or comma-separated names")
 	canon := fs.String("canonicalization", "relaxed/relaxed", "header/body canonicalization: relaxed or simple")
 	if _, err := parseFlags(fs, e, args); err != nil {
 		return err
@@ -36,7 +37,11 @@ func runSign(ctx context.Context, e *Env, args []string) error {
 	if len(domains) != 1 && len(domains) != len(keyFiles) {
 		return usagef("give --domain once, or once per --key")
 	}
-	opts := &dkim.SignOptions{Expiration: *expire, Oversign: splitList(*oversign)}
+	over, err := store.NormalizeOversign(*oversign)
+	if err != nil {
+		return usagef("--oversign: %v", err)
+	}
+	opts := &dkim.SignOptions{Expiration: *expire, Oversign: store.OversignFields(over)}
 	if *headers != "" {
 		opts.HeaderKeys = splitList(*headers)
 	}

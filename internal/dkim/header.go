@@ -206,7 +206,7 @@ type headerPicker struct {
 }
 
 func newHeaderPicker(fields []field) *headerPicker {
-	return &headerPicker{fields: fields, used: make(map[string]int)}
+	return &headerPicker{fields: fields, used: make(map[string]int, len(fields))}
 }
 
 // pick returns the next instance of the (case-insensitive) name, or nil when

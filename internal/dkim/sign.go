@@ -23,8 +23,16 @@ var DefaultHeaderKeys = []string{
 }
 
 // DefaultOversign are the fields listed in h= once more than they occur, so
-// that a copy added on the way breaks the signature (RFC 6376 §8.15).
-var DefaultOversign = []string{"From"}
+// that a copy added on the way, or one added where the message had none,
+// breaks the signature (RFC 6376 §5.4.2, §8.15): every field of
+// DefaultHeaderKeys, since RFC 5322 §3.6 allows each of the originator,
+// destination, identification and informational ones at most once, and RFC
+// 2045 §3-§6 the MIME ones once per header. Rspamd oversigns the same set.
+var DefaultOversign = []string{
+	"From", "Sender", "Reply-To", "To", "Cc", "Bcc", "Date", "Subject",
+	"Message-ID", "In-Reply-To", "References",
+	"MIME-Version", "Content-Type", "Content-Transfer-Encoding",
+}
 
 // Errors from signing.
 var (
@@ -50,7 +58,8 @@ type SignOptions struct {
 	// DefaultHeaderKeys.
 	HeaderKeys []string
 	// Oversign names fields to list once more than they occur; nil means
-	// DefaultOversign, an empty non-nil slice none.
+	// DefaultOversign, an empty non-nil slice none. A field named here is
+	// signed even when HeaderKeys does not name it.
 	Oversign []string
 	// HeaderCanon and BodyCanon default to Relaxed.
 	HeaderCanon, BodyCanon Canonicalization
@@ -102,6 +111,14 @@ func NewSigner(opts *SignOptions) (*Signer, error) {
 	}
 	if o.Oversign == nil {
 		o.Oversign = DefaultOversign
+	}
+	for _, list := range [][]string{o.HeaderKeys, o.Oversign} {
+		for _, name := range list {
+			// h= is a tag value, which ";" would end (RFC 6376 §3.2).
+			if !validFieldName(name) || strings.Contains(name, ";") {
+				return nil, fmt.Errorf("dkim: invalid header field name %q", clip(name))
+			}
+		}
 	}
 	if o.HeaderCanon == "" {
 		o.HeaderCanon = Relaxed
@@ -249,10 +266,12 @@ func Sign(r io.Reader, opts *SignOptions) ([]string, error) {
 }
 
 // signedNames builds h=: each configured field as often as it occurs, an
-// oversigned one once more.
+// oversigned one once more, so that it is listed even when absent; then the
+// oversigned fields HeaderKeys does not name, the same way. It allocates
+// only the list.
 func (s *Signer) signedNames() []string {
-	var names []string
-	for _, name := range s.opts.HeaderKeys {
+	names := make([]string, 0, len(s.opts.HeaderKeys)+len(s.opts.Oversign)+len(s.fields))
+	add := func(name string, over bool) {
 		key := strings.ToLower(name)
 		n := 0
 		for _, f := range s.fields {
@@ -260,17 +279,33 @@ func (s *Signer) signedNames() []string {
 				n++
 			}
 		}
-		for _, o := range s.opts.Oversign {
-			if strings.EqualFold(o, name) {
-				n++
-				break
-			}
+		if over {
+			n++
 		}
 		for ; n > 0; n-- {
 			names = append(names, key)
 		}
 	}
+	for _, name := range s.opts.HeaderKeys {
+		add(name, containsFold(s.opts.Oversign, name))
+	}
+	for i, name := range s.opts.Oversign {
+		if !containsFold(s.opts.HeaderKeys, name) && !containsFold(s.opts.Oversign[:i], name) {
+			add(name, true)
+		}
+	}
 	return names
+}
+
+// containsFold reports whether list holds name, compared without case as
+// header field names are (RFC 5322 §1.2.2).
+func containsFold(list []string, name string) bool {
+	for _, l := range list {
+		if strings.EqualFold(l, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // headerHash computes the hash signed in b= (RFC 6376 §3.7): the fields named
@@ -312,6 +347,8 @@ const maxLine = 78
 // sets: never l= (RFC 6376 §8.2) nor q= (dns/txt is the default).
 func formatSignaturePrefix(s *Signature) string {
 	f := folder{line: len("DKIM-Signature:")}
+	// One allocation for the whole prefix: the fixed tags, h= and bh=.
+	f.b.Grow(256 + 16*len(s.Headers))
 	f.b.WriteString("DKIM-Signature:")
 	f.tag("v=" + s.Version + ";")
 	f.tag("a=" + s.Algorithm + ";")
@@ -327,17 +364,17 @@ func formatSignaturePrefix(s *Signature) string {
 	if s.HasExpiration {
 		f.tag("x=" + strconv.FormatInt(s.Expiration.Unix(), 10) + ";")
 	}
+	// The names go in as parts, not concatenated: with every default field
+	// oversigned h= has twenty-odd names, and a string each adds up.
 	for i, name := range s.Headers {
-		word := name
+		pre, post := "", ":"
 		if i == 0 {
-			word = "h=" + word
+			pre = "h="
 		}
 		if i == len(s.Headers)-1 {
-			word += ";"
-		} else {
-			word += ":"
+			post = ";"
 		}
-		f.tag(word)
+		f.parts(pre, name, post)
 	}
 	f.tag("bh=" + base64.StdEncoding.EncodeToString(s.BodyHash) + ";")
 	f.b.WriteString("\r\n b=")
@@ -352,19 +389,31 @@ type folder struct {
 
 // tag appends a word after a space, or on a new folded line when it would
 // pass maxLine. Words inside h= join without a space.
-func (f *folder) tag(word string) {
+func (f *folder) tag(word string) { f.parts("", word, "") }
+
+// parts appends the word pre+word+post as tag does, without joining the
+// strings first.
+func (f *folder) parts(pre, word, post string) {
+	n := len(pre) + len(word) + len(post)
 	sep := " "
 	if f.join {
 		sep = ""
 	}
-	if f.line+len(sep)+len(word) > maxLine {
+	if f.line+len(sep)+n > maxLine {
 		f.b.WriteString("\r\n ")
 		f.line = 1
 		sep = ""
 	}
-	f.b.WriteString(sep + word)
-	f.line += len(sep) + len(word)
-	f.join = strings.HasSuffix(word, ":")
+	f.b.WriteString(sep)
+	f.b.WriteString(pre)
+	f.b.WriteString(word)
+	f.b.WriteString(post)
+	f.line += len(sep) + n
+	last := post
+	if last == "" {
+		last = word
+	}
+	f.join = strings.HasSuffix(last, ":")
 }
 
 // foldBase64 folds a base64 value into lines of at most maxLine, the first

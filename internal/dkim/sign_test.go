@@ -111,31 +111,150 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 	}
 }
 
-// TestSignOversignsFrom checks h= lists From once more than it occurs, so a
-// second From added later breaks the signature (RFC 6376 §8.15).
-func TestSignOversignsFrom(t *testing.T) {
+// signedHeaders gives the h= list of the first signature on signed.
+func signedHeaders(t *testing.T, signed string) string {
+	t.Helper()
+	fields, err := parseHeader([]byte(signed[:strings.Index(signed, "\r\n\r\n")+2]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ParseSignature(fields[0].value())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(s.Headers, ":")
+}
+
+// verifyFirst gives the status of the first signature of msg.
+func verifyFirst(t *testing.T, ks *testKeyset, msg string) Status {
+	t.Helper()
+	res, err := Verify(context.Background(), strings.NewReader(msg), &VerifyOptions{Resolver: ks.resolver()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res[0].Status
+}
+
+// TestSignOversignsDefault checks that by default h= lists every field of
+// the default set once more than it occurs, absent ones included, so that
+// no such field can be added after signing (RFC 6376 §5.4.2, §8.15): a
+// copy added on top or at the bottom of the header, of a field the message
+// has or lacks, fails verification.
+func TestSignOversignsDefault(t *testing.T) {
 	ks := testKeys(t)
 	signed := signMessage(t, testMessage, &SignOptions{Keys: ks.signKeys()[:1]})
-	if !strings.Contains(signed, "h=from:") {
-		t.Fatalf("h= does not start with from:\n%s", signed)
+	want := "from:from:date:date:subject:subject:reply-to:sender:to:to:cc:bcc:message-id:message-id:" +
+		"in-reply-to:references:content-type:mime-version:content-transfer-encoding"
+	if got := signedHeaders(t, signed); got != want {
+		t.Errorf("h=%s\nwant %s", got, want)
 	}
+	if st := verifyFirst(t, ks, signed); st != StatusPass {
+		t.Fatalf("the signed message: %s", st)
+	}
+	added := map[string]string{
+		"From":                      "Mallory <m@evil.example>",
+		"Sender":                    "m@evil.example",
+		"Reply-To":                  "m@evil.example",
+		"To":                        "victim@example.org",
+		"Cc":                        "victim@example.org",
+		"Bcc":                       "victim@example.org",
+		"Date":                      "Mon, 30 Nov 2026 10:00:00 +0000",
+		"Subject":                   "Urgent: your invoice",
+		"Message-ID":                "<2@evil.example>",
+		"In-Reply-To":               "<0@example.com>",
+		"References":                "<0@example.com>",
+		"MIME-Version":              "1.0",
+		"Content-Type":              "text/html",
+		"Content-Transfer-Encoding": "base64",
+	}
+	if len(added) != len(DefaultOversign) {
+		t.Fatalf("the table covers %d fields, DefaultOversign has %d", len(added), len(DefaultOversign))
+	}
+	body := strings.Index(signed, "\r\n\r\n") + 2
 	sigEnd := strings.Index(signed, "From: Alice")
-	field, _ := parseHeader([]byte(signed[:sigEnd]))
-	s, err := ParseSignature(field[0].value())
-	if err != nil {
-		t.Fatal(err)
+	for _, name := range DefaultOversign {
+		line := name + ": " + added[name] + "\r\n"
+		for _, at := range []struct {
+			where string
+			msg   string
+		}{
+			{"on top", signed[:sigEnd] + line + signed[sigEnd:]},
+			{"at the bottom", signed[:body] + line + signed[body:]},
+		} {
+			t.Run("RFC 6376 §8.15: "+name+" added "+at.where, func(t *testing.T) {
+				if st := verifyFirst(t, ks, at.msg); st != StatusFail {
+					t.Errorf("a %s added %s after signing: %s, want fail", name, at.where, st)
+				}
+			})
+		}
 	}
-	want := []string{"from", "from", "date", "subject", "to", "message-id"}
-	if strings.Join(s.Headers, ":") != strings.Join(want, ":") {
-		t.Errorf("h=%s, want %s", strings.Join(s.Headers, ":"), strings.Join(want, ":"))
+}
+
+// TestSignOversignChoices checks the other oversigning choices: From alone
+// (dkimd's behaviour before every default field was oversigned), none, and
+// a field outside the signed set, which oversigning also signs.
+func TestSignOversignChoices(t *testing.T) {
+	ks := testKeys(t)
+	addOnTop := func(signed, line string) string {
+		i := strings.Index(signed, "From: Alice")
+		return signed[:i] + line + signed[i:]
 	}
-	forged := strings.Replace(signed, "From: Alice", "From: Mallory <m@evil.example>\r\nFrom: Alice", 1)
-	res, err := Verify(context.Background(), strings.NewReader(forged), &VerifyOptions{Resolver: ks.resolver()})
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name     string
+		oversign []string
+		headers  []string
+		msg      string
+		wantH    string
+		add      string
+		want     Status
+	}{
+		{name: "from only: a second From fails", oversign: []string{"From"},
+			wantH: "from:from:date:subject:to:message-id", add: "From: m@evil.example\r\n", want: StatusFail},
+		{name: "from only: an added Reply-To still verifies", oversign: []string{"From"},
+			wantH: "from:from:date:subject:to:message-id", add: "Reply-To: m@evil.example\r\n", want: StatusPass},
+		{name: "none: an added Subject still verifies", oversign: []string{},
+			wantH: "from:date:subject:to:message-id", add: "Subject: Urgent\r\n", want: StatusPass},
+		{name: "a field outside the signed set is signed and oversigned", oversign: []string{"From", "list-id", "List-Id"},
+			msg: "List-Id: <l.example.com>\r\n" + testMessage, wantH: "from:from:date:subject:to:message-id:list-id:list-id",
+			add: "List-Id: <evil.example>\r\n", want: StatusFail},
+		{name: "own header list", oversign: []string{"Subject"}, headers: []string{"From", "Subject"},
+			wantH: "from:subject:subject", add: "Subject: Urgent\r\n", want: StatusFail},
 	}
-	if res[0].Status != StatusFail {
-		t.Errorf("a From added on top verified: %s", res[0].Status)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			msg := tt.msg
+			if msg == "" {
+				msg = testMessage
+			}
+			signed := signMessage(t, msg, &SignOptions{Keys: ks.signKeys()[:1], Oversign: tt.oversign, HeaderKeys: tt.headers})
+			if got := signedHeaders(t, signed); got != tt.wantH {
+				t.Errorf("h=%s, want %s", got, tt.wantH)
+			}
+			if st := verifyFirst(t, ks, signed); st != StatusPass {
+				t.Fatalf("the signed message: %s", st)
+			}
+			if st := verifyFirst(t, ks, addOnTop(signed, tt.add)); st != tt.want {
+				t.Errorf("after adding %q: %s, want %s", tt.add, st, tt.want)
+			}
+		})
+	}
+}
+
+// TestSignRejectsBadFieldNames checks that a name which cannot stand in h=
+// is refused up front rather than making a broken signature (RFC 5322
+// §3.6.8 field names; RFC 6376 §3.2, ";" ends a tag).
+func TestSignRejectsBadFieldNames(t *testing.T) {
+	ks := testKeys(t)
+	for _, opts := range []SignOptions{
+		{HeaderKeys: []string{"From", "X Bad"}},
+		{HeaderKeys: []string{"From", ""}},
+		{Oversign: []string{"Sub:ject"}},
+		{Oversign: []string{"a;b"}},
+	} {
+		opts.Keys = ks.signKeys()[:1]
+		if _, err := NewSigner(&opts); err == nil {
+			t.Errorf("NewSigner(headers %q, oversign %q) accepted", opts.HeaderKeys, opts.Oversign)
+		}
 	}
 }
 

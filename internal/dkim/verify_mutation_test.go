@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -43,11 +44,20 @@ func (e *mutEnv) baseSignature() *Signature {
 	return &Signature{
 		Version: "1", Algorithm: alg, HeaderCanon: Relaxed, BodyCanon: Relaxed,
 		Domain: "example.com", Selector: e.alg,
-		Headers:    []string{"from", "from", "date", "subject", "to", "message-id"},
+		Headers: []string{"from", "from", "date", "date", "subject", "subject", "reply-to", "sender",
+			"to", "to", "cc", "bcc", "message-id", "message-id", "in-reply-to", "references",
+			"content-type", "mime-version", "content-transfer-encoding"},
 		BodyLength: -1,
 		Timestamp:  fixedNow, HasTimestamp: true,
 		Expiration: fixedNow.Add(24 * time.Hour), HasExpiration: true,
 	}
+}
+
+// subjectOnce lists Subject in h= once, as a signer that does not
+// oversign it would.
+func subjectOnce(_ *mutEnv, s *Signature) {
+	s.Headers = slices.DeleteFunc(s.Headers, func(h string) bool { return h == "subject" })
+	s.Headers = append(s.Headers, "subject")
 }
 
 // mutation is one row: a change to a validly signed message, its
@@ -177,8 +187,11 @@ func mutations(t testing.TB) []mutation {
 		}, status: StatusPass},
 		{name: "RFC 6376 §8.15: From added on top (oversigned)", msg: replaceOnce("From: Alice", "From: Mallory <m@evil.example>\r\nFrom: Alice"), status: StatusFail, err: ErrSignature},
 		{name: "RFC 6376 §8.15: From added at the bottom (oversigned)", msg: replaceOnce("\r\n\r\nHello", "\r\nFrom: Mallory <m@evil.example>\r\n\r\nHello"), status: StatusFail, err: ErrSignature},
-		{name: "RFC 6376 §5.4.2: second Subject above the signed one", msg: replaceOnce("Subject:", "Subject: other\r\nSubject:"), status: StatusPass},
-		{name: "RFC 6376 §5.4.2: second Subject below the signed one", msg: replaceOnce("Date:", "Subject: other\r\nDate:"), status: StatusFail, err: ErrSignature},
+		// Subject listed once (not oversigned) shows the bottom-up pick.
+		{name: "RFC 6376 §5.4.2: second Subject above the signed one", sig: subjectOnce, msg: replaceOnce("Subject:", "Subject: other\r\nSubject:"), status: StatusPass},
+		{name: "RFC 6376 §5.4.2: second Subject below the signed one", sig: subjectOnce, msg: replaceOnce("Date:", "Subject: other\r\nDate:"), status: StatusFail, err: ErrSignature},
+		{name: "RFC 6376 §8.15: Subject added above (oversigned)", msg: replaceOnce("Subject:", "Subject: other\r\nSubject:"), status: StatusFail, err: ErrSignature},
+		{name: "RFC 6376 §8.15: absent Reply-To added (oversigned)", msg: replaceOnce("Subject:", "Reply-To: m@evil.example\r\nSubject:"), status: StatusFail, err: ErrSignature},
 		{name: "RFC 6376 §6.1.3: b= changed", msg: func(e *mutEnv, s string) string {
 			i := strings.Index(s, " b=") + len(" b=")
 			c := byte('A')

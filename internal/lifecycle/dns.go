@@ -2,16 +2,12 @@ package lifecycle
 
 import (
 	"context"
-	"crypto"
-	"crypto/ed25519"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/netip"
 	"time"
 
 	"github.com/dkimd/dkimd/internal/dnscheck"
-	"github.com/dkimd/dkimd/internal/keys"
 	"github.com/dkimd/dkimd/internal/store"
 )
 
@@ -56,7 +52,7 @@ func (d DNS) Report(ctx context.Context, k store.Key) (*dnscheck.Report, error) 
 	if k.State == store.KeyRevoked || k.State == store.KeyArchived {
 		o.Expect = dnscheck.ExpectRevoked
 	}
-	pub, err := publicKey(k)
+	pub, err := PublicKey(k)
 	if err != nil {
 		return nil, err
 	}
@@ -85,15 +81,4 @@ func (d DNS) KeyPublished(ctx context.Context, k store.Key) error {
 		return fmt.Errorf("%w: %s", ErrNotPublished, c.Summary)
 	}
 	return nil
-}
-
-// publicKey decodes a stored key's public half (store.Key.PublicKey).
-func publicKey(k store.Key) (crypto.PublicKey, error) {
-	if k.Algorithm == keys.Ed25519 {
-		if len(k.PublicKey) != ed25519.PublicKeySize {
-			return nil, fmt.Errorf("lifecycle: key %s: bad Ed25519 public key", k.RecordName())
-		}
-		return ed25519.PublicKey(k.PublicKey), nil
-	}
-	return x509.ParsePKIXPublicKey(k.PublicKey)
 }

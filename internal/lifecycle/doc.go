@@ -6,16 +6,21 @@
 // expired and left every queue, and a revoked key is archived once DNS
 // shows its empty p=.
 //
-// Policy holds the rules and their settings (signature and queue lifetime,
+// Service owns every step of a key's life: Generate, Rotate, Activate,
+// SetState (retire, archive), Revoke, Status, History and CheckNow. Each
+// change is checked against the key's state, made in one store transaction,
+// written to the audit log with who asked (By), and an opened private key
+// is dropped from the key source once it stops signing. Who may ask is the
+// admin package's concern, in front of the Service.
+//
+// Settings holds the rules and their values (signature and queue lifetime,
 // the age at which a key is old) and computes each key's Status. Monitor
-// re-checks keys in DNS on a schedule, keeps the history in the store,
-// raises an alert when an active key's record disappears or changes, and
-// can fail over to a published standby key. DNS adapts dnscheck to the
-// Checker the Monitor uses.
+// re-checks keys in DNS on a schedule through the Service, keeps the
+// history in the store, raises an alert when an active key's record
+// disappears or changes, activates published keys of domains that want it,
+// and can fail over to a published standby key. DNS adapts dnscheck to the
+// Checker the Service uses.
 //
-// State changes go through a Keeper (the admin service), which checks them
-// and writes the audit log; this package never changes a key itself.
-//
-// It may import store, keys, dnscheck and the standard library; it must not
-// import admin, policy, web, relay, milter, queue or cli.
+// It may import store, keys, dkim, dnscheck and the standard library; it
+// must not import admin, policy, web, relay, milter, queue or cli.
 package lifecycle

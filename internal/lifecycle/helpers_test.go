@@ -15,7 +15,6 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/dkim"
 	"github.com/dkimd/dkimd/internal/dnscheck/dnstest"
 	"github.com/dkimd/dkimd/internal/keys"
@@ -41,7 +40,8 @@ type world struct {
 	ctx      context.Context
 	clk      *storetest.Clock
 	db       *sqlite.DB
-	svc      *admin.Service
+	lc       *lifecycle.Service
+	keys     *keys.Source
 	dns      lifecycle.DNS
 	mon      *lifecycle.Monitor
 	logs     *logtest.Buffer
@@ -54,8 +54,12 @@ type world struct {
 
 type worldOptions struct {
 	autoActivate bool
+	settings     lifecycle.Settings
 	monitor      lifecycle.MonitorOptions
 }
+
+// cli is who the tests act as, as the command line does.
+var cli = lifecycle.By{Name: "cli"}
 
 func newWorld(t *testing.T, wo worldOptions) *world {
 	t.Helper()
@@ -87,9 +91,16 @@ func newWorld(t *testing.T, wo worldOptions) *world {
 		Now: w.clk.Now,
 	}
 	log := slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	w.svc = &admin.Service{Store: db, Master: mk, DNS: w.dns, Now: w.clk.Now, Log: log}
+	if w.keys, err = keys.NewSource(keys.SourceOptions{Sealed: db, Master: mk, Log: log}); err != nil {
+		t.Fatal(err)
+	}
+	w.lc, err = lifecycle.NewService(lifecycle.ServiceOptions{Store: db, Master: mk, DNS: w.dns, Settings: wo.settings,
+		Signers: w.keys, Now: w.clk.Now, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
 	w.publish(nil)
-	if _, err := w.svc.AddDomain(w.ctx, admin.CLI(), store.Domain{Name: domain, AutoActivate: wo.autoActivate}); err != nil {
+	if _, err := db.AddDomain(w.ctx, store.Domain{Name: domain, AutoActivate: wo.autoActivate}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.AddUser(w.ctx, store.OutgoingUser{Name: "alice", Domain: domain, Auth: store.AuthIP,
@@ -97,7 +108,7 @@ func newWorld(t *testing.T, wo worldOptions) *world {
 		t.Fatal(err)
 	}
 	o := wo.monitor
-	o.Store, o.Checker, o.Keeper, o.Now, o.Log = db, w.dns, w.svc.Keeper(), w.clk.Now, log
+	o.Service, o.Log = w.lc, log
 	o.Rand = func() float64 { return 0.5 } // no jitter: exact schedules
 	if w.mon, err = lifecycle.NewMonitor(o); err != nil {
 		t.Fatal(err)
@@ -155,7 +166,7 @@ func (w *world) publishOn(hosts []string, change map[string]string, faults ...ma
 func (w *world) publishKey(k store.Key) {
 	w.t.Helper()
 	k = w.key(k.Selector)
-	p, err := admin.Record(k)
+	p, err := lifecycle.Record(k)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -194,7 +205,7 @@ func (w *world) checkOnce() {
 
 func (w *world) generate(selector string, spec keys.Spec) store.Key {
 	w.t.Helper()
-	g, err := w.svc.GenerateKey(w.ctx, admin.CLI(), admin.NewKeyRequest{Domain: domain, Selector: selector, Spec: spec})
+	g, err := w.lc.Generate(w.ctx, cli, lifecycle.NewKeyRequest{Domain: domain, Selector: selector, Spec: spec})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -204,7 +215,7 @@ func (w *world) generate(selector string, spec keys.Spec) store.Key {
 const message = "From: Alice <alice@example.com>\r\nTo: bob@example.org\r\nSubject: rotation\r\nDate: Fri, 2 Jan 2026 03:04:05 +0000\r\nMessage-ID: <1@example.com>\r\n\r\nHello.\r\n"
 
 // sign signs the message the way the relay does at this moment: the
-// signing rule picks the keys, the admin service opens them. It gives the
+// signing rule picks the keys, the key source opens them. It gives the
 // signed message and the selectors that signed.
 func (w *world) sign() (string, []string) {
 	w.t.Helper()
@@ -223,7 +234,7 @@ func (w *world) sign() (string, []string) {
 		if err != nil {
 			w.t.Fatal(err)
 		}
-		signer, err := w.svc.Signer(w.ctx, k)
+		signer, err := w.keys.Signer(w.ctx, k.Ref())
 		if err != nil {
 			w.t.Fatal(err)
 		}

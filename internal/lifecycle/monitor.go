@@ -15,28 +15,6 @@ import (
 	"github.com/dkimd/dkimd/internal/store"
 )
 
-// Store is what the Monitor reads and writes; a store.Store is one.
-type Store interface {
-	ListKeys(ctx context.Context, f store.KeyFilter) ([]store.Key, error)
-	GetDomain(ctx context.Context, name string) (store.Domain, error)
-	AddDNSCheck(ctx context.Context, c store.DNSCheck, keep int) (store.DNSCheck, error)
-	ListDNSChecks(ctx context.Context, f store.DNSCheckFilter) ([]store.DNSCheck, error)
-}
-
-// Keeper makes the state changes the Monitor decides on, checking them and
-// writing the audit log as dkimd itself; the admin service gives one.
-type Keeper interface {
-	// ActivateSeen makes a pending key whose record every server serves
-	// active, retiring in the same transaction the key it replaces. It
-	// gives every key changed.
-	ActivateSeen(ctx context.Context, k store.Key, note string) ([]store.Key, error)
-	// FailOver makes standby (pending, published) active and retires
-	// broken (active, record gone or changed) in one transaction.
-	FailOver(ctx context.Context, broken, standby store.Key, note string) ([]store.Key, error)
-	// ArchiveSeen archives a revoked key whose empty p= DNS serves.
-	ArchiveSeen(ctx context.Context, k store.Key, note string) (store.Key, error)
-}
-
 // Defaults for zero MonitorOptions fields.
 const (
 	DefaultInterval        = time.Hour
@@ -48,14 +26,12 @@ const (
 	pollInterval = time.Minute
 )
 
-// MonitorOptions configure a Monitor. Store, Checker and Keeper are
-// required; the zero value of every other field is documented beside it.
+// MonitorOptions configure a Monitor. Service is required, and must have a
+// DNS checker; the zero value of every other field is documented beside it.
 type MonitorOptions struct {
-	Store   Store
-	Checker Checker
-	Keeper  Keeper
-	// Policy holds the lifecycle settings (history kept per key).
-	Policy Policy
+	// Service reads and changes keys, checks them in DNS with its
+	// checker, and keeps the history by its settings.
+	Service *Service
 	// Interval is how often active, retired and revoked keys are checked;
 	// zero means DefaultInterval.
 	Interval time.Duration
@@ -78,7 +54,7 @@ type MonitorOptions struct {
 	// FailoverAfter is how many checks in a row must find the active
 	// record wrong before failing over; zero means DefaultFailoverAfter.
 	FailoverAfter int
-	// Now is the clock; nil means time.Now.
+	// Now is the clock; nil means the service's.
 	Now func() time.Time
 	// Rand gives numbers in [0, 1) for the jitter; nil means math/rand/v2.
 	Rand func() float64
@@ -132,15 +108,18 @@ type schedule struct {
 
 // NewMonitor makes a Monitor; it checks nothing until Run or CheckOnce.
 func NewMonitor(o MonitorOptions) (*Monitor, error) {
-	if o.Store == nil || o.Checker == nil || o.Keeper == nil {
-		return nil, errors.New("lifecycle: monitor needs a store, a checker and a keeper")
+	if o.Service == nil {
+		return nil, errors.New("lifecycle: the monitor needs the lifecycle service")
+	}
+	if o.Service.o.DNS == nil {
+		return nil, ErrNoChecker
 	}
 	return &Monitor{o: o, sched: map[int64]schedule{}, alerts: map[int64]Alert{}}, nil
 }
 
 func (m *Monitor) now() time.Time {
 	if m.o.Now == nil {
-		return time.Now()
+		return m.o.Service.now()
 	}
 	return m.o.Now()
 }
@@ -236,7 +215,7 @@ var watched = []store.KeyState{store.KeyPending, store.KeyActive, store.KeyRetir
 // round checks the keys due (all of them if all) and acts, domain by
 // domain. It gives when the next key falls due.
 func (m *Monitor) round(ctx context.Context, all bool) (time.Time, error) {
-	ks, err := m.o.Store.ListKeys(ctx, store.KeyFilter{States: slices.Clone(watched)})
+	ks, err := m.o.Service.o.Store.ListKeys(ctx, store.KeyFilter{States: slices.Clone(watched)})
 	if err != nil {
 		return m.now().Add(pollInterval), fmt.Errorf("lifecycle: list keys: %w", err)
 	}
@@ -314,7 +293,7 @@ func (m *Monitor) domain(ctx context.Context, domain string, ks []store.Key, now
 	if len(fresh) == 0 {
 		return errors.Join(errs...)
 	}
-	dom, err := m.o.Store.GetDomain(ctx, domain)
+	dom, err := m.o.Service.o.Store.GetDomain(ctx, domain)
 	if err != nil {
 		return errors.Join(append(errs, fmt.Errorf("lifecycle: domain %s: %w", domain, err))...)
 	}
@@ -336,7 +315,7 @@ func (m *Monitor) domain(ctx context.Context, domain string, ks []store.Key, now
 		log := m.log().With("domain", k.Domain, "selector", k.Selector)
 		switch {
 		case k.State == store.KeyPending && dom.AutoActivate:
-			changed, err := m.o.Keeper.ActivateSeen(ctx, k, "record seen on every server; the domain activates keys by itself")
+			changed, err := m.o.Service.activateSeen(ctx, k, "record seen on every server; the domain activates keys by itself")
 			if err != nil {
 				errs = append(errs, fmt.Errorf("lifecycle: activate %s: %w", k.RecordName(), err))
 				continue
@@ -344,7 +323,7 @@ func (m *Monitor) domain(ctx context.Context, domain string, ks []store.Key, now
 			m.activations.Add(1)
 			log.Info("key_activated", "changed", describe(changed))
 		case k.State == store.KeyRevoked:
-			if _, err := m.o.Keeper.ArchiveSeen(ctx, k, "DNS serves the revoked record (empty p=)"); err != nil {
+			if _, err := m.o.Service.archiveSeen(ctx, k, "DNS serves the revoked record (empty p=)"); err != nil {
 				errs = append(errs, fmt.Errorf("lifecycle: archive %s: %w", k.RecordName(), err))
 				continue
 			}
@@ -357,12 +336,12 @@ func (m *Monitor) domain(ctx context.Context, domain string, ks []store.Key, now
 
 // check checks one key, keeps the outcome and reschedules the key.
 func (m *Monitor) check(ctx context.Context, k store.Key, s schedule) (store.DNSCheck, error) {
-	c, err := m.o.Checker.CheckKey(ctx, k)
+	c, err := m.o.Service.o.DNS.CheckKey(ctx, k)
 	now := m.now()
 	if err == nil {
 		m.checks.Add(1)
 		c.KeyID = k.ID
-		c, err = m.o.Store.AddDNSCheck(ctx, c, m.o.Policy.HistoryCap())
+		c, err = m.o.Service.o.Store.AddDNSCheck(ctx, c, m.o.Service.o.Settings.HistoryCap())
 	}
 	if err != nil || Temporary(c) {
 		// Back off: RetryMin, doubling, up to the key's interval.
@@ -424,7 +403,7 @@ func (m *Monitor) watchActive(ctx context.Context, k store.Key, c store.DNSCheck
 		return nil
 	}
 	after := cmp.Or(max(m.o.FailoverAfter, 0), DefaultFailoverAfter)
-	hist, err := m.o.Store.ListDNSChecks(ctx, store.DNSCheckFilter{KeyID: k.ID, Limit: after})
+	hist, err := m.o.Service.o.Store.ListDNSChecks(ctx, store.DNSCheckFilter{KeyID: k.ID, Limit: after})
 	if err != nil {
 		return fmt.Errorf("lifecycle: history of %s: %w", k.RecordName(), err)
 	}
@@ -436,7 +415,7 @@ func (m *Monitor) watchActive(ctx context.Context, k store.Key, c store.DNSCheck
 		log.Error("failover_no_standby", "status", c.Status)
 		return nil
 	}
-	changed, err := m.o.Keeper.FailOver(ctx, k, standby,
+	changed, err := m.o.Service.failOver(ctx, k, standby,
 		fmt.Sprintf("record of the active key %s is %s on %d checks in a row; standby %s is published", k.Selector, c.Status, after, standby.Selector))
 	if err != nil {
 		return fmt.Errorf("lifecycle: fail over from %s: %w", k.RecordName(), err)

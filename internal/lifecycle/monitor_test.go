@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/dnscheck/dnstest"
 	"github.com/dkimd/dkimd/internal/keys"
 	"github.com/dkimd/dkimd/internal/lifecycle"
@@ -21,7 +20,7 @@ func activeKey(t *testing.T, w *world, sel string) store.Key {
 	t.Helper()
 	k := w.generate(sel, ed)
 	w.publishKey(k)
-	if _, err := w.svc.ActivateKey(w.ctx, admin.CLI(), domain, sel, false); err != nil {
+	if _, err := w.lc.Activate(w.ctx, cli, w.key(sel), false); err != nil {
 		t.Fatal(err)
 	}
 	return w.key(sel)
@@ -31,11 +30,11 @@ func TestMonitorAlerts(t *testing.T) {
 	w := newWorld(t, worldOptions{})
 	k := activeKey(t, w, "main")
 	other := w.generate("other", ed)
-	otherRec, err := admin.Record(other)
+	otherRec, err := lifecycle.Record(other)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mainRec, err := admin.Record(k)
+	mainRec, err := lifecycle.Record(k)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +57,7 @@ func TestMonitorAlerts(t *testing.T) {
 			w.publish(map[string]string{"main": tc.value})
 			w.checkOnce()
 			alerts := w.mon.Alerts()
-			st := status(t, w, lifecycle.Policy{}, "main")
+			st := status(t, w, "main")
 			if tc.status == "" {
 				if len(alerts) != 0 || st.Alert || !strings.Contains(w.logs.String(), "active_key_record_restored") {
 					t.Fatalf("alerts %+v, status alert %v after the record came back", alerts, st.Alert)
@@ -123,10 +122,15 @@ func TestAutoActivatePerDomain(t *testing.T) {
 	w.publishKey(w.generate("k", ed))
 	w.checkOnce()
 	w.wantStates("manual domain", map[string]store.KeyState{"k": store.KeyPending})
-	if st := status(t, w, lifecycle.Policy{}, "k"); !hasWarning(st, lifecycle.WarnReady) {
+	if st := status(t, w, "k"); !hasWarning(st, lifecycle.WarnReady) {
 		t.Fatalf("status %+v, want ready_to_activate", st.Warnings)
 	}
-	if _, err := w.svc.SetAutoActivate(w.ctx, admin.CLI(), domain, true); err != nil {
+	d, err := w.db.GetDomain(w.ctx, domain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.AutoActivate = true
+	if _, err := w.db.UpdateDomain(w.ctx, d); err != nil {
 		t.Fatal(err)
 	}
 	w.checkOnce()
@@ -136,30 +140,30 @@ func TestAutoActivatePerDomain(t *testing.T) {
 	}
 	// An admin's activation still needs the record, unless forced.
 	w.generate("late", ed)
-	if _, err := w.svc.ActivateKey(w.ctx, admin.CLI(), domain, "late", false); !errors.Is(err, admin.ErrNotPublished) {
+	if _, err := w.lc.Activate(w.ctx, cli, w.key("late"), false); !errors.Is(err, lifecycle.ErrNotPublished) {
 		t.Fatalf("activate unpublished: %v", err)
 	}
-	if _, err := w.svc.ActivateKey(w.ctx, admin.CLI(), domain, "late", true); err != nil {
+	if _, err := w.lc.Activate(w.ctx, cli, w.key("late"), true); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestHistoryCapAndCheckNow(t *testing.T) {
-	w := newWorld(t, worldOptions{monitor: lifecycle.MonitorOptions{Policy: lifecycle.Policy{History: 3}}})
+	w := newWorld(t, worldOptions{settings: lifecycle.Settings{History: 3}})
 	k := w.generate("k", ed)
 	for range 5 {
 		w.clk.Advance(time.Minute)
 		w.checkOnce()
 	}
-	if cs, err := w.svc.CheckHistory(w.ctx, admin.CLI(), domain, "k", 100); err != nil || len(cs) != 3 || !cs[0].Time.Equal(w.clk.Now()) {
+	if cs, err := w.lc.History(w.ctx, w.key("k"), 100); err != nil || len(cs) != 3 || !cs[0].Time.Equal(w.clk.Now()) {
 		t.Fatalf("history %+v %v, want the newest 3", cs, err)
 	}
 	w.publishKey(k)
-	c, err := w.svc.CheckKeyNow(w.ctx, admin.CLI(), domain, "k", lifecycle.Policy{History: 3})
+	c, err := w.lc.CheckNow(w.ctx, w.key("k"))
 	if err != nil || !c.OK || c.Status != "match" || c.ID == 0 {
 		t.Fatalf("CheckKeyNow = %+v %v", c, err)
 	}
-	if cs, _ := w.svc.CheckHistory(w.ctx, admin.CLI(), domain, "k", 100); len(cs) != 3 || cs[0].ID != c.ID {
+	if cs, _ := w.lc.History(w.ctx, w.key("k"), 100); len(cs) != 3 || cs[0].ID != c.ID {
 		t.Fatalf("history after CheckKeyNow: %+v", cs)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/dkim"
 	"github.com/dkimd/dkimd/internal/keys"
 	"github.com/dkimd/dkimd/internal/lifecycle"
@@ -33,7 +32,7 @@ func TestRotationEndToEnd(t *testing.T) {
 	// Rotation: a pending key on a date-based selector, linked to the key
 	// it replaces.
 	w.clk.Advance(24 * time.Hour)
-	rot, err := w.svc.RotateKey(w.ctx, admin.CLI(), admin.RotateRequest{Domain: domain})
+	rot, err := w.lc.Rotate(w.ctx, cli, lifecycle.RotateRequest{Domain: domain})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +40,7 @@ func TestRotationEndToEnd(t *testing.T) {
 	if sel != "s202601" || rot.Replaces == nil || rot.Replaces.Selector != "first" || rot.Key.Replaces != first.ID || rot.Key.Algorithm != keys.Ed25519 {
 		t.Fatalf("RotateKey = %s replacing %v (link %d), want s202601 replacing first", sel, rot.Replaces, rot.Key.Replaces)
 	}
-	if _, err := w.svc.RotateKey(w.ctx, admin.CLI(), admin.RotateRequest{Domain: domain}); !errors.Is(err, store.ErrConflict) {
+	if _, err := w.lc.Rotate(w.ctx, cli, lifecycle.RotateRequest{Domain: domain}); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("second rotation while one is pending: %v, want ErrConflict", err)
 	}
 	w.checkOnce()
@@ -49,7 +48,7 @@ func TestRotationEndToEnd(t *testing.T) {
 	w.signAndVerify("step 2a: new key pending, not published", "first")
 
 	// Published on one name server only: propagating, not yet everywhere.
-	p, err := admin.Record(rot.Key)
+	p, err := lifecycle.Record(rot.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,21 +83,20 @@ func TestRotationEndToEnd(t *testing.T) {
 	}
 
 	// Safe to revoke once x= and the queue lifetime have passed.
-	var pol lifecycle.Policy
 	safe := promoted.Add(lifecycle.DefaultSignatureLifetime + lifecycle.DefaultQueueLifetime)
-	st := status(t, w, pol, "first")
+	st := status(t, w, "first")
 	if !st.SafeToRevoke.Equal(safe) || hasWarning(st, lifecycle.WarnSafeToRevoke) {
 		t.Fatalf("status of the retired key: safe %v (want %v), warnings %+v", st.SafeToRevoke, safe, st.Warnings)
 	}
 	w.clk.Advance(safe.Sub(w.clk.Now()) - time.Minute)
-	if _, _, err := w.svc.RevokeKey(w.ctx, admin.CLI(), domain, "first", false, pol); !errors.Is(err, admin.ErrTooEarly) {
+	if _, _, err := w.lc.Revoke(w.ctx, cli, w.key("first"), false); !errors.Is(err, lifecycle.ErrTooEarly) {
 		t.Fatalf("revoke a minute early: %v, want ErrTooEarly", err)
 	}
 	w.clk.Advance(time.Minute)
-	if st := status(t, w, pol, "first"); !hasWarning(st, lifecycle.WarnSafeToRevoke) {
+	if st := status(t, w, "first"); !hasWarning(st, lifecycle.WarnSafeToRevoke) {
 		t.Fatalf("no safe-to-revoke warning at %v: %+v", w.clk.Now(), st.Warnings)
 	}
-	k, rec, err := w.svc.RevokeKey(w.ctx, admin.CLI(), domain, "first", false, pol)
+	k, rec, err := w.lc.Revoke(w.ctx, cli, w.key("first"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,16 +142,16 @@ func TestRotationEndToEnd(t *testing.T) {
 
 func lastCheck(t *testing.T, w *world, selector string) store.DNSCheck {
 	t.Helper()
-	cs, err := w.svc.CheckHistory(w.ctx, admin.CLI(), domain, selector, 1)
+	cs, err := w.lc.History(w.ctx, w.key(selector), 1)
 	if err != nil || len(cs) != 1 {
 		t.Fatalf("CheckHistory(%s): %v %v", selector, cs, err)
 	}
 	return cs[0]
 }
 
-func status(t *testing.T, w *world, p lifecycle.Policy, selector string) lifecycle.Status {
+func status(t *testing.T, w *world, selector string) lifecycle.Status {
 	t.Helper()
-	sts, err := w.svc.KeyStatus(w.ctx, admin.CLI(), domain, p)
+	sts, err := w.lc.Status(w.ctx, domain)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -135,8 +135,8 @@ func (s *session) newSigner(ctx context.Context, dec policy.Decision) (*dkim.Sig
 	o := &s.srv.opts
 	var ks []dkim.SignKey
 	for _, sig := range dec.Sign {
-		if !s.user.MaySignAs(sig.Domain) {
-			return nil, fmt.Errorf("%w: policy chose d=%s, which user %s may not sign as", errSigning, sig.Domain, s.user.Name)
+		if !s.user.MaySignAs(sig.Domain) || sig.Domain != dec.Domain {
+			return nil, fmt.Errorf("%w: policy chose d=%s (decided %s), which user %s may not sign as", errSigning, sig.Domain, dec.Domain, s.user.Name)
 		}
 		k, err := o.Directory.GetKey(ctx, sig.KeyID)
 		if err != nil {
@@ -147,12 +147,19 @@ func (s *session) newSigner(ctx context.Context, dec policy.Decision) (*dkim.Sig
 				errSigning, k.ID, k.Selector, k.Domain, k.State, sig.Selector, sig.Domain)
 		}
 		var cs crypto.Signer
-		if cs, err = o.Keys.Signer(ctx, k); err != nil {
+		if cs, err = o.Keys.Signer(ctx, k.Ref()); err != nil {
 			return nil, fmt.Errorf("%w: open key %s._domainkey.%s: %w", errSigning, k.Selector, k.Domain, err)
 		}
 		ks = append(ks, dkim.SignKey{Domain: k.Domain, Selector: k.Selector, Signer: cs})
 	}
-	signer, err := dkim.NewSigner(&dkim.SignOptions{Keys: ks, Now: o.Now, MaxHeaderBytes: o.MaxHeaderBytes, Expiration: max(o.SignatureLifetime, 0)})
+	// Every signature of a decision has the same d= (policy.Decision.Domain),
+	// so the domain's oversigning choice holds for all of them.
+	dom, err := o.Directory.GetDomain(ctx, dec.Domain)
+	if err != nil {
+		return nil, fmt.Errorf("%w: domain %s: %w", errSigning, dec.Domain, err)
+	}
+	signer, err := dkim.NewSigner(&dkim.SignOptions{Keys: ks, Oversign: dom.OversignFields(), Now: o.Now,
+		MaxHeaderBytes: o.MaxHeaderBytes, Expiration: max(o.SignatureLifetime, 0)})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errSigning, err)
 	}

@@ -17,10 +17,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/auth"
 	"github.com/dkimd/dkimd/internal/dkim"
 	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/relay"
 	"github.com/dkimd/dkimd/internal/relay/relaytest"
 	"github.com/dkimd/dkimd/internal/store"
@@ -53,7 +53,7 @@ const (
 type fixture struct {
 	t     testing.TB
 	db    *sqlite.DB
-	svc   *admin.Service
+	src   *keys.Source
 	q     *relaytest.Queue
 	srv   *relay.Server
 	addrs map[relay.Mode]string
@@ -100,7 +100,9 @@ func newFixture(t testing.TB, tune func(*relay.Options)) *fixture {
 	}
 	f := &fixture{t: t, db: db, keys: map[string]store.Key{}, logs: &syncBuffer{},
 		clock: storetest.NewClock(time.Date(2030, 1, 2, 10, 0, 0, 0, time.UTC))}
-	f.svc = &admin.Service{Store: db, Master: mk}
+	if f.src, err = keys.NewSource(keys.SourceOptions{Sealed: db, Master: mk}); err != nil {
+		t.Fatal(err)
+	}
 	for _, d := range []string{"tenant-a.example", "sub.tenant-a.example", "tenant-b.example", "granted.example", "broken.example"} {
 		if _, err := db.AddDomain(ctx, store.Domain{Name: d}); err != nil {
 			t.Fatal(err)
@@ -168,7 +170,7 @@ func newFixture(t testing.TB, tune func(*relay.Options)) *fixture {
 	}
 	f.q = relaytest.NewQueue(t.TempDir())
 	opts := relay.Options{
-		Directory: db, Keys: f.svc, Queue: f.q,
+		Directory: db, Keys: f.src, Queue: f.q,
 		TLS:              &tls.Config{Certificates: []tls.Certificate{cert}},
 		Hostname:         "relay.test",
 		SpoolDir:         t.TempDir(),
@@ -219,7 +221,7 @@ func (f *fixture) resolver() dkim.Resolver {
 		if !ok {
 			return nil, fmt.Errorf("%w: %s", dkim.ErrKeyNotFound, name)
 		}
-		rec, err := admin.Record(k)
+		rec, err := lifecycle.Record(k)
 		if err != nil {
 			return nil, err
 		}

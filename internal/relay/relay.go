@@ -17,13 +17,14 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/dkimd/dkimd/internal/auth"
+	"github.com/dkimd/dkimd/internal/keys"
 	"github.com/dkimd/dkimd/internal/policy"
 	"github.com/dkimd/dkimd/internal/store"
 )
 
 // Directory is what the relay needs from the store: the users and keys the
-// signing rule reads, users by source address, and keys by ID. A
-// store.Store satisfies it.
+// signing rule reads, users by source address, keys by ID, and the signing
+// domain's settings. A store.Store satisfies it.
 type Directory interface {
 	policy.Directory
 	// UserByIP finds the IP-authenticated or re-authenticating user whose
@@ -31,11 +32,13 @@ type Directory interface {
 	UserByIP(ctx context.Context, addr netip.Addr) (store.OutgoingUser, error)
 	// GetKey finds a key by ID.
 	GetKey(ctx context.Context, id int64) (store.Key, error)
+	// GetDomain finds a domain, for its oversigning choice.
+	GetDomain(ctx context.Context, name string) (store.Domain, error)
 }
 
-// KeySource opens a key's private half for signing; admin.Service does.
+// KeySource opens a key's private half for signing; keys.Source does.
 type KeySource interface {
-	Signer(ctx context.Context, k store.Key) (crypto.Signer, error)
+	Signer(ctx context.Context, r keys.Ref) (crypto.Signer, error)
 }
 
 // Mode is what a listener is for.

@@ -123,6 +123,9 @@ func (k Key) RecordName() string { return k.Selector + "._domainkey." + k.Domain
 // AssociatedData gives KeyAssociatedData for this key.
 func (k Key) AssociatedData() []byte { return KeyAssociatedData(k.Domain, k.Selector) }
 
+// Ref names the key's private half for a keys.Source.
+func (k Key) Ref() keys.Ref { return keys.Ref{ID: k.ID, AssociatedData: k.AssociatedData()} }
+
 // KeyAssociatedData gives the associated data a DKIM private key is sealed
 // with (keys.MasterKey.Seal): it names the row, so a sealed key copied to
 // another domain or selector does not open. Domain and selector are

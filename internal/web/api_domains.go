@@ -11,11 +11,15 @@ import (
 type newDomainRequest struct {
 	Name         string `json:"name"`
 	AutoActivate bool   `json:"auto_activate"`
+	// Oversign is "", "default", "none", "from-only" or field names
+	// separated by commas (store.NormalizeOversign).
+	Oversign string `json:"oversign"`
 }
 
 // domainChange is a PATCH of a domain: absent fields stay as they are.
 type domainChange struct {
-	AutoActivate *bool `json:"auto_activate"`
+	AutoActivate *bool   `json:"auto_activate"`
+	Oversign     *string `json:"oversign"`
 }
 
 func (a *api) listDomains(c *call) (int, any, error) {
@@ -31,7 +35,7 @@ func (a *api) addDomain(c *call) (int, any, error) {
 	if err := decode(c, &req); err != nil {
 		return 0, nil, err
 	}
-	d, err := a.admin.AddDomain(c.ctx, c.actor, store.Domain{Name: req.Name, AutoActivate: req.AutoActivate})
+	d, err := a.admin.AddDomain(c.ctx, c.actor, store.Domain{Name: req.Name, AutoActivate: req.AutoActivate, Oversign: req.Oversign})
 	if err != nil {
 		return 0, nil, err
 	}
@@ -52,12 +56,22 @@ func (a *api) updateDomain(c *call) (int, any, error) {
 	if err := decode(c, &req); err != nil {
 		return 0, nil, err
 	}
-	if req.AutoActivate == nil {
+	if req.AutoActivate == nil && req.Oversign == nil {
 		return a.getDomain(c)
 	}
-	d, err := a.admin.SetAutoActivate(c.ctx, c.actor, c.r.PathValue("domain"), *req.AutoActivate)
-	if err != nil {
-		return 0, nil, err
+	// Oversign first: it is the change that can be refused, and then
+	// nothing has changed.
+	var d store.Domain
+	var err error
+	if req.Oversign != nil {
+		if d, err = a.admin.SetOversign(c.ctx, c.actor, c.r.PathValue("domain"), *req.Oversign); err != nil {
+			return 0, nil, err
+		}
+	}
+	if req.AutoActivate != nil {
+		if d, err = a.admin.SetAutoActivate(c.ctx, c.actor, c.r.PathValue("domain"), *req.AutoActivate); err != nil {
+			return 0, nil, err
+		}
 	}
 	return http.StatusOK, d, nil
 }

@@ -20,7 +20,9 @@ import (
 	"time"
 
 	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/admin/admintest"
 	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/queue"
 	"github.com/dkimd/dkimd/internal/store"
 	"github.com/dkimd/dkimd/internal/store/sqlite"
@@ -55,6 +57,8 @@ type env struct {
 	clk    *storetest.Clock
 	db     *sqlite.DB
 	svc    *admin.Service
+	keys   *keys.Source // the key source the relay would sign with
+	mk     *keys.MasterKey
 	srv    *httptest.Server
 	tokens map[string]string
 	dns    *testDNS
@@ -92,7 +96,8 @@ func newEnvWith(t *testing.T, o envOptions) *env {
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.dns = newTestDNS(t, "a.example", "b.example")
 	e.spool = testQueue(t, clk.Now)
-	e.svc = &admin.Service{Store: db, Master: mk, Now: clk.Now, Log: log, DNS: e.dns.checker(clk.Now), Queue: e.spool}
+	all := admintest.New(t, admintest.Options{Store: db, Master: mk, Now: clk.Now, Log: log, DNS: e.dns.checker(clk.Now), Queue: e.spool})
+	e.svc, e.keys, e.mk = all.Admin, all.Keys, mk
 	api := NewAPI(Options{Admin: e.svc, Log: log, Now: clk.Now, LoginLimits: o.limits})
 	if o.tls {
 		e.srv = httptest.NewTLSServer(api)
@@ -384,7 +389,7 @@ func (e *env) findSecrets() []string {
 			continue
 		}
 		needles = append(needles, window(sealed)...)
-		signer, err := e.svc.Signer(e.ctx, k)
+		signer, err := e.keys.Signer(e.ctx, k.Ref())
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("open key %d: %v", k.ID, err))
 			continue
@@ -448,7 +453,7 @@ func seedTenants(t *testing.T, ctx context.Context, svc *admin.Service) {
 		}
 	}
 	for _, k := range [][2]string{{"a.example", "a1"}, {"b.example", "b1"}} {
-		if _, err := svc.GenerateKey(ctx, cli, admin.NewKeyRequest{Domain: k[0], Selector: k[1], Spec: keys.Spec{Algorithm: keys.Ed25519}}); err != nil {
+		if _, err := svc.GenerateKey(ctx, cli, lifecycle.NewKeyRequest{Domain: k[0], Selector: k[1], Spec: keys.Spec{Algorithm: keys.Ed25519}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/queue"
 	"github.com/dkimd/dkimd/internal/store"
 )
@@ -123,7 +124,7 @@ func classify(err error) *apiError {
 		return &apiError{status: http.StatusUnprocessableEntity, code: codeInvalid, field: fe.Field, message: fe.Err.Error(), err: err}
 	case errors.Is(err, store.ErrInvalid):
 		return &apiError{status: http.StatusUnprocessableEntity, code: codeInvalid, message: message(err), err: err}
-	case errors.Is(err, admin.ErrNotPublished):
+	case errors.Is(err, lifecycle.ErrNotPublished):
 		return &apiError{status: http.StatusConflict, code: codeNotPublished, message: message(err), err: err}
 	case errors.Is(err, store.ErrNotFound):
 		return &apiError{status: http.StatusNotFound, code: codeNotFound, message: message(err), err: err}
@@ -143,7 +144,7 @@ func classify(err error) *apiError {
 		// as "this message is gone".
 		return &apiError{status: http.StatusServiceUnavailable, code: codeUnavailable,
 			message: "this dkimd process runs no mail queue; ask the node that relays mail", err: err}
-	case errors.Is(err, admin.ErrNoChecker):
+	case errors.Is(err, lifecycle.ErrNoChecker):
 		return &apiError{status: http.StatusServiceUnavailable, code: codeUnavailable,
 			message: "this dkimd process has no DNS checker that reports (see the resolver setting of serve)", err: err}
 	}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/policy"
 	"github.com/dkimd/dkimd/internal/store"
 )
@@ -22,7 +22,7 @@ func TestKeyLifecycle(t *testing.T) {
 	if loc := r.header.Get("Location"); loc != "/api/v1/domains/a.example/keys/2026-01" {
 		t.Errorf("Location %q", loc)
 	}
-	var g admin.GeneratedKey
+	var g lifecycle.GeneratedKey
 	r.into(t, &g)
 	rec := g.Record
 	if g.Key.State != store.KeyPending || g.Key.Bits != 2048 || rec == nil {
@@ -222,6 +222,26 @@ func TestDomains(t *testing.T) {
 	r.into(t, &d)
 	if d.AutoActivate {
 		t.Errorf("auto_activate still on")
+	}
+	if d.Oversign != store.OversignDefault {
+		t.Errorf("a new domain oversigns %q, want the default", d.Oversign)
+	}
+	r = e.call(roleAdmin, "PATCH", "/api/v1/domains/xn--bcher-kva.example", `{"oversign":"from-only"}`)
+	r.want(t, http.StatusOK, "", "")
+	r.into(t, &d)
+	if d.Oversign != "From" || d.AutoActivate {
+		t.Errorf("after PATCH oversign from-only: %s", r.body)
+	}
+	// A domain admin sets its own domain's choice; a refused value changes
+	// nothing, auto_activate in the same PATCH included.
+	e.call(roleDomA, "PATCH", "/api/v1/domains/a.example", `{"oversign":" Subject , list-id"}`).into(t, &d)
+	if d.Oversign != "Subject,list-id" {
+		t.Errorf("domain admin's PATCH: oversign %q", d.Oversign)
+	}
+	e.call(roleDomA, "PATCH", "/api/v1/domains/a.example", `{"oversign":"a b","auto_activate":true}`).want(t, http.StatusUnprocessableEntity, codeInvalid, "oversign")
+	e.call(roleDomA, "GET", "/api/v1/domains/a.example", nil).into(t, &d)
+	if d.Oversign != "Subject,list-id" || d.AutoActivate {
+		t.Errorf("a refused PATCH changed the domain: %+v", d)
 	}
 	r = e.call(roleAdmin, "PATCH", "/api/v1/domains/xn--bcher-kva.example", `{}`)
 	r.want(t, http.StatusOK, "", "")

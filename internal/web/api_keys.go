@@ -4,9 +4,9 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/dkim"
 	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/store"
 )
 
@@ -51,7 +51,7 @@ func (a *api) generateKey(c *call) (int, any, error) {
 	if err != nil {
 		return 0, nil, &store.FieldError{Field: "algorithm", Err: err}
 	}
-	g, err := a.admin.GenerateKey(c.ctx, c.actor, admin.NewKeyRequest{
+	g, err := a.admin.GenerateKey(c.ctx, c.actor, lifecycle.NewKeyRequest{
 		Domain:   c.r.PathValue("domain"),
 		Selector: req.Selector,
 		Spec:     keys.Spec{Algorithm: alg, Bits: req.Bits},

@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/store"
 )
 
@@ -34,7 +34,7 @@ type rotateRequest struct {
 // alert, warnings and safe-to-revoke time, under the service's lifecycle
 // policy.
 func (a *api) keyStatus(c *call) (int, any, error) {
-	sts, err := a.admin.KeyStatus(c.ctx, c.actor, c.r.PathValue("domain"), a.admin.Lifecycle)
+	sts, err := a.admin.KeyStatus(c.ctx, c.actor, c.r.PathValue("domain"))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -65,7 +65,7 @@ func (a *api) keyChecks(c *call) (int, any, error) {
 func (a *api) checkKey(c *call) (int, any, error) {
 	ctx, cancel := context.WithTimeout(c.ctx, checkTimeout)
 	defer cancel()
-	res, err := a.admin.CheckKeyNow(ctx, c.actor, c.r.PathValue("domain"), c.r.PathValue("selector"), a.admin.Lifecycle)
+	res, err := a.admin.CheckKeyNow(ctx, c.actor, c.r.PathValue("domain"), c.r.PathValue("selector"))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -87,7 +87,7 @@ func (a *api) rotateKey(c *call) (int, any, error) {
 			return 0, nil, &store.FieldError{Field: "algorithm", Err: err}
 		}
 	}
-	rot, err := a.admin.RotateKey(c.ctx, c.actor, admin.RotateRequest{
+	rot, err := a.admin.RotateKey(c.ctx, c.actor, lifecycle.RotateRequest{
 		Domain:   c.r.PathValue("domain"),
 		Selector: req.Selector,
 		Spec:     keys.Spec{Algorithm: alg, Bits: req.Bits},

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/admin/admintest"
 	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/store"
 )
@@ -118,7 +119,7 @@ func TestAPIKeyChecks(t *testing.T) {
 	}
 
 	// Another process over the same store answers the same history.
-	other := httptest.NewServer(NewAPI(Options{Admin: &admin.Service{Store: e.db, Master: e.svc.Master, Now: e.clk.Now}, Now: e.clk.Now}))
+	other := httptest.NewServer(NewAPI(Options{Admin: admintest.New(t, admintest.Options{Store: e.db, Master: e.mk, Now: e.clk.Now}).Admin, Now: e.clk.Now}))
 	defer other.Close()
 	mine := e.srv
 	e.srv = other
@@ -141,7 +142,7 @@ func TestAPIRotate(t *testing.T) {
 
 	r := e.call(roleDomA, "POST", "/api/v1/domains/a.example/keys/rotate", map[string]any{})
 	r.want(t, http.StatusCreated, "", "")
-	var rot admin.Rotation
+	var rot lifecycle.Rotation
 	r.into(t, &rot)
 	wantSel := "s" + e.clk.Now().UTC().Format("200601")
 	if rot.Key.Selector != wantSel || rot.Key.State != store.KeyPending || rot.Key.Algorithm != "ed25519" ||
@@ -164,7 +165,7 @@ func TestAPIRotate(t *testing.T) {
 	if !old.SafeToRevoke.Equal(safe) || hasCode(old.Warnings, lifecycle.WarnSafeToRevoke) {
 		t.Errorf("safe to revoke %v (warnings %v), want %v and no warning yet", old.SafeToRevoke, codes(old.Warnings), safe)
 	}
-	// Too early: its signatures may still be checked (admin.ErrTooEarly).
+	// Too early: its signatures may still be checked (lifecycle.ErrTooEarly).
 	e.call(roleDomA, "POST", "/api/v1/domains/a.example/keys/a1/state", map[string]any{"state": "revoked"}).want(t, http.StatusConflict, codeConflict, "")
 	e.clk.Advance(lifecycle.DefaultSignatureLifetime + lifecycle.DefaultQueueLifetime)
 	if old = e.statusOf(roleDomA, "a.example", "a1"); !hasCode(old.Warnings, lifecycle.WarnSafeToRevoke) {

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/admin/admintest"
 	"github.com/dkimd/dkimd/internal/queue"
 	"github.com/dkimd/dkimd/internal/store"
 )
@@ -94,7 +94,7 @@ func TestAPIQueue(t *testing.T) {
 // admin, and still 403 to a domain admin (rights first).
 func TestAPINoQueue(t *testing.T) {
 	e := newEnv(t)
-	other := httptest.NewServer(NewAPI(Options{Admin: &admin.Service{Store: e.db, Master: e.svc.Master, Now: e.clk.Now}, Now: e.clk.Now}))
+	other := httptest.NewServer(NewAPI(Options{Admin: admintest.New(t, admintest.Options{Store: e.db, Master: e.mk, Now: e.clk.Now}).Admin, Now: e.clk.Now}))
 	defer other.Close()
 	mine := e.srv
 	e.srv = other

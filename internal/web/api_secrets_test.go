@@ -21,7 +21,7 @@ func TestSecretScanFinds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, err := e.svc.Signer(e.ctx, ks[0])
+	signer, err := e.keys.Signer(e.ctx, ks[0].Ref())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,7 @@ func TestCrossTenant(t *testing.T) {
 		{"read B's domain", "GET", "/api/v1/domains/b.example", "", notFound, codeNotFound},
 		{"read B's domain in another spelling", "GET", "/api/v1/domains/B.EXAMPLE.", "", notFound, codeNotFound},
 		{"change B's domain", "PATCH", "/api/v1/domains/b.example", `{"auto_activate":true}`, notFound, codeNotFound},
+		{"change B's oversigning", "PATCH", "/api/v1/domains/b.example", `{"oversign":"none"}`, notFound, codeNotFound},
 		{"remove B's domain", "DELETE", "/api/v1/domains/b.example?force=true", "", forbidden, codeForbidden},
 		{"list B's keys", "GET", "/api/v1/domains/b.example/keys", "", notFound, codeNotFound},
 		{"make a key in B", "POST", "/api/v1/domains/b.example/keys", `{"selector":"evil","algorithm":"ed25519"}`, notFound, codeNotFound},

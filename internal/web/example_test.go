@@ -10,6 +10,7 @@ import (
 
 	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/store/sqlite"
 	"github.com/dkimd/dkimd/internal/web"
 )
@@ -29,8 +30,16 @@ func ExampleNew() {
 		log.Fatal(err)
 	}
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	lc, err := lifecycle.NewService(lifecycle.ServiceOptions{Store: db, Master: mk, Log: logger})
+	if err != nil {
+		log.Fatal(err)
+	}
+	svc, err := admin.New(admin.Options{Store: db, Lifecycle: lc, Log: logger})
+	if err != nil {
+		log.Fatal(err)
+	}
 	h := web.New(web.Options{
-		Admin:       &admin.Service{Store: db, Master: mk, Log: logger},
+		Admin:       svc,
 		Log:         logger,
 		LoginLimits: web.LoginLimits{PerPair: 5},
 	})

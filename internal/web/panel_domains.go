@@ -97,11 +97,19 @@ func (q *preq) domainHome() error {
 }
 
 // domainSettings saves the domain's settings: whether pending keys start
-// signing by themselves once seen in DNS.
+// signing by themselves once seen in DNS, and the oversigned fields. A form
+// without the oversign field (an older page) leaves that as it is; a
+// refused value is set first, so that nothing changes.
 func (q *preq) domainSettings() error {
 	d, err := q.domain()
 	if err != nil {
 		return err
+	}
+	oversign := q.r.PostFormValue("oversign") // parses the form
+	if _, ok := q.r.PostForm["oversign"]; ok {
+		if _, err := q.p.admin.SetOversign(q.ctx, q.actor, d.Name, oversign); err != nil {
+			return err
+		}
 	}
 	if _, err := q.p.admin.SetAutoActivate(q.ctx, q.actor, d.Name, q.r.PostFormValue("auto_activate") == "on"); err != nil {
 		return err

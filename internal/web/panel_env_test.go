@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/admin/admintest"
 	"github.com/dkimd/dkimd/internal/keys"
 	"github.com/dkimd/dkimd/internal/queue"
 	"github.com/dkimd/dkimd/internal/store"
@@ -76,7 +77,7 @@ func newPanelEnv(t *testing.T, o panelEnvOptions) *panelEnv {
 	e.dns = newTestDNS(t, "a.example", "b.example")
 	e.spool = testQueue(t, clk.Now)
 	// As internal/cli/serve.go wires the service.
-	e.svc = &admin.Service{Store: db, Master: mk, Now: clk.Now, Log: log, DNS: e.dns.checker(clk.Now), Queue: e.spool}
+	e.svc = admintest.New(t, admintest.Options{Store: db, Master: mk, Now: clk.Now, Log: log, DNS: e.dns.checker(clk.Now), Queue: e.spool}).Admin
 	opts := Options{Admin: e.svc, Log: log, Now: clk.Now, LoginLimits: o.limits}
 	// The API and the panel with one login throttle, as New gives them
 	// to serve.

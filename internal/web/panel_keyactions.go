@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"slices"
 
-	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/store"
 )
 
@@ -146,7 +146,7 @@ func (q *preq) rotate(d store.Domain, k store.Key) error {
 		return &apiError{status: http.StatusConflict, code: codeConflict, message: "only an active key can be rotated"}
 	}
 	sel := q.r.PostFormValue("selector")
-	g, err := q.p.admin.RotateKey(q.ctx, q.actor, admin.RotateRequest{Domain: d.Name, Selector: sel, Spec: k.Spec(), Replaces: k.Selector})
+	g, err := q.p.admin.RotateKey(q.ctx, q.actor, lifecycle.RotateRequest{Domain: d.Name, Selector: sel, Spec: k.Spec(), Replaces: k.Selector})
 	if errs, ok := formProblem(err, map[string]string{"selector": "selector"}); ok {
 		if errs["selector"] == "" && errs[""] != "" && statusOf(err) == http.StatusConflict {
 			errs = formErrors{"selector": errs[""]}

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/dkim"
 	"github.com/dkimd/dkimd/internal/keys"
 	"github.com/dkimd/dkimd/internal/lifecycle"
@@ -67,7 +66,7 @@ type dkimView struct {
 }
 
 func (q *preq) keyRows(domain string, withArchived bool) ([]keyRow, error) {
-	sts, err := q.p.admin.KeyStatus(q.ctx, q.actor, domain, q.p.admin.Lifecycle)
+	sts, err := q.p.admin.KeyStatus(q.ctx, q.actor, domain)
 	if err != nil {
 		return nil, err
 	}
@@ -82,12 +81,8 @@ func (q *preq) keyRows(domain string, withArchived bool) ([]keyRow, error) {
 	return rows, nil
 }
 
-// canCheck reports whether "check now" can run here: the admin service's
-// DNS checker reports what it finds (serve's lifecycle.DNS does).
-func (p *panel) canCheck() bool {
-	_, ok := p.admin.DNS.(lifecycle.Checker)
-	return ok
-}
+// canCheck reports whether "check now" can run here.
+func (p *panel) canCheck() bool { return p.admin.CanCheckDNS() }
 
 // dkimPage is Outgoing > DKIM: the domain's keys in use, and the form that
 // generates a new pair.
@@ -177,7 +172,7 @@ func (q *preq) generateKeys() error {
 	}
 
 	fields := map[string]string{"selector": "selector", "bits": "length", "algorithm": "length"}
-	g, err := q.p.admin.GenerateKey(q.ctx, q.actor, admin.NewKeyRequest{Domain: d.Name, Selector: sel, Spec: spec})
+	g, err := q.p.admin.GenerateKey(q.ctx, q.actor, lifecycle.NewKeyRequest{Domain: d.Name, Selector: sel, Spec: spec})
 	if errs, ok := formProblem(err, fields); ok {
 		return q.showDKIM(statusOf(err), d, f, errs)
 	}
@@ -186,7 +181,7 @@ func (q *preq) generateKeys() error {
 	}
 	done := "generated"
 	if edSel != "" {
-		_, err := q.p.admin.GenerateKey(q.ctx, q.actor, admin.NewKeyRequest{Domain: d.Name, Selector: edSel, Spec: keys.Spec{Algorithm: keys.Ed25519}})
+		_, err := q.p.admin.GenerateKey(q.ctx, q.actor, lifecycle.NewKeyRequest{Domain: d.Name, Selector: edSel, Spec: keys.Spec{Algorithm: keys.Ed25519}})
 		switch {
 		case err == nil:
 			done = "generated2"
@@ -263,11 +258,11 @@ func (q *preq) key() (store.Domain, store.Key, error) {
 }
 
 func (q *preq) keyView(k store.Key) (*keyView, error) {
-	rec, err := admin.Record(k)
+	rec, err := lifecycle.Record(k)
 	if err != nil {
 		return nil, err
 	}
-	sts, err := q.p.admin.KeyStatus(q.ctx, q.actor, k.Domain, q.p.admin.Lifecycle)
+	sts, err := q.p.admin.KeyStatus(q.ctx, q.actor, k.Domain)
 	if err != nil {
 		return nil, err
 	}
@@ -319,7 +314,7 @@ func (q *preq) checkKey() error {
 	defer cancel()
 	// The check is kept in the store: the page below reads it back with
 	// the history, as any node would.
-	c, cerr := q.p.admin.CheckKeyNow(ctx, q.actor, d.Name, k.Selector, q.p.admin.Lifecycle)
+	c, cerr := q.p.admin.CheckKeyNow(ctx, q.actor, d.Name, k.Selector)
 	if cerr == nil {
 		q.log.Info("dns_checked", "domain", k.Domain, "selector", k.Selector, "status", c.Status)
 	}

@@ -620,7 +620,7 @@ func TestPanelKeyFlow(t *testing.T) {
 	}
 	// Revoked: the record and the check expect an empty p= now, and
 	// the checks made before say nothing about that.
-	// An active key is revoked only by force (admin.ErrTooEarly).
+	// An active key is revoked only by force (lifecycle.ErrTooEarly).
 	e.clk.Advance(time.Minute)
 	b.post("/domains/a.example/keys/k1/revoke", url.Values{"csrf": {csrf}}, nil).want(t, http.StatusConflict, "Nothing was saved", "still signs", `name="force"`)
 	if r := b.post("/domains/a.example/keys/k1/revoke", url.Values{"csrf": {csrf}, "force": {"on"}}, nil); r.status != http.StatusSeeOther {
@@ -645,4 +645,40 @@ func TestPanelKeyFlow(t *testing.T) {
 	b.post("/domains/a.example/keys/a2/activate", url.Values{"csrf": {csrf}, "force": {"on"}}, nil)
 	safe := e.clk.Now().Add(lifecycle.DefaultSignatureLifetime + lifecycle.DefaultQueueLifetime).UTC().Format("2006-01-02 15:04 UTC")
 	b.get("/domains/a.example/keys/a1").want(t, http.StatusOK, "retired", `id="safe-to-revoke"`, safe)
+}
+
+// TestPanelOversign: a domain admin sees the domain's oversigning choice on
+// its keys page and changes it with the settings form; a value that cannot
+// go into h= is refused and changes nothing, auto-activation included; a
+// form without the field (a page from before it) leaves the choice alone.
+func TestPanelOversign(t *testing.T) {
+	e := newPanelEnv(t, panelEnvOptions{})
+	b := e.browser()
+	csrf := b.login("alice", alicePassword)
+	b.get("/domains/a.example/keys").want(t, http.StatusOK, `name="oversign"`, `value="default"`)
+
+	b.post("/domains/a.example/settings", url.Values{"csrf": {csrf}, "oversign": {"from-only"}}, nil).want(t, http.StatusSeeOther)
+	oversign := func() string {
+		t.Helper()
+		d, err := e.db.GetDomain(e.ctx, "a.example")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Oversign
+	}
+	if got := oversign(); got != "From" {
+		t.Fatalf("after from-only: %q", got)
+	}
+	b.get("/domains/a.example/keys").want(t, http.StatusOK, `value="From"`)
+
+	before := e.snapshot()
+	b.post("/domains/a.example/settings", url.Values{"csrf": {csrf}, "oversign": {"Sub ject"}, "auto_activate": {"on"}}, nil).
+		want(t, http.StatusUnprocessableEntity, "not a header field name")
+	if e.snapshot() != before {
+		t.Errorf("a refused oversign value changed the store")
+	}
+	b.post("/domains/a.example/settings", url.Values{"csrf": {csrf}, "auto_activate": {"on"}}, nil).want(t, http.StatusSeeOther)
+	if got := oversign(); got != "From" {
+		t.Errorf("a form without the field changed oversign to %q", got)
+	}
 }

@@ -23,8 +23,8 @@ func (d *DB) AddDomain(ctx context.Context, dom store.Domain) (store.Domain, err
 		} else if ok {
 			return fmt.Errorf("%w: domain %s", store.ErrExists, dom.Name)
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO domains (name, auto_activate, created, updated) VALUES ($1, $2, $3, $4)`,
-			dom.Name, (dom.AutoActivate), now, now)
+		_, err := tx.ExecContext(ctx, `INSERT INTO domains (name, auto_activate, oversign, created, updated) VALUES ($1, $2, $3, $4, $5)`,
+			dom.Name, dom.AutoActivate, dom.Oversign, now, now)
 		return err
 	})
 	if err != nil {
@@ -70,13 +70,13 @@ func requireDomains(ctx context.Context, q querier, field string, names []string
 	return nil
 }
 
-const domainCols = `name, auto_activate, created, updated`
+const domainCols = `name, auto_activate, oversign, created, updated`
 
 func scanDomain(row interface{ Scan(...any) error }) (store.Domain, error) {
 	var dom store.Domain
 	var auto bool
 	var created, updated int64
-	if err := row.Scan(&dom.Name, &auto, &created, &updated); err != nil {
+	if err := row.Scan(&dom.Name, &auto, &dom.Oversign, &created, &updated); err != nil {
 		return dom, err
 	}
 	dom.AutoActivate = auto
@@ -129,8 +129,8 @@ func (d *DB) UpdateDomain(ctx context.Context, dom store.Domain) (store.Domain, 
 	}
 	var out store.Domain
 	err = d.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE domains SET auto_activate = $1, updated = $2 WHERE name = $3`,
-			(dom.AutoActivate), d.stamp(), dom.Name)
+		res, err := tx.ExecContext(ctx, `UPDATE domains SET auto_activate = $1, oversign = $2, updated = $3 WHERE name = $4`,
+			dom.AutoActivate, dom.Oversign, d.stamp(), dom.Name)
 		if err != nil {
 			return err
 		}

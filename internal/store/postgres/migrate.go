@@ -208,6 +208,11 @@ CREATE TABLE counters (
 );
 CREATE INDEX counters_expires ON counters (expires);
 `,
+	4: `
+-- Per-domain oversigning (store.Domain.Oversign): '' is dkimd's default set,
+-- 'none' nothing, anything else a comma-separated list of field names.
+ALTER TABLE domains ADD COLUMN oversign text NOT NULL DEFAULT '';
+`,
 }
 
 // SchemaVersion is the schema version this dkimd writes.

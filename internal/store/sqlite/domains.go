@@ -23,8 +23,8 @@ func (d *DB) AddDomain(ctx context.Context, dom store.Domain) (store.Domain, err
 		} else if ok {
 			return fmt.Errorf("%w: domain %s", store.ErrExists, dom.Name)
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO domains (name, auto_activate, created, updated) VALUES (?, ?, ?, ?)`,
-			dom.Name, boolInt(dom.AutoActivate), now, now)
+		_, err := tx.ExecContext(ctx, `INSERT INTO domains (name, auto_activate, oversign, created, updated) VALUES (?, ?, ?, ?, ?)`,
+			dom.Name, boolInt(dom.AutoActivate), dom.Oversign, now, now)
 		return err
 	})
 	if err != nil {
@@ -70,13 +70,13 @@ func requireDomains(ctx context.Context, q querier, field string, names []string
 	return nil
 }
 
-const domainCols = `name, auto_activate, created, updated`
+const domainCols = `name, auto_activate, oversign, created, updated`
 
 func scanDomain(row interface{ Scan(...any) error }) (store.Domain, error) {
 	var dom store.Domain
 	var auto int
 	var created, updated int64
-	if err := row.Scan(&dom.Name, &auto, &created, &updated); err != nil {
+	if err := row.Scan(&dom.Name, &auto, &dom.Oversign, &created, &updated); err != nil {
 		return dom, err
 	}
 	dom.AutoActivate = auto == 1
@@ -90,7 +90,7 @@ func (d *DB) GetDomain(ctx context.Context, name string) (store.Domain, error) {
 	if err != nil {
 		return store.Domain{}, err
 	}
-	dom, err := scanDomain(d.db.QueryRowContext(ctx, `SELECT `+domainCols+` FROM domains WHERE name = ?`, n))
+	dom, err := scanDomain(d.stmts.domain.QueryRowContext(ctx, n))
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.Domain{}, fmt.Errorf("%w: domain %s", store.ErrNotFound, n)
 	}
@@ -129,8 +129,8 @@ func (d *DB) UpdateDomain(ctx context.Context, dom store.Domain) (store.Domain, 
 	}
 	var out store.Domain
 	err = d.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE domains SET auto_activate = ?, updated = ? WHERE name = ?`,
-			boolInt(dom.AutoActivate), d.stamp(), dom.Name)
+		res, err := tx.ExecContext(ctx, `UPDATE domains SET auto_activate = ?, oversign = ?, updated = ? WHERE name = ?`,
+			boolInt(dom.AutoActivate), dom.Oversign, d.stamp(), dom.Name)
 		if err != nil {
 			return err
 		}

@@ -147,6 +147,11 @@ CREATE TABLE master_key_check (
 	created INTEGER NOT NULL
 ) STRICT;
 `,
+	4: `
+-- Per-domain oversigning (store.Domain.Oversign): '' is dkimd's default set,
+-- 'none' nothing, anything else a comma-separated list of field names.
+ALTER TABLE domains ADD COLUMN oversign TEXT NOT NULL DEFAULT '';
+`,
 }
 
 // SchemaVersion is the schema version this dkimd writes.

@@ -8,10 +8,11 @@ import (
 )
 
 // stmts are the statements the relay runs for every message (UserByIP or
-// GetUser at MAIL FROM, ActiveKeys once per message, GetKey per signature,
-// SealedKey when a key is opened), prepared once at Open instead of parsed
-// again on every call: profiling a relay run showed SQLite spending more
-// time parsing these queries than running them.
+// GetUser at MAIL FROM, ActiveKeys once per message, GetDomain for its
+// oversigning choice, GetKey per signature, SealedKey when a key is
+// opened), prepared once at Open instead of parsed again on every call:
+// profiling a relay run showed SQLite spending more time parsing these
+// queries than running them.
 //
 // They hold no results, so every call still reads what is committed, by
 // this process or another. database/sql prepares each one, once, on every
@@ -21,6 +22,7 @@ import (
 // (sqlite3_prepare_v2).
 type stmts struct {
 	key         *sql.Stmt // by id
+	domain      *sql.Stmt // by name
 	activeKeys  *sql.Stmt // of a domain, by id
 	sealedKey   *sql.Stmt // by key id
 	user        *sql.Stmt // by name
@@ -38,6 +40,7 @@ func prepareStmts(ctx context.Context, db *sql.DB) (*stmts, error) {
 		query string
 	}{
 		{&s.key, `SELECT ` + keyCols + ` FROM dkim_keys WHERE id = ?`},
+		{&s.domain, `SELECT ` + domainCols + ` FROM domains WHERE name = ?`},
 		{&s.activeKeys, `SELECT ` + keyCols + ` FROM dkim_keys WHERE domain = ? AND state = ? ORDER BY id`},
 		{&s.sealedKey, `SELECT sealed FROM dkim_key_secrets WHERE key_id = ?`},
 		{&s.user, `SELECT ` + userCols + ` FROM outgoing_users WHERE name = ?`},
@@ -58,7 +61,7 @@ WHERE u.auth IN (?, ?) ORDER BY n.user`},
 // close closes the statements prepared so far.
 func (s *stmts) close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.key, s.activeKeys, s.sealedKey, s.user, s.userNets, s.userGrants, s.addressNets} {
+	for _, st := range []*sql.Stmt{s.key, s.domain, s.activeKeys, s.sealedKey, s.user, s.userNets, s.userGrants, s.addressNets} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}

@@ -225,3 +225,66 @@ func testRemoveDomain(t *testing.T, e *env) {
 	e.domain(dom)
 	e.key(dom, "s1")
 }
+
+// testDomainOversign checks that a domain keeps its oversigning choice in
+// canonical form through add, get, list and update, and that a value which
+// cannot go into h= is refused naming the field.
+func testDomainOversign(t *testing.T, e *env) {
+	d, err := e.s.AddDomain(e.ctx, store.Domain{Name: "over.example", Oversign: " from, Subject ,FROM,list-id "})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Oversign != "from,Subject,list-id" {
+		t.Fatalf("AddDomain oversign = %q", d.Oversign)
+	}
+	if got, err := e.s.GetDomain(e.ctx, d.Name); err != nil || got != d {
+		t.Fatalf("GetDomain = %+v, %v; want %+v", got, err, d)
+	}
+	plain := e.domain("plain.example")
+	if got, _ := e.s.GetDomain(e.ctx, plain.Name); got.Oversign != store.OversignDefault || got.OversignFields() != nil {
+		t.Fatalf("a domain added without a choice has oversign %q", got.Oversign)
+	}
+	for _, tt := range []struct {
+		in, want string
+		fields   []string
+	}{
+		{"none", store.OversignNone, []string{}},
+		{"from-only", store.OversignFromOnly, []string{"From"}},
+		{"default", store.OversignDefault, nil},
+		{"Reply-To,To", "Reply-To,To", []string{"Reply-To", "To"}},
+	} {
+		d.Oversign = tt.in
+		up, err := e.s.UpdateDomain(e.ctx, d)
+		if err != nil {
+			t.Fatalf("UpdateDomain(%q): %v", tt.in, err)
+		}
+		got, err := e.s.GetDomain(e.ctx, d.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if up.Oversign != tt.want || got != up {
+			t.Fatalf("UpdateDomain(%q) = %q, GetDomain %q; want %q", tt.in, up.Oversign, got.Oversign, tt.want)
+		}
+		if f := got.OversignFields(); !slices.Equal(f, tt.fields) || (f == nil) != (tt.fields == nil) {
+			t.Fatalf("OversignFields after %q = %#v, want %#v", tt.in, f, tt.fields)
+		}
+	}
+	list, err := e.s.ListDomains(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range list {
+		if l.Name == d.Name && l.Oversign != "Reply-To,To" {
+			t.Fatalf("ListDomains oversign = %q", l.Oversign)
+		}
+	}
+	for _, bad := range []string{"From,Sub ject", "X:Y", "a;b", "From,\x00", strings.Repeat("x", 65)} {
+		_, err := e.s.UpdateDomain(e.ctx, store.Domain{Name: d.Name, Oversign: bad})
+		wantField(t, fmt.Sprintf("UpdateDomain oversign %q", bad), err, "oversign")
+		_, err = e.s.AddDomain(e.ctx, store.Domain{Name: "bad-over.example", Oversign: bad})
+		wantField(t, fmt.Sprintf("AddDomain oversign %q", bad), err, "oversign")
+	}
+	if got, _ := e.s.GetDomain(e.ctx, d.Name); got.Oversign != "Reply-To,To" {
+		t.Fatalf("a refused update changed oversign to %q", got.Oversign)
+	}
+}

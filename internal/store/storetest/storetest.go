@@ -29,6 +29,7 @@ func Run(t *testing.T, open Factory) {
 	}{
 		{"Domains", testDomains},
 		{"DomainNames", testDomainNames},
+		{"DomainOversign", testDomainOversign},
 		{"RemoveDomain", testRemoveDomain},
 		{"Keys", testKeys},
 		{"CreateKeyErrors", testCreateKeyErrors},

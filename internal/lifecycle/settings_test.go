@@ -24,27 +24,27 @@ func TestPolicyStatus(t *testing.T) {
 		name   string
 		change func(k *store.Key)
 		last   *store.DNSCheck
-		p      lifecycle.Policy
+		p      lifecycle.Settings
 		auto   bool
 		want   []string
 		alert  bool
 	}{
-		{"valid active key", nil, ok, lifecycle.Policy{}, false, nil, false},
-		{"RFC 8301: RSA 1024 is weak", func(k *store.Key) { k.Bits = 1024 }, ok, lifecycle.Policy{}, false, []string{lifecycle.WarnWeak}, false},
-		{"old: active past 180 days", func(k *store.Key) { k.Activated = now.Add(-181 * day) }, ok, lifecycle.Policy{}, false, []string{lifecycle.WarnOld}, false},
-		{"old: custom age", nil, ok, lifecycle.Policy{MaxAge: 5 * day}, false, []string{lifecycle.WarnOld}, false},
-		{"record gone", nil, gone, lifecycle.Policy{}, false, []string{lifecycle.WarnRecord}, true},
-		{"DNS down is no alert", nil, temp, lifecycle.Policy{}, false, nil, false},
-		{"pending and published, manual domain", func(k *store.Key) { k.State, k.Activated = store.KeyPending, time.Time{} }, ok, lifecycle.Policy{}, false, []string{lifecycle.WarnReady}, false},
-		{"pending and published, automatic domain", func(k *store.Key) { k.State, k.Activated = store.KeyPending, time.Time{} }, ok, lifecycle.Policy{}, true, nil, false},
-		{"retired, too early", func(k *store.Key) { k.State, k.Retired = store.KeyRetired, now.Add(-11*day) }, ok, lifecycle.Policy{}, false, nil, false},
-		{"retired, x= and queue passed", func(k *store.Key) { k.State, k.Retired = store.KeyRetired, now.Add(-12*day) }, ok, lifecycle.Policy{}, false, []string{lifecycle.WarnSafeToRevoke}, false},
+		{"valid active key", nil, ok, lifecycle.Settings{}, false, nil, false},
+		{"RFC 8301: RSA 1024 is weak", func(k *store.Key) { k.Bits = 1024 }, ok, lifecycle.Settings{}, false, []string{lifecycle.WarnWeak}, false},
+		{"old: active past 180 days", func(k *store.Key) { k.Activated = now.Add(-181 * day) }, ok, lifecycle.Settings{}, false, []string{lifecycle.WarnOld}, false},
+		{"old: custom age", nil, ok, lifecycle.Settings{MaxAge: 5 * day}, false, []string{lifecycle.WarnOld}, false},
+		{"record gone", nil, gone, lifecycle.Settings{}, false, []string{lifecycle.WarnRecord}, true},
+		{"DNS down is no alert", nil, temp, lifecycle.Settings{}, false, nil, false},
+		{"pending and published, manual domain", func(k *store.Key) { k.State, k.Activated = store.KeyPending, time.Time{} }, ok, lifecycle.Settings{}, false, []string{lifecycle.WarnReady}, false},
+		{"pending and published, automatic domain", func(k *store.Key) { k.State, k.Activated = store.KeyPending, time.Time{} }, ok, lifecycle.Settings{}, true, nil, false},
+		{"retired, too early", func(k *store.Key) { k.State, k.Retired = store.KeyRetired, now.Add(-11*day) }, ok, lifecycle.Settings{}, false, nil, false},
+		{"retired, x= and queue passed", func(k *store.Key) { k.State, k.Retired = store.KeyRetired, now.Add(-12*day) }, ok, lifecycle.Settings{}, false, []string{lifecycle.WarnSafeToRevoke}, false},
 		{"retired, shorter lifetimes", func(k *store.Key) { k.State, k.Retired = store.KeyRetired, now.Add(-2*day) }, ok,
-			lifecycle.Policy{SignatureLifetime: day, QueueLifetime: day}, false, []string{lifecycle.WarnSafeToRevoke}, false},
-		{"retired weak key: no weak warning", func(k *store.Key) { k.State, k.Retired, k.Bits = store.KeyRetired, now, 1024 }, ok, lifecycle.Policy{}, false, nil, false},
-		{"revoked, empty p= served", func(k *store.Key) { k.State = store.KeyRevoked }, ok, lifecycle.Policy{}, false, []string{lifecycle.WarnReadyToArchive}, false},
+			lifecycle.Settings{SignatureLifetime: day, QueueLifetime: day}, false, []string{lifecycle.WarnSafeToRevoke}, false},
+		{"retired weak key: no weak warning", func(k *store.Key) { k.State, k.Retired, k.Bits = store.KeyRetired, now, 1024 }, ok, lifecycle.Settings{}, false, nil, false},
+		{"revoked, empty p= served", func(k *store.Key) { k.State = store.KeyRevoked }, ok, lifecycle.Settings{}, false, []string{lifecycle.WarnReadyToArchive}, false},
 		{"revoked after the last check: that check looked for the key", func(k *store.Key) { k.State, k.Revoked = store.KeyRevoked, now.Add(-time.Minute) },
-			&store.DNSCheck{Status: "match", OK: true, Time: now.Add(-time.Hour)}, lifecycle.Policy{}, false, nil, false},
+			&store.DNSCheck{Status: "match", OK: true, Time: now.Add(-time.Hour)}, lifecycle.Settings{}, false, nil, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k := valid

@@ -10,7 +10,7 @@ import (
 	"github.com/dkimd/dkimd/internal/store"
 )
 
-// Defaults for zero Policy fields.
+// Defaults for zero Settings fields.
 const (
 	// DefaultSignatureLifetime is the x= a signature carries past its t=:
 	// the signer's expiration setting.
@@ -28,9 +28,9 @@ const (
 	WeakRSABits = 1024
 )
 
-// Policy holds the lifecycle settings. The zero value of each field is the
+// Settings holds the lifecycle settings. The zero value of each field is the
 // default documented beside it.
-type Policy struct {
+type Settings struct {
 	// SignatureLifetime is how long after signing a signature stays
 	// verifiable (its x= minus t=); it must match the signer's setting.
 	// Zero means DefaultSignatureLifetime.
@@ -47,21 +47,21 @@ type Policy struct {
 	History int
 }
 
-func (p Policy) signatureLifetime() time.Duration {
+func (p Settings) signatureLifetime() time.Duration {
 	if p.SignatureLifetime <= 0 {
 		return DefaultSignatureLifetime
 	}
 	return p.SignatureLifetime
 }
 
-func (p Policy) queueLifetime() time.Duration {
+func (p Settings) queueLifetime() time.Duration {
 	if p.QueueLifetime <= 0 {
 		return DefaultQueueLifetime
 	}
 	return p.QueueLifetime
 }
 
-func (p Policy) maxAge() time.Duration {
+func (p Settings) maxAge() time.Duration {
 	if p.MaxAge <= 0 {
 		return DefaultMaxAge
 	}
@@ -69,7 +69,7 @@ func (p Policy) maxAge() time.Duration {
 }
 
 // HistoryCap gives History, or DefaultHistory when zero.
-func (p Policy) HistoryCap() int {
+func (p Settings) HistoryCap() int {
 	if p.History <= 0 {
 		return DefaultHistory
 	}
@@ -81,7 +81,7 @@ func (p Policy) HistoryCap() int {
 // key retired, carries x= SignatureLifetime later, and may reach its
 // receiver up to QueueLifetime after that. Zero for a key that is not
 // retired (an active key still signs; a pending one never signed).
-func (p Policy) SafeToRevoke(k store.Key) time.Time {
+func (p Settings) SafeToRevoke(k store.Key) time.Time {
 	if k.State != store.KeyRetired || k.Retired.IsZero() {
 		return time.Time{}
 	}
@@ -117,7 +117,7 @@ type Status struct {
 	// Alert says the key signs but its record is gone or changed: mail it
 	// signs fails verification.
 	Alert bool `json:"alert,omitempty"`
-	// SafeToRevoke is Policy.SafeToRevoke, for retired keys.
+	// SafeToRevoke is Settings.SafeToRevoke, for retired keys.
 	SafeToRevoke time.Time `json:"safe_to_revoke,omitzero"`
 	Warnings     []Warning `json:"warnings,omitempty"`
 }
@@ -135,7 +135,7 @@ func (s Seconds) Days() int { return int(time.Duration(s) / (24 * time.Hour)) }
 
 // Status computes a key's status at now, given its newest DNS check (nil
 // if none) and whether its domain activates keys by itself.
-func (p Policy) Status(k store.Key, last *store.DNSCheck, autoActivate bool, now time.Time) Status {
+func (p Settings) Status(k store.Key, last *store.DNSCheck, autoActivate bool, now time.Time) Status {
 	if last != nil && !k.Revoked.IsZero() && last.Time.Before(k.Revoked) {
 		// A check made before revocation looked for the key, not for the
 		// empty p= the record should now have: it says nothing now.

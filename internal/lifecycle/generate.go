@@ -1,0 +1,268 @@
+package lifecycle
+
+import (
+	"context"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/dkimd/dkimd/internal/dkim"
+	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/store"
+)
+
+// NewKeyRequest asks for a new key pair.
+type NewKeyRequest struct {
+	Domain   string
+	Selector string
+	// Spec is the kind of key; the zero value is RSA 2048.
+	Spec keys.Spec
+}
+
+// GeneratedKey is a new key with its record and what to know before
+// publishing it.
+type GeneratedKey struct {
+	Key      store.Key         `json:"key"`
+	Record   *dkim.Publication `json:"record"`
+	Warnings []string          `json:"warnings,omitempty"`
+}
+
+// Generate makes a key pair and stores it, pending, with its private half
+// sealed under the master key, in one transaction.
+func (s *Service) Generate(ctx context.Context, by By, r NewKeyRequest) (*GeneratedKey, error) {
+	d, err := store.NormalizeDomain(r.Domain)
+	if err != nil {
+		return nil, &store.FieldError{Field: "domain", Err: err}
+	}
+	sel, err := store.NormalizeSelector(r.Selector)
+	if err != nil {
+		return nil, &store.FieldError{Field: "selector", Err: err}
+	}
+	spec, err := r.Spec.Normalize()
+	if err != nil {
+		field := "bits"
+		if errors.Is(err, keys.ErrUnknownAlgorithm) {
+			field = "algorithm"
+		}
+		return nil, &store.FieldError{Field: field, Err: err}
+	}
+	g, err := s.generate(ctx, d, sel, spec, 0)
+	if err != nil {
+		return nil, err
+	}
+	return g, s.audit(ctx, by, "key.create", g.Key, spec.String()+" selector "+sel)
+}
+
+// generate makes a key pair and stores it, pending, with its private half
+// sealed, in one transaction; replaces, if not zero, links it to the key it
+// is to take over from (rotation). A taken selector fails before the slow
+// generation.
+func (s *Service) generate(ctx context.Context, d, selector string, spec keys.Spec, replaces int64) (*GeneratedKey, error) {
+	sel, err := store.NormalizeSelector(selector)
+	if err != nil {
+		return nil, &store.FieldError{Field: "selector", Err: err}
+	}
+	if _, err := s.o.Store.KeyBySelector(ctx, d, sel); err == nil {
+		return nil, fmt.Errorf("%w: selector %s is already used in %s (selectors are never reused)", store.ErrExists, sel, d)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	priv, err := keys.Generate(s.o.Rand, spec)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := publicKeyBytes(priv.Public())
+	if err != nil {
+		return nil, err
+	}
+	sealed, err := s.o.Master.SealSigner(priv, store.KeyAssociatedData(d, sel))
+	if err != nil {
+		return nil, err
+	}
+	k, err := s.o.Store.CreateKey(ctx, store.NewKey{
+		Domain: d, Selector: sel, Algorithm: spec.Algorithm, Bits: spec.Bits,
+		PublicKey: pub, Sealed: sealed, Replaces: replaces,
+	})
+	if err != nil {
+		return nil, err
+	}
+	rec, err := dkim.Publish(sel, d, priv.Public())
+	if err != nil {
+		return nil, err
+	}
+	return &GeneratedKey{Key: k, Record: rec, Warnings: spec.Warnings()}, nil
+}
+
+// RotateRequest asks for a new key to replace one of a domain's active
+// keys.
+type RotateRequest struct {
+	Domain string
+	// Selector of the new key; empty means a date-based one
+	// (DefaultSelector).
+	Selector string
+	// Spec of the new key. An empty Algorithm means that of the key
+	// replaced (RSA when there is none); zero Bits, those of the key
+	// replaced but at least 2048.
+	Spec keys.Spec
+	// Replaces is the selector of the active key to replace; empty means
+	// the domain's only active key of the new key's algorithm.
+	Replaces string
+}
+
+// Rotation is a new pending key and the key it replaces, if any.
+type Rotation struct {
+	GeneratedKey
+	// Replaces is the active key retired when the new key activates; nil
+	// when the domain had none to replace.
+	Replaces *store.Key `json:"replaces,omitempty"`
+}
+
+// Rotate makes a pending key on a new selector to replace an active
+// key. Once its record is seen everywhere it becomes active (by itself or
+// through Activate, as the domain says) and the key it replaces retires
+// in the same transaction.
+func (s *Service) Rotate(ctx context.Context, by By, r RotateRequest) (*Rotation, error) {
+	d, err := store.NormalizeDomain(r.Domain)
+	if err != nil {
+		return nil, &store.FieldError{Field: "domain", Err: err}
+	}
+	all, err := s.o.Store.ListKeys(ctx, store.KeyFilter{Domain: d})
+	if err != nil {
+		return nil, err
+	}
+	old, err := replaced(all, r)
+	if err != nil {
+		return nil, err
+	}
+	spec := r.Spec
+	if old != nil {
+		if spec.Algorithm == "" {
+			spec.Algorithm = old.Algorithm
+		}
+		if spec.Algorithm == keys.RSA && old.Algorithm == keys.RSA && spec.Bits == 0 {
+			spec.Bits = max(old.Bits, keys.DefaultRSABits)
+		}
+	}
+	if spec, err = spec.Normalize(); err != nil {
+		field := "bits"
+		if errors.Is(err, keys.ErrUnknownAlgorithm) {
+			field = "algorithm"
+		}
+		return nil, &store.FieldError{Field: field, Err: err}
+	}
+	if old != nil && old.Algorithm != spec.Algorithm {
+		return nil, store.Invalid("algorithm", "key %s is %s: a key replaces one of its own algorithm", old.Selector, old.Algorithm)
+	}
+	sel := r.Selector
+	if sel == "" {
+		sel, err = DefaultSelector(ctx, s.now(), func(ctx context.Context, sel string) (bool, error) {
+			_, err := s.o.Store.KeyBySelector(ctx, d, sel)
+			if errors.Is(err, store.ErrNotFound) {
+				return false, nil
+			}
+			return err == nil, err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	var replaces int64
+	if old != nil {
+		replaces = old.ID
+	}
+	g, err := s.generate(ctx, d, sel, spec, replaces)
+	if err != nil {
+		return nil, err
+	}
+	rot := &Rotation{GeneratedKey: *g, Replaces: old}
+	detail := spec.String() + " selector " + g.Key.Selector
+	if old != nil {
+		detail += " replacing " + old.Selector
+	}
+	return rot, s.audit(ctx, by, "key.rotate", g.Key, detail)
+}
+
+// replaced finds the active key a rotation replaces.
+func replaced(all []store.Key, r RotateRequest) (*store.Key, error) {
+	if r.Replaces != "" {
+		sel, err := store.NormalizeSelector(r.Replaces)
+		if err != nil {
+			return nil, &store.FieldError{Field: "replaces", Err: err}
+		}
+		for _, k := range all {
+			if k.Selector == sel {
+				if k.State != store.KeyActive {
+					return nil, fmt.Errorf("%w: key %s is %s; only an active key is replaced", store.ErrConflict, sel, k.State)
+				}
+				return &k, rotating(all, k)
+			}
+		}
+		return nil, fmt.Errorf("%w: key %s", store.ErrNotFound, sel)
+	}
+	var cands []store.Key
+	for _, k := range all {
+		if k.State == store.KeyActive && (r.Spec.Algorithm == "" || k.Algorithm == r.Spec.Algorithm) {
+			cands = append(cands, k)
+		}
+	}
+	switch len(cands) {
+	case 0:
+		return nil, nil
+	case 1:
+		return &cands[0], rotating(all, cands[0])
+	}
+	var names []string
+	for _, k := range cands {
+		names = append(names, k.Selector+" ("+string(k.Algorithm)+")")
+	}
+	return nil, fmt.Errorf("%w: several active keys (%s): say which one to replace, or the algorithm", store.ErrConflict, strings.Join(names, ", "))
+}
+
+// rotating refuses a second rotation of a key while one is pending.
+func rotating(all []store.Key, old store.Key) error {
+	for _, k := range all {
+		if k.Replaces == old.ID && k.State == store.KeyPending {
+			return fmt.Errorf("%w: key %s is being replaced already by pending key %s (activate or revoke it first)", store.ErrConflict, old.Selector, k.Selector)
+		}
+	}
+	return nil
+}
+
+// publicKeyBytes gives what p= carries, decoded (store.Key.PublicKey).
+func publicKeyBytes(pub crypto.PublicKey) ([]byte, error) {
+	if ed, ok := pub.(ed25519.PublicKey); ok {
+		return []byte(ed), nil
+	}
+	return x509.MarshalPKIXPublicKey(pub)
+}
+
+// PublicKey decodes a stored key's public half (store.Key.PublicKey).
+func PublicKey(k store.Key) (crypto.PublicKey, error) {
+	if k.Algorithm == keys.Ed25519 {
+		if len(k.PublicKey) != ed25519.PublicKeySize {
+			return nil, fmt.Errorf("lifecycle: key %s: bad Ed25519 public key", k.RecordName())
+		}
+		return ed25519.PublicKey(k.PublicKey), nil
+	}
+	return x509.ParsePKIXPublicKey(k.PublicKey)
+}
+
+// Record gives the record to publish for a key in its current state: the
+// key for pending, active and retired keys, an empty p= for a revoked key,
+// and nil for an archived one (remove the record).
+func Record(k store.Key) (*dkim.Publication, error) {
+	switch k.State {
+	case store.KeyArchived:
+		return nil, nil
+	case store.KeyRevoked:
+		return dkim.PublishValue(k.Selector, k.Domain, dkim.RevokedRecordValue(string(k.Algorithm))), nil
+	}
+	pub, err := PublicKey(k)
+	if err != nil {
+		return nil, err
+	}
+	return dkim.Publish(k.Selector, k.Domain, pub)
+}
