@@ -129,6 +129,12 @@ func startMail(ctx context.Context, m *mailFlags, d *data, src *keys.Source, log
 		dopts.Resolver = &delivery.DNSResolver{Server: m.mxResolver}
 	}
 	out := &mail{spool: spool, metrics: &relay.Metrics{}, addrs: map[relay.Mode]string{}, delivered: make(chan struct{})}
+	// On PostgreSQL the data directory holds only the node's own files
+	// (the self-signed certificate, temporary files): make it on a new node.
+	if err := os.MkdirAll(d.dir, 0o700); err != nil {
+		spool.Close()
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
 	tlsConf, err := m.tlsConfig(d.dir)
 	if err != nil {
 		spool.Close()
