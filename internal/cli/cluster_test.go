@@ -13,7 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dkimd/dkimd/internal/auth"
+	"github.com/dkimd/dkimd/internal/keys"
 	"github.com/dkimd/dkimd/internal/logtest"
+	"github.com/dkimd/dkimd/internal/store"
+	"github.com/dkimd/dkimd/internal/store/postgres"
 	"github.com/dkimd/dkimd/internal/store/postgres/pgtest"
 )
 
@@ -153,4 +157,89 @@ func TestServeReadyzFollowsDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor("ready again", func() bool { code, _ := get("/readyz"); return code == 200 })
+}
+
+// TestMigrateFromSQLite copies an installation in use into PostgreSQL:
+// nodes on the copy start with the old master key, see the same domains,
+// keys (whose private halves still open), users, accounts, tokens and audit
+// log, and new IDs follow the copied ones; a second copy into the same
+// database is refused and changes nothing.
+func TestMigrateFromSQLite(t *testing.T) {
+	dir := installation(t)
+	env := map[string]string{"DKIMD_DATA": dir}
+	code, tokOut, errs := runEnv(t, env, "account", "token", "root", "--label", "script")
+	if code != 0 {
+		t.Fatalf("account token: %s", errs)
+	}
+	token := strings.TrimSpace(tokOut)
+	url := pg.Database(t)
+	code, out, errs := runEnv(t, nil, "migrate", "--from", dir, "--to", url)
+	if code != 0 {
+		t.Fatalf("migrate: exit %d: %s", code, errs)
+	}
+	for _, want := range []string{"1 domains", "1 keys", "1 users", "1 accounts", "1 tokens", "not copied"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("migrate output lacks %q:\n%s", want, out)
+		}
+	}
+	node := map[string]string{"DKIMD_DATA": t.TempDir(), "DKIMD_DATABASE": url}
+	mkPath := filepath.Join(dir, "master.key")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"key", "list", "--domain", "example.com"}, "active"},
+		{[]string{"user", "list"}, "relay"},
+		{[]string{"account", "list"}, "root"},
+		{[]string{"audit"}, "key.create"},
+	} {
+		code, out, errs := runEnv(t, node, append(c.args, "--master-key", mkPath)...)
+		if code != 0 || !strings.Contains(out, c.want) {
+			t.Errorf("%v on the copy: exit %d, %q lacks %q: %s", c.args, code, out, c.want, errs)
+		}
+	}
+	// The copy refuses another master key: the check value came along.
+	other := filepath.Join(t.TempDir(), "other.key")
+	writeMasterKey(t, other)
+	if code, _, errs := runEnv(t, node, "domain", "list", "--master-key", other); code == 0 || !strings.Contains(errs, "does not match") {
+		t.Errorf("the copy with another master key: exit %d: %s", code, errs)
+	}
+
+	ctx := context.Background()
+	db, err := postgres.Open(ctx, url, postgres.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mk, err := keys.LoadMasterKeyFile(mkPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, err := db.ListKeys(ctx, store.KeyFilter{})
+	if err != nil || len(ks) != 1 {
+		t.Fatalf("keys in the copy: %v %v", ks, err)
+	}
+	sealed, err := db.SealedKey(ctx, ks[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mk.OpenSigner(sealed, ks[0].AssociatedData()); err != nil {
+		t.Fatalf("the copied private key does not open under the old master key: %v", err)
+	}
+	if _, _, err := db.AccountByToken(ctx, auth.HashToken(token)); err != nil {
+		t.Errorf("the copied API token does not log in: %v", err)
+	}
+	before, _ := db.ListAudit(ctx, store.AuditFilter{Limit: 1})
+	e, err := db.AppendAudit(ctx, store.AuditEntry{Actor: "cli", Action: "test.after"})
+	if err != nil || len(before) != 1 || e.ID <= before[0].ID {
+		t.Errorf("a new audit entry after the copy: %v %v, after %v", e.ID, err, before)
+	}
+
+	code, _, errs = runEnv(t, nil, "migrate", "--from", dir, "--to", url)
+	if code == 0 || !strings.Contains(errs, "not empty") {
+		t.Errorf("second migrate into the same database: exit %d: %s", code, errs)
+	}
+	if ds, _ := db.ListDomains(ctx); len(ds) != 1 {
+		t.Errorf("the refused migrate changed the database: %d domains", len(ds))
+	}
 }
