@@ -19,6 +19,8 @@ var storeDrivers = []string{"modernc.org/sqlite", "github.com/jackc/pgx", "githu
 var rules = []rule{
 	{pkg: "internal/dkim", stdOnly: true,
 		why: "dkim: \"only the standard library\""},
+	{pkg: "internal/datadir", stdOnly: true,
+		why: "datadir: \"imports only the standard library\""},
 	{pkg: "internal/keys", deny: []string{"internal/store", "internal/web", "internal/relay", "internal/cli"},
 		why: "keys: \"must not import the store, web, relay or cli packages\""},
 	{pkg: "internal/auth", deny: []string{"internal/store", "internal/policy", "internal/web", "internal/relay", "internal/cli"},

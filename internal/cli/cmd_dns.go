@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
 
 	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/datadir"
 	"github.com/dkimd/dkimd/internal/dnscheck"
 	"github.com/dkimd/dkimd/internal/keys"
 	"github.com/dkimd/dkimd/internal/lifecycle"
@@ -79,7 +79,7 @@ func dnsCheck(ctx context.Context, e *Env, args []string) error {
 // storedKey looks the key up in the data directory, without creating one
 // where there is none.
 func storedKey(ctx context.Context, e *Env, df dataFlags, domain, selector string) (store.Key, bool, error) {
-	if _, err := os.Stat(filepath.Join(*df.dir, "dkimd.db")); err != nil && *df.database == "" {
+	if _, err := os.Stat(datadir.New(*df.dir).Database()); err != nil && *df.database == "" {
 		return store.Key{}, false, nil
 	}
 	d, err := openData(ctx, e, df, nil)

@@ -11,11 +11,11 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/datadir"
 	"github.com/dkimd/dkimd/internal/queue"
 	"github.com/dkimd/dkimd/internal/store/postgres"
 )
@@ -25,8 +25,6 @@ import (
 // which only the data directory's owner can reach. When no serve runs,
 // they open the spool themselves. With --database the queue is the shared
 // one in PostgreSQL, which they open directly.
-
-const controlSocket = "control.sock"
 
 func runQueue(ctx context.Context, e *Env, args []string) error {
 	return subcommand(ctx, e, "queue", args, map[string]func(context.Context, *Env, []string) error{
@@ -50,7 +48,7 @@ func queueCmd(verb string, nargs int) func(context.Context, *Env, []string) erro
 			id = pos[0]
 		}
 		var out any
-		c := &controlClient{sock: filepath.Join(*df.dir, controlSocket)}
+		c := &controlClient{sock: datadir.New(*df.dir).ControlSocket()}
 		if *df.database != "" {
 			// The shared queue is in the database: any node's command
 			// sees and acts on the whole of it, serve running or not.
@@ -76,9 +74,9 @@ func queueLocal(ctx context.Context, e *Env, df dataFlags, verb, id string) (any
 		return nil, err
 	}
 	defer d.Close()
-	spool, err := queue.OpenSpool(filepath.Join(*df.dir, "spool"), queue.SpoolOptions{Logger: slog.New(slog.DiscardHandler)})
+	spool, err := queue.OpenSpool(d.dir.Spool(), queue.SpoolOptions{})
 	if errors.Is(err, queue.ErrLocked) {
-		return nil, fmt.Errorf("dkimd serve holds the queue but does not answer on %s", filepath.Join(*df.dir, controlSocket))
+		return nil, fmt.Errorf("dkimd serve holds the queue but does not answer on %s", d.dir.ControlSocket())
 	}
 	if err != nil {
 		return nil, err
@@ -177,8 +175,8 @@ func controlHandler(a *admin.Service) http.Handler {
 }
 
 // serveControl listens on the control socket until ctx ends.
-func serveControl(ctx context.Context, dir string, a *admin.Service, log *slog.Logger) error {
-	path := filepath.Join(dir, controlSocket)
+func serveControl(ctx context.Context, dir datadir.Layout, a *admin.Service, log *slog.Logger) error {
+	path := dir.ControlSocket()
 	os.Remove(path) // left by a process that was killed
 	ln, err := net.Listen("unix", path)
 	if err != nil {

@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"log/slog"
 	"net/url"
-	"os"
-	"path/filepath"
 
 	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/datadir"
 	"github.com/dkimd/dkimd/internal/keys"
 	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/queue"
@@ -42,23 +40,17 @@ func addDataFlags(fs *flag.FlagSet, e *Env) dataFlags {
 		database: fs.String("database", e.getenv("DKIMD_DATABASE"),
 			"shared PostgreSQL database, postgres://USER@HOST:PORT/DBNAME?sslmode=... (default $DKIMD_DATABASE; "+
 				"empty: SQLite in the data directory)"),
-		masterKey: fs.String("master-key", "", "master key file (default DIR/"+masterKeyFile+", or $"+keys.MasterKeyEnv+")"),
+		masterKey: fs.String("master-key", "", "master key file (default DIR/"+datadir.MasterKeyFile+", or $"+keys.MasterKeyEnv+")"),
 		init: fs.Bool("init", false, "create the database or the master key where one is missing although the other exists "+
 			"(a new installation with a given master key; never replaces either)"),
 		asJSON: fs.Bool("json", false, "print JSON"),
 	}
 }
 
-// The files of a data directory.
-const (
-	databaseFile  = "dkimd.db"
-	masterKeyFile = "master.key"
-)
-
 // data is an open data directory: the database and the master key, behind
 // the admin service.
 type data struct {
-	dir    string
+	dir    datadir.Layout
 	db     store.Store
 	pg     *postgres.DB // the same database when it is PostgreSQL, else nil
 	master *keys.MasterKey
@@ -109,11 +101,11 @@ func (d *data) Close() error { return d.db.Close() }
 // new, empty installation. Both are created only on a first start (neither
 // exists), or with --init (see masterKeyGate).
 func openData(ctx context.Context, e *Env, f dataFlags, log *slog.Logger) (*data, error) {
-	dir := *f.dir
 	if *f.database != "" {
 		return openShared(ctx, e, f, log)
 	}
-	dbPath := filepath.Join(dir, databaseFile)
+	dir := datadir.New(*f.dir)
+	dbPath := dir.Database()
 	src := masterKeyFrom(e, f, dir)
 	mk, err := src.load()
 	if err != nil {
@@ -128,8 +120,8 @@ func openData(ctx context.Context, e *Env, f dataFlags, log *slog.Logger) (*data
 		// (or zero bytes) for the administrator to restore.
 		return nil, newDatabaseError(dbPath, src, dbState)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
+	if err := dir.MakeRoot(); err != nil {
+		return nil, err
 	}
 	db, err := sqlite.Open(ctx, dbPath, sqlite.Options{})
 	if err != nil {
@@ -156,7 +148,7 @@ func openShared(ctx context.Context, e *Env, f dataFlags, log *slog.Logger) (*da
 	if !postgres.IsURL(*f.database) {
 		return nil, usagef("--database: want a postgres:// URL (SQLite lives in the data directory, --data)")
 	}
-	dir := *f.dir
+	dir := datadir.New(*f.dir)
 	src := masterKeyFrom(e, f, dir)
 	mk, err := src.load()
 	if err != nil {
@@ -164,8 +156,8 @@ func openShared(ctx context.Context, e *Env, f dataFlags, log *slog.Logger) (*da
 	}
 	if mk == nil && src.path != "" {
 		// A first start makes the master key here; the directory must exist.
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("data directory: %w", err)
+		if err := dir.MakeRoot(); err != nil {
+			return nil, err
 		}
 	}
 	db, err := postgres.Open(ctx, *f.database, postgres.Options{})

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 
+	"github.com/dkimd/dkimd/internal/datadir"
 	"github.com/dkimd/dkimd/internal/keys"
 	"github.com/dkimd/dkimd/internal/store"
 )
@@ -45,14 +45,14 @@ type keySource struct {
 	envText string // the key's text, for the environment
 }
 
-func masterKeyFrom(e *Env, f dataFlags, dir string) keySource {
+func masterKeyFrom(e *Env, f dataFlags, dir datadir.Layout) keySource {
 	switch {
 	case *f.masterKey != "":
 		return keySource{path: *f.masterKey, flag: true}
 	case e.getenv(keys.MasterKeyEnv) != "":
 		return keySource{envText: e.getenv(keys.MasterKeyEnv)}
 	}
-	return keySource{path: filepath.Join(dir, masterKeyFile)}
+	return keySource{path: dir.MasterKey()}
 }
 
 // String names the source for messages.

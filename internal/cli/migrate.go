@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/dkimd/dkimd/internal/datadir"
 	"github.com/dkimd/dkimd/internal/store"
 	"github.com/dkimd/dkimd/internal/store/postgres"
 	"github.com/dkimd/dkimd/internal/store/sqlite"
@@ -41,7 +42,7 @@ func runMigrate(ctx context.Context, e *Env, args []string) error {
 	if *from == "" || !postgres.IsURL(*to) {
 		return usagef("usage: dkimd migrate --from DIR --to postgres://USER@HOST/DBNAME")
 	}
-	dbPath := filepath.Join(*from, databaseFile)
+	dbPath := datadir.New(*from).Database()
 	if _, err := os.Stat(dbPath); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
@@ -66,14 +67,14 @@ func runMigrate(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("migrate: nothing was copied: %w", err)
 	}
-	n.QueuedLeft = spoolCount(filepath.Join(*from, "spool", "msg"))
+	n.QueuedLeft = spoolCount(filepath.Join(datadir.New(*from).Spool(), "msg"))
 	if *asJSON {
 		return writeJSON(e.Stdout, n)
 	}
 	fmt.Fprintf(e.Stdout, "copied %d domains, %d keys (sealed as they were), %d users, %d accounts, %d tokens, %d audit entries, %d DNS checks to %s\n",
 		n.Domains, n.Keys, n.Users, n.Accounts, n.Tokens, n.Audit, n.DNSChecks, redactURL(*to))
 	fmt.Fprintf(e.Stdout, "the mail queue is not copied (%d messages in %s): let the old dkimd deliver them before it stops (dkimd queue list --data %s)\n",
-		n.QueuedLeft, filepath.Join(*from, "spool"), *from)
+		n.QueuedLeft, datadir.New(*from).Spool(), *from)
 	fmt.Fprintln(e.Stdout, "start every node with --database and the master key of the old data directory (its master.key file or $DKIMD_MASTER_KEY)")
 	return nil
 }

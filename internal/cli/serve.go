@@ -159,7 +159,7 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		ErrorLog:          slog.NewLogLogger(h, slog.LevelWarn),
 	}
 	log.Info("serving", "http", ln.Addr().String(), "submission", m.addrs[relay.ModeSubmission],
-		"submissions", m.addrs[relay.ModeSubmissions], "relay", m.addrs[relay.ModeRelay], "data", d.dir)
+		"submissions", m.addrs[relay.ModeSubmissions], "relay", m.addrs[relay.ModeRelay], "data", d.dir.Root)
 	go func() { errc <- srv.Serve(ln) }()
 	rd.listening.Store(true)
 	var serveErr error

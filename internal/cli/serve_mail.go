@@ -9,10 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/dkimd/dkimd/internal/datadir"
 	"github.com/dkimd/dkimd/internal/delivery"
 	"github.com/dkimd/dkimd/internal/keys"
 	"github.com/dkimd/dkimd/internal/queue"
@@ -88,22 +88,35 @@ func startMail(ctx context.Context, m *mailFlags, d *data, src *keys.Source, log
 	}
 	qm := &queue.Metrics{}
 	var spool mailQueue
-	dopts := delivery.Options{SmartHost: m.smarthost, Username: m.smarthostUser, HeloName: m.hostname, Expiry: m.queueLifetime, Logger: log, Metrics: qm}
+	dopts := delivery.Options{SmartHost: m.smarthost, Username: m.smarthostUser, HeloName: m.hostname, Expiry: m.queueLifetime, Log: log, Metrics: qm}
 	if d.pg != nil {
 		// The queue every node shares: a message is delivered by whichever
 		// node claims it first; a short lease hands a dead node's messages
-		// on soon (the lease is renewed while an attempt runs).
+		// on soon (the lease is renewed while an attempt runs). The data
+		// directory holds only the node's own files (its certificate, the
+		// relay's temporary files): make it on a new node.
 		if m.queueLease < time.Second {
 			return nil, usagef("--queue-lease must be at least 1s")
 		}
-		spool = d.pg.Queue(postgres.QueueOptions{Metrics: qm, Logger: log, Listen: true})
+		if err := d.dir.MakeRoot(); err != nil {
+			return nil, err
+		}
+		spool = d.pg.Queue(postgres.QueueOptions{Metrics: qm, Log: log, Listen: true})
 		dopts.Lease = m.queueLease
 	} else {
-		sp, err := queue.OpenSpool(filepath.Join(d.dir, "spool"), queue.SpoolOptions{Logger: log, Metrics: qm})
+		sp, err := queue.OpenSpool(d.dir.Spool(), queue.SpoolOptions{Log: log, Metrics: qm})
 		if err != nil {
 			return nil, err
 		}
 		spool = sp
+	}
+	// The relay's temporary files: emptied of what a killed serve left,
+	// now that the spool's lock (on PostgreSQL: the node's own data
+	// directory) says no other serve uses this directory.
+	tmpDir, err := d.dir.CleanTmp()
+	if err != nil {
+		spool.Close()
+		return nil, err
 	}
 	switch m.smarthostTLS {
 	case "opportunistic":
@@ -129,12 +142,6 @@ func startMail(ctx context.Context, m *mailFlags, d *data, src *keys.Source, log
 		dopts.Resolver = &delivery.DNSResolver{Server: m.mxResolver}
 	}
 	out := &mail{spool: spool, metrics: &relay.Metrics{}, addrs: map[relay.Mode]string{}, delivered: make(chan struct{})}
-	// On PostgreSQL the data directory holds only the node's own files
-	// (the self-signed certificate, temporary files): make it on a new node.
-	if err := os.MkdirAll(d.dir, 0o700); err != nil {
-		spool.Close()
-		return nil, fmt.Errorf("data directory: %w", err)
-	}
 	tlsConf, err := m.tlsConfig(d.dir)
 	if err != nil {
 		spool.Close()
@@ -147,7 +154,7 @@ func startMail(ctx context.Context, m *mailFlags, d *data, src *keys.Source, log
 	out.relay, err = relay.New(relay.Options{
 		Directory: d.db, Keys: src, Queue: relay.QueueOf(spool),
 		TLS: tlsConf, AllowInsecureAuth: m.insecureAuth, Hostname: m.hostname,
-		SpoolDir: filepath.Join(d.dir, "spool", "tmp"), Metrics: out.metrics, Log: log,
+		TempDir: tmpDir, Metrics: out.metrics, Log: log,
 		SignatureLifetime: m.signatureLifetime,
 		MessagesPerHour:   m.perHour, MessagesPerDay: m.perDay, Counters: counters,
 		MaxConnections: m.maxConns, MaxConnectionsPerIP: m.maxConnsPerIP,
@@ -209,7 +216,7 @@ func (m *mail) stop(ctx context.Context) error {
 	return err
 }
 
-func (m *mailFlags) tlsConfig(dataDir string) (*tls.Config, error) {
+func (m *mailFlags) tlsConfig(dir datadir.Layout) (*tls.Config, error) {
 	var cert tls.Certificate
 	var err error
 	switch {
@@ -220,7 +227,7 @@ func (m *mailFlags) tlsConfig(dataDir string) (*tls.Config, error) {
 		if host == "" {
 			host, _ = os.Hostname()
 		}
-		cert, err = relay.SelfSignedCertificate(dataDir, host, nil)
+		cert, err = relay.SelfSignedCertificate(dir.RelayCert(), dir.RelayKey(), host, nil)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("TLS certificate: %w", err)

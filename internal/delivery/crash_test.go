@@ -48,7 +48,7 @@ func TestCrashChild(t *testing.T) {
 		t.Skip("child process of TestKill9 only")
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	sp, err := queue.OpenSpool(os.Getenv(crashDirEnv), queue.SpoolOptions{Logger: quiet})
+	sp, err := queue.OpenSpool(os.Getenv(crashDirEnv), queue.SpoolOptions{Log: quiet})
 	if err != nil {
 		fmt.Println("ERR", err)
 		os.Exit(2)
@@ -67,7 +67,7 @@ func TestCrashChild(t *testing.T) {
 			fmt.Printf("ACK %s %s\n", id, token)
 		}
 	case "deliver":
-		d := NewDeliverer(sp, Options{SmartHost: os.Getenv(crashSinkEnv), HeloName: "dkimd.test", Logger: quiet,
+		d := NewDeliverer(sp, Options{SmartHost: os.Getenv(crashSinkEnv), HeloName: "dkimd.test", Log: quiet,
 			Concurrency: crashConc, PollInterval: 10 * time.Millisecond})
 		_ = d.Run(context.Background())
 	}
@@ -130,12 +130,12 @@ func TestKill9(t *testing.T) {
 	byChildren := len(sink.Delivered())
 	// Drain what is left in this process.
 	m := new(queue.Metrics)
-	sp, err := queue.OpenSpool(dir, queue.SpoolOptions{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: m})
+	sp, err := queue.OpenSpool(dir, queue.SpoolOptions{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := NewDeliverer(sp, Options{SmartHost: sink.Addr, HeloName: "dkimd.test", Metrics: m,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err := d.RunOnce(t.Context()); err != nil {
 		t.Fatal(err)
 	}

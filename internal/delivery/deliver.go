@@ -93,8 +93,9 @@ type Options struct {
 
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Logger: nil means slog.Default().
-	Logger *slog.Logger
+	// Log receives each delivery outcome (info), failures of the queue
+	// (error) and dropped connections (debug); nil discards.
+	Log *slog.Logger
 	// Metrics receives the counters; nil means a private set. Pass the
 	// one given to the queue so Stats sees delivery counters.
 	Metrics *queue.Metrics
@@ -141,7 +142,7 @@ func NewDeliverer(q queue.DeliveryQueue, opts Options) *Deliverer {
 		resolver:       opts.Resolver,
 		helo:           opts.HeloName,
 		now:            opts.Now,
-		log:            cmp.Or(opts.Logger, slog.Default()),
+		log:            cmp.Or(opts.Log, slog.New(slog.DiscardHandler)),
 		m:              cmp.Or(opts.Metrics, new(queue.Metrics)),
 		concurrency:    cmp.Or(opts.Concurrency, 20),
 		perDest:        cmp.Or(opts.PerDestination, 20),
@@ -199,7 +200,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 		if free := cap(sem) - len(sem); free > 0 {
 			msgs, err := d.q.Claim(ctx, d.owner, d.lease, free)
 			if err != nil {
-				d.log.Error("queue claim failed", "err", err)
+				d.log.Error("queue_claim_failed", "err", err)
 			}
 			for _, m := range msgs {
 				sem <- struct{}{}
@@ -327,7 +328,7 @@ func (d *Deliverer) process(ctx context.Context, c *queue.Claim) {
 func (d *Deliverer) giveBack(ctx context.Context, c *queue.Claim) {
 	err := d.q.Release(context.WithoutCancel(ctx), c)
 	if err != nil && !errors.Is(err, queue.ErrLeaseLost) {
-		d.log.Error("queue lease not released", "msg_id", c.ID, "err", err)
+		d.log.Error("queue_lease_not_released", "msg_id", c.ID, "err", err)
 	}
 }
 
@@ -340,12 +341,12 @@ func (d *Deliverer) deliver(ctx context.Context, log *slog.Logger, c *queue.Clai
 		for _, r := range c.Recipients {
 			if !r.Status.Final() {
 				d.m.Bounced.Add(1)
-				log.Info("queue recipient expired", "rcpt", r.Addr, "attempts", r.Attempts)
+				log.Info("queue_recipient_expired", "rcpt", r.Addr, "attempts", r.Attempts)
 			}
 		}
 		reason := "message expired after " + d.expiry.String() + " in the queue"
 		if err := d.q.Bounce(ctx, c, reason); err != nil {
-			log.Error("queue state not saved", "err", err)
+			log.Error("queue_state_not_saved", "err", err)
 			return false
 		}
 		return true
@@ -395,7 +396,7 @@ func (d *Deliverer) groups(m queue.Message, now time.Time) []group {
 // outcome. It returns false when processing of the message must stop.
 func (d *Deliverer) deliverGroup(ctx context.Context, log *slog.Logger, c *queue.Claim, g group) bool {
 	if err := d.q.Renew(ctx, c, d.lease); err != nil {
-		log.Error("queue lease not renewed", "err", err)
+		log.Error("queue_lease_not_renewed", "err", err)
 		return false
 	}
 	m := &c.Message
@@ -416,7 +417,7 @@ func (d *Deliverer) deliverGroup(ctx context.Context, log *slog.Logger, c *queue
 	}
 	if corrupt != nil {
 		if err := d.q.Quarantine(ctx, c, corrupt); err != nil {
-			log.Error("queue quarantine failed", "err", err)
+			log.Error("queue_quarantine_failed", "err", err)
 		}
 		return false
 	}
@@ -430,16 +431,16 @@ func (d *Deliverer) deliverGroup(ctx context.Context, log *slog.Logger, c *queue
 		case classOK:
 			r.Status = queue.Delivered
 			d.m.Delivered.Add(1)
-			log.Info("queue recipient delivered", "rcpt", r.Addr, "remote", res.remote, "reply", res.reply)
+			log.Info("queue_recipient_delivered", "rcpt", r.Addr, "remote", res.remote, "reply", res.reply)
 		case classPerm:
 			r.Status = queue.Bounced
 			d.m.Bounced.Add(1)
-			log.Info("queue recipient bounced", "rcpt", r.Addr, "remote", res.remote, "reply", res.reply)
+			log.Info("queue_recipient_bounced", "rcpt", r.Addr, "remote", res.remote, "reply", res.reply)
 		default:
 			r.Status = queue.Deferred
 			r.Next = now.Add(d.backoff(r.Attempts))
 			d.m.Deferred.Add(1)
-			log.Info("queue recipient deferred", "rcpt", r.Addr, "remote", res.remote, "reply", res.reply,
+			log.Info("queue_recipient_deferred", "rcpt", r.Addr, "remote", res.remote, "reply", res.reply,
 				"attempts", r.Attempts, "next", r.Next)
 		}
 	}
@@ -453,7 +454,7 @@ func (d *Deliverer) deliverGroup(ctx context.Context, log *slog.Logger, c *queue
 	if err := d.q.Record(ctx, c); err != nil {
 		// The remote side may have the message; the state on disk still
 		// says otherwise, so it will go out again (at least once).
-		log.Error("queue state not saved", "err", err)
+		log.Error("queue_state_not_saved", "err", err)
 		return false
 	}
 	return true
@@ -547,7 +548,7 @@ func (d *Deliverer) attempt(ctx context.Context, m *queue.Message, g group, rcpt
 			return o.rcpts, nil
 		}
 		last = o.early
-		d.log.Debug("queue hop failed", "msg_id", m.ID, "remote", h.addr, "err", o.early)
+		d.log.Debug("queue_hop_failed", "msg_id", m.ID, "remote", h.addr, "err", o.early)
 		if ctx.Err() != nil {
 			break
 		}
@@ -613,7 +614,7 @@ func (d *Deliverer) route(ctx context.Context, domain string) (hops []hop, perm 
 // the message is removed once every recipient is final.
 func (d *Deliverer) finish(ctx context.Context, log *slog.Logger, c *queue.Claim) {
 	if err := d.notify(ctx, log, c); err != nil {
-		log.Error("queue dsn failed", "err", err)
+		log.Error("queue_dsn_failed", "err", err)
 		d.giveBack(ctx, c)
 		return
 	}
@@ -623,14 +624,14 @@ func (d *Deliverer) finish(ctx context.Context, log *slog.Logger, c *queue.Claim
 	}
 	if err := d.q.Complete(ctx, c); err != nil {
 		if !final {
-			log.Error("queue state not saved", "err", err)
+			log.Error("queue_state_not_saved", "err", err)
 		} else {
-			log.Error("queue message not removed", "err", err)
+			log.Error("queue_message_not_removed", "err", err)
 			// deliverGroup skips the state write when everything was
 			// delivered: write it now, so that the message is not sent
 			// again while its removal fails.
 			if err := d.q.Record(ctx, c); err != nil {
-				log.Error("queue state not saved", "err", err)
+				log.Error("queue_state_not_saved", "err", err)
 			}
 		}
 		d.giveBack(ctx, c)
@@ -638,6 +639,6 @@ func (d *Deliverer) finish(ctx context.Context, log *slog.Logger, c *queue.Claim
 	}
 	if final {
 		// Debug: each recipient's line above already says how it ended.
-		log.Debug("queue message done")
+		log.Debug("queue_message_done")
 	}
 }

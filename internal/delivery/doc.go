@@ -12,6 +12,10 @@
 // a body from the queue onto the connection (datawriter.go), and DSNs
 // (dsn.go).
 //
+// Each outcome is logged once, to Options.Log (nil discards), under a
+// constant snake_case message: queue_recipient_delivered, _deferred,
+// _bounced and _expired, queue_dsn_queued, and the queue_*_failed errors.
+//
 // It must not import relay, milter, web, cli, admin, store, policy or keys:
 // it moves bytes the queue holds and knows nothing about who signed them.
 // Of dkimd it imports only queue.

@@ -35,7 +35,7 @@ func (d *Deliverer) notify(ctx context.Context, log *slog.Logger, c *queue.Claim
 	}
 	if m.Envelope.From == "" {
 		d.m.DSNsDropped.Add(int64(len(idx)))
-		log.Warn("queue dsn dropped: null sender", "recipients", len(idx))
+		log.Warn("queue_dsn_dropped_null_sender", "recipients", len(idx))
 	} else {
 		// A stable id: if we crash after queueing the DSN but before
 		// saving that we did, the retry queues nothing new.
@@ -44,7 +44,7 @@ func (d *Deliverer) notify(ctx context.Context, log *slog.Logger, c *queue.Claim
 		if body, err := d.q.Body(ctx, m.ID); err == nil {
 			hdr = readHeader(body)
 			if err := body.Close(); err != nil {
-				log.Warn("queue body close failed", "err", err)
+				log.Warn("queue_body_close_failed", "err", err)
 			}
 		}
 		msg := d.buildDSN(m, idx, hdr, id)
@@ -53,7 +53,7 @@ func (d *Deliverer) notify(ctx context.Context, log *slog.Logger, c *queue.Claim
 			return err
 		}
 		d.m.DSNs.Add(1)
-		log.Info("queue dsn queued", "dsn_id", id, "recipients", len(idx))
+		log.Info("queue_dsn_queued", "dsn_id", id, "recipients", len(idx))
 		m.DSNs++
 	}
 	for _, i := range idx {

@@ -30,7 +30,7 @@ func Example() {
 
 	quiet := slog.New(slog.DiscardHandler)
 	metrics := new(queue.Metrics)
-	spool, err := queue.OpenSpool(dir, queue.SpoolOptions{Logger: quiet, Metrics: metrics})
+	spool, err := queue.OpenSpool(dir, queue.SpoolOptions{Log: quiet, Metrics: metrics})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func Example() {
 		SmartHost:    sink.Addr,
 		SmartHostTLS: delivery.TLSOpportunistic,
 		HeloName:     "dkimd.example.com",
-		Logger:       quiet,
+		Log:          quiet,
 		Metrics:      metrics,
 	})
 	if err := d.RunOnce(ctx); err != nil { // a server runs d.Run(ctx) instead

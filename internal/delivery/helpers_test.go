@@ -71,7 +71,7 @@ func newEnv(t *testing.T, mod func(*Options)) *env {
 		SmartHost:      e.sink.Addr,
 		HeloName:       "dkimd.test",
 		Now:            e.clk.Now,
-		Logger:         testLogger(t),
+		Log:            testLogger(t),
 		Metrics:        e.m,
 		CommandTimeout: 2 * time.Second,
 		DataTimeout:    2 * time.Second,
@@ -100,7 +100,7 @@ func (e *env) open() {
 			}
 		})
 	}
-	sp, err := queue.OpenSpool(e.dir, queue.SpoolOptions{Now: e.clk.Now, Logger: testLogger(e.t), Metrics: e.m})
+	sp, err := queue.OpenSpool(e.dir, queue.SpoolOptions{Now: e.clk.Now, Log: testLogger(e.t), Metrics: e.m})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -312,7 +312,7 @@ func (d *Deliverer) transact(ctx context.Context, h hop, m *queue.Message, rcpts
 				d.keepOrClose(ctx, key, cc, keep)
 				return o
 			}
-			d.log.Debug("queue cached connection failed", "msg_id", m.ID, "remote", h.addr, "err", o.early)
+			d.log.Debug("queue_cached_connection_failed", "msg_id", m.ID, "remote", h.addr, "err", o.early)
 		}
 		// The server closed the idle session (or said 421): nothing of
 		// this transaction was sent, so a new connection may carry it.

@@ -62,7 +62,7 @@ func ExampleSign() {
 	// DKIM-Signature
 	// a: ed25519-sha256 c: relaxed/relaxed
 	// d: example.com s: ed1
-	// h: from:from:date:subject:to:message-id
+	// h: from:from:date:date:subject:subject:reply-to:sender:to:to:cc:bcc:message-id:message-id:in-reply-to:references:content-type:mime-version:content-transfer-encoding
 	// t: 2026-03-01 12:00:00 +0000 UTC x: 2026-03-04 12:00:00 +0000 UTC
 }
 

@@ -12,7 +12,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
+
+	"github.com/dkimd/dkimd/internal/datadir"
 )
 
 // MasterKeySize is the length in bytes of a master key: AES-256.
@@ -189,51 +190,15 @@ func LoadOrCreateMasterKey(path string) (m *MasterKey, created bool, err error) 
 	}
 	text := encodeMasterKey(raw[:])
 	defer clear(text)
-	if err := createExclusive(path, text); err != nil {
+	if err := datadir.CreateFileAtomic(path, text, 0o600); err != nil {
 		if errors.Is(err, os.ErrExist) {
 			// Another process created it between our read and link.
 			m, err = LoadMasterKeyFile(path)
 			return m, false, err
 		}
-		return nil, false, err
+		return nil, false, fmt.Errorf("keys: master key: %w", err)
 	}
 	return m, true, nil
-}
-
-// createExclusive writes data to path with mode 0600, failing with an error
-// wrapping fs.ErrExist if path exists. The file and its directory are synced
-// before it returns.
-func createExclusive(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".dkimd-master-*")
-	if err != nil {
-		return fmt.Errorf("keys: master key: %w", err)
-	}
-	tmpName := tmp.Name()
-	defer os.Remove(tmpName)
-	// CreateTemp already uses 0600; say so explicitly in case that changes.
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("keys: master key: %w", err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("keys: master key: write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("keys: master key: sync %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("keys: master key: close %s: %w", path, err)
-	}
-	if err := os.Link(tmpName, path); err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return fmt.Errorf("keys: master key: %s: %w", path, os.ErrExist)
-		}
-		return fmt.Errorf("keys: master key: %w", err)
-	}
-	return syncDir(dir)
 }
 
 // Seal encrypts plaintext with AES-256-GCM under the master key. The

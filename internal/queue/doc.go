@@ -19,6 +19,11 @@
 // queued message is about 170 bytes, plus the sender address when no other
 // queued message has the same one.
 //
+// The spool's directory is its own: its tmp/ holds the spool's unfinished
+// files and is emptied whenever the spool opens, so nothing else may keep
+// files there (the relay has the data directory's tmp/, datadir.Layout.Tmp).
+// Recovery and quarantine are logged to SpoolOptions.Log (nil discards).
+//
 // Delivery is at least once: a deliverer records a recipient as delivered
 // only after the remote server answered 250 to the final dot, so a crash
 // (or a lost connection, or a lost lease) between that answer and the

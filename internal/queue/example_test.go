@@ -21,7 +21,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	spool, err := queue.OpenSpool(dir, queue.SpoolOptions{Logger: slog.New(slog.DiscardHandler)})
+	spool, err := queue.OpenSpool(dir, queue.SpoolOptions{Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -112,7 +112,7 @@ func (e *env) open() {
 			}
 		})
 	}
-	sp, err := OpenSpool(e.dir, SpoolOptions{Now: e.clk.Now, Logger: testLogger(e.t), Metrics: e.m})
+	sp, err := OpenSpool(e.dir, SpoolOptions{Now: e.clk.Now, Log: testLogger(e.t), Metrics: e.m})
 	if err != nil {
 		e.t.Fatal(err)
 	}

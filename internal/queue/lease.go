@@ -68,7 +68,7 @@ func (s *Spool) expireLeases(at int64) {
 			next = min(next, l.until)
 			continue
 		}
-		s.log.Warn("queue lease expired", "msg_id", id, "owner", l.owner)
+		s.log.Warn("queue_lease_expired", "msg_id", id, "owner", l.owner)
 		s.endLease(id)
 	}
 	s.leases.next = next
@@ -155,11 +155,11 @@ func (s *Spool) Claim(ctx context.Context, owner string, d time.Duration, max in
 		case errors.Is(err, ErrCorrupt):
 			c := Claim{Message: Message{ID: e.id}, Token: ls[i].token}
 			if qerr := s.Quarantine(ctx, &c, err); qerr != nil {
-				s.log.Error("queue quarantine failed", "msg_id", e.id, "err", qerr)
+				s.log.Error("queue_quarantine_failed", "msg_id", e.id, "err", qerr)
 			}
 		default:
 			s.unlease(e.id, ls[i].token)
-			s.log.Error("queue message not loaded", "msg_id", e.id, "err", err)
+			s.log.Error("queue_message_not_loaded", "msg_id", e.id, "err", err)
 		}
 	}
 	return out, nil

@@ -54,7 +54,7 @@ func (s *Spool) spare() (string, error) {
 				s.spares.bg.Go(func() {
 					defer s.spares.fill.Unlock()
 					if err := s.makeSpares(); err != nil {
-						s.log.Warn("queue spare files not made", "err", err)
+						s.log.Warn("queue_spare_files_not_made", "err", err)
 					}
 				})
 			}
@@ -109,7 +109,7 @@ func (s *Spool) makeSpares() error {
 func (s *Spool) dropSpares(ids []string) {
 	for _, id := range ids {
 		if err := os.Remove(s.path("msg", id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			s.log.Warn("queue spare file not removed", "msg_id", id, "err", err)
+			s.log.Warn("queue_spare_file_not_removed", "msg_id", id, "err", err)
 		}
 	}
 }

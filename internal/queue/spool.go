@@ -49,9 +49,8 @@ import (
 type SpoolOptions struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Logger receives quarantine and recovery events; nil means
-	// slog.Default().
-	Logger *slog.Logger
+	// Log receives quarantine and recovery events; nil discards.
+	Log *slog.Logger
 	// Metrics receives the counters; nil means a private set, readable
 	// through Stats. Pass the same Metrics to the Deliverer.
 	Metrics *Metrics
@@ -94,7 +93,7 @@ func OpenSpool(dir string, opts SpoolOptions) (*Spool, error) {
 	s := &Spool{
 		dir:  dir,
 		now:  opts.Now,
-		log:  opts.Logger,
+		log:  opts.Log,
 		m:    opts.Metrics,
 		wake: make(chan struct{}, 1),
 		idx:  make(map[string]*entry),
@@ -104,7 +103,7 @@ func OpenSpool(dir string, opts SpoolOptions) (*Spool, error) {
 		s.now = time.Now
 	}
 	if s.log == nil {
-		s.log = slog.Default()
+		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.m == nil {
 		s.m = new(Metrics)
@@ -191,7 +190,7 @@ func (s *Spool) recover() error {
 			}
 		}
 	}
-	s.log.Info("queue spool loaded", "dir", s.dir, "messages", len(s.idx))
+	s.log.Info("queue_spool_loaded", "dir", s.dir, "messages", len(s.idx))
 	return nil
 }
 
@@ -266,7 +265,7 @@ func (s *Spool) Enqueue(ctx context.Context, env Envelope, body io.Reader) (stri
 	how := inSpare
 	id, err := s.spare()
 	if err != nil {
-		s.log.Debug("queue enqueues without a spare file", "err", err)
+		s.log.Debug("queue_enqueues_without_a_spare_file", "err", err)
 		how, id = renamed, newID(s.now())
 	}
 	if err := s.store(ctx, id, env, body, how); err != nil {
@@ -354,7 +353,7 @@ func (s *Spool) store(ctx context.Context, id string, env Envelope, body io.Read
 // mode 0200) or finds corrupt by its checksums.
 func (s *Spool) dropFile(path, id string) {
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		s.log.Warn("queue unfinished file not removed", "msg_id", id, "err", err)
+		s.log.Warn("queue_unfinished_file_not_removed", "msg_id", id, "err", err)
 	}
 }
 
@@ -586,7 +585,7 @@ func (s *Spool) remove(id string, e *entry, durable bool) error {
 	}
 	if err := os.Remove(s.path("state", id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		// An orphan state file is harmless: Open deletes it.
-		s.log.Warn("queue state file not removed", "msg_id", id, "err", err)
+		s.log.Warn("queue_state_file_not_removed", "msg_id", id, "err", err)
 	}
 	return nil
 }
@@ -693,21 +692,21 @@ func (b *bodyReader) Close() error {
 // way, so it is never delivered.
 func (s *Spool) quarantineFiles(id string, reason error) {
 	s.m.Quarantined.Add(1)
-	s.log.Warn("queue message quarantined", "msg_id", id, "err", reason)
+	s.log.Warn("queue_message_quarantined", "msg_id", id, "err", reason)
 	qid := fmt.Sprintf("%s.%d", filepath.Base(id), s.now().UnixNano())
 	for _, sub := range []string{"msg", "state"} {
 		err := os.Rename(s.path(sub, id), s.path("quarantine", qid+"."+sub))
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			s.log.Error("queue quarantine move failed", "msg_id", id, "err", err)
+			s.log.Error("queue_quarantine_move_failed", "msg_id", id, "err", err)
 		}
 	}
 	if err := writeFileSync(s.path("quarantine", qid+".reason"), []byte(reason.Error()+"\n")); err != nil {
-		s.log.Error("queue quarantine note failed", "msg_id", id, "err", err)
+		s.log.Error("queue_quarantine_note_failed", "msg_id", id, "err", err)
 	}
 	qerr := syncDir(filepath.Join(s.dir, "quarantine"))
 	for _, err := range []error{s.msgSync.Sync(), s.stateSync.Sync(), qerr} {
 		if err != nil {
-			s.log.Error("queue quarantine sync failed", "msg_id", id, "err", err)
+			s.log.Error("queue_quarantine_sync_failed", "msg_id", id, "err", err)
 		}
 	}
 }

@@ -15,7 +15,7 @@ func TestSpoolConformance(t *testing.T) {
 	queuetest.Run(t, func(t *testing.T, now func() time.Time) (queue.DeliveryQueue, func() queue.DeliveryQueue) {
 		dir := t.TempDir()
 		open := func() *queue.Spool {
-			sp, err := queue.OpenSpool(dir, queue.SpoolOptions{Now: now, Logger: slog.New(slog.DiscardHandler)})
+			sp, err := queue.OpenSpool(dir, queue.SpoolOptions{Now: now, Log: slog.New(slog.DiscardHandler)})
 			if err != nil {
 				t.Fatal(err)
 			}

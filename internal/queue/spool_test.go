@@ -160,7 +160,7 @@ func TestRemovalDurability(t *testing.T) {
 // and directory fsyncs per message; the directory's are shared among
 // concurrent sessions (dirsync.go), the file's are one per message.
 func BenchmarkEnqueueConcurrent(b *testing.B) {
-	sp, err := OpenSpool(b.TempDir(), SpoolOptions{Logger: slog.New(slog.DiscardHandler)})
+	sp, err := OpenSpool(b.TempDir(), SpoolOptions{Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}

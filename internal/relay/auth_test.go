@@ -32,7 +32,7 @@ func TestSubmissionSignsAndQueues(t *testing.T) {
 	if got := f.verify(m.Body); !slices.Equal(got, []string{"tenant-a.example", "tenant-a.example"}) {
 		t.Errorf("signatures d=%v, want tenant-a.example twice (RSA and Ed25519)", got)
 	}
-	e := m.Envelope
+	e := m.Transaction
 	if e.User != "alice" || e.From != "alice@tenant-a.example" || !slices.Equal(e.To, []string{"bob@elsewhere.example"}) ||
 		e.ClientAddr != "127.0.0.1" || e.MsgID == "" {
 		t.Errorf("envelope %+v", e)
@@ -160,8 +160,8 @@ func TestReauthUserByPassword(t *testing.T) {
 		t.Fatalf("DATA: %d %s", code, msg)
 	}
 	m := f.only()
-	if m.Envelope.Identity != "someone@customer.example" || m.Envelope.User != "reauthpw" {
-		t.Errorf("envelope %+v", m.Envelope)
+	if m.Transaction.Identity != "someone@customer.example" || m.Transaction.User != "reauthpw" {
+		t.Errorf("envelope %+v", m.Transaction)
 	}
 	if strings.Contains(string(m.Body), "DKIM-Signature") {
 		t.Error("re-authenticating user's mail signed")

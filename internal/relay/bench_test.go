@@ -17,7 +17,7 @@ import (
 // fsync.
 type discardQueue struct{}
 
-func (discardQueue) Enqueue(_ context.Context, _ relay.Envelope, body io.Reader) (string, error) {
+func (discardQueue) Enqueue(_ context.Context, _ relay.Transaction, body io.Reader) (string, error) {
 	if _, err := io.Copy(io.Discard, struct{ io.Reader }{body}); err != nil {
 		return "", err
 	}

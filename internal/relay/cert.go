@@ -12,16 +12,10 @@ import (
 	"fmt"
 	"math/big"
 	"net"
-	"os"
-	"path/filepath"
 	"slices"
 	"time"
-)
 
-// Names of the files SelfSignedCertificate keeps in its directory.
-const (
-	SelfSignedCertFile = "relay-cert.pem"
-	SelfSignedKeyFile  = "relay-key.pem"
+	"github.com/dkimd/dkimd/internal/datadir"
 )
 
 // selfSignedLifetime is how long a made certificate is valid. Clients of a
@@ -30,21 +24,21 @@ const (
 // is within a month of its end.
 const selfSignedLifetime = 2 * 365 * 24 * time.Hour
 
-// SelfSignedCertificate gives a certificate for hostname kept in dir: the
+// SelfSignedCertificate gives a certificate for hostname kept in certPath
+// and its key in keyPath (datadir.Layout's RelayCert and RelayKey): the
 // one made before if it is still good for hostname for more than 30 days,
 // else a new one (ECDSA P-256, subject alternative name hostname, valid two
 // years), written with its key in mode 0600. It is for a first start with
 // no certificate configured, so that submission is encrypted from the
 // start; clients must be told to trust it or given a real certificate.
 // now is the clock; nil means time.Now.
-func SelfSignedCertificate(dir, hostname string, now func() time.Time) (tls.Certificate, error) {
+func SelfSignedCertificate(certPath, keyPath, hostname string, now func() time.Time) (tls.Certificate, error) {
 	if now == nil {
 		now = time.Now
 	}
 	if hostname == "" {
 		return tls.Certificate{}, errors.New("relay: self-signed certificate needs a host name")
 	}
-	certPath, keyPath := filepath.Join(dir, SelfSignedCertFile), filepath.Join(dir, SelfSignedKeyFile)
 	if c, err := tls.LoadX509KeyPair(certPath, keyPath); err == nil && stillGood(c, hostname, now()) {
 		return c, nil
 	}
@@ -81,11 +75,11 @@ func SelfSignedCertificate(dir, hostname string, now func() time.Time) (tls.Cert
 	}
 	// The key first: a certificate without its key would be loaded and
 	// fail; a key without its certificate is simply made again.
-	if err := writeFileAtomic(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})); err != nil {
-		return tls.Certificate{}, err
+	if err := datadir.WriteFileAtomic(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		return tls.Certificate{}, fmt.Errorf("relay: %w", err)
 	}
-	if err := writeFileAtomic(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})); err != nil {
-		return tls.Certificate{}, err
+	if err := datadir.WriteFileAtomic(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		return tls.Certificate{}, fmt.Errorf("relay: %w", err)
 	}
 	return tls.LoadX509KeyPair(certPath, keyPath)
 }
@@ -102,33 +96,4 @@ func stillGood(c tls.Certificate, hostname string, now time.Time) bool {
 		return slices.ContainsFunc(leaf.IPAddresses, ip.Equal)
 	}
 	return leaf.VerifyHostname(hostname) == nil
-}
-
-// writeFileAtomic writes data with mode 0600 under a temporary name, syncs
-// it and renames it into place.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-*")
-	if err != nil {
-		return fmt.Errorf("relay: %w", err)
-	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return fmt.Errorf("relay: %w", err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("relay: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("relay: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("relay: %w", err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("relay: %w", err)
-	}
-	return nil
 }

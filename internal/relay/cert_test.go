@@ -17,9 +17,10 @@ import (
 // in sight makes a new one.
 func TestSelfSignedCertificate(t *testing.T) {
 	dir := t.TempDir()
+	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
-	c1, err := relay.SelfSignedCertificate(dir, "mail.example.com", clock)
+	c1, err := relay.SelfSignedCertificate(certPath, keyPath, "mail.example.com", clock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,8 +34,8 @@ func TestSelfSignedCertificate(t *testing.T) {
 	if pub, ok := leaf.PublicKey.(*ecdsa.PublicKey); !ok || pub.Curve != elliptic.P256() {
 		t.Errorf("key %T, want ECDSA P-256", leaf.PublicKey)
 	}
-	for name, want := range map[string]os.FileMode{relay.SelfSignedKeyFile: 0o600, relay.SelfSignedCertFile: 0o600} {
-		st, err := os.Stat(filepath.Join(dir, name))
+	for name, want := range map[string]os.FileMode{keyPath: 0o600, certPath: 0o600} {
+		st, err := os.Stat(name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -44,7 +45,7 @@ func TestSelfSignedCertificate(t *testing.T) {
 	}
 	serial := func(hostname string) string {
 		t.Helper()
-		c, err := relay.SelfSignedCertificate(dir, hostname, clock)
+		c, err := relay.SelfSignedCertificate(certPath, keyPath, hostname, clock)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -66,7 +67,7 @@ func TestSelfSignedCertificate(t *testing.T) {
 	if serial("smtp.example.com") == renamed {
 		t.Error("certificate near its end reused")
 	}
-	if _, err := relay.SelfSignedCertificate(dir, "", clock); err == nil {
+	if _, err := relay.SelfSignedCertificate(certPath, keyPath, "", clock); err == nil {
 		t.Error("no error for an empty host name")
 	}
 }

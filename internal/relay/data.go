@@ -21,19 +21,19 @@ const maxIdentityLen = 255
 
 // receive reads the message, checks its header against the user, signs it
 // as the policy decides and hands it to the queue. The header is held in
-// memory (bounded); the body streams to the spool (memory, or a temporary
+// memory (bounded); the body streams to a message buffer (memory, or a temporary
 // file if it is long) and the signer.
 func (s *session) receive(ctx context.Context, r io.Reader) (string, error) {
 	o := &s.srv.opts
 	u := s.user
 	br := s.srv.getReader(&lineGuard{r: r})
 	defer s.srv.putReader(br)
-	sp := s.srv.getSpool()
+	sp := s.srv.getBuffer()
 	defer func() {
 		if err := sp.close(); err != nil {
-			s.txLog.Warn("spool_file_not_removed", "err", err.Error())
+			s.txLog.Warn("buffer_file_not_removed", "err", err.Error())
 		}
-		s.srv.putSpool(sp)
+		s.srv.putBuffer(sp)
 	}()
 	hdr, err := sp.readHeader(br, o.MaxHeaderBytes)
 	if err != nil {
@@ -78,11 +78,11 @@ func (s *session) receive(ctx context.Context, r io.Reader) (string, error) {
 		}
 	}
 
-	// The header is in the spool already, the signer has yet to see it.
+	// The header is in the buffer already, the signer has yet to see it.
 	if err := sp.hold(); err != nil {
-		return "", fmt.Errorf("%w: %w", errSpool, err)
+		return "", fmt.Errorf("%w: %w", errBuffer, err)
 	}
-	var w io.Writer = &tagWriter{w: sp, tag: errSpool}
+	var w io.Writer = &tagWriter{w: sp, tag: errBuffer}
 	if signer != nil {
 		sw := &tagWriter{w: signer, tag: errSigning}
 		if _, err := sw.Write(hdr); err != nil {
@@ -96,7 +96,7 @@ func (s *session) receive(ctx context.Context, r io.Reader) (string, error) {
 		return "", err
 	}
 	if err := sp.flush(); err != nil {
-		return "", fmt.Errorf("%w: %w", errSpool, err)
+		return "", fmt.Errorf("%w: %w", errBuffer, err)
 	}
 	var prefix strings.Builder
 	prefix.WriteString(s.received())
@@ -110,12 +110,12 @@ func (s *session) receive(ctx context.Context, r io.Reader) (string, error) {
 	}
 	msg, err := sp.reader()
 	if err != nil {
-		return "", fmt.Errorf("%w: %w", errSpool, err)
+		return "", fmt.Errorf("%w: %w", errBuffer, err)
 	}
-	env := Envelope{From: s.from, To: s.to, User: u.Name, Identity: identity,
+	tx := Transaction{From: s.from, To: s.to, User: u.Name, Identity: identity,
 		ClientAddr: s.c.ip.String(), MsgID: s.msgID, Decision: dec}
 	body := io.MultiReader(strings.NewReader(prefix.String()), msg)
-	id, err := o.Queue.Enqueue(ctx, env, body)
+	id, err := o.Queue.Enqueue(ctx, tx, body)
 	if errors.Is(err, ErrRefused) {
 		return "", fmt.Errorf("%w: %w", errQueueRefused, err)
 	}

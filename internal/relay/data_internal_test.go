@@ -112,13 +112,13 @@ func FuzzLineGuard(f *testing.F) {
 	})
 }
 
-// The spool holds a message in memory up to its limit, in a buffer that
+// A message buffer holds a message in memory up to its limit, in a buffer that
 // never grows past it and is kept for the next message; beyond, it moves
 // the message to a file, removed at close; a buffer a large header took
 // past the limit is not kept.
-func TestSpoolBuffers(t *testing.T) {
+func TestBufferMemory(t *testing.T) {
 	const limit = 1000
-	s := &Server{opts: Options{SpoolDir: t.TempDir(), SpoolMemoryBytes: limit}}
+	s := &Server{opts: Options{TempDir: t.TempDir(), BufferMemoryBytes: limit}}
 	msg := bytes.Repeat([]byte("0123456789abcdefghi\r\n"), 100)
 	for _, tc := range []struct {
 		name   string
@@ -134,7 +134,7 @@ func TestSpoolBuffers(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := msg[:tc.size]
-			sp := s.getSpool()
+			sp := s.getBuffer()
 			h := append(append([]byte(nil), m[:tc.header-2]...), "\r\n"...)
 			hdr, err := sp.readHeader(bufio.NewReader(bytes.NewReader(h)), 2*limit)
 			if err != nil || !bytes.Equal(hdr, h) {
@@ -176,7 +176,7 @@ func TestSpoolBuffers(t *testing.T) {
 			if _, err := os.Stat(name); name != "" && !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("temporary file left after close: %v", err)
 			}
-			s.putSpool(sp)
+			s.putBuffer(sp)
 			if kept := sp.mem != nil; kept != tc.kept {
 				t.Errorf("buffer of %d bytes kept: %v, want %v", cap(sp.mem), kept, tc.kept)
 			}

@@ -11,6 +11,12 @@
 // only at CRLF.CRLF, and a message holding a bare CR or LF is refused, so
 // nothing that could end a message early in another MTA passes through.
 //
+// A message is held in a message buffer (buffer.go) while it is received
+// and signed: in memory up to Options.BufferMemoryBytes, in a temporary file
+// in Options.TempDir beyond; it is handed to the Queue as a Transaction,
+// with its envelope and signing decision, and the buffer is dropped. The
+// self-signed certificate (cert.go) is written with datadir.WriteFileAtomic.
+//
 // Every limit is explicit in Options with a documented default. Errors meet
 // one mapper (reply.go) that turns them into SMTP replies: 4xx for anything
 // temporary or unknown, never an error's text to the peer; details are

@@ -46,8 +46,8 @@ func FuzzSession(f *testing.F) {
 			}
 		}
 		for _, m := range fx.q.Messages() {
-			if m.Envelope.User != "alice" {
-				t.Fatalf("queued a message for %q", m.Envelope.User)
+			if m.Transaction.User != "alice" {
+				t.Fatalf("queued a message for %q", m.Transaction.User)
 			}
 			if strings.Contains(string(m.Body), "\n.\n") || strings.Contains(strings.ReplaceAll(string(m.Body), "\r\n", ""), "\n") {
 				t.Fatalf("queued a message with a bare line end: %q", m.Body)

@@ -164,7 +164,8 @@ func newFixture(t testing.TB, tune func(*relay.Options)) *fixture {
 		}
 	}
 
-	cert, err := relay.SelfSignedCertificate(t.TempDir(), "localhost", nil)
+	certDir := t.TempDir()
+	cert, err := relay.SelfSignedCertificate(filepath.Join(certDir, "cert.pem"), filepath.Join(certDir, "key.pem"), "localhost", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +174,7 @@ func newFixture(t testing.TB, tune func(*relay.Options)) *fixture {
 		Directory: db, Keys: f.src, Queue: f.q,
 		TLS:              &tls.Config{Certificates: []tls.Certificate{cert}},
 		Hostname:         "relay.test",
-		SpoolDir:         t.TempDir(),
+		TempDir:          t.TempDir(),
 		AuthFailureDelay: time.Millisecond,
 		// Test clients stay open until their test ends.
 		MaxConnections:      1000,
@@ -424,6 +425,6 @@ func (f *fixture) only() relaytest.Message {
 func (f *fixture) none() {
 	f.t.Helper()
 	if ms := f.q.Messages(); len(ms) != 0 {
-		f.t.Fatalf("%d messages queued, want none: %+v", len(ms), ms[0].Envelope)
+		f.t.Fatalf("%d messages queued, want none: %+v", len(ms), ms[0].Transaction)
 	}
 }

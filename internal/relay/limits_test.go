@@ -51,7 +51,7 @@ func TestRecipientLimit(t *testing.T) {
 	if code, m := c.read(); code != 250 {
 		t.Fatalf("DATA: %d %s", code, m)
 	}
-	if to := f.only().Envelope.To; len(to) != 2 {
+	if to := f.only().Transaction.To; len(to) != 2 {
 		t.Errorf("recipients %v", to)
 	}
 }

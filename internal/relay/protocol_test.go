@@ -58,7 +58,7 @@ func TestEnvelopeDomainCanonical(t *testing.T) {
 	if code != 250 {
 		t.Fatalf("send: %d %s", code, m)
 	}
-	env := f.only().Envelope
+	env := f.only().Transaction
 	if env.From != "alice@tenant-a.example" {
 		t.Errorf("MAIL FROM stored as %q", env.From)
 	}

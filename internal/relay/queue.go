@@ -14,18 +14,20 @@ import (
 // Queue stores accepted messages durably.
 type Queue interface {
 	// Enqueue stores the message read from body (DKIM-Signature fields
-	// already on top) with its envelope, and returns its id only once both
+	// already on top) with its transaction, and returns its id only once both
 	// are on stable storage. An error wrapping ErrRefused is permanent
 	// (the client gets 554); any other error is temporary (451).
-	Enqueue(ctx context.Context, env Envelope, body io.Reader) (id string, err error)
+	Enqueue(ctx context.Context, tx Transaction, body io.Reader) (id string, err error)
 }
 
 // ErrRefused is what a Queue wraps when it will never take the message.
 var ErrRefused = errors.New("relay: message refused by the queue")
 
-// Envelope is the SMTP envelope of an accepted message and what the relay
-// knows of it, kept with the queue entry.
-type Envelope struct {
+// Transaction is one SMTP mail transaction (RFC 5321 §3.3) the relay
+// accepted: its envelope (MAIL FROM, RCPT TO) and what the relay knows of
+// it, the user and the signing decision above all. The queue keeps what it
+// needs of it as a queue.Envelope (see QueueOf).
+type Transaction struct {
 	// From is the reverse-path (MAIL FROM), "" for the null sender.
 	From string `json:"from"`
 	// To are the forward-paths (RCPT TO), at least one.
@@ -47,7 +49,7 @@ type Envelope struct {
 // DecisionText gives the decision in a few words for a queue listing:
 // "signed d=example.com s=rsa1,ed1 (from_domain)" or "not signed
 // (reauth_user) identity=alice@example.com".
-func (e Envelope) DecisionText() string {
+func (e Transaction) DecisionText() string {
 	var b strings.Builder
 	d := e.Decision
 	if d.Signs() {
@@ -71,10 +73,10 @@ func QueueOf(q queue.Queue) Queue { return queueAdapter{q} }
 
 type queueAdapter struct{ q queue.Queue }
 
-func (a queueAdapter) Enqueue(ctx context.Context, env Envelope, body io.Reader) (string, error) {
+func (a queueAdapter) Enqueue(ctx context.Context, tx Transaction, body io.Reader) (string, error) {
 	id, err := a.q.Enqueue(ctx, queue.Envelope{
-		From: env.From, To: env.To, User: env.User,
-		Decision: env.DecisionText(), ClientAddr: env.ClientAddr,
+		From: tx.From, To: tx.To, User: tx.User,
+		Decision: tx.DecisionText(), ClientAddr: tx.ClientAddr,
 	}, body)
 	if errors.Is(err, queue.ErrInvalid) {
 		return "", fmt.Errorf("%w: %w", ErrRefused, err)

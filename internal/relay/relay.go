@@ -76,7 +76,7 @@ func (m Mode) String() string {
 const (
 	DefaultMaxMessageBytes        = 25 << 20
 	DefaultMaxHeaderBytes         = 256 << 10
-	DefaultSpoolMemoryBytes       = 256 << 10
+	DefaultBufferMemoryBytes      = 256 << 10
 	DefaultMaxRecipients          = 100
 	DefaultMaxLineLength          = 2000
 	DefaultIdleTimeout            = 5 * time.Minute
@@ -116,22 +116,25 @@ type Options struct {
 	// Hostname is the name in the greeting and Received fields; empty
 	// means os.Hostname, or "localhost" if that fails.
 	Hostname string
-	// SpoolDir holds the temporary file a message longer than
-	// SpoolMemoryBytes is written to while it is received and signed;
-	// empty means os.TempDir(). The queue keeps the durable copy.
-	SpoolDir string
-	// SpoolMemoryBytes is how much of a message is held in memory while
+	// TempDir holds the temporary file a message longer than
+	// BufferMemoryBytes is written to while it is received and signed;
+	// empty means os.TempDir(). The queue keeps the durable copy: what is
+	// left here by a process that was killed was never acknowledged, and
+	// dkimd serve empties its TempDir (the data directory's tmp/) at
+	// start. It must not be a directory the queue manages.
+	TempDir string
+	// BufferMemoryBytes is how much of a message is held in memory while
 	// it is received and signed; a longer message goes to a temporary file
-	// in SpoolDir. Most mail fits, and then no file is created, written,
+	// in TempDir. Most mail fits, and then no file is created, written,
 	// read back and removed. A connection holds at most this much for its
 	// message, or its header if that is longer (a header is always held in
 	// memory, up to MaxHeaderBytes), so messages take at most about
 	// MaxConnections times the listeners times the larger of the two:
 	// 50 MiB per listener with the defaults. The buffers are reused from message to message, and freed
 	// by the garbage collector once idle. Zero means
-	// DefaultSpoolMemoryBytes (256 KiB); negative means every message goes
+	// DefaultBufferMemoryBytes (256 KiB); negative means every message goes
 	// to a file.
-	SpoolMemoryBytes int
+	BufferMemoryBytes int
 
 	// MaxMessageBytes bounds a message (advertised with SIZE, RFC 1870;
 	// 552 5.3.4 beyond). Zero means DefaultMaxMessageBytes (25 MiB).
@@ -242,8 +245,8 @@ type Server struct {
 	// as long as a known user's.
 	dummyHash string
 	nextConn  atomic.Uint64
-	// Message buffers and spools, reused (spool.go).
-	readers, writers, spools sync.Pool
+	// bufio buffers and message buffers, reused (buffer.go).
+	readers, writers, msgBufs sync.Pool
 
 	mu        sync.Mutex
 	servers   []*smtp.Server
@@ -270,12 +273,12 @@ func New(opts Options) (*Server, error) {
 			o.Hostname = "localhost"
 		}
 	}
-	if o.SpoolDir == "" {
-		o.SpoolDir = os.TempDir()
+	if o.TempDir == "" {
+		o.TempDir = os.TempDir()
 	}
 	setDefault(&o.MaxMessageBytes, DefaultMaxMessageBytes)
 	setDefault(&o.MaxHeaderBytes, DefaultMaxHeaderBytes)
-	setDefault(&o.SpoolMemoryBytes, DefaultSpoolMemoryBytes)
+	setDefault(&o.BufferMemoryBytes, DefaultBufferMemoryBytes)
 	setDefault(&o.MaxRecipients, DefaultMaxRecipients)
 	setDefault(&o.MaxLineLength, DefaultMaxLineLength)
 	setDefault(&o.IdleTimeout, DefaultIdleTimeout)

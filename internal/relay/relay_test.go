@@ -24,8 +24,8 @@ func TestIPAuthorisedUsers(t *testing.T) {
 		t.Fatalf("IP user: %d %s", code, m)
 	}
 	m := f.only()
-	if m.Envelope.User != "ipuser" || m.Envelope.ClientAddr != addrIPUser {
-		t.Errorf("envelope %+v", m.Envelope)
+	if m.Transaction.User != "ipuser" || m.Transaction.ClientAddr != addrIPUser {
+		t.Errorf("envelope %+v", m.Transaction)
 	}
 	if got := f.verify(m.Body); len(got) != 2 {
 		t.Errorf("IP user's mail: signatures %v", got)
@@ -75,13 +75,13 @@ func TestReauthUser(t *testing.T) {
 	if strings.Contains(string(msg.Body), "DKIM-Signature") {
 		t.Error("re-authenticating user's mail was signed")
 	}
-	if msg.Envelope.Identity != "carol@tenant-a.example" || msg.Envelope.Decision.Reason != policy.ReasonReauth {
-		t.Errorf("envelope %+v", msg.Envelope)
+	if msg.Transaction.Identity != "carol@tenant-a.example" || msg.Transaction.Decision.Reason != policy.ReasonReauth {
+		t.Errorf("envelope %+v", msg.Transaction)
 	}
 	if !strings.Contains(f.logs.String(), "identity=carol@tenant-a.example") {
 		t.Error("identity not logged")
 	}
-	if got := msg.Envelope.DecisionText(); got != "not signed (reauth_user) identity=carol@tenant-a.example" {
+	if got := msg.Transaction.DecisionText(); got != "not signed (reauth_user) identity=carol@tenant-a.example" {
 		t.Errorf("DecisionText = %q", got)
 	}
 
@@ -177,7 +177,7 @@ func TestOpenRelayTricks(t *testing.T) {
 	if code, m := c.read(); code != 250 {
 		t.Fatalf("DATA: %d %s", code, m)
 	}
-	e := f.only().Envelope
+	e := f.only().Transaction
 	if e.From != "alice@tenant-a.example" || !slices.Equal(e.To, []string{"victim@tenant-b.example"}) {
 		t.Errorf("envelope kept a route: %+v", e)
 	}
@@ -234,8 +234,8 @@ func TestNoCrossTenantSignature(t *testing.T) {
 	if strings.Contains(string(m.Body), "d=tenant-b.example") {
 		t.Error("a signature names tenant-b")
 	}
-	if m.Envelope.Decision.Reason != policy.ReasonUserSelector {
-		t.Errorf("decision %+v", m.Envelope.Decision)
+	if m.Transaction.Decision.Reason != policy.ReasonUserSelector {
+		t.Errorf("decision %+v", m.Transaction.Decision)
 	}
 
 	c = f.login("nosel", pwNosel)
@@ -246,7 +246,7 @@ func TestNoCrossTenantSignature(t *testing.T) {
 	if body := ms[len(ms)-1].Body; strings.Contains(string(body), "DKIM-Signature") {
 		t.Error("user without a selector and foreign From was signed")
 	}
-	if r := ms[len(ms)-1].Envelope.Decision.Reason; r != policy.ReasonNoKey {
+	if r := ms[len(ms)-1].Transaction.Decision.Reason; r != policy.ReasonNoKey {
 		t.Errorf("reason %s, want %s", r, policy.ReasonNoKey)
 	}
 }

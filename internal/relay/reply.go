@@ -24,7 +24,7 @@ var (
 	errRateLimited     = errors.New("relay: message rate limit reached")
 	errSigning         = errors.New("relay: signature due but not made")
 	errLookup          = errors.New("relay: store lookup failed")
-	errSpool           = errors.New("relay: temporary spool failure")
+	errBuffer          = errors.New("relay: temporary message buffer failure")
 	errQueue           = errors.New("relay: queue did not store the message")
 	errQueueRefused    = errors.New("relay: queue refused the message")
 	errAuthFailed      = errors.New("relay: authentication failed")
@@ -55,7 +55,7 @@ var replies = []struct {
 	{errRateLimited, rep(451, 4, 7, 1, "Message rate limit reached, try again later")},
 	{errSigning, rep(451, 4, 3, 0, "Message cannot be signed now, try again later")},
 	{errLookup, rep(451, 4, 3, 0, "Temporary local problem, try again later")},
-	{errSpool, rep(451, 4, 3, 0, "Temporary local problem, try again later")},
+	{errBuffer, rep(451, 4, 3, 0, "Temporary local problem, try again later")},
 	{errQueue, rep(451, 4, 3, 0, "Message not queued, try again later")},
 	{errQueueRefused, rep(554, 5, 6, 0, "Message refused")},
 	{errAuthFailed, rep(535, 5, 7, 8, "Authentication credentials invalid")},

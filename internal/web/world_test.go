@@ -94,7 +94,7 @@ func (d *testDNS) sync() {
 // testQueue is a real spool in a temporary directory.
 func testQueue(t *testing.T, now func() time.Time) *queue.Spool {
 	t.Helper()
-	sp, err := queue.OpenSpool(filepath.Join(t.TempDir(), "spool"), queue.SpoolOptions{Now: now, Logger: slog.New(slog.DiscardHandler)})
+	sp, err := queue.OpenSpool(filepath.Join(t.TempDir(), "spool"), queue.SpoolOptions{Now: now, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

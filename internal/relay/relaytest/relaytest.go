@@ -22,8 +22,8 @@ import (
 
 // Message is one stored message.
 type Message struct {
-	ID       string
-	Envelope relay.Envelope
+	ID          string
+	Transaction relay.Transaction
 	// Body is the message as stored, signatures included.
 	Body []byte
 }
@@ -68,7 +68,7 @@ func (q *Queue) SetFail(err error) {
 
 // Enqueue writes the body and the envelope (JSON) under a fresh id, syncs
 // both files and the directory, and only then returns the id.
-func (q *Queue) Enqueue(ctx context.Context, env relay.Envelope, body io.Reader) (string, error) {
+func (q *Queue) Enqueue(ctx context.Context, env relay.Transaction, body io.Reader) (string, error) {
 	b, err := io.ReadAll(body)
 	if err != nil {
 		return "", err
@@ -102,7 +102,7 @@ func (q *Queue) Enqueue(ctx context.Context, env relay.Envelope, body io.Reader)
 		}
 	}
 	q.mu.Lock()
-	q.msgs = append(q.msgs, Message{ID: id, Envelope: env, Body: b})
+	q.msgs = append(q.msgs, Message{ID: id, Transaction: env, Body: b})
 	q.mu.Unlock()
 	return id, nil
 }

@@ -32,8 +32,8 @@ type QueueOptions struct {
 	Now func() time.Time
 	// Metrics are this node's counters; nil means private ones.
 	Metrics *queue.Metrics
-	// Logger gets the listener's reconnections; nil discards.
-	Logger *slog.Logger
+	// Log gets the listener's reconnections; nil discards.
+	Log *slog.Logger
 	// Listen turns on LISTEN/NOTIFY wake-ups from other nodes. Without it
 	// Wait wakes only on this node's Enqueue and Retry (deliverers poll).
 	Listen bool
@@ -61,7 +61,7 @@ var _ queue.DeliveryQueue = (*Queue)(nil)
 
 // Queue gives the mail queue in this database. Close it before the DB.
 func (d *DB) Queue(opts QueueOptions) *Queue {
-	q := &Queue{pool: d.pool, now: opts.Now, m: opts.Metrics, log: opts.Logger, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	q := &Queue{pool: d.pool, now: opts.Now, m: opts.Metrics, log: opts.Log, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	if q.now == nil {
 		q.now = time.Now
 	}

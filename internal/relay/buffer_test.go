@@ -14,10 +14,10 @@ import (
 	"github.com/dkimd/dkimd/internal/relay"
 )
 
-// spoolSpy is a queue that notes how many files the relay's spool
+// tempDirSpy is a queue that notes how many files the relay's temporary
 // directory holds while each message is queued: one if the message went to
 // a temporary file, none if it was held in memory.
-type spoolSpy struct {
+type tempDirSpy struct {
 	relay.Queue
 	dir string
 
@@ -25,7 +25,7 @@ type spoolSpy struct {
 	files []int
 }
 
-func (s *spoolSpy) Enqueue(ctx context.Context, env relay.Envelope, body io.Reader) (string, error) {
+func (s *tempDirSpy) Enqueue(ctx context.Context, env relay.Transaction, body io.Reader) (string, error) {
 	ents, err := os.ReadDir(s.dir)
 	if err != nil {
 		return "", err
@@ -36,19 +36,19 @@ func (s *spoolSpy) Enqueue(ctx context.Context, env relay.Envelope, body io.Read
 	return s.Queue.Enqueue(ctx, env, body)
 }
 
-func (s *spoolSpy) seen() []int {
+func (s *tempDirSpy) seen() []int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]int(nil), s.files...)
 }
 
-// newSpoolFixture is the fixture with a spool directory of its own, watched
-// by a spoolSpy, holding memory bytes of a message in memory.
-func newSpoolFixture(t *testing.T, memory int, tune func(*relay.Options)) (*fixture, *spoolSpy) {
+// newBufferFixture is the fixture with a temporary directory of its own, watched
+// by a tempDirSpy, holding memory bytes of a message in memory.
+func newBufferFixture(t *testing.T, memory int, tune func(*relay.Options)) (*fixture, *tempDirSpy) {
 	t.Helper()
-	spy := &spoolSpy{dir: t.TempDir()}
+	spy := &tempDirSpy{dir: t.TempDir()}
 	f := newFixture(t, func(o *relay.Options) {
-		o.SpoolDir, o.SpoolMemoryBytes = spy.dir, memory
+		o.TempDir, o.BufferMemoryBytes = spy.dir, memory
 		spy.Queue, o.Queue = o.Queue, spy
 		if tune != nil {
 			tune(o)
@@ -65,7 +65,7 @@ func emptyDir(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	for _, e := range ents {
-		t.Errorf("spool file left behind: %s", e.Name())
+		t.Errorf("temporary file left behind: %s", e.Name())
 	}
 }
 
@@ -92,10 +92,10 @@ func checkQueued(f *fixture, body []byte, msg string) {
 	}
 }
 
-// A message up to SpoolMemoryBytes is held in memory, a longer one (or one
+// A message up to BufferMemoryBytes is held in memory, a longer one (or one
 // whose header alone is longer) goes to a temporary file; either way the
 // queue gets the same bytes, and no file is left behind.
-func TestSpoolThreshold(t *testing.T) {
+func TestBufferThreshold(t *testing.T) {
 	const memory = 4096
 	// Folded, as lines over MaxLineLength would close the connection.
 	bigHeader := "X-Big: a" + strings.Repeat("\r\n "+strings.Repeat("y", 70), memory/70)
@@ -104,7 +104,7 @@ func TestSpoolThreshold(t *testing.T) {
 		memory int
 		size   int
 		extra  []string
-		files  int // in the spool directory while the message is queued
+		files  int // in the temporary directory while the message is queued
 	}{
 		{"under the limit", memory, memory - 1, nil, 0},
 		{"at the limit", memory, memory, nil, 0},
@@ -112,11 +112,11 @@ func TestSpoolThreshold(t *testing.T) {
 		{"far over the limit", memory, 300 << 10, nil, 1},
 		{"header over the limit", memory, 2 * memory, []string{bigHeader}, 1},
 		{"default limit, 200 KiB", 0, 200 << 10, nil, 0},
-		{"default limit, just over", 0, relay.DefaultSpoolMemoryBytes + 1, nil, 1},
+		{"default limit, just over", 0, relay.DefaultBufferMemoryBytes + 1, nil, 1},
 		{"files only", -1, 2 << 10, nil, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f, spy := newSpoolFixture(t, tc.memory, nil)
+			f, spy := newBufferFixture(t, tc.memory, nil)
 			c := f.login("alice", pwAlice)
 			msg := sizedMessage(tc.size, tc.extra...)
 			if len(msg) != tc.size {
@@ -127,7 +127,7 @@ func TestSpoolThreshold(t *testing.T) {
 			}
 			checkQueued(f, f.only().Body, msg)
 			if got := spy.seen(); len(got) != 1 || got[0] != tc.files {
-				t.Errorf("files in the spool directory while queueing: %v, want [%d]", got, tc.files)
+				t.Errorf("files in the temporary directory while queueing: %v, want [%d]", got, tc.files)
 			}
 			emptyDir(t, spy.dir)
 		})
@@ -137,7 +137,7 @@ func TestSpoolThreshold(t *testing.T) {
 // A message that went to a temporary file and then fails leaves no file
 // behind, whatever the failure: too large (RFC 1870, 552), a bare line end
 // (550), or a queue that does not store it (451).
-func TestSpoolFileRemovedOnError(t *testing.T) {
+func TestBufferFileRemovedOnError(t *testing.T) {
 	const memory = 4096
 	// A first part well over the limit plus the 32 KiB the relay may read
 	// ahead: once the client has sent it, the file must exist.
@@ -155,7 +155,7 @@ func TestSpoolFileRemovedOnError(t *testing.T) {
 		{"queue failure", "end\r\n", errors.New("disk on fire"), 451, "4.3.0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f, spy := newSpoolFixture(t, memory, func(o *relay.Options) { o.MaxMessageBytes = 200 << 10 })
+			f, spy := newBufferFixture(t, memory, func(o *relay.Options) { o.MaxMessageBytes = 200 << 10 })
 			f.q.SetFail(tc.fail)
 			c := f.login("alice", pwAlice)
 			c.want("MAIL FROM:<app@tenant-a.example>", 250)

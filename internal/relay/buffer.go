@@ -8,16 +8,16 @@ import (
 	"os"
 )
 
-// spool holds one message while it is received and signed: in memory up to
-// Options.SpoolMemoryBytes, in a temporary file in SpoolDir beyond. Creating
+// msgBuffer holds one message while it is received and signed: in memory up to
+// Options.BufferMemoryBytes, in a temporary file in TempDir beyond. Creating
 // and removing that file alone took about 4% of dkimd's CPU relaying small
 // messages, writing and reading it back more system calls, so the common
 // message never gets one.
 //
-// Write takes the message; a write error is the spool's, never the client's.
-// Spools and their memory are reused: get one with Server.getSpool and give
-// it back with Server.putSpool, after close.
-type spool struct {
+// Write takes the message; a write error is the buffer's, never the client's.
+// Buffers and their memory are reused: get one with Server.getBuffer and give
+// it back with Server.putBuffer, after close.
+type msgBuffer struct {
 	srv *Server
 	// limit is the most held in memory; over it, the message moves to f.
 	limit int
@@ -33,32 +33,32 @@ type spool struct {
 	mr bytes.Reader
 }
 
-// getSpool hands out a spool, with the memory of one used before.
-func (s *Server) getSpool() *spool {
-	sp, _ := s.spools.Get().(*spool)
+// getBuffer hands out a message buffer, with the memory of one used before.
+func (s *Server) getBuffer() *msgBuffer {
+	sp, _ := s.msgBufs.Get().(*msgBuffer)
 	if sp == nil {
-		sp = &spool{}
+		sp = &msgBuffer{}
 	}
-	sp.srv, sp.limit = s, s.opts.SpoolMemoryBytes
+	sp.srv, sp.limit = s, s.opts.BufferMemoryBytes
 	return sp
 }
 
-// putSpool takes back a closed spool. Its memory is kept for the next
+// putBuffer takes back a closed message buffer. Its memory is kept for the next
 // message only if it stayed within the limit (a large header can take it
 // beyond): a pool of buffers as large as the largest message seen would
 // hold that much for every connection that ever sent one.
-func (s *Server) putSpool(sp *spool) {
+func (s *Server) putBuffer(sp *msgBuffer) {
 	mem := sp.mem[:0]
-	if cap(mem) > s.opts.SpoolMemoryBytes {
+	if cap(mem) > s.opts.BufferMemoryBytes {
 		mem = nil
 	}
-	*sp = spool{mem: mem}
-	s.spools.Put(sp)
+	*sp = msgBuffer{mem: mem}
+	s.msgBufs.Put(sp)
 }
 
-// readHeader reads the header (see readHeader) into the spool's memory,
+// readHeader reads the header (see readHeader) into the buffer's memory,
 // where it is the start of the message: call hold before any Write.
-func (sp *spool) readHeader(br *bufio.Reader, maxBytes int) ([]byte, error) {
+func (sp *msgBuffer) readHeader(br *bufio.Reader, maxBytes int) ([]byte, error) {
 	h, err := readHeader(br, maxBytes, sp.mem[:0])
 	if err != nil {
 		return nil, err
@@ -69,7 +69,7 @@ func (sp *spool) readHeader(br *bufio.Reader, maxBytes int) ([]byte, error) {
 
 // hold takes the header read by readHeader as the start of the message,
 // moving it to a file at once if it is over the limit.
-func (sp *spool) hold() error {
+func (sp *msgBuffer) hold() error {
 	if len(sp.mem) > sp.limit {
 		return sp.spill()
 	}
@@ -78,13 +78,13 @@ func (sp *spool) hold() error {
 
 // Write adds p to the message, moving the message to a file when it grows
 // over the limit.
-func (sp *spool) Write(p []byte) (int, error) {
+func (sp *msgBuffer) Write(p []byte) (int, error) {
 	if sp.f == nil {
 		n := len(sp.mem) + len(p)
 		if n <= sp.limit {
 			if n > cap(sp.mem) {
 				// Double, but never over the limit, so that the buffer
-				// can be reused (putSpool).
+				// can be reused (putBuffer).
 				m := make([]byte, len(sp.mem), min(max(2*cap(sp.mem), n, 4<<10), sp.limit))
 				copy(m, sp.mem)
 				sp.mem = m
@@ -100,8 +100,8 @@ func (sp *spool) Write(p []byte) (int, error) {
 }
 
 // spill moves the message to a temporary file, where the rest follows.
-func (sp *spool) spill() error {
-	f, err := os.CreateTemp(sp.srv.opts.SpoolDir, "relay-*.eml")
+func (sp *msgBuffer) spill() error {
+	f, err := os.CreateTemp(sp.srv.opts.TempDir, "relay-*.eml")
 	if err != nil {
 		return err
 	}
@@ -111,7 +111,7 @@ func (sp *spool) spill() error {
 }
 
 // flush ends the writing: what is buffered goes to the file, if any.
-func (sp *spool) flush() error {
+func (sp *msgBuffer) flush() error {
 	if sp.f == nil {
 		return nil
 	}
@@ -120,7 +120,7 @@ func (sp *spool) flush() error {
 
 // reader gives the message from its start, after flush. It stays valid
 // until close.
-func (sp *spool) reader() (io.Reader, error) {
+func (sp *msgBuffer) reader() (io.Reader, error) {
 	if sp.f == nil {
 		sp.mr.Reset(sp.mem)
 		return &sp.mr, nil
@@ -134,7 +134,7 @@ func (sp *spool) reader() (io.Reader, error) {
 
 // close removes the temporary file, if there is one. An error means it may
 // be left behind.
-func (sp *spool) close() error {
+func (sp *msgBuffer) close() error {
 	if sp.fr != nil {
 		sp.srv.putReader(sp.fr)
 	}
