@@ -78,11 +78,15 @@ func (r *sharedRate) allow(ctx context.Context, user string, now time.Time) bool
 
 func (r *sharedRate) sent(ctx context.Context, user string, now time.Time) {
 	hk, dk, hs, ds := rateKeys(user, now)
-	if _, _, err := r.c.Add(ctx, hk, 1, hs, time.Hour, false); err != nil {
-		r.log.Warn("rate_limit_not_counted", "user", user, "err", err)
+	if r.perHour >= 0 {
+		if _, _, err := r.c.Add(ctx, hk, 1, hs, time.Hour, false); err != nil {
+			r.log.Warn("rate_limit_not_counted", "user", user, "err", err)
+		}
 	}
-	if _, _, err := r.c.Add(ctx, dk, 1, ds, 24*time.Hour, false); err != nil {
-		r.log.Warn("rate_limit_not_counted", "user", user, "err", err)
+	if r.perDay >= 0 {
+		if _, _, err := r.c.Add(ctx, dk, 1, ds, 24*time.Hour, false); err != nil {
+			r.log.Warn("rate_limit_not_counted", "user", user, "err", err)
+		}
 	}
 }
 

@@ -19,8 +19,9 @@ type Counters struct {
 	pool *pgxpool.Pool
 }
 
-// Counters gives the shared counters of this database.
-func (d *DB) Counters() *Counters { return &Counters{pool: d.pool} }
+// Counters gives the shared counters of this database. Their commits do
+// not wait for the disk: a crash of PostgreSQL may forget the last counts.
+func (d *DB) Counters() *Counters { return &Counters{pool: d.lazy} }
 
 // Count gives key's count and the end of its window; 0 and the zero time
 // when there is none or its window ended by now.

@@ -37,6 +37,12 @@ type Options struct {
 // DB is a store.Store on a PostgreSQL database.
 type DB struct {
 	pool *pgxpool.Pool
+	// lazy is a pool whose commits do not wait for the disk
+	// (synchronous_commit off), for writes whose loss in a crash of
+	// PostgreSQL costs at most a duplicate delivery or a count: a
+	// deliverer's lease changes and outcomes, and the shared counters.
+	// Enqueue and every store write use pool, which waits.
+	lazy *pgxpool.Pool
 	db   *sql.DB
 	now  func() time.Time
 }
@@ -71,11 +77,19 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = "60000"
 	// 250 is answered only after the commit is on disk.
 	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
+	lazyCfg := cfg.Copy()
+	lazyCfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
+	lazyCfg.MinConns = 0
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
-	d := &DB{pool: pool, db: stdlib.OpenDBFromPool(pool), now: opts.Now}
+	lazy, err := pgxpool.NewWithConfig(ctx, lazyCfg)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: connect: %w", err)
+	}
+	d := &DB{pool: pool, lazy: lazy, db: stdlib.OpenDBFromPool(pool), now: opts.Now}
 	if d.now == nil {
 		d.now = time.Now
 	}
@@ -94,6 +108,7 @@ func (d *DB) Pool() *pgxpool.Pool { return d.pool }
 func (d *DB) Close() error {
 	err := d.db.Close()
 	d.pool.Close()
+	d.lazy.Close()
 	return err
 }
 

@@ -47,7 +47,8 @@ type QueueOptions struct {
 // claim's lease token and lease end, and no transaction or lock is held
 // while a message is being delivered.
 type Queue struct {
-	pool *pgxpool.Pool
+	pool *pgxpool.Pool // Enqueue, admin operations: commits wait for the disk
+	lazy *pgxpool.Pool // a deliverer's changes: see DB.lazy
 	now  func() time.Time
 	m    *queue.Metrics
 	log  *slog.Logger
@@ -61,7 +62,7 @@ var _ queue.DeliveryQueue = (*Queue)(nil)
 
 // Queue gives the mail queue in this database. Close it before the DB.
 func (d *DB) Queue(opts QueueOptions) *Queue {
-	q := &Queue{pool: d.pool, now: opts.Now, m: opts.Metrics, log: opts.Log, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	q := &Queue{pool: d.pool, lazy: d.lazy, now: opts.Now, m: opts.Metrics, log: opts.Log, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	if q.now == nil {
 		q.now = time.Now
 	}
@@ -196,27 +197,20 @@ func (q *Queue) store(ctx context.Context, id string, env queue.Envelope, body i
 	}
 	queued := q.now().UTC().Truncate(time.Millisecond)
 	sum := sha256.Sum256(b)
-	inserted := false
-	err = pgx.BeginFunc(ctx, q.pool, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `INSERT INTO queue_messages (id, envelope, queued, size, recipients, open, due)
-VALUES ($1, $2, $3, $4, $5, $6, $3) ON CONFLICT (id) DO NOTHING`,
-			id, string(envJSON), nanos(queued), int64(len(b)), string(rJSON), len(rcpts))
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			if idempotent {
-				return nil
-			}
-			return fmt.Errorf("%w: id %s already queued", queue.ErrStorage, id)
-		}
-		inserted = true
-		if _, err := tx.Exec(ctx, `INSERT INTO queue_bodies (id, body, sha256) VALUES ($1, $2, $3)`, id, b, sum[:]); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `SELECT pg_notify($1, '')`, queueChannel)
-		return err
-	})
+	// One statement, so one implicit transaction and one round trip: the
+	// message, its body and the wake-up of every node's deliverers commit
+	// together (the notification is sent at the commit), or none of them.
+	var inserted bool
+	err = q.pool.QueryRow(ctx, `WITH m AS (
+	INSERT INTO queue_messages (id, envelope, queued, size, recipients, open, due)
+	VALUES ($1, $2, $3, $4, $5, $6, $3) ON CONFLICT (id) DO NOTHING
+	RETURNING id),
+b AS (INSERT INTO queue_bodies (id, body, sha256) SELECT id, $7, $8 FROM m)
+SELECT count(*) > 0 FROM m, LATERAL (SELECT pg_notify($9, '')) n`,
+		id, string(envJSON), nanos(queued), int64(len(b)), string(rJSON), len(rcpts), b, sum[:], queueChannel).Scan(&inserted)
+	if err == nil && !inserted && !idempotent {
+		err = fmt.Errorf("%w: id %s already queued", queue.ErrStorage, id)
+	}
 	if err != nil {
 		// A commit whose answer was lost may have stored the message: it
 		// is then delivered although the client was told 4xx and may send
@@ -392,7 +386,7 @@ func (q *Queue) Claim(ctx context.Context, owner string, lease time.Duration, ma
 	}
 	now := q.now()
 	until := now.Add(lease)
-	rows, err := q.pool.Query(ctx, `WITH c AS (
+	rows, err := q.lazy.Query(ctx, `WITH c AS (
 	SELECT id FROM queue_messages
 	WHERE due <= $1 AND (lease_until IS NULL OR lease_until <= $1)
 	ORDER BY due, queued, id
@@ -452,7 +446,7 @@ RETURNING m.id, m.envelope, m.queued, m.size, m.recipients, m.dsns, m.lease_toke
 // c's lease being the current one and unexpired ($1 id, $2 token, $3 now;
 // the statement's own arguments follow). No row: ErrLeaseLost.
 func (q *Queue) fenced(ctx context.Context, op string, c *queue.Claim, stmt string, args ...any) error {
-	tag, err := q.pool.Exec(ctx, stmt+` WHERE id = $1 AND lease_token = $2 AND lease_until > $3`,
+	tag, err := q.lazy.Exec(ctx, stmt+` WHERE id = $1 AND lease_token = $2 AND lease_until > $3`,
 		append([]any{c.ID, int64(c.Token), nanos(q.now())}, args...)...)
 	if err != nil {
 		return storageErr(op, err)
@@ -463,9 +457,15 @@ func (q *Queue) fenced(ctx context.Context, op string, c *queue.Claim, stmt stri
 	return nil
 }
 
-// Renew implements queue.DeliveryQueue.
+// Renew implements queue.DeliveryQueue. A lease with more than two thirds
+// of lease left (one just claimed or renewed) is left as it is, saving a
+// write per message: c.Expires stays what it is, and it is still far off.
 func (q *Queue) Renew(ctx context.Context, c *queue.Claim, lease time.Duration) error {
-	until := q.now().Add(lease)
+	now := q.now()
+	until := now.Add(lease)
+	if c.Expires.Sub(now) > lease*2/3 {
+		return nil
+	}
 	if err := q.fenced(ctx, "renew", c, `UPDATE queue_messages SET lease_until = $4`, nanos(until)); err != nil {
 		return err
 	}

@@ -110,49 +110,53 @@ func sortNetworks(nets []netip.Prefix) {
 	})
 }
 
-// getUser reads a user in tx.
-func (d *DB) getUser(ctx context.Context, tx *sql.Tx, name string) (store.OutgoingUser, error) {
-	u, err := scanUser(tx.QueryRowContext(ctx, userQuery, name))
+// userWithLists selects a user (as u) with its networks and granted
+// domains, each list joined by commas (neither a network nor a domain name
+// holds one): one statement, so one snapshot and one round trip, for the
+// relay's lookups on every message.
+const userWithLists = `SELECT ` + userCols + `,
+	coalesce((SELECT string_agg(n.prefix, ',') FROM outgoing_user_networks n WHERE n.user_name = u.name), ''),
+	coalesce((SELECT string_agg(g.domain, ',' ORDER BY g.domain) FROM outgoing_user_grants g WHERE g.user_name = u.name), '')
+FROM outgoing_users u`
+
+// scanUserWithLists reads a row of userWithLists.
+func scanUserWithLists(row interface{ Scan(...any) error }) (store.OutgoingUser, error) {
+	var nets, grants string
+	u, err := scanUser(scanExtra{row, []any{&nets, &grants}})
+	if err != nil {
+		return u, err
+	}
+	if nets != "" {
+		for _, prefix := range strings.Split(nets, ",") {
+			p, err := parseNetwork(u.Name, prefix)
+			if err != nil {
+				return u, err
+			}
+			u.Networks = append(u.Networks, p)
+		}
+		sortNetworks(u.Networks)
+	}
+	if grants != "" {
+		u.GrantedDomains = strings.Split(grants, ",")
+	}
+	return u, nil
+}
+
+// scanExtra appends destinations to a Scan.
+type scanExtra struct {
+	row   interface{ Scan(...any) error }
+	extra []any
+}
+
+func (s scanExtra) Scan(dest ...any) error { return s.row.Scan(append(dest, s.extra...)...) }
+
+// getUser reads a user with q (the DB, or a transaction).
+func (d *DB) getUser(ctx context.Context, q querier, name string) (store.OutgoingUser, error) {
+	u, err := scanUserWithLists(q.QueryRowContext(ctx, userWithLists+` WHERE u.name = $1`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return u, fmt.Errorf("%w: user %s", store.ErrNotFound, name)
 	}
-	if err != nil {
-		return u, err
-	}
-	rows, err := tx.QueryContext(ctx, `SELECT prefix FROM outgoing_user_networks WHERE user_name = $1`, name)
-	if err != nil {
-		return u, err
-	}
-	for rows.Next() {
-		var prefix string
-		if err := rows.Scan(&prefix); err != nil {
-			rows.Close()
-			return u, err
-		}
-		p, err := parseNetwork(name, prefix)
-		if err != nil {
-			rows.Close()
-			return u, err
-		}
-		u.Networks = append(u.Networks, p)
-	}
-	if err := rows.Err(); err != nil {
-		return u, err
-	}
-	sortNetworks(u.Networks)
-	rows, err = tx.QueryContext(ctx, `SELECT domain FROM outgoing_user_grants WHERE user_name = $1 ORDER BY domain`, name)
-	if err != nil {
-		return u, err
-	}
-	for rows.Next() {
-		var dom string
-		if err := rows.Scan(&dom); err != nil {
-			rows.Close()
-			return u, err
-		}
-		u.GrantedDomains = append(u.GrantedDomains, dom)
-	}
-	return u, rows.Err()
+	return u, err
 }
 
 // writeUserLists replaces a user's networks and grants.
@@ -223,11 +227,7 @@ func (d *DB) GetUser(ctx context.Context, name string) (store.OutgoingUser, erro
 	if err != nil {
 		return store.OutgoingUser{}, fmt.Errorf("%w: user: %v", store.ErrNotFound, err)
 	}
-	var out store.OutgoingUser
-	err = d.read(ctx, func(tx *sql.Tx) error {
-		out, err = d.getUser(ctx, tx, n)
-		return err
-	})
+	out, err := d.getUser(ctx, d.db, n)
 	if err != nil {
 		return store.OutgoingUser{}, dbErr("get user", err)
 	}
@@ -340,84 +340,49 @@ func (d *DB) RemoveUser(ctx context.Context, name string) error {
 	return dbErr("remove user", err)
 }
 
-// UserByIP implements store.Users. Users with networks are few (servers,
-// not people), so the match is done here rather than in SQL, which has no
-// prefix type: it reads the networks of every user found by address, and
-// only the user that wins.
+// UserByIP implements store.Users. The match is PostgreSQL's (cidr >>=
+// inet, which never matches across address families, as
+// store.MatchNetworks): the users whose most specific network holding addr
+// is the most specific of all, read with their lists in the same
+// statement, so the user read is the one that won.
 func (d *DB) UserByIP(ctx context.Context, addr netip.Addr) (store.OutgoingUser, error) {
 	if !addr.IsValid() {
 		return store.OutgoingUser{}, fmt.Errorf("%w: no user for an invalid address", store.ErrNotFound)
 	}
 	addr = addr.Unmap().WithZone("")
-	var out store.OutgoingUser
-	err := d.read(ctx, func(tx *sql.Tx) error {
-		best, err := d.usersByIP(ctx, tx, addr)
-		if err != nil {
-			return err
-		}
-		switch len(best) {
-		case 0:
-			return fmt.Errorf("%w: no user for address %s", store.ErrNotFound, addr)
-		case 1:
-			// The same snapshot as the match: the user read is the one that
-			// won.
-			out, err = d.getUser(ctx, tx, best[0])
-			return err
-		}
-		return fmt.Errorf("%w: address %s is claimed by users %v with equally specific networks", store.ErrConflict, addr, best)
-	})
+	rows, err := d.db.QueryContext(ctx, `WITH m AS (
+	SELECT n.user_name, max(masklen(n.prefix::cidr)) AS bits
+	FROM outgoing_user_networks n JOIN outgoing_users o ON o.name = n.user_name
+	WHERE o.auth IN ($2, $3) AND n.prefix::cidr >>= $1::inet
+	GROUP BY n.user_name)
+`+userWithLists+` WHERE u.name IN (SELECT user_name FROM m WHERE bits = (SELECT max(bits) FROM m)) ORDER BY u.name`,
+		addr.String(), string(store.AuthIP), string(store.AuthReauth))
 	if err != nil {
 		return store.OutgoingUser{}, dbErr("user by ip", err)
 	}
-	return out, nil
-}
-
-// usersByIP gives the names, sorted, of the users found by address whose
-// most specific network holding addr is the most specific of all.
-func (d *DB) usersByIP(ctx context.Context, tx *sql.Tx, addr netip.Addr) ([]string, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT n.user_name, n.prefix FROM outgoing_user_networks n JOIN outgoing_users u ON u.name = n.user_name
-WHERE u.auth IN ($1, $2) ORDER BY n.user_name`, string(store.AuthIP), string(store.AuthReauth))
-	if err != nil {
-		return nil, err
-	}
 	defer rows.Close()
-	var best []string
-	bestBits := -1
-	// Rows come grouped by user: each user's networks are matched together
-	// when the next user's start, as store.MatchNetworks defines.
-	var user string
-	var nets []netip.Prefix
-	match := func() {
-		p, ok := store.MatchNetworks(nets, addr)
-		switch {
-		case !ok || p.Bits() < bestBits:
-		case p.Bits() > bestBits:
-			best, bestBits = []string{user}, p.Bits()
-		default:
-			best = append(best, user)
-		}
-	}
+	var found []store.OutgoingUser
 	for rows.Next() {
-		var name, prefix string
-		if err := rows.Scan(&name, &prefix); err != nil {
-			return nil, err
-		}
-		p, err := parseNetwork(name, prefix)
+		u, err := scanUserWithLists(rows)
 		if err != nil {
-			return nil, err
+			return store.OutgoingUser{}, dbErr("user by ip", err)
 		}
-		if name != user {
-			match()
-			user, nets = name, nets[:0]
-		}
-		nets = append(nets, p)
+		found = append(found, u)
 	}
-	// A read cut short must not leave a broader network to win.
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return store.OutgoingUser{}, dbErr("user by ip", err)
 	}
-	match()
-	return best, nil
+	switch len(found) {
+	case 0:
+		return store.OutgoingUser{}, fmt.Errorf("%w: no user for address %s", store.ErrNotFound, addr)
+	case 1:
+		return found[0], nil
+	}
+	names := make([]string, len(found))
+	for i, u := range found {
+		names[i] = u.Name
+	}
+	return store.OutgoingUser{}, fmt.Errorf("%w: address %s is claimed by users %v with equally specific networks", store.ErrConflict, addr, names)
 }
 
 // NetworkClaims implements store.Users.
