@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole dkimd test suite, installing on Debian what the tests need
 # when it is missing: the DKIM peers (dkimpy, OpenDKIM), Chromium (the
-# control panel's browser tests) and OpenSSL's libcrypto (RSA signing).
+# control panel's browser tests), OpenSSL's libcrypto (RSA signing) and
+# PostgreSQL (the tests start throwaway servers of their own; no system
+# cluster is created or needed).
 # Usage: scripts/test.sh [extra go test flags]
 # Set DKIMD_REQUIRE_PEERS=1 to make a missing peer fail its tests instead of
 # skipping them (CI does).
@@ -15,6 +17,7 @@ command -v opendkim-testkey >/dev/null || need+=(opendkim-tools)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 # libcrypto.so.3: dkimd signs RSA through it when it loads (keys.LoadOpenSSL).
 /sbin/ldconfig -p 2>/dev/null | grep -q 'libcrypto\.so\.3 ' || need+=(libssl3)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; else SUDO=none; fi
   if [ "$SUDO" = none ]; then
@@ -22,6 +25,12 @@ if [ ${#need[@]} -gt 0 ]; then
   else
     echo "test.sh: installing ${need[*]}" >&2
     $SUDO apt-get update -qq
+    if [[ " ${need[*]} " == *" postgresql "* ]]; then
+      # The package would create and start a system cluster; the tests
+      # start their own (internal/store/postgres/pgtest).
+      $SUDO mkdir -p /etc/postgresql-common
+      echo 'create_main_cluster = false' | $SUDO tee -a /etc/postgresql-common/createcluster.conf >/dev/null
+    fi
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
   fi
 fi

@@ -481,7 +481,7 @@ func (d *Deliverer) keepLease(ctx context.Context, log *slog.Logger, c *queue.Cl
 			case <-t.C:
 				if err := d.q.Renew(actx, c, d.lease); err != nil {
 					if actx.Err() == nil {
-						log.Error("queue lease lost during delivery", "err", err)
+						log.Error("queue_lease_lost_during_delivery", "err", err)
 						cancel()
 					}
 					return
