@@ -76,6 +76,13 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	defer d.Close()
+	if d.pg != nil {
+		// The relay's reads of users, domains and keys for every message
+		// are cached until any node writes to the store.
+		cctx, stopCache := context.WithCancel(ctx)
+		defer stopCache()
+		d.pg.CacheReads(cctx, log)
+	}
 	lib, library, err := openssl.load()
 	if err != nil {
 		return err

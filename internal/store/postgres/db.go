@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -45,6 +46,8 @@ type DB struct {
 	lazy *pgxpool.Pool
 	db   *sql.DB
 	now  func() time.Time
+	// cache is the read cache, once CacheReads turned it on.
+	cache atomic.Pointer[readCache]
 }
 
 var _ store.Store = (*DB)(nil)
@@ -156,7 +159,16 @@ func (d *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		_ = tx.Rollback()
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	// Every node's read cache goes when this commits (CacheReads).
+	if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, '')`, storeChannel); err != nil {
+		_ = tx.Rollback()
+		return fmt.Errorf("postgres: notify: %w", err)
+	}
+	err = tx.Commit()
+	// This node's at once, whether the commit is known to have happened
+	// or not.
+	d.cache.Load().invalidate()
+	if err != nil {
 		return fmt.Errorf("postgres: commit: %w", err)
 	}
 	return nil

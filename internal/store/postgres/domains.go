@@ -84,8 +84,8 @@ func scanDomain(row interface{ Scan(...any) error }) (store.Domain, error) {
 	return dom, nil
 }
 
-// GetDomain implements store.Domains.
-func (d *DB) GetDomain(ctx context.Context, name string) (store.Domain, error) {
+// getDomain reads a domain from the database.
+func (d *DB) getDomain(ctx context.Context, name string) (store.Domain, error) {
 	n, err := lookupDomain(name)
 	if err != nil {
 		return store.Domain{}, err

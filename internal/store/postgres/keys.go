@@ -84,8 +84,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
 	}, nil
 }
 
-// GetKey implements store.Keys.
-func (d *DB) GetKey(ctx context.Context, id int64) (store.Key, error) {
+// getKeyByID reads a key from the database.
+func (d *DB) getKeyByID(ctx context.Context, id int64) (store.Key, error) {
 	k, err := getKey(ctx, d.db, id)
 	if err != nil {
 		return store.Key{}, dbErr("get key", err)
@@ -162,8 +162,8 @@ func scanKeys(rows *sql.Rows, err error) ([]store.Key, error) {
 	return out, nil
 }
 
-// ActiveKeys implements store.Keys.
-func (d *DB) ActiveKeys(ctx context.Context, domain string) ([]store.Key, error) {
+// activeKeys reads a domain's active keys from the database.
+func (d *DB) activeKeys(ctx context.Context, domain string) ([]store.Key, error) {
 	dom, err := store.NormalizeDomain(domain)
 	if err != nil {
 		return nil, nil

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -113,5 +114,68 @@ func TestOpenBadURL(t *testing.T) {
 	_, err := Open(context.Background(), "postgres://u:s3cret@host:notaport/db", Options{})
 	if err == nil || strings.Contains(err.Error(), "s3cret") {
 		t.Fatalf("Open with a bad URL: %v (want an error without the password)", err)
+	}
+}
+
+// TestConformanceCached runs the suite with the read cache on, as serve
+// runs: a node reads its own writes at once.
+func TestConformanceCached(t *testing.T) {
+	storetest.Run(t, func(t *testing.T, now func() time.Time) store.Store {
+		db := openTest(t, pg.Database(t), now)
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		db.CacheReads(ctx, nil)
+		waitCacheLive(t, db)
+		return db
+	})
+}
+
+func waitCacheLive(t *testing.T, db *DB) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !db.cache.Load().live.Load(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the read cache's listener did not connect")
+		}
+	}
+}
+
+// TestCacheSeesOtherNodesWrites: a user disabled and a key activated on one
+// node are seen by another node's cached reads at once (the write's
+// notification), not after a timeout.
+func TestCacheSeesOtherNodesWrites(t *testing.T) {
+	url := pg.Database(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	a, b := openTest(t, url, nil), openTest(t, url, nil)
+	defer a.Close()
+	defer b.Close()
+	b.CacheReads(ctx, nil)
+	waitCacheLive(t, b)
+	if _, err := a.AddDomain(ctx, store.Domain{Name: "example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	u, err := a.AddUser(ctx, store.OutgoingUser{Name: "srv", Domain: "example.com", Auth: store.AuthIP, Enabled: true,
+		Networks: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := netip.MustParseAddr("192.0.2.7")
+	for range 3 { // cached after the first
+		if got, err := b.UserByIP(ctx, addr); err != nil || !got.Enabled {
+			t.Fatalf("UserByIP on b: %+v %v", got, err)
+		}
+	}
+	u.Enabled = false
+	if _, err := a.UpdateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Second); ; time.Sleep(5 * time.Millisecond) {
+		got, err := b.UserByIP(ctx, addr)
+		if err == nil && !got.Enabled {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("b still reads the user enabled a second after a disabled it: %+v %v", got, err)
+		}
 	}
 }

@@ -221,8 +221,8 @@ func (d *DB) AddUser(ctx context.Context, u store.OutgoingUser) (store.OutgoingU
 	return out, nil
 }
 
-// GetUser implements store.Users.
-func (d *DB) GetUser(ctx context.Context, name string) (store.OutgoingUser, error) {
+// getUserByName reads a user from the database.
+func (d *DB) getUserByName(ctx context.Context, name string) (store.OutgoingUser, error) {
 	n, err := store.NormalizeName(name)
 	if err != nil {
 		return store.OutgoingUser{}, fmt.Errorf("%w: user: %v", store.ErrNotFound, err)
@@ -340,12 +340,12 @@ func (d *DB) RemoveUser(ctx context.Context, name string) error {
 	return dbErr("remove user", err)
 }
 
-// UserByIP implements store.Users. The match is PostgreSQL's (cidr >>=
+// userByIP is UserByIP in the database. The match is PostgreSQL's (cidr >>=
 // inet, which never matches across address families, as
 // store.MatchNetworks): the users whose most specific network holding addr
 // is the most specific of all, read with their lists in the same
 // statement, so the user read is the one that won.
-func (d *DB) UserByIP(ctx context.Context, addr netip.Addr) (store.OutgoingUser, error) {
+func (d *DB) userByIP(ctx context.Context, addr netip.Addr) (store.OutgoingUser, error) {
 	if !addr.IsValid() {
 		return store.OutgoingUser{}, fmt.Errorf("%w: no user for an invalid address", store.ErrNotFound)
 	}
