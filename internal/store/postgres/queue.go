@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,6 +55,9 @@ type Queue struct {
 	m    *queue.Metrics
 	log  *slog.Logger
 	wake chan struct{}
+	// self names this queue in its notifications, so that its listener
+	// skips its own: a wake-up is a Claim, a statement on the database.
+	self string
 
 	stop context.CancelFunc
 	done chan struct{}
@@ -66,6 +71,9 @@ func (d *DB) Queue(opts QueueOptions) *Queue {
 	if q.now == nil {
 		q.now = time.Now
 	}
+	var r [8]byte
+	_, _ = rand.Read(r[:]) // crypto/rand.Read never fails (Go 1.24+)
+	q.self = hex.EncodeToString(r[:])
 	if q.m == nil {
 		q.m = &queue.Metrics{}
 	}
@@ -120,10 +128,14 @@ func (q *Queue) listenOnce(ctx context.Context) error {
 	// Whatever arrived while no one listened is found by this wake-up.
 	q.poke()
 	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
 			return err
 		}
-		q.poke()
+		// This queue's own Enqueue and Retry woke it already.
+		if n.Payload != q.self {
+			q.poke()
+		}
 	}
 }
 
@@ -206,8 +218,8 @@ func (q *Queue) store(ctx context.Context, id string, env queue.Envelope, body i
 	VALUES ($1, $2, $3, $4, $5, $6, $3) ON CONFLICT (id) DO NOTHING
 	RETURNING id),
 b AS (INSERT INTO queue_bodies (id, body, sha256) SELECT id, $7, $8 FROM m)
-SELECT count(*) > 0 FROM m, LATERAL (SELECT pg_notify($9, '')) n`,
-		id, string(envJSON), nanos(queued), int64(len(b)), string(rJSON), len(rcpts), b, sum[:], queueChannel).Scan(&inserted)
+SELECT count(*) > 0 FROM m, LATERAL (SELECT pg_notify($9, $10)) n`,
+		id, string(envJSON), nanos(queued), int64(len(b)), string(rJSON), len(rcpts), b, sum[:], queueChannel, q.self).Scan(&inserted)
 	if err == nil && !inserted && !idempotent {
 		err = fmt.Errorf("%w: id %s already queued", queue.ErrStorage, id)
 	}
@@ -361,7 +373,7 @@ func (q *Queue) Retry(ctx context.Context, id string) error {
 lease_owner = NULL, lease_until = NULL WHERE id = $1`, id, string(rJSON), open, d); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `SELECT pg_notify($1, '')`, queueChannel)
+		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, queueChannel, q.self)
 		return err
 	})
 	if err == nil {
