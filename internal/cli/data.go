@@ -101,7 +101,7 @@ func (d *data) Close() error { return d.db.Close() }
 // new, empty installation. Both are created only on a first start (neither
 // exists), or with --init (see masterKeyGate).
 func openData(ctx context.Context, e *Env, f dataFlags, log *slog.Logger) (*data, error) {
-	if *f.database != "" {
+	if f.database != nil && *f.database != "" {
 		return openShared(ctx, e, f, log)
 	}
 	dir := datadir.New(*f.dir)
