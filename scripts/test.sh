@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs the whole dkimd test suite, installing on Debian what the tests need
-# when it is missing: the DKIM peers (dkimpy, OpenDKIM), Chromium (the
-# control panel's browser tests), OpenSSL's libcrypto (RSA signing) and
-# PostgreSQL (the tests start throwaway servers of their own; no system
-# cluster is created or needed).
+# when it is missing: the DKIM peers (dkimpy, OpenDKIM), Postfix and Cyrus
+# SASL (the milter inside a real MTA), Chromium (the control panel's
+# browser tests), OpenSSL's libcrypto (RSA signing) and PostgreSQL (the
+# tests start throwaway servers of their own; no system cluster is created
+# or needed).
 # Usage: scripts/test.sh [extra go test flags]
 # Set DKIMD_REQUIRE_PEERS=1 to make a missing peer fail its tests instead of
 # skipping them (CI does).
@@ -15,6 +16,10 @@ need=()
 command -v opendkim >/dev/null || need+=(opendkim)
 command -v opendkim-testkey >/dev/null || need+=(opendkim-tools)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# A private Postfix with Cyrus SASL runs the milter's end-to-end tests.
+[ -x /usr/sbin/postfix ] || need+=(postfix)
+command -v saslpasswd2 >/dev/null || need+=(sasl2-bin)
+ls /usr/lib/*/sasl2/libsasldb.so* >/dev/null 2>&1 || need+=(libsasl2-modules)
 # libcrypto.so.3: dkimd signs RSA through it when it loads (keys.LoadOpenSSL).
 /sbin/ldconfig -p 2>/dev/null | grep -q 'libcrypto\.so\.3 ' || need+=(libssl3)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
@@ -25,6 +30,8 @@ if [ ${#need[@]} -gt 0 ]; then
   else
     echo "test.sh: installing ${need[*]}" >&2
     $SUDO apt-get update -qq
+    # Postfix without configuring (or starting) the system's instance.
+    echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
     if [[ " ${need[*]} " == *" postgresql "* ]]; then
       # The package would create and start a system cluster; the tests
       # start their own (internal/store/postgres/pgtest).

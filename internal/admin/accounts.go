@@ -46,7 +46,7 @@ func (s *Service) AddAccount(ctx context.Context, a Actor, r NewAccountRequest) 
 // tokens are kept: they are revoked one by one (RemoveToken).
 func (s *Service) SetAccountPassword(ctx context.Context, a Actor, name, password string) error {
 	if !a.self(name) {
-		return fmt.Errorf("%w: only an admin may set another account's password", ErrForbidden)
+		return store.Explain(ErrForbidden, "Only an admin may set another account's password.")
 	}
 	acc, err := s.o.Store.GetAccount(ctx, name)
 	if err != nil {
@@ -129,7 +129,7 @@ func (s *Service) notLastAdmin(ctx context.Context, name string) error {
 		}
 	}
 	if admins <= 1 {
-		return fmt.Errorf("%w: %s is the last admin", store.ErrConflict, name)
+		return store.Explain(store.ErrConflict, "Account %s is the last admin; make another account an admin first.", name)
 	}
 	return nil
 }
@@ -163,7 +163,7 @@ func (s *Service) endSessions(ctx context.Context, a Actor, account string) (int
 // may list its own; admins any account's.
 func (s *Service) ListTokens(ctx context.Context, a Actor, account string) ([]store.Token, error) {
 	if !a.self(account) {
-		return nil, fmt.Errorf("%w: only an admin may see another account's tokens", ErrForbidden)
+		return nil, store.Explain(ErrForbidden, "Only an admin may see another account's tokens.")
 	}
 	n, err := store.NormalizeName(account)
 	if err != nil {
@@ -176,7 +176,7 @@ func (s *Service) ListTokens(ctx context.Context, a Actor, account string) ([]st
 // sessions. An account may revoke its own; admins any account's.
 func (s *Service) RemoveToken(ctx context.Context, a Actor, account string, id int64) error {
 	if !a.self(account) {
-		return fmt.Errorf("%w: only an admin may revoke another account's tokens", ErrForbidden)
+		return store.Explain(ErrForbidden, "Only an admin may revoke another account's tokens.")
 	}
 	n, err := store.NormalizeName(account)
 	if err != nil {
@@ -221,7 +221,7 @@ func (s *Service) RemoveAccount(ctx context.Context, a Actor, name string) error
 // it is shown. An account may make its own; admins any account's.
 func (s *Service) NewToken(ctx context.Context, a Actor, account, label string, ttl time.Duration) (string, store.Token, error) {
 	if !a.self(account) {
-		return "", store.Token{}, fmt.Errorf("%w: only an admin may make tokens for another account", ErrForbidden)
+		return "", store.Token{}, store.Explain(ErrForbidden, "Only an admin may make tokens for another account.")
 	}
 	acc, err := s.o.Store.GetAccount(ctx, account)
 	if err != nil {

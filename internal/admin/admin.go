@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dkimd/dkimd/internal/lifecycle"
+	"github.com/dkimd/dkimd/internal/mailaddr"
 	"github.com/dkimd/dkimd/internal/queue"
 	"github.com/dkimd/dkimd/internal/store"
 )
@@ -16,11 +17,11 @@ import (
 // ErrForbidden means the actor may not do this at all (HTTP 403). For an
 // object in a domain the actor does not manage, operations answer
 // store.ErrNotFound instead, so a domain admin cannot probe other tenants.
-var ErrForbidden = errors.New("admin: forbidden")
+var ErrForbidden = store.Class("admin: forbidden", "You may not do this.")
 
 // ErrNoQueue means the queue operations were asked of a process that
 // runs no queue.
-var ErrNoQueue = errors.New("admin: no mail queue")
+var ErrNoQueue = store.Class("admin: no mail queue", "This dkimd process runs no mail queue; ask the node that relays mail.")
 
 // Actor is who asks for an operation.
 type Actor struct {
@@ -122,12 +123,13 @@ func (s *Service) audit(ctx context.Context, a Actor, action, kind, id, domain, 
 // manage returns the canonical domain name if the actor manages it, and
 // store.ErrNotFound otherwise (also for a domain that does not exist).
 func (s *Service) manage(ctx context.Context, a Actor, domain string) (string, error) {
-	d, err := store.NormalizeDomain(domain)
+	pd, err := mailaddr.ParseDomain(domain)
 	if err != nil {
 		return "", &store.FieldError{Field: "domain", Err: err}
 	}
+	d := pd.String()
 	if !a.Manages(d) {
-		return "", fmt.Errorf("%w: domain %s", store.ErrNotFound, d)
+		return "", store.Explain(store.ErrNotFound, "Domain %s was not found.", d)
 	}
 	if _, err := s.o.Store.GetDomain(ctx, d); err != nil {
 		return "", err
@@ -137,7 +139,7 @@ func (s *Service) manage(ctx context.Context, a Actor, domain string) (string, e
 
 func requireAdmin(a Actor) error {
 	if !a.IsAdmin() {
-		return fmt.Errorf("%w: only an admin may do this", ErrForbidden)
+		return store.Explain(ErrForbidden, "Only an admin may do this.")
 	}
 	return nil
 }

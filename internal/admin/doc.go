@@ -6,6 +6,6 @@
 // validates its input, so the three front ends behave alike. A Service is
 // made whole by New and never changed afterwards.
 //
-// It may import store, keys, policy, lifecycle, queue, dkim and auth; it must not import web,
-// relay, milter or cli.
+// It may import store, keys, policy, lifecycle, queue, dkim, auth and
+// mailaddr; it must not import web, relay, milter or cli.
 package admin

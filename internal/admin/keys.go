@@ -20,6 +20,17 @@ func (s *Service) GenerateKey(ctx context.Context, a Actor, r lifecycle.NewKeyRe
 	return s.o.Lifecycle.Generate(ctx, a.by(), r)
 }
 
+// ImportKey stores an existing private key for a domain the actor manages,
+// pending, sealed like a generated one (lifecycle.Service.Import).
+func (s *Service) ImportKey(ctx context.Context, a Actor, r lifecycle.ImportKeyRequest) (*lifecycle.GeneratedKey, error) {
+	d, err := s.manage(ctx, a, r.Domain)
+	if err != nil {
+		return nil, err
+	}
+	r.Domain = d
+	return s.o.Lifecycle.Import(ctx, a.by(), r)
+}
+
 // ListKeys gives the keys of a domain the actor manages, or of every domain
 // it manages for "".
 func (s *Service) ListKeys(ctx context.Context, a Actor, domain string) ([]store.Key, error) {

@@ -79,7 +79,7 @@ func (l NetworkLimit) String() string {
 // servers, the most specific network winning.
 func (s *Service) checkNetworks(ctx context.Context, a Actor, before, after store.OutgoingUser, allowAny bool) error {
 	if allowAny && !a.IsAdmin() {
-		return fmt.Errorf("%w: only an admin may allow any network", ErrForbidden)
+		return store.Explain(ErrForbidden, "Only an admin may allow any network.")
 	}
 	if !after.Auth.ClaimsAddresses() {
 		return nil

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/dkimd/dkimd/internal/mailaddr"
 	"github.com/dkimd/dkimd/internal/policy"
 	"github.com/dkimd/dkimd/internal/store"
 )
@@ -37,6 +38,11 @@ type UserChange struct {
 type errNameUnavailable struct{}
 
 func (errNameUnavailable) Error() string { return "that user name is not available; choose another" }
+
+// UserMessage gives the sentence for people (see store.Detail).
+func (errNameUnavailable) UserMessage() string {
+	return "That user name is not available; choose another."
+}
 
 // Is makes it a store.ErrExists (HTTP 409).
 func (errNameUnavailable) Is(target error) bool { return target == store.ErrExists }
@@ -127,14 +133,15 @@ func (s *Service) apply(ctx context.Context, a Actor, u *store.OutgoingUser, c U
 	if c.AllowForeignFrom != nil && *c.AllowForeignFrom != u.AllowForeignFrom {
 		// Letting a user send as domains it does not own is an admin's call.
 		if !a.IsAdmin() {
-			return fmt.Errorf("%w: only an admin may let a user send as domains it does not own", ErrForbidden)
+			return store.Explain(ErrForbidden, "Only an admin may let a user send as domains it does not own.")
 		}
 		u.AllowForeignFrom = *c.AllowForeignFrom
 	}
 	if c.GrantedDomains != nil {
 		var granted []string
 		for _, g := range *c.GrantedDomains {
-			d, err := store.NormalizeDomain(g)
+			pd, err := mailaddr.ParseDomain(g)
+			d := pd.String()
 			if err != nil {
 				return &store.FieldError{Field: "granted_domains", Err: err}
 			}
@@ -142,7 +149,7 @@ func (s *Service) apply(ctx context.Context, a Actor, u *store.OutgoingUser, c U
 			// manages that domain may give it, or a tenant could sign as
 			// another.
 			if !slices.Contains(u.GrantedDomains, d) && !a.Manages(d) {
-				return fmt.Errorf("%w: you do not manage %s, so you cannot grant it", ErrForbidden, d)
+				return store.Explain(ErrForbidden, "You do not manage %s, so you cannot grant it.", d)
 			}
 			granted = append(granted, d)
 		}
@@ -197,7 +204,7 @@ func (s *Service) GetUser(ctx context.Context, a Actor, name string) (store.Outg
 		return u, err
 	}
 	if !a.Manages(u.Domain) {
-		return store.OutgoingUser{}, fmt.Errorf("%w: user %s", store.ErrNotFound, name)
+		return store.OutgoingUser{}, store.Explain(store.ErrNotFound, "User %s was not found.", name)
 	}
 	return u, nil
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/dkimd/dkimd/internal/store"
 )
 
 // Exit codes.
@@ -50,13 +52,13 @@ func commands() []command {
 		{"verify", "verify the DKIM signatures of a message read from standard input", runVerify},
 		{"bench", "measure signing speed on one core (bench sign)", runBench},
 		{"domain", "add, remove, list and set domains (domain add|remove|list|set)", runDomain},
-		{"key", "generate and manage stored keys (key generate|list|record|rotate|status|history|activate|retire|revoke|archive)", runKey},
+		{"key", "generate and manage stored keys (key generate|import|list|record|rotate|status|history|activate|retire|revoke|archive)", runKey},
 		{"user", "manage outgoing users (user add|set|list|remove)", runUser},
 		{"account", "manage panel accounts and API tokens (account add|list|remove|token|password)", runAccount},
 		{"audit", "show the audit log", runAudit},
 		{"queue", "the mail queue (queue list|show|retry|remove)", runQueue},
 		{"dns", "check a key's DNS record (dns check --domain D --selector S [--key FILE])", runDNS},
-		{"policy", "which key would sign a user's mail, and why (policy explain --user U --from ADDR)", runPolicy},
+		{"policy", "which key would sign a user's mail, and why (policy explain --user U | --auth-user LOGIN | --client-ip IP --from ADDR)", runPolicy},
 		{"migrate", "copy a SQLite data directory into an empty PostgreSQL database (migrate --from DIR --to postgres://...)", runMigrate},
 	}
 }
@@ -116,9 +118,24 @@ func exitCode(e *Env, name string, err error) int {
 	case errors.As(err, &r):
 		return exitFailure
 	}
-	// One line: error chains may span lines when they quote input.
-	fmt.Fprintf(e.Stderr, "dkimd %s: %s\n", name, strings.ReplaceAll(err.Error(), "\n", " "))
+	fmt.Fprintf(e.Stderr, "dkimd %s: %s\n", name, message(err))
 	return exitFailure
+}
+
+// message is what a person reads of err: the sentence it carries for
+// people (store.Detail), the same the JSON API answers, after the field it
+// names; else its text, which for the errors of this package and of the
+// operating system is written for the person at the terminal. It is one
+// line: error chains may span lines when they quote input.
+func message(err error) string {
+	m, field, ok := store.Detail(err)
+	switch {
+	case !ok:
+		m = err.Error()
+	case field != "":
+		m = "invalid " + field + ": " + m
+	}
+	return strings.Join(strings.Fields(m), " ")
 }
 
 // writeJSON prints v as indented JSON.

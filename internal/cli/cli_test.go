@@ -161,6 +161,8 @@ func TestBadInput(t *testing.T) {
 		{"bench bad size", "", []string{"bench", "sign", "--size", "10"}, 2, "--size"},
 		{"bench bad --openssl", "", []string{"bench", "sign", "--openssl", "maybe"}, 2, "want auto, on or off"},
 		{"serve bad --openssl", "", []string{"serve", "--openssl", "yes", "--data", never}, 2, "want auto, on or off"},
+		{"serve bad --milter-on-error", "", []string{"serve", "--milter-on-error", "ignore", "--data", never}, 2, "want tempfail or accept"},
+		{"serve bad --milter-socket-mode", "", []string{"serve", "--milter-socket-mode", "rw", "--data", never}, 2, "octal mode"},
 		{"serve config missing", "", []string{"serve", "--config", filepath.Join(dir, "no.conf"), "--data", never}, 1, "no such file"},
 		{"serve config unknown setting", "", []string{"serve", "--config", conf("u.conf", "# ok\nlisten-relay = :2525\nlisten-smtp = :25\n"), "--data", never}, 2, "u.conf:3: unknown setting \"listen-smtp\""},
 		{"serve config no equals", "", []string{"serve", "--config", conf("n.conf", "listen-relay :2525\n"), "--data", never}, 2, "n.conf:1: want name = value"},

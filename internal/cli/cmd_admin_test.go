@@ -100,7 +100,7 @@ func TestAdminWalkThrough(t *testing.T) {
 	ok("", "user", "add", "--domain", "example.com", "--name", "open", "--ip", "::/0", "--allow-any-network")
 	ok("", "user", "remove", "open")
 	fails(1, "re-authenticating", "", "user", "set", "relay", "--dkim-selector", "mail2026")
-	fails(1, "no pending or active key", "", "user", "set", "alice", "--dkim-selector", "nope")
+	fails(1, "No pending or active key", "", "user", "set", "alice", "--dkim-selector", "nope")
 	fails(1, "12 characters", "short\n", "user", "add", "--domain", "example.com", "--name", "bob", "--password-stdin")
 	fails(2, "authenticates", "", "user", "add", "--domain", "example.com", "--name", "bob")
 	fails(1, "networks", "", "user", "add", "--domain", "example.com", "--name", "bob", "--ip", "300.1.1.1")
@@ -117,6 +117,25 @@ func TestAdminWalkThrough(t *testing.T) {
 			t.Errorf("policy explain %s %q: %s, want %q", c.user, c.from, out, c.want)
 		}
 	}
+	// The same question as the milter asks it: by SASL login or client
+	// address, and listener.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--auth-user", "Alice"}, "signed as d=example.com (from_domain)"},
+		{[]string{"--auth-user", "mallory"}, `not signed (no_user): SASL login "mallory" is no dkimd outgoing user`},
+		{[]string{"--client-ip", "192.0.2.7"}, "not signed (reauth_user)"},
+		{[]string{"--client-ip", "203.0.113.1"}, "not signed (no_user): no SASL login, and client address 203.0.113.1 is no outgoing user's"},
+		{[]string{"--auth-user", "alice", "--daemon-name", "smtpd", "--trusted-daemon", "ORIGINATING"}, "not signed (untrusted_daemon)"},
+		{[]string{"--auth-user", "alice", "--daemon-name", "ORIGINATING", "--trusted-daemon", "ORIGINATING"}, "signed as d=example.com (from_domain)"},
+	} {
+		args := append([]string{"policy", "explain", "--from", "Alice <alice@example.com>"}, c.args...)
+		if out := ok("", args...); !strings.Contains(out, c.want) {
+			t.Errorf("policy explain %v: %s, want %q", c.args, out, c.want)
+		}
+	}
+	fails(2, "not both", "", "policy", "explain", "--user", "alice", "--auth-user", "alice", "--from", "a@example.com")
 	ok("", "user", "set", "alice", "--dkim-selector", "")
 	if out := ok("", "policy", "explain", "--user", "alice", "--from", "x@other.example"); !strings.Contains(out, "not signed (no_key)") {
 		t.Errorf("without a selector, another domain's From: %s", out)

@@ -116,7 +116,7 @@ func domainList(ctx context.Context, e *Env, args []string) error {
 
 func runKey(ctx context.Context, e *Env, args []string) error {
 	verbs := map[string]func(context.Context, *Env, []string) error{
-		"generate": keyGenerate, "list": keyList, "record": keyRecord,
+		"generate": keyGenerate, "import": keyImport, "list": keyList, "record": keyRecord,
 	}
 	for verb, state := range map[string]store.KeyState{"retire": store.KeyRetired, "archive": store.KeyArchived} {
 		verbs[verb] = keyState(verb, state)
@@ -157,6 +157,37 @@ func keyGenerate(ctx context.Context, e *Env, args []string) error {
 			fmt.Fprintf(e.Stderr, "warning: %s\n", w)
 		}
 		fmt.Fprintf(e.Stdout, "Generated %s key %s for %s; it is pending until its record is published.\n\n", g.Key.Spec(), g.Key.Selector, g.Key.Domain)
+		return printPublication(e.Stdout, &keyOutput{Domain: g.Key.Domain, Selector: g.Key.Selector, Algorithm: string(g.Key.Algorithm), Bits: g.Key.Bits, Publication: *g.Record})
+	})
+}
+
+// keyImport brings in an existing private key (PKCS#1 as opendkim-genkey
+// writes it, or PKCS#8), pending like a generated one, so that a site can
+// move to dkimd without publishing new records.
+func keyImport(ctx context.Context, e *Env, args []string) error {
+	fs := newFlags("key import", e)
+	df := addDataFlags(fs, e)
+	domain, selector := keyFlags(fs)
+	file := fs.String("key", "", "private key file (PEM: PKCS#1 or PKCS#8)")
+	return withData(ctx, e, fs, df, args, func(d *data, _ []string) error {
+		if err := requireFlags("domain", *domain, "selector", *selector, "key", *file); err != nil {
+			return err
+		}
+		k, err := keys.ReadFile(*file)
+		if err != nil {
+			return err
+		}
+		g, err := d.admin.ImportKey(ctx, admin.CLI(), lifecycle.ImportKeyRequest{Domain: *domain, Selector: *selector, Key: k})
+		if err != nil {
+			return err
+		}
+		if *df.asJSON {
+			return writeJSON(e.Stdout, g)
+		}
+		for _, w := range g.Warnings {
+			fmt.Fprintf(e.Stderr, "warning: %s\n", w)
+		}
+		fmt.Fprintf(e.Stdout, "Imported %s key %s for %s; it is pending until its record is seen in DNS (key activate).\n\n", g.Key.Spec(), g.Key.Selector, g.Key.Domain)
 		return printPublication(e.Stdout, &keyOutput{Domain: g.Key.Domain, Selector: g.Key.Selector, Algorithm: string(g.Key.Algorithm), Bits: g.Key.Bits, Publication: *g.Record})
 	})
 }

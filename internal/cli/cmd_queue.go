@@ -18,6 +18,7 @@ import (
 	"github.com/dkimd/dkimd/internal/datadir"
 	"github.com/dkimd/dkimd/internal/queue"
 	"github.com/dkimd/dkimd/internal/store/postgres"
+	"github.com/dkimd/dkimd/internal/web"
 )
 
 // The queue belongs to the running "dkimd serve" (the spool takes a lock),
@@ -145,35 +146,6 @@ func printQueue(e *Env, verb, id string, out any, asJSON bool) error {
 	return err
 }
 
-// controlHandler serves the queue commands on the control socket.
-func controlHandler(a *admin.Service) http.Handler {
-	mux := http.NewServeMux()
-	handle := func(pattern, verb string) {
-		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
-			out, err := queueOp(r.Context(), a, verb, r.PathValue("id"))
-			w.Header().Set("Content-Type", "application/json")
-			if err != nil {
-				status := http.StatusInternalServerError
-				switch {
-				case errors.Is(err, queue.ErrNotFound):
-					status = http.StatusNotFound
-				case errors.Is(err, queue.ErrBusy):
-					status = http.StatusConflict
-				}
-				w.WriteHeader(status)
-				json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
-				return
-			}
-			json.NewEncoder(w).Encode(out)
-		})
-	}
-	handle("GET /queue", "list")
-	handle("GET /queue/{id}", "show")
-	handle("POST /queue/{id}/retry", "retry")
-	handle("DELETE /queue/{id}", "remove")
-	return mux
-}
-
 // serveControl listens on the control socket until ctx ends.
 func serveControl(ctx context.Context, dir datadir.Layout, a *admin.Service, log *slog.Logger) error {
 	path := dir.ControlSocket()
@@ -186,7 +158,7 @@ func serveControl(ctx context.Context, dir datadir.Layout, a *admin.Service, log
 		ln.Close()
 		return err
 	}
-	srv := &http.Server{Handler: controlHandler(a), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: web.NewControl(web.Options{Admin: a, Log: log}), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		srv.Close()
@@ -223,12 +195,12 @@ func (c *controlClient) up() bool {
 }
 
 func (c *controlClient) do(ctx context.Context, verb, id string) (any, error) {
+	msg := web.ControlQueuePath + "/" + url.PathEscape(id)
 	route := map[string][2]string{
-		"list": {"GET", "/queue"}, "show": {"GET", "/queue/" + url.PathEscape(id)},
-		"retry": {"POST", "/queue/" + url.PathEscape(id) + "/retry"}, "remove": {"DELETE", "/queue/" + url.PathEscape(id)},
+		"list": {"GET", web.ControlQueuePath}, "show": {"GET", msg},
+		"retry": {"POST", msg + "/retry"}, "remove": {"DELETE", msg},
 	}[verb]
-	method, path := route[0], route[1]
-	req, err := http.NewRequestWithContext(ctx, method, "http://dkimd"+path, nil)
+	req, err := http.NewRequestWithContext(ctx, route[0], "http://dkimd"+route[1], nil)
 	if err != nil {
 		return nil, err
 	}
@@ -241,10 +213,8 @@ func (c *controlClient) do(ctx context.Context, verb, id string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if resp.StatusCode != http.StatusOK {
-		var e struct{ Error string }
-		json.Unmarshal(body, &e)
-		return nil, fmt.Errorf("%s", e.Error)
+	if resp.StatusCode >= 300 {
+		return nil, controlErrorOf(resp.StatusCode, body)
 	}
 	switch verb {
 	case "list":
@@ -255,4 +225,40 @@ func (c *controlClient) do(ctx context.Context, verb, id string) (any, error) {
 		return v, json.Unmarshal(body, &v)
 	}
 	return nil, nil
+}
+
+// controlError is an error answer of the control socket: the JSON API's
+// error body, {"error":{"code":…,"message":…}}. Its message is a sentence
+// for people (UserMessage, which exitCode prints); its code is the API's
+// stable error class.
+type controlError struct {
+	Status    int    `json:"-"`
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	Field     string `json:"field,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+func (e *controlError) Error() string {
+	return fmt.Sprintf("control socket: %d %s: %s", e.Status, e.Code, e.Message)
+}
+
+// UserMessage gives the sentence for people (see store.Detail).
+func (e *controlError) UserMessage() string { return e.Message }
+
+// UserField gives the field at fault, or "".
+func (e *controlError) UserField() string { return e.Field }
+
+// controlErrorOf reads an error answer; one that is not the API's JSON
+// (a proxy, a serve of another version) still gives an error for people.
+func controlErrorOf(status int, body []byte) error {
+	var b struct {
+		Error *controlError `json:"error"`
+	}
+	if err := json.Unmarshal(body, &b); err != nil || b.Error == nil || b.Error.Code == "" || b.Error.Message == "" {
+		return &controlError{Status: status, Code: "internal",
+			Message: fmt.Sprintf("dkimd serve answered %d %s on the control socket, without an error the command understands.", status, http.StatusText(status))}
+	}
+	b.Error.Status = status
+	return b.Error
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/milter"
+	"github.com/dkimd/dkimd/internal/policy"
 	"github.com/dkimd/dkimd/internal/store"
 )
 
@@ -359,17 +361,40 @@ func runPolicy(ctx context.Context, e *Env, args []string) error {
 }
 
 // policyExplain answers which key would sign a user's mail with a From
-// address, and why, without sending mail.
+// address, and why, without sending mail: for a user named by name (the
+// relay's view), or as the milter would see it, by SASL login or client
+// address.
 func policyExplain(ctx context.Context, e *Env, args []string) error {
 	fs := newFlags("policy explain", e)
 	df := addDataFlags(fs, e)
 	user := fs.String("user", "", "outgoing user name")
 	from := fs.String("from", "", "From header value, e.g. \"Alice <alice@example.com>\"")
+	var snd milter.Sender
+	fs.StringVar(&snd.AuthName, "auth-user", "", "as the milter: the SASL login the MTA reports ({auth_authen})")
+	fs.StringVar(&snd.ClientAddr, "client-ip", "", "as the milter: the SMTP client's address ({client_addr})")
+	fs.StringVar(&snd.Daemon, "daemon-name", "", "as the milter: the MTA listener's {daemon_name}, for --trusted-daemon")
+	trusted := fs.String("trusted-daemon", "", "as the milter with --milter-trusted-daemon NAME")
 	return withData(ctx, e, fs, df, args, func(d *data, _ []string) error {
-		if err := requireFlags("user", *user, "from", *from); err != nil {
+		asMilter := snd.AuthName != "" || snd.ClientAddr != ""
+		if *user != "" && asMilter {
+			return usagef("give --user, or --auth-user/--client-ip (as the milter would see the sender), not both")
+		}
+		if !asMilter {
+			if err := requireFlags("user", *user, "from", *from); err != nil {
+				return err
+			}
+		} else if err := requireFlags("from", *from); err != nil {
 			return err
 		}
-		dec, err := d.admin.Explain(ctx, admin.CLI(), *user, *from)
+		var dec policy.Decision
+		var err error
+		if asMilter {
+			if dec = milter.Decide(ctx, d.db, snd, *trusted, *from); dec.Err != nil {
+				err = dec.Err
+			}
+		} else {
+			dec, err = d.admin.Explain(ctx, admin.CLI(), *user, *from)
+		}
 		if err != nil {
 			return err
 		}

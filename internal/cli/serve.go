@@ -157,7 +157,7 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           httpHandler(a, metrics.Sources{Relay: m.metrics, Queue: m.spool, Lifecycle: mon}, rd, loginThrottle(d, log), log),
+		Handler:           httpHandler(a, metrics.Sources{Relay: m.metrics, Milter: m.milterStats, Queue: m.spool, Lifecycle: mon}, rd, loginThrottle(d, log), log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -166,7 +166,7 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		ErrorLog:          slog.NewLogLogger(h, slog.LevelWarn),
 	}
 	log.Info("serving", "http", ln.Addr().String(), "submission", m.addrs[relay.ModeSubmission],
-		"submissions", m.addrs[relay.ModeSubmissions], "relay", m.addrs[relay.ModeRelay], "data", d.dir.Root)
+		"submissions", m.addrs[relay.ModeSubmissions], "relay", m.addrs[relay.ModeRelay], "milter", m.milterAddr, "data", d.dir.Root)
 	go func() { errc <- srv.Serve(ln) }()
 	rd.listening.Store(true)
 	var serveErr error

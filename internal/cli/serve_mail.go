@@ -9,12 +9,17 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	gomilter "github.com/d--j/go-milter"
 	"github.com/dkimd/dkimd/internal/datadir"
 	"github.com/dkimd/dkimd/internal/delivery"
 	"github.com/dkimd/dkimd/internal/keys"
+
+	"github.com/dkimd/dkimd/internal/milter"
 	"github.com/dkimd/dkimd/internal/queue"
 	"github.com/dkimd/dkimd/internal/relay"
 	"github.com/dkimd/dkimd/internal/store/postgres"
@@ -36,6 +41,10 @@ type mailFlags struct {
 	// signatureLifetime (x=) come from the lifecycle flags, which use
 	// them to tell when a retired key is safe to revoke.
 	queueLifetime, signatureLifetime time.Duration
+	// The milter (off unless milterAddr is set).
+	milterAddr, milterTrusted string
+	milterMode                os.FileMode
+	milterOnError             milter.OnError
 }
 
 func addMailFlags(fs *flag.FlagSet) *mailFlags {
@@ -59,6 +68,25 @@ func addMailFlags(fs *flag.FlagSet) *mailFlags {
 	fs.IntVar(&m.maxConns, "max-connections", relay.DefaultMaxConnections, "concurrent connections on each mail listener (each has its own budget)")
 	fs.IntVar(&m.maxConnsPerIP, "max-connections-per-ip", relay.DefaultMaxConnectionsPerIP, "concurrent connections from one address (IPv6: one /64) on each mail listener")
 	fs.DurationVar(&m.preAuthIdle, "preauth-idle-timeout", relay.DefaultPreAuthIdleTimeout, "idle timeout of a mail connection until AUTH succeeds (on the relay port: until MAIL is accepted); 5m after that")
+	fs.StringVar(&m.milterAddr, "listen-milter", "", `milter socket for Postfix or Sendmail: unix:/path or inet:HOST:PORT ("" to turn off)`)
+	m.milterMode = 0o660
+	fs.Func("milter-socket-mode", "permissions of a unix: milter socket, octal (default 0660: the MTA's user must be in dkimd's group)", func(v string) error {
+		n, err := strconv.ParseUint(v, 8, 32)
+		if err != nil || n == 0 || n > 0o777 {
+			return fmt.Errorf("want an octal mode such as 0660")
+		}
+		m.milterMode = os.FileMode(n)
+		return nil
+	})
+	fs.StringVar(&m.milterTrusted, "milter-trusted-daemon", "", "sign only mail from the MTA listener with this {daemon_name} (Postfix milter_macro_daemon_name); default: every listener")
+	fs.Func("milter-on-error", "when a signature is due and cannot be made: tempfail (the MTA retries; the default) or accept (pass unsigned)", func(v string) error {
+		oe, err := milter.ParseOnError(v)
+		if err != nil {
+			return fmt.Errorf("want tempfail or accept")
+		}
+		m.milterOnError = oe
+		return nil
+	})
 	return m
 }
 
@@ -76,6 +104,9 @@ type mail struct {
 	relay        *relay.Server
 	metrics      *relay.Metrics
 	addrs        map[relay.Mode]string
+	milter       *milter.Server
+	milterAddr   string
+	milterStats  *milter.Metrics
 	stopDelivery context.CancelFunc
 	delivered    chan struct{} // closed when delivery has stopped
 }
@@ -184,6 +215,11 @@ func startMail(ctx context.Context, m *mailFlags, d *data, src *keys.Source, log
 			}
 		}()
 	}
+	if err := out.startMilter(ctx, m, d, src, log, errc); err != nil {
+		out.relay.Close()
+		spool.Close()
+		return nil, err
+	}
 	// Delivery starts last, so no failure above leaves it running on a
 	// closed spool; stop ends it before the spool closes.
 	dctx, cancel := context.WithCancel(ctx)
@@ -197,10 +233,56 @@ func startMail(ctx context.Context, m *mailFlags, d *data, src *keys.Source, log
 	return out, nil
 }
 
+// milterWarnings routes go-milter's own warnings (a connection that broke
+// off, a command it does not know) into serve's log, so that JSON logs stay
+// JSON. The hook is a variable of the library, so it is set once per
+// process, to the log of the first serve that runs a milter.
+var milterWarnings sync.Once
+
+// startMilter starts the milter listener, if one is configured: it signs
+// with the same store, keys and rule as the relay, for an MTA that passes
+// its own mail by.
+func (out *mail) startMilter(ctx context.Context, m *mailFlags, d *data, src *keys.Source, log *slog.Logger, errc chan<- error) error {
+	if m.milterAddr == "" {
+		return nil
+	}
+	milterWarnings.Do(func() {
+		mlog := log.With("listener", "milter")
+		gomilter.LogWarning = func(format string, v ...any) {
+			mlog.Warn("milter_protocol_warning", "detail", fmt.Sprintf(format, v...))
+		}
+	})
+	out.milterStats = &milter.Metrics{}
+	srv, err := milter.New(milter.Options{
+		Directory: d.db, Keys: src, TrustedDaemon: m.milterTrusted, OnError: m.milterOnError,
+		SignatureLifetime: m.signatureLifetime, Log: log.With("listener", "milter"), Metrics: out.milterStats,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := milter.Listen(ctx, m.milterAddr, m.milterMode)
+	if err != nil {
+		return err
+	}
+	out.milter, out.milterAddr = srv, ln.Addr().String()
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, milter.ErrClosed) {
+			errc <- err
+		}
+	}()
+	return nil
+}
+
 // stop ends the listeners (waiting for sessions up to ctx), then delivery,
 // then closes the spool.
 func (m *mail) stop(ctx context.Context) error {
 	err := m.relay.Shutdown(ctx)
+	if m.milter != nil {
+		// A message in flight fails at the MTA, which retries it.
+		if merr := m.milter.Shutdown(ctx); err == nil {
+			err = merr
+		}
+	}
 	if m.stopDelivery != nil {
 		m.stopDelivery()
 		select {

@@ -146,6 +146,8 @@ listen-http = 127.0.0.1:1
 listen-submission = ""
 listen-submissions = ""
 listen-relay = 127.0.0.1:0
+listen-milter = inet:127.0.0.1:0
+milter-on-error = accept
 
 hostname = "conf.test"
 log-format = json
@@ -160,7 +162,7 @@ log-format = json
 			&Env{Stdin: strings.NewReader(""), Stdout: &stderr, Stderr: &stderr, Getenv: func(string) string { return "" }})
 	}()
 	var serving struct {
-		HTTP, Submission, Submissions, Relay string
+		HTTP, Submission, Submissions, Relay, Milter string
 	}
 	for deadline := time.Now().Add(20 * time.Second); serving.Relay == ""; time.Sleep(20 * time.Millisecond) {
 		for _, line := range strings.Split(stderr.String(), "\n") {
@@ -176,6 +178,13 @@ log-format = json
 	}
 	if serving.HTTP != addr || serving.Submission != "" || serving.Submissions != "" {
 		t.Errorf("serving %+v: want http %s (the command line's) and both submission ports off", serving, addr)
+	}
+	if serving.Milter == "" {
+		t.Error("no milter listener from the file's listen-milter")
+	} else if mc, err := net.Dial("tcp", serving.Milter); err != nil {
+		t.Errorf("milter listener: %v", err)
+	} else {
+		mc.Close()
 	}
 	c, err := net.Dial("tcp", serving.Relay)
 	if err != nil {

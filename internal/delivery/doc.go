@@ -18,5 +18,5 @@
 //
 // It must not import relay, milter, web, cli, admin, store, policy or keys:
 // it moves bytes the queue holds and knows nothing about who signed them.
-// Of dkimd it imports only queue.
+// Of dkimd it imports only queue and mailaddr (a recipient's domain).
 package delivery

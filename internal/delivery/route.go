@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dkimd/dkimd/internal/mailaddr"
 	"github.com/miekg/dns"
 )
 
@@ -138,12 +139,14 @@ func (r *DNSResolver) LookupHost(ctx context.Context, host string) ([]string, er
 
 func trimDot(s string) string { return strings.TrimSuffix(s, ".") }
 
-// domainOf is the lower-cased domain of an address, without a trailing
-// dot; "" when the address has none.
+// domainOf is what a recipient is routed by: its canonical domain, or its
+// address literal as written (mailaddr.Address.DomainPart). The queue
+// holds only recipients mailaddr.ParseAddress accepts; "" for any other,
+// which no MX lookup finds.
 func domainOf(addr string) string {
-	i := strings.LastIndexByte(addr, '@')
-	if i < 1 || i == len(addr)-1 {
+	a, err := mailaddr.ParseAddress(addr, mailaddr.AddressOptions{IPLiterals: true})
+	if err != nil {
 		return ""
 	}
-	return strings.ToLower(strings.TrimSuffix(addr[i+1:], "."))
+	return a.DomainPart()
 }

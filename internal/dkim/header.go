@@ -2,15 +2,13 @@ package dkim
 
 import (
 	"bytes"
-	"errors"
-	"fmt"
 	"strings"
 )
 
 // Errors about the message itself.
 var (
-	ErrMalformedHeader = errors.New("dkim: malformed message header")
-	ErrHeaderTooLarge  = errors.New("dkim: message header too large")
+	ErrMalformedHeader = sentinel("malformed message header")
+	ErrHeaderTooLarge  = sentinel("message header too large")
 )
 
 // DefaultMaxHeaderBytes bounds the header kept in memory while signing or
@@ -141,7 +139,7 @@ func (s *headerSplitter) done(n int, body []byte) (bool, []byte, []byte, error) 
 }
 
 func (s *headerSplitter) tooLarge() error {
-	return fmt.Errorf("%w: more than %d bytes before the empty line that ends it", ErrHeaderTooLarge, s.max)
+	return errorf(ErrHeaderTooLarge, ": ", "more than %d bytes before the empty line that ends it", s.max)
 }
 
 // rest returns the whole input when the stream ended inside the header: a
@@ -164,7 +162,7 @@ func parseHeader(h []byte) ([]field, error) {
 		l = bytes.TrimSuffix(l, []byte("\r"))
 		if len(l) > 0 && isWSP(l[0]) {
 			if len(fields) == 0 {
-				return nil, fmt.Errorf("%w: line 1 starts with white space", ErrMalformedHeader)
+				return nil, errorf(ErrMalformedHeader, ": ", "line 1 starts with white space")
 			}
 			f := &fields[len(fields)-1]
 			f.raw = append(append(f.raw, l...), crlf...)
@@ -172,11 +170,11 @@ func parseHeader(h []byte) ([]field, error) {
 		}
 		colon := bytes.IndexByte(l, ':')
 		if colon < 0 {
-			return nil, fmt.Errorf("%w: line %d is not a header field (no colon)", ErrMalformedHeader, line)
+			return nil, errorf(ErrMalformedHeader, ": ", "line %d is not a header field (no colon)", line)
 		}
 		name := string(bytes.TrimRight(l[:colon], " \t"))
 		if !validFieldName(name) {
-			return nil, fmt.Errorf("%w: line %d has an invalid field name", ErrMalformedHeader, line)
+			return nil, errorf(ErrMalformedHeader, ": ", "line %d has an invalid field name", line)
 		}
 		raw := make([]byte, 0, len(l)+2)
 		raw = append(append(raw, l...), crlf...)

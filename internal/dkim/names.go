@@ -2,6 +2,14 @@ package dkim
 
 import "strings"
 
+// These checks are the tag syntax of RFC 6376 for a verifier of arbitrary
+// mail, and stay here rather than in internal/mailaddr: this package
+// imports only the standard library (mailaddr needs golang.org/x/net/idna),
+// and a verifier must judge tags by the RFC's ABNF, which is looser than
+// the canonical domain (IDNA-mapped, lower case, two labels or more) that
+// mailaddr.Domain is for the domains dkimd keeps keys for. A canonical
+// Domain always passes ValidDomain.
+
 // validDomain reports whether s is a domain name as d= takes it
 // (RFC 6376 §3.5: sub-domain 1*("." sub-domain)): at least two labels of
 // letters, digits and inner hyphens, each at most 63 bytes, 253 in all.

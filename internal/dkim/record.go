@@ -6,22 +6,20 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
-	"errors"
-	"fmt"
 	"strings"
 )
 
 // Errors from parsing a DNS key record (RFC 6376 §3.6.1), one per failure
 // class. The dnscheck package turns them into advice.
 var (
-	ErrRecordSyntax  = errors.New("dkim: key record is not a valid tag list")
-	ErrRecordVersion = errors.New("dkim: key record has a wrong v= tag")
-	ErrRecordNoKey   = errors.New("dkim: key record has no p= tag")
-	ErrKeyRevoked    = errors.New("dkim: key revoked (empty p=)")
-	ErrKeyType       = errors.New("dkim: unsupported key type")
-	ErrKeyDecode     = errors.New("dkim: public key does not decode")
-	ErrKeyTooShort   = errors.New("dkim: RSA key shorter than 1024 bits")
-	ErrKeyService    = errors.New("dkim: key record is not for email (s= tag)")
+	ErrRecordSyntax  = sentinel("key record is not a valid tag list")
+	ErrRecordVersion = sentinel("key record has a wrong v= tag")
+	ErrRecordNoKey   = sentinel("key record has no p= tag")
+	ErrKeyRevoked    = sentinel("key revoked (empty p=)")
+	ErrKeyType       = sentinel("unsupported key type")
+	ErrKeyDecode     = sentinel("public key does not decode")
+	ErrKeyTooShort   = sentinel("RSA key shorter than 1024 bits")
+	ErrKeyService    = sentinel("key record is not for email (s= tag)")
 )
 
 // MinRSABits is the shortest RSA key a verifier accepts (RFC 8301 §3.2).
@@ -60,15 +58,15 @@ func (r *Record) AllowsHash(h string) bool {
 func ParseRecord(txt string) (*Record, error) {
 	tags, err := ParseTagList(txt)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s", ErrRecordSyntax, tagListDetail(err))
+		return nil, errorf(ErrRecordSyntax, ": ", "%s", tagListDetail(err))
 	}
 	if len(tags) > 0 && tags[0].Name != "v" {
 		if _, ok := tags.Get("v"); ok {
-			return nil, fmt.Errorf("%w: v= must be the first tag", ErrRecordVersion)
+			return nil, errorf(ErrRecordVersion, ": ", "v= must be the first tag")
 		}
 	}
 	if v, ok := tags.Get("v"); ok && v != "DKIM1" {
-		return nil, fmt.Errorf("%w: v=%s, want v=DKIM1", ErrRecordVersion, clip(v))
+		return nil, errorf(ErrRecordVersion, ": ", "v=%s, want v=DKIM1", clip(v))
 	}
 	r := &Record{KeyType: "rsa"}
 	if k, ok := tags.Get("k"); ok {
@@ -89,7 +87,7 @@ func ParseRecord(txt string) (*Record, error) {
 		return nil, ErrRecordNoKey
 	}
 	if r.Services != nil && !hasItem(r.Services, "*") && !hasItem(r.Services, "email") {
-		return r, fmt.Errorf("%w: s=%s", ErrKeyService, clip(strings.Join(r.Services, ":")))
+		return r, errorf(ErrKeyService, ": ", "s=%s", clip(strings.Join(r.Services, ":")))
 	}
 	p = removeFWS(p)
 	if p == "" {
@@ -97,7 +95,7 @@ func ParseRecord(txt string) (*Record, error) {
 	}
 	der, err := base64.StdEncoding.DecodeString(p)
 	if err != nil {
-		return r, fmt.Errorf("%w: p= is not valid base64 (%d characters; cut short?)", ErrKeyDecode, len(p))
+		return r, errorf(ErrKeyDecode, ": ", "p= is not valid base64 (%d characters; cut short?)", len(p))
 	}
 	switch r.KeyType {
 	case "rsa":
@@ -108,11 +106,11 @@ func ParseRecord(txt string) (*Record, error) {
 		r.PublicKey = pub
 	case "ed25519":
 		if len(der) != ed25519.PublicKeySize {
-			return r, fmt.Errorf("%w: an Ed25519 key is 32 bytes, p= holds %d", ErrKeyDecode, len(der))
+			return r, errorf(ErrKeyDecode, ": ", "an Ed25519 key is 32 bytes, p= holds %d", len(der))
 		}
 		r.PublicKey = ed25519.PublicKey(der)
 	default:
-		return r, fmt.Errorf("%w: k=%s", ErrKeyType, clip(r.KeyType))
+		return r, errorf(ErrKeyType, ": ", "k=%s", clip(r.KeyType))
 	}
 	return r, nil
 }
@@ -124,16 +122,16 @@ func parseRSAPublicKey(der []byte) (*rsa.PublicKey, error) {
 	if k, err := x509.ParsePKIXPublicKey(der); err == nil {
 		rk, ok := k.(*rsa.PublicKey)
 		if !ok {
-			return nil, fmt.Errorf("%w: p= holds a %T key, k= says rsa", ErrKeyType, k)
+			return nil, errorf(ErrKeyType, ": ", "p= holds a %T key, k= says rsa", k)
 		}
 		pub = rk
 	} else if k, err := x509.ParsePKCS1PublicKey(der); err == nil {
 		pub = k
 	} else {
-		return nil, fmt.Errorf("%w: p= is not an RSA public key (%d bytes; cut short?)", ErrKeyDecode, len(der))
+		return nil, errorf(ErrKeyDecode, ": ", "p= is not an RSA public key (%d bytes; cut short?)", len(der))
 	}
 	if bits := pub.N.BitLen(); bits < MinRSABits {
-		return nil, fmt.Errorf("%w: %d bits (RFC 8301)", ErrKeyTooShort, bits)
+		return nil, errorf(ErrKeyTooShort, ": ", "%d bits (RFC 8301)", bits)
 	}
 	return pub, nil
 }
@@ -154,13 +152,13 @@ func RecordValue(pub crypto.PublicKey) (string, error) {
 	case *rsa.PublicKey:
 		der, err := x509.MarshalPKIXPublicKey(pub)
 		if err != nil {
-			return "", fmt.Errorf("%w: %v", ErrKeyType, err)
+			return "", errorf(ErrKeyType, ": ", "%v", err)
 		}
 		k, raw = "rsa", der
 	case ed25519.PublicKey:
 		k, raw = "ed25519", pub
 	default:
-		return "", fmt.Errorf("%w: %T", ErrKeyType, pub)
+		return "", errorf(ErrKeyType, ": ", "%T", pub)
 	}
 	return "v=DKIM1; k=" + k + "; p=" + base64.StdEncoding.EncodeToString(raw), nil
 }

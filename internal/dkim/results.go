@@ -99,10 +99,10 @@ func (n NetResolver) LookupTXT(ctx context.Context, name string) ([]string, erro
 	txts, err := r.LookupTXT(ctx, name)
 	var dnsErr *net.DNSError
 	if errors.As(err, &dnsErr) && dnsErr.IsNotFound {
-		return nil, fmt.Errorf("%w: %s", ErrKeyNotFound, name)
+		return nil, errorf(ErrKeyNotFound, ": ", "%s", name)
 	}
 	if err == nil && len(txts) == 0 {
-		return nil, fmt.Errorf("%w: %s", ErrKeyNotFound, name)
+		return nil, errorf(ErrKeyNotFound, ": ", "%s", name)
 	}
 	return txts, err
 }

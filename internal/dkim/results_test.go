@@ -2,7 +2,6 @@ package dkim
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
 )
@@ -139,8 +138,9 @@ func TestResultReason(t *testing.T) {
 	if got := r.Reason(); got != "key revoked (empty p=)" {
 		t.Errorf("Reason = %q", got)
 	}
-	r.Err = errors.New("dkim: bad\r\nthing\t\"x\"")
-	if got, want := r.resinfo(), `dkim=permerror reason="bad  thing \"x\""`; got != want {
+	// The detail quotes the signature, which may hold anything.
+	r.Err = errorf(ErrSignatureSyntax, ": ", "bad\r\nthing\t\"x\"")
+	if got, want := r.resinfo(), `dkim=permerror reason="malformed DKIM-Signature: bad  thing \"x\""`; got != want {
 		t.Errorf("resinfo = %q, want %q", got, want)
 	}
 }

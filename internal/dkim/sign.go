@@ -7,7 +7,6 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -36,9 +35,9 @@ var DefaultOversign = []string{
 
 // Errors from signing.
 var (
-	ErrNoKeys      = errors.New("dkim: no signing keys given")
-	ErrKeyMismatch = errors.New("dkim: signing key unusable")
-	ErrFromCount   = errors.New("dkim: message must have exactly one From field")
+	ErrNoKeys      = sentinel("no signing keys given")
+	ErrKeyMismatch = sentinel("signing key unusable")
+	ErrFromCount   = sentinel("message must have exactly one From field")
 )
 
 // SignKey is a private key with the domain and selector where its public
@@ -103,7 +102,7 @@ func NewSigner(opts *SignOptions) (*Signer, error) {
 			return nil, err
 		}
 		if !validDomain(k.Domain) || !validSelector(k.Selector) {
-			return nil, fmt.Errorf("%w: invalid domain %q or selector %q", ErrKeyMismatch, clip(k.Domain), clip(k.Selector))
+			return nil, errorf(ErrKeyMismatch, ": ", "invalid domain %q or selector %q", clip(k.Domain), clip(k.Selector))
 		}
 	}
 	if o.HeaderKeys == nil {
@@ -146,18 +145,18 @@ func NewSigner(opts *SignOptions) (*Signer, error) {
 // algorithmFor names the a= value for a key: rsa-sha256 or ed25519-sha256.
 func algorithmFor(k crypto.Signer) (string, error) {
 	if k == nil {
-		return "", fmt.Errorf("%w: nil key", ErrKeyMismatch)
+		return "", errorf(ErrKeyMismatch, ": ", "nil key")
 	}
 	switch pub := k.Public().(type) {
 	case *rsa.PublicKey:
 		if pub.N.BitLen() < MinRSABits {
-			return "", fmt.Errorf("%w: RSA key of %d bits (RFC 8301 minimum is 1024)", ErrKeyMismatch, pub.N.BitLen())
+			return "", errorf(ErrKeyMismatch, ": ", "RSA key of %d bits (RFC 8301 minimum is 1024)", pub.N.BitLen())
 		}
 		return "rsa-sha256", nil
 	case ed25519.PublicKey:
 		return "ed25519-sha256", nil
 	}
-	return "", fmt.Errorf("%w: %T keys cannot sign DKIM", ErrKeyMismatch, k.Public())
+	return "", errorf(ErrKeyMismatch, ": ", "%T keys cannot sign DKIM", k.Public())
 }
 
 // Write takes the next bytes of the message.
@@ -195,7 +194,7 @@ func (s *Signer) startBody(header []byte) error {
 		}
 	}
 	if from != 1 {
-		return fmt.Errorf("%w (it has %d)", ErrFromCount, from)
+		return errorf(ErrFromCount, " ", "(it has %d)", from)
 	}
 	s.fields, s.inBody = fields, true
 	return nil
@@ -334,7 +333,7 @@ func signHeader(k crypto.Signer, c Canonicalization, fields []field, names []str
 	}
 	b, err := k.Sign(rand.Reader, digest, opts)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrKeyMismatch, err)
+		return nil, errorf(ErrKeyMismatch, ": ", "%v", err)
 	}
 	return b, nil
 }

@@ -11,7 +11,7 @@ import (
 
 // ErrSignatureSyntax is returned for a DKIM-Signature field that cannot be
 // used: a bad tag list, a missing required tag, a malformed value.
-var ErrSignatureSyntax = errors.New("dkim: malformed DKIM-Signature")
+var ErrSignatureSyntax = sentinel("malformed DKIM-Signature")
 
 // Signature holds the tags of a DKIM-Signature field (RFC 6376 §3.5).
 type Signature struct {
@@ -45,57 +45,57 @@ func (s *Signature) HashAlgorithm() string { _, h, _ := strings.Cut(s.Algorithm,
 func ParseSignature(value string) (*Signature, error) {
 	tags, err := ParseTagList(value)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s", ErrSignatureSyntax, tagListDetail(err))
+		return nil, errorf(ErrSignatureSyntax, ": ", "%s", tagListDetail(err))
 	}
 	s := &Signature{BodyLength: -1, HeaderCanon: Simple, BodyCanon: Simple}
 	for _, name := range []string{"v", "a", "b", "bh", "d", "h", "s"} {
 		if _, ok := tags.Get(name); !ok {
-			return nil, fmt.Errorf("%w: required tag %s= is missing", ErrSignatureSyntax, name)
+			return nil, errorf(ErrSignatureSyntax, ": ", "required tag %s= is missing", name)
 		}
 	}
 	s.Version, _ = tags.Get("v")
 	if s.Version != "1" {
-		return nil, fmt.Errorf("%w: v=%s, want v=1", ErrSignatureSyntax, clip(s.Version))
+		return nil, errorf(ErrSignatureSyntax, ": ", "v=%s, want v=1", clip(s.Version))
 	}
 	s.Algorithm, _ = tags.Get("a")
 	s.Algorithm = strings.ToLower(s.Algorithm)
 	if k, h, ok := strings.Cut(s.Algorithm, "-"); !ok || k == "" || h == "" {
-		return nil, fmt.Errorf("%w: a=%s is not key-hash, e.g. rsa-sha256", ErrSignatureSyntax, clip(s.Algorithm))
+		return nil, errorf(ErrSignatureSyntax, ": ", "a=%s is not key-hash, e.g. rsa-sha256", clip(s.Algorithm))
 	}
 	if b, _ := tags.Get("b"); true {
 		if s.Data, err = decodeB64(b); err != nil {
-			return nil, fmt.Errorf("%w: b= %v", ErrSignatureSyntax, err)
+			return nil, errorf(ErrSignatureSyntax, ": ", "b= %v", err)
 		}
 		s.b64 = removeFWS(b)
 	}
 	if bh, _ := tags.Get("bh"); true {
 		if s.BodyHash, err = decodeB64(bh); err != nil {
-			return nil, fmt.Errorf("%w: bh= %v", ErrSignatureSyntax, err)
+			return nil, errorf(ErrSignatureSyntax, ": ", "bh= %v", err)
 		}
 	}
 	s.Domain, _ = tags.Get("d")
 	s.Selector, _ = tags.Get("s")
 	if s.Domain == "" || s.Selector == "" {
-		return nil, fmt.Errorf("%w: empty d= or s=", ErrSignatureSyntax)
+		return nil, errorf(ErrSignatureSyntax, ": ", "empty d= or s=")
 	}
 	h, _ := tags.Get("h")
 	for _, name := range strings.Split(h, ":") {
 		name = trimFWS(name)
 		if !validFieldName(name) {
-			return nil, fmt.Errorf("%w: h= holds an invalid field name %q", ErrSignatureSyntax, clip(name))
+			return nil, errorf(ErrSignatureSyntax, ": ", "h= holds an invalid field name %q", clip(name))
 		}
 		s.Headers = append(s.Headers, name)
 	}
 	if c, ok := tags.Get("c"); ok {
 		if s.HeaderCanon, s.BodyCanon, err = parseCanonicalization(c); err != nil {
-			return nil, fmt.Errorf("%w: c= %v", ErrSignatureSyntax, err)
+			return nil, errorf(ErrSignatureSyntax, ": ", "c= %v", err)
 		}
 	}
 	s.Identity, _ = tags.Get("i")
 	if l, ok := tags.Get("l"); ok {
 		n, err := parseDecimal(l, 76)
 		if err != nil {
-			return nil, fmt.Errorf("%w: l= %v", ErrSignatureSyntax, err)
+			return nil, errorf(ErrSignatureSyntax, ": ", "l= %v", err)
 		}
 		s.BodyLength = n
 	}
@@ -103,14 +103,14 @@ func ParseSignature(value string) (*Signature, error) {
 	if t, ok := tags.Get("t"); ok {
 		n, err := parseDecimal(t, 12)
 		if err != nil {
-			return nil, fmt.Errorf("%w: t= %v", ErrSignatureSyntax, err)
+			return nil, errorf(ErrSignatureSyntax, ": ", "t= %v", err)
 		}
 		s.Timestamp, s.HasTimestamp = time.Unix(n, 0), true
 	}
 	if x, ok := tags.Get("x"); ok {
 		n, err := parseDecimal(x, 12)
 		if err != nil {
-			return nil, fmt.Errorf("%w: x= %v", ErrSignatureSyntax, err)
+			return nil, errorf(ErrSignatureSyntax, ": ", "x= %v", err)
 		}
 		s.Expiration, s.HasExpiration = time.Unix(n, 0), true
 	}

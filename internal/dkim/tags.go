@@ -1,14 +1,13 @@
 package dkim
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 )
 
 // ErrTagList is returned for text that is not a valid tag=value list
 // (RFC 6376 §3.2).
-var ErrTagList = errors.New("dkim: malformed tag list")
+var ErrTagList = sentinel("malformed tag list")
 
 // Tag is one tag=value pair of a tag list, with surrounding folding white
 // space removed.
@@ -20,9 +19,12 @@ type Tag struct {
 // TagList is a parsed tag list in the order written.
 type TagList []Tag
 
-// tagListDetail returns what a ParseTagList error says after its class.
+// tagListDetail returns what a ParseTagList error adds to its class.
 func tagListDetail(err error) string {
-	return strings.TrimPrefix(err.Error(), ErrTagList.Error()+": ")
+	if e, ok := err.(*detailError); ok && e.class == ErrTagList {
+		return e.detail
+	}
+	return reason(err)
 }
 
 // Get returns the value of the named tag and whether it is present.
@@ -50,24 +52,24 @@ func ParseTagList(s string) (TagList, error) {
 				break // a trailing ";" is allowed
 			}
 			if len(specs) == 1 {
-				return nil, fmt.Errorf("%w: empty", ErrTagList)
+				return nil, errorf(ErrTagList, ": ", "empty")
 			}
-			return nil, fmt.Errorf("%w: empty tag at position %d", ErrTagList, i+1)
+			return nil, errorf(ErrTagList, ": ", "empty tag at position %d", i+1)
 		}
 		eq := strings.IndexByte(spec, '=')
 		if eq < 0 {
-			return nil, fmt.Errorf("%w: %q has no \"=\"", ErrTagList, clip(trimFWS(spec)))
+			return nil, errorf(ErrTagList, ": ", "%q has no \"=\"", clip(trimFWS(spec)))
 		}
 		name := trimFWS(spec[:eq])
 		if !validTagName(name) {
-			return nil, fmt.Errorf("%w: invalid tag name %q", ErrTagList, clip(name))
+			return nil, errorf(ErrTagList, ": ", "invalid tag name %q", clip(name))
 		}
 		value := trimFWS(spec[eq+1:])
 		if err := checkTagValue(value); err != nil {
-			return nil, fmt.Errorf("%w: tag %s: %v", ErrTagList, name, err)
+			return nil, errorf(ErrTagList, ": ", "tag %s: %v", name, err)
 		}
 		if _, dup := l.Get(name); dup {
-			return nil, fmt.Errorf("%w: tag %s appears twice", ErrTagList, name)
+			return nil, errorf(ErrTagList, ": ", "tag %s appears twice", name)
 		}
 		l = append(l, Tag{Name: name, Value: value})
 	}

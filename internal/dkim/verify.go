@@ -31,21 +31,21 @@ const (
 // Errors that classify a failed verification; Result.Err wraps one of them
 // (or one of the record errors, such as ErrKeyRevoked).
 var (
-	ErrKeyNotFound     = errors.New("dkim: no key record found")
-	ErrTempDNS         = errors.New("dkim: temporary DNS failure")
-	ErrAlgorithm       = errors.New("dkim: algorithm not accepted")
-	ErrBadDomain       = errors.New("dkim: d= is not a valid domain name")
-	ErrIdentity        = errors.New("dkim: i= is not within d=")
-	ErrFromNotSigned   = errors.New("dkim: From is not signed")
-	ErrExpired         = errors.New("dkim: signature expired")
-	ErrKeyRefused      = errors.New("dkim: key record rules out this signature")
-	ErrBodyHash        = errors.New("dkim: body hash did not verify")
-	ErrSignature       = errors.New("dkim: signature did not verify")
-	ErrBodyLength      = errors.New("dkim: l= is longer than the body")
-	ErrPartialBody     = errors.New("dkim: signature covers only part of the body (l=)")
-	ErrTooManySigs     = errors.New("dkim: too many signatures, not checked")
-	ErrFieldTooLarge   = errors.New("dkim: DKIM-Signature field too large")
-	ErrUnsupportedHash = errors.New("dkim: hash algorithm not supported")
+	ErrKeyNotFound     = sentinel("no key record found")
+	ErrTempDNS         = sentinel("temporary DNS failure")
+	ErrAlgorithm       = sentinel("algorithm not accepted")
+	ErrBadDomain       = sentinel("d= is not a valid domain name")
+	ErrIdentity        = sentinel("i= is not within d=")
+	ErrFromNotSigned   = sentinel("From is not signed")
+	ErrExpired         = sentinel("signature expired")
+	ErrKeyRefused      = sentinel("key record rules out this signature")
+	ErrBodyHash        = sentinel("body hash did not verify")
+	ErrSignature       = sentinel("signature did not verify")
+	ErrBodyLength      = sentinel("l= is longer than the body")
+	ErrPartialBody     = sentinel("signature covers only part of the body (l=)")
+	ErrTooManySigs     = sentinel("too many signatures, not checked")
+	ErrFieldTooLarge   = sentinel("DKIM-Signature field too large")
+	ErrUnsupportedHash = sentinel("hash algorithm not supported")
 )
 
 // Resolver looks up the TXT records at a name. Each returned string is one
@@ -114,7 +114,7 @@ func (r *Result) Reason() string {
 		}
 		return "good signature"
 	}
-	return strings.TrimPrefix(r.Err.Error(), "dkim: ")
+	return reason(r.Err)
 }
 
 // Verifier checks the DKIM signatures of a message written to it.
@@ -230,7 +230,7 @@ func (v *Verifier) startBody(header []byte) error {
 		c := &check{raw: f.raw}
 		v.checks = append(v.checks, c)
 		if len(v.checks) > v.opts.MaxSignatures {
-			c.decide(StatusPermError, fmt.Errorf("%w (limit %d)", ErrTooManySigs, v.opts.MaxSignatures))
+			c.decide(StatusPermError, errorf(ErrTooManySigs, " ", "(limit %d)", v.opts.MaxSignatures))
 			continue
 		}
 		if len(f.raw) > maxSignatureField {
@@ -268,18 +268,18 @@ func (v *Verifier) precheck(c *check, f field) {
 	switch s.Algorithm {
 	case "rsa-sha256", "ed25519-sha256":
 	case "rsa-sha1":
-		c.decide(StatusPermError, fmt.Errorf("%w: rsa-sha1 is obsolete (RFC 8301 §3.1)", ErrAlgorithm))
+		c.decide(StatusPermError, errorf(ErrAlgorithm, ": ", "rsa-sha1 is obsolete (RFC 8301 §3.1)"))
 		return
 	default:
-		c.decide(StatusPermError, fmt.Errorf("%w: a=%s", ErrAlgorithm, clip(s.Algorithm)))
+		c.decide(StatusPermError, errorf(ErrAlgorithm, ": ", "a=%s", clip(s.Algorithm)))
 		return
 	}
 	if !validDomain(s.Domain) {
-		c.decide(StatusPermError, fmt.Errorf("%w: d=%s", ErrBadDomain, clip(s.Domain)))
+		c.decide(StatusPermError, errorf(ErrBadDomain, ": ", "d=%s", clip(s.Domain)))
 		return
 	}
 	if !validSelector(s.Selector) && !validSelector(strings.ReplaceAll(s.Selector, "_", "x")) {
-		c.decide(StatusPermError, fmt.Errorf("%w: s=%s is not a valid selector", ErrSignatureSyntax, clip(s.Selector)))
+		c.decide(StatusPermError, errorf(ErrSignatureSyntax, ": ", "s=%s is not a valid selector", clip(s.Selector)))
 		return
 	}
 	if s.Identity != "" {
@@ -287,7 +287,7 @@ func (v *Verifier) precheck(c *check, f field) {
 		idDomain := strings.ToLower(s.Identity[at+1:])
 		d := strings.ToLower(s.Domain)
 		if at < 0 || (idDomain != d && !strings.HasSuffix(idDomain, "."+d)) {
-			c.decide(StatusPermError, fmt.Errorf("%w: i=%s, d=%s (RFC 6376 §3.5)", ErrIdentity, clip(s.Identity), clip(s.Domain)))
+			c.decide(StatusPermError, errorf(ErrIdentity, ": ", "i=%s, d=%s (RFC 6376 §3.5)", clip(s.Identity), clip(s.Domain)))
 			return
 		}
 	}
@@ -296,21 +296,21 @@ func (v *Verifier) precheck(c *check, f field) {
 		fromSigned = fromSigned || strings.EqualFold(h, "from")
 	}
 	if !fromSigned {
-		c.decide(StatusPermError, fmt.Errorf("%w (RFC 6376 §5.4)", ErrFromNotSigned))
+		c.decide(StatusPermError, errorf(ErrFromNotSigned, " ", "(RFC 6376 §5.4)"))
 		return
 	}
 	if s.HasExpiration {
 		if s.HasTimestamp && !s.Expiration.After(s.Timestamp) {
-			c.decide(StatusPermError, fmt.Errorf("%w: x= is not after t= (RFC 6376 §3.5)", ErrSignatureSyntax))
+			c.decide(StatusPermError, errorf(ErrSignatureSyntax, ": ", "x= is not after t= (RFC 6376 §3.5)"))
 			return
 		}
 		if now := v.opts.Now(); now.After(s.Expiration) {
-			c.decide(StatusPermError, fmt.Errorf("%w at %s", ErrExpired, s.Expiration.UTC().Format(time.RFC3339)))
+			c.decide(StatusPermError, errorf(ErrExpired, " ", "at %s", s.Expiration.UTC().Format(time.RFC3339)))
 			return
 		}
 	}
 	if s.QueryMethods != "" && !hasItem(splitColon(s.QueryMethods), "dns/txt") {
-		c.decide(StatusPermError, fmt.Errorf("%w: q=%s", ErrAlgorithm, clip(s.QueryMethods)))
+		c.decide(StatusPermError, errorf(ErrAlgorithm, ": ", "q=%s", clip(s.QueryMethods)))
 	}
 }
 
@@ -367,17 +367,17 @@ func (v *Verifier) finish(c *check, keys map[string]keyAnswer) {
 	rec := ans.rec
 	c.res.Testing = rec.Testing()
 	if rec.KeyType != s.KeyAlgorithm() {
-		c.decide(StatusPermError, fmt.Errorf("%w: key is k=%s, signature a=%s", ErrKeyRefused, clip(rec.KeyType), s.Algorithm))
+		c.decide(StatusPermError, errorf(ErrKeyRefused, ": ", "key is k=%s, signature a=%s", clip(rec.KeyType), s.Algorithm))
 		return
 	}
 	if !rec.AllowsHash(s.HashAlgorithm()) {
-		c.decide(StatusPermError, fmt.Errorf("%w: key allows h=%s only", ErrKeyRefused, clip(strings.Join(rec.HashAlgorithms, ":"))))
+		c.decide(StatusPermError, errorf(ErrKeyRefused, ": ", "key allows h=%s only", clip(strings.Join(rec.HashAlgorithms, ":"))))
 		return
 	}
 	if rec.Strict() && s.Identity != "" {
 		at := strings.LastIndexByte(s.Identity, '@')
 		if !strings.EqualFold(s.Identity[at+1:], s.Domain) {
-			c.decide(StatusPermError, fmt.Errorf("%w: key has t=s, i= must be in d= itself", ErrKeyRefused))
+			c.decide(StatusPermError, errorf(ErrKeyRefused, ": ", "key has t=s, i= must be in d= itself"))
 			return
 		}
 	}
@@ -389,7 +389,7 @@ func (v *Verifier) finish(c *check, keys map[string]keyAnswer) {
 	}
 	sum := c.body.sum
 	if s.BodyLength >= 0 && s.BodyLength > sum.total {
-		c.decide(StatusFail, fmt.Errorf("%w: l=%d, canonical body is %d bytes", ErrBodyLength, s.BodyLength, sum.total))
+		c.decide(StatusFail, errorf(ErrBodyLength, ": ", "l=%d, canonical body is %d bytes", s.BodyLength, sum.total))
 		return
 	}
 	if subtle.ConstantTimeCompare(sum.h.Sum(nil), s.BodyHash) != 1 {
@@ -413,7 +413,7 @@ func (v *Verifier) finish(c *check, keys map[string]keyAnswer) {
 	if s.BodyLength >= 0 && s.BodyLength < sum.total {
 		// Content after l= is unsigned and could be anything: never
 		// present this as covering the message (RFC 6376 §8.2).
-		c.decide(StatusPolicy, fmt.Errorf("%w: %d of %d canonical body bytes", ErrPartialBody, s.BodyLength, sum.total))
+		c.decide(StatusPolicy, errorf(ErrPartialBody, ": ", "%d of %d canonical body bytes", s.BodyLength, sum.total))
 		return
 	}
 	c.res.Status, c.res.Err = StatusPass, nil
@@ -426,12 +426,12 @@ func lookupKey(ctx context.Context, r Resolver, name string) (*Record, error) {
 	txts, err := r.LookupTXT(ctx, name)
 	if err != nil {
 		if errors.Is(err, ErrKeyNotFound) {
-			return nil, fmt.Errorf("%w at %s", ErrKeyNotFound, name)
+			return nil, errorf(ErrKeyNotFound, " ", "at %s", name)
 		}
-		return nil, fmt.Errorf("%w: %s: %v", ErrTempDNS, name, err)
+		return nil, errorf(ErrTempDNS, ": ", "%s: %v", name, err)
 	}
 	if len(txts) == 0 {
-		return nil, fmt.Errorf("%w at %s", ErrKeyNotFound, name)
+		return nil, errorf(ErrKeyNotFound, " ", "at %s", name)
 	}
 	var firstErr error
 	for _, txt := range txts {
@@ -443,7 +443,7 @@ func lookupKey(ctx context.Context, r Resolver, name string) (*Record, error) {
 			firstErr = err
 		}
 	}
-	return nil, fmt.Errorf("%w (at %s)", firstErr, name)
+	return nil, errorf(firstErr, " ", "(at %s)", name)
 }
 
 // Verify reads a whole message and checks every DKIM signature in it.

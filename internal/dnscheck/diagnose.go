@@ -247,11 +247,11 @@ func (e *expectation) judge(r TXTRecord) finding {
 	if errors.Is(err, dkim.ErrKeyTooShort) {
 		return finding{
 			status: StatusWeakKey,
-			detail: fmt.Sprintf("%v", err),
+			detail: dkim.Describe(err),
 			advice: []string{"Receivers ignore RSA keys shorter than 1024 bits (RFC 8301). Generate a new key of 2048 bits on a new selector, publish it, and sign with it."},
 		}
 	}
-	return finding{status: StatusBadTags, detail: err.Error(), advice: []string{badTagAdvice(err) + " " + e.publishHint()}}
+	return finding{status: StatusBadTags, detail: dkim.Describe(err), advice: []string{badTagAdvice(err) + " " + e.publishHint()}}
 }
 
 func badTagAdvice(err error) string {

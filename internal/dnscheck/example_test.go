@@ -61,7 +61,7 @@ func ExampleReport_WriteText() {
 			},
 		},
 		Advice: []string{
-			"Right on: resolver, ns1.example.com 192.0.2.1:53. Not yet on: ns2.example.com 198.51.100.2:53 (not_found).",
+			"Right on: resolver, ns1.example.com 192.0.2.1:53. Not yet on: ns2.example.com 198.51.100.2:53 (no record).",
 			"DNS changes reach every name server within minutes, or hours for some providers: check again later.",
 		},
 		CheckedAt: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC),
@@ -85,7 +85,7 @@ func ExampleReport_WriteText() {
 	//     "v=DKIM1; k=ed25519; p=11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
 	//
 	// What to do:
-	//   - Right on: resolver, ns1.example.com 192.0.2.1:53. Not yet on: ns2.example.com 198.51.100.2:53 (not_found).
+	//   - Right on: resolver, ns1.example.com 192.0.2.1:53. Not yet on: ns2.example.com 198.51.100.2:53 (no record).
 	//   - DNS changes reach every name server within minutes, or hours for some providers: check again later.
 	//
 	// Checked at 2026-03-01T12:00:00Z.

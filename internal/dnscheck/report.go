@@ -214,7 +214,7 @@ func (c *checker) summarize(r *Report) {
 			r.Advice = append(r.Advice, "The resolver still gives the expected record from its cache, but no authoritative server does any more: it will stop when the cache expires.")
 		}
 		if len(temp) > 0 {
-			r.Advice = append(r.Advice, fmt.Sprintf("%d server(s) did not answer; they were left out.", len(temp)))
+			r.Advice = append(r.Advice, count(len(temp), "server did not answer; it was", "servers did not answer; they were")+" left out.")
 		}
 	}
 	for _, s := range r.Servers {
@@ -272,7 +272,7 @@ func propagation(good, bad []*ServerResult) []string {
 		have = append(have, serverName(s))
 	}
 	for _, s := range bad {
-		lag = append(lag, fmt.Sprintf("%s (%s)", serverName(s), s.Status))
+		lag = append(lag, fmt.Sprintf("%s (%s)", serverName(s), s.Status.Words()))
 	}
 	out := []string{
 		fmt.Sprintf("Right on: %s. Not yet on: %s.", strings.Join(have, ", "), strings.Join(lag, ", ")),
@@ -300,9 +300,18 @@ func disagreement(bad []*ServerResult) string {
 	}
 	var parts []string
 	for _, st := range order {
-		parts = append(parts, fmt.Sprintf("%s: %s", st, strings.Join(byStatus[st], ", ")))
+		parts = append(parts, fmt.Sprintf("%s: %s", st.Words(), strings.Join(byStatus[st], ", ")))
 	}
 	return "The servers do not agree (" + strings.Join(parts, "; ") + "): a change may still be on its way."
+}
+
+// count gives "1 server …" or "3 servers …": one and other are the
+// words after the number in the singular and the plural.
+func count(n int, one, other string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, other)
 }
 
 func serverName(s *ServerResult) string {

@@ -68,3 +68,41 @@ func (s Status) good(e Expect) bool {
 
 // String returns the status's stable name.
 func (s Status) String() string { return string(s) }
+
+// Words says what the status means in a few words for people, where String
+// gives the stable code for scripts: "no record" for StatusNotFound.
+func (s Status) Words() string {
+	switch s {
+	case StatusMatch:
+		return "the expected key"
+	case StatusPublished:
+		return "a key record"
+	case StatusRevoked:
+		return "revoked"
+	case StatusStillPublished:
+		return "still publishes the key"
+	case StatusNotFound:
+		return "no record"
+	case StatusPropagating:
+		return "not updated everywhere yet"
+	case StatusWrongKey:
+		return "a different key"
+	case StatusTruncated:
+		return "a value cut short"
+	case StatusStrayCharacters:
+		return "stray characters in the value"
+	case StatusMultipleRecords:
+		return "several records"
+	case StatusBadTags:
+		return "a wrong or missing tag"
+	case StatusWeakKey:
+		return "a key too short"
+	case StatusCNAMEDangling:
+		return "an alias to nowhere"
+	case StatusCNAMELoop:
+		return "aliases in a loop"
+	case StatusTemporary:
+		return "no answer"
+	}
+	return string(s)
+}

@@ -49,7 +49,7 @@ func ParseAlgorithm(s string) (Algorithm, error) {
 	case "ed25519":
 		return Ed25519, nil
 	}
-	return "", fmt.Errorf("%w %q (want rsa or ed25519)", ErrUnknownAlgorithm, s)
+	return "", unknownAlgorithm(s)
 }
 
 // Normalize fills in defaults and checks the combination.
@@ -65,15 +65,17 @@ func (s Spec) Normalize() (Spec, error) {
 		switch s.Bits {
 		case 1024, 2048, 3072, 4096:
 		default:
-			return s, fmt.Errorf("%w: RSA %d bits (want 1024, 2048, 3072 or 4096)", ErrBadBits, s.Bits)
+			return s, &inputError{class: ErrBadBits, log: fmt.Sprintf(": RSA %d bits (want 1024, 2048, 3072 or 4096)", s.Bits),
+				message: fmt.Sprintf("An RSA key is 1024, 2048, 3072 or 4096 bits long, not %d.", s.Bits)}
 		}
 	case Ed25519:
 		if s.Bits != 0 && s.Bits != 256 {
-			return s, fmt.Errorf("%w: Ed25519 keys have a fixed length (do not give bits)", ErrBadBits)
+			return s, &inputError{class: ErrBadBits, log: ": Ed25519 keys have a fixed length (do not give bits)",
+				message: "Ed25519 keys have a fixed length: do not give bits."}
 		}
 		s.Bits = 256
 	default:
-		return s, fmt.Errorf("%w %q (want rsa or ed25519)", ErrUnknownAlgorithm, s.Algorithm)
+		return s, unknownAlgorithm(string(s.Algorithm))
 	}
 	return s, nil
 }
@@ -176,4 +178,24 @@ func ParsePEM(data []byte) (crypto.Signer, error) {
 		return k, nil
 	}
 	return nil, fmt.Errorf("%w: %T keys cannot sign DKIM", ErrBadKey, key)
+}
+
+// inputError refuses a value someone gave: Error gives the class and what
+// was wrong, for the log; UserMessage a sentence for people, which the
+// HTTP and CLI boundaries find by that method (see store.Detail: this
+// package may not import the store).
+type inputError struct {
+	class error
+	// log follows the class in Error: ": RSA 512 bits (…)".
+	log     string
+	message string
+}
+
+func (e *inputError) Error() string       { return e.class.Error() + e.log }
+func (e *inputError) Unwrap() error       { return e.class }
+func (e *inputError) UserMessage() string { return e.message }
+
+func unknownAlgorithm(s string) error {
+	return &inputError{class: ErrUnknownAlgorithm, log: fmt.Sprintf(" %q (want rsa or ed25519)", s),
+		message: fmt.Sprintf("Unknown key algorithm %q: use rsa or ed25519.", s)}
 }

@@ -2,8 +2,6 @@ package lifecycle
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/netip"
 	"time"
 
@@ -28,7 +26,7 @@ func Temporary(c store.DNSCheck) bool {
 }
 
 // ErrNotPublished means a key's record is not served as it should be.
-var ErrNotPublished = errors.New("lifecycle: record not published as expected")
+var ErrNotPublished = store.Class("lifecycle: record not published as expected", "The key's record is not published in DNS as expected yet.")
 
 // DNS checks keys with dnscheck, through a resolver and every
 // authoritative server. The zero value uses the system's resolver.
@@ -69,6 +67,11 @@ func (d DNS) CheckKey(ctx context.Context, k store.Key) (store.DNSCheck, error) 
 	return store.DNSCheck{KeyID: k.ID, Time: r.CheckedAt, Status: string(r.Status), OK: r.OK, Summary: r.Summary}, nil
 }
 
+// notPublished says what DNS showed instead of the record c expected.
+func notPublished(c store.DNSCheck) error {
+	return store.Explain(ErrNotPublished, "The key's record is not published in DNS as expected, so nothing was changed. DNS shows %s.", c.Summary)
+}
+
 // KeyPublished returns nil when every server serves k's record, and an
 // error wrapping ErrNotPublished saying what is wrong otherwise; it is the
 // admin service's KeyChecker.
@@ -78,7 +81,7 @@ func (d DNS) KeyPublished(ctx context.Context, k store.Key) error {
 		return err
 	}
 	if !c.OK {
-		return fmt.Errorf("%w: %s", ErrNotPublished, c.Summary)
+		return notPublished(c)
 	}
 	return nil
 }

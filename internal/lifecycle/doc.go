@@ -21,6 +21,6 @@
 // and can fail over to a published standby key. DNS adapts dnscheck to the
 // Checker the Service uses.
 //
-// It may import store, keys, dkim, dnscheck and the standard library; it
+// It may import store, keys, dkim, dnscheck, mailaddr and the standard library; it
 // must not import admin, policy, web, relay, milter, queue or cli.
 package lifecycle

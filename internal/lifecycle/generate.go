@@ -11,6 +11,7 @@ import (
 
 	"github.com/dkimd/dkimd/internal/dkim"
 	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/mailaddr"
 	"github.com/dkimd/dkimd/internal/store"
 )
 
@@ -33,10 +34,11 @@ type GeneratedKey struct {
 // Generate makes a key pair and stores it, pending, with its private half
 // sealed under the master key, in one transaction.
 func (s *Service) Generate(ctx context.Context, by By, r NewKeyRequest) (*GeneratedKey, error) {
-	d, err := store.NormalizeDomain(r.Domain)
+	pd, err := mailaddr.ParseDomain(r.Domain)
 	if err != nil {
 		return nil, &store.FieldError{Field: "domain", Err: err}
 	}
+	d := pd.String()
 	sel, err := store.NormalizeSelector(r.Selector)
 	if err != nil {
 		return nil, &store.FieldError{Field: "selector", Err: err}
@@ -61,19 +63,36 @@ func (s *Service) Generate(ctx context.Context, by By, r NewKeyRequest) (*Genera
 // is to take over from (rotation). A taken selector fails before the slow
 // generation.
 func (s *Service) generate(ctx context.Context, d, selector string, spec keys.Spec, replaces int64) (*GeneratedKey, error) {
-	sel, err := store.NormalizeSelector(selector)
+	sel, err := s.freeSelector(ctx, d, selector)
 	if err != nil {
-		return nil, &store.FieldError{Field: "selector", Err: err}
-	}
-	if _, err := s.o.Store.KeyBySelector(ctx, d, sel); err == nil {
-		return nil, fmt.Errorf("%w: selector %s is already used in %s (selectors are never reused)", store.ErrExists, sel, d)
-	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
 	priv, err := keys.Generate(s.o.Rand, spec)
 	if err != nil {
 		return nil, err
 	}
+	return s.keep(ctx, d, sel, spec, priv, replaces)
+}
+
+// freeSelector normalises selector and fails with store.ErrExists when the
+// domain used it already (by a key in any state: selectors are never
+// reused).
+func (s *Service) freeSelector(ctx context.Context, d, selector string) (string, error) {
+	sel, err := store.NormalizeSelector(selector)
+	if err != nil {
+		return "", &store.FieldError{Field: "selector", Err: err}
+	}
+	if _, err := s.o.Store.KeyBySelector(ctx, d, sel); err == nil {
+		return "", store.Explain(store.ErrExists, "Selector %s is already used in %s (selectors are never reused).", sel, d)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return "", err
+	}
+	return sel, nil
+}
+
+// keep stores a private key, pending, sealed under the master key, in one
+// transaction with its public half.
+func (s *Service) keep(ctx context.Context, d, sel string, spec keys.Spec, priv crypto.Signer, replaces int64) (*GeneratedKey, error) {
 	pub, err := publicKeyBytes(priv.Public())
 	if err != nil {
 		return nil, err
@@ -94,6 +113,46 @@ func (s *Service) generate(ctx context.Context, d, selector string, spec keys.Sp
 		return nil, err
 	}
 	return &GeneratedKey{Key: k, Record: rec, Warnings: spec.Warnings()}, nil
+}
+
+// ImportKeyRequest brings an existing private key into dkimd, so that a
+// site moving from OpenDKIM keeps the records it has published.
+type ImportKeyRequest struct {
+	Domain   string
+	Selector string
+	// Key is the private key (keys.ParsePEM reads PKCS#1 as
+	// opendkim-genkey writes it, and PKCS#8).
+	Key crypto.Signer
+}
+
+// Import stores an existing private key, pending, sealed under the master
+// key like a generated one; it activates as usual, once its record
+// (already published, typically) is seen in DNS. The audit log records the
+// import, never the key.
+func (s *Service) Import(ctx context.Context, by By, r ImportKeyRequest) (*GeneratedKey, error) {
+	d, err := mailaddr.ParseDomain(r.Domain)
+	if err != nil {
+		return nil, &store.FieldError{Field: "domain", Err: err}
+	}
+	if r.Key == nil {
+		return nil, &store.FieldError{Field: "key", Err: keys.ErrBadKey}
+	}
+	spec, err := keys.SpecOf(r.Key)
+	if err == nil {
+		spec, err = spec.Normalize()
+	}
+	if err != nil {
+		return nil, &store.FieldError{Field: "key", Err: err}
+	}
+	sel, err := s.freeSelector(ctx, d.String(), r.Selector)
+	if err != nil {
+		return nil, err
+	}
+	g, err := s.keep(ctx, d.String(), sel, spec, r.Key, 0)
+	if err != nil {
+		return nil, err
+	}
+	return g, s.audit(ctx, by, "key.import", g.Key, spec.String()+" selector "+sel)
 }
 
 // RotateRequest asks for a new key to replace one of a domain's active
@@ -125,10 +184,11 @@ type Rotation struct {
 // through Activate, as the domain says) and the key it replaces retires
 // in the same transaction.
 func (s *Service) Rotate(ctx context.Context, by By, r RotateRequest) (*Rotation, error) {
-	d, err := store.NormalizeDomain(r.Domain)
+	pd, err := mailaddr.ParseDomain(r.Domain)
 	if err != nil {
 		return nil, &store.FieldError{Field: "domain", Err: err}
 	}
+	d := pd.String()
 	all, err := s.o.Store.ListKeys(ctx, store.KeyFilter{Domain: d})
 	if err != nil {
 		return nil, err
@@ -195,12 +255,12 @@ func replaced(all []store.Key, r RotateRequest) (*store.Key, error) {
 		for _, k := range all {
 			if k.Selector == sel {
 				if k.State != store.KeyActive {
-					return nil, fmt.Errorf("%w: key %s is %s; only an active key is replaced", store.ErrConflict, sel, k.State)
+					return nil, store.Explain(store.ErrConflict, "Key %s is %s; only an active key is replaced.", sel, k.State)
 				}
 				return &k, rotating(all, k)
 			}
 		}
-		return nil, fmt.Errorf("%w: key %s", store.ErrNotFound, sel)
+		return nil, store.Explain(store.ErrNotFound, "Key %s was not found.", sel)
 	}
 	var cands []store.Key
 	for _, k := range all {
@@ -218,14 +278,14 @@ func replaced(all []store.Key, r RotateRequest) (*store.Key, error) {
 	for _, k := range cands {
 		names = append(names, k.Selector+" ("+string(k.Algorithm)+")")
 	}
-	return nil, fmt.Errorf("%w: several active keys (%s): say which one to replace, or the algorithm", store.ErrConflict, strings.Join(names, ", "))
+	return nil, store.Explain(store.ErrConflict, "There are several active keys (%s): say which one to replace, or the algorithm.", strings.Join(names, ", "))
 }
 
 // rotating refuses a second rotation of a key while one is pending.
 func rotating(all []store.Key, old store.Key) error {
 	for _, k := range all {
 		if k.Replaces == old.ID && k.State == store.KeyPending {
-			return fmt.Errorf("%w: key %s is being replaced already by pending key %s (activate or revoke it first)", store.ErrConflict, old.Selector, k.Selector)
+			return store.Explain(store.ErrConflict, "Key %s is being replaced already by pending key %s (activate or revoke it first).", old.Selector, k.Selector)
 		}
 	}
 	return nil

@@ -238,7 +238,7 @@ func (w *world) sign() (string, []string) {
 		if err != nil {
 			w.t.Fatal(err)
 		}
-		sks = append(sks, dkim.SignKey{Domain: s.Domain, Selector: s.Selector, Signer: signer})
+		sks = append(sks, dkim.SignKey{Domain: s.Domain.String(), Selector: s.Selector, Signer: signer})
 		sels = append(sels, s.Selector)
 	}
 	sigs, err := dkim.Sign(strings.NewReader(message), &dkim.SignOptions{Keys: sks, Now: w.clk.Now,

@@ -20,7 +20,8 @@ var ErrTooEarly = fmt.Errorf("%w: too early to revoke", store.ErrConflict)
 
 // ErrNoChecker means no DNS checker is configured here, so a record
 // cannot be checked (and a key can only be activated with force).
-var ErrNoChecker = errors.New("lifecycle: no DNS checker configured")
+var ErrNoChecker = store.Class("lifecycle: no DNS checker configured",
+	"This dkimd process has no DNS checker that reports (see the resolver setting of serve).")
 
 // By is who asks for a change, as the audit log names them.
 type By struct {
@@ -126,14 +127,14 @@ func (s *Service) Activate(ctx context.Context, by By, k store.Key, force bool) 
 	case force:
 		note = "forced, DNS not checked"
 	case s.o.DNS == nil:
-		return nil, fmt.Errorf("%w: no DNS check is configured here; check the record yourself and activate with force", ErrNotPublished)
+		return nil, store.Explain(ErrNotPublished, "No DNS check is configured here; check the record yourself and activate with force.")
 	default:
 		c, err := s.o.DNS.CheckKey(ctx, k)
 		if err != nil {
 			return nil, err
 		}
 		if !c.OK {
-			return nil, fmt.Errorf("%w: %s", ErrNotPublished, c.Summary)
+			return nil, notPublished(c)
 		}
 	}
 	return s.apply(ctx, by, note, store.KeyStateChange{ID: k.ID, From: store.KeyPending, To: store.KeyActive})
@@ -152,9 +153,9 @@ func (s *Service) Revoke(ctx context.Context, by By, k store.Key, force bool) (s
 	case force:
 		note = "forced"
 	case k.State == store.KeyActive:
-		return k, nil, fmt.Errorf("%w: key %s still signs; rotate it first, or revoke with force if it is compromised", ErrTooEarly, k.Selector)
+		return k, nil, store.Explain(ErrTooEarly, "Key %s still signs; rotate it first, or revoke with force if it is compromised.", k.Selector)
 	case k.State == store.KeyRetired && s.now().Before(safe):
-		return k, nil, fmt.Errorf("%w: signatures made with key %s may be checked until %s", ErrTooEarly, k.Selector, safe.UTC().Format("2006-01-02 15:04 MST"))
+		return k, nil, store.Explain(ErrTooEarly, "It is too early to revoke key %s: signatures made with it may be checked until %s.", k.Selector, safe.UTC().Format("2006-01-02 15:04 MST"))
 	}
 	changed, err := s.apply(ctx, by, note, store.KeyStateChange{ID: k.ID, From: k.State, To: store.KeyRevoked})
 	if len(changed) == 0 {

@@ -2,6 +2,6 @@
 // accepted and signed (or not, and why) and what the queue delivered,
 // deferred and bounced, with the queue's size and age.
 //
-// It reads counters the relay and queue keep themselves; it must not import
-// web, cli or store.
+// It reads counters the relay, milter and queue keep themselves; it must
+// not import web, cli or store.
 package metrics

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/dkimd/dkimd/internal/lifecycle"
+	"github.com/dkimd/dkimd/internal/milter"
 	"github.com/dkimd/dkimd/internal/queue"
 	"github.com/dkimd/dkimd/internal/relay"
 )
@@ -17,7 +18,9 @@ import (
 // Sources are where the counters come from; a nil source is left out.
 type Sources struct {
 	Relay *relay.Metrics
-	Queue queue.Queue
+	// Milter counts the milter's decisions.
+	Milter *milter.Metrics
+	Queue  queue.Queue
 	// Lifecycle is the DNS monitor.
 	Lifecycle Monitor
 	// Now is the clock for the oldest message's age; nil means time.Now.
@@ -51,12 +54,13 @@ var (
 	descChecks    = prometheus.NewDesc("dkimd_dns_checks_total", "DNS record checks made by the monitor, by outcome.", []string{"outcome"}, nil)
 	descKeyEvents = prometheus.NewDesc("dkimd_key_events_total", "Key state changes the monitor made, by kind.", []string{"event"}, nil)
 	descAlerts    = prometheus.NewDesc("dkimd_dns_alerts", "Active keys whose record is missing or changed now.", nil, nil)
+	descMilter    = prometheus.NewDesc("dkimd_milter_messages_total", "Messages the milter decided on, by result (signed, unsigned, tempfail, rejected, accepted_on_error) and reason (the signing decision's, or the failure's class).", []string{"result", "reason"}, nil)
 )
 
 type collector struct{ s Sources }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSigned, descUnsigned, descAccepted, descDelivered, descDeferred, descBounced, descSize, descRcpts, descOldest, descChecks, descKeyEvents, descAlerts} {
+	for _, d := range []*prometheus.Desc{descSigned, descUnsigned, descAccepted, descDelivered, descDeferred, descBounced, descSize, descRcpts, descOldest, descChecks, descKeyEvents, descAlerts, descMilter} {
 		ch <- d
 	}
 }
@@ -76,6 +80,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descSigned, prometheus.CounterValue, float64(snap.Signed))
 		for reason, n := range snap.Unsigned {
 			ch <- prometheus.MustNewConstMetric(descUnsigned, prometheus.CounterValue, float64(n), string(reason))
+		}
+	}
+	if c.s.Milter != nil {
+		for k, n := range c.s.Milter.Snapshot() {
+			ch <- prometheus.MustNewConstMetric(descMilter, prometheus.CounterValue, float64(n), k.Result, string(k.Reason))
 		}
 	}
 	if c.s.Queue == nil {

@@ -17,6 +17,10 @@
 // of their own, never a guess. Nobody ever signs as a domain they neither
 // own nor were granted; a sub-domain is a domain of its own.
 //
+// The From domain is what mailaddr.ParseFromHeader makes of the header
+// field, and Decision carries it and the d= domain as mailaddr.Domain: the
+// one canonical form the store and the relay compare with.
+//
 // It must not import web, relay, milter, cli or a store backend; it does
 // no I/O but through Directory.
 package policy

@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/mail"
 	"slices"
 	"strings"
 
 	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/mailaddr"
 	"github.com/dkimd/dkimd/internal/store"
 )
 
@@ -63,7 +63,7 @@ const ReauthMessage = store.ReauthSelectorMessage
 // Signature is one DKIM signature to make.
 type Signature struct {
 	// Domain is the d= tag.
-	Domain string `json:"domain"`
+	Domain mailaddr.Domain `json:"domain"`
 	// Selector is the s= tag.
 	Selector string `json:"selector"`
 	// KeyID is the store's key ID, to fetch the sealed private key.
@@ -78,11 +78,11 @@ type Decision struct {
 	// unsigned (or defer it, for ReasonLookupFailed).
 	Sign []Signature `json:"sign"`
 	// Domain is the d= domain of every signature, if any.
-	Domain string `json:"domain,omitempty"`
-	// User is the user decided for, FromDomain the From header's domain
-	// (canonical), when known.
-	User       string `json:"user,omitempty"`
-	FromDomain string `json:"from_domain,omitempty"`
+	Domain mailaddr.Domain `json:"domain,omitzero"`
+	// User is the user decided for, FromDomain the From header's domain,
+	// when known.
+	User       string          `json:"user,omitempty"`
+	FromDomain mailaddr.Domain `json:"from_domain,omitzero"`
 	// Reason is a stable code, Message says the same in words.
 	Reason  Reason `json:"reason"`
 	Message string `json:"message"`
@@ -99,14 +99,14 @@ func (d Decision) LogValue() slog.Value {
 	attrs := []slog.Attr{
 		slog.String("reason", string(d.Reason)),
 		slog.String("user", d.User),
-		slog.String("from_domain", d.FromDomain),
+		slog.String("from_domain", d.FromDomain.String()),
 	}
 	if d.Signs() {
 		sels := make([]string, len(d.Sign))
 		for i, s := range d.Sign {
 			sels[i] = s.Selector
 		}
-		attrs = append(attrs, slog.String("domain", d.Domain), slog.String("selectors", strings.Join(sels, ",")))
+		attrs = append(attrs, slog.String("domain", d.Domain.String()), slog.String("selectors", strings.Join(sels, ",")))
 	}
 	attrs = append(attrs, slog.String("detail", d.Message))
 	if d.Err != nil {
@@ -115,48 +115,13 @@ func (d Decision) LogValue() slog.Value {
 	return slog.GroupValue(attrs...)
 }
 
-// Errors from FromDomain, one per way a From header can be unusable.
+// Errors of the From header, one per way it can be unusable (the classes
+// of mailaddr.ParseFromHeader, which Decide uses).
 var (
-	ErrFromMissing  = errors.New("policy: From header holds no address")
-	ErrFromMultiple = errors.New("policy: From header holds several addresses")
-	ErrFromInvalid  = errors.New("policy: From header does not parse")
+	ErrFromMissing  = mailaddr.ErrFromMissing
+	ErrFromMultiple = mailaddr.ErrFromMultiple
+	ErrFromInvalid  = mailaddr.ErrFromInvalid
 )
-
-// unfold removes folding (RFC 5322 §2.2.3): CRLF, or a bare LF, followed
-// by white space is that white space. A Replacer is safe for concurrent use.
-var unfold = strings.NewReplacer("\r\n ", " ", "\r\n\t", "\t", "\n ", " ", "\n\t", "\t")
-
-// FromDomain gives the canonical domain (IDNA A-labels, lower case) of the
-// one address in a From header field value (RFC 5322 §3.6.2), as it comes
-// after "From:", folded or not. Display names, comments, encoded words and
-// groups are handled by net/mail. A header with no address, several, or
-// an address whose domain is not a valid domain name gives an error.
-func FromDomain(value string) (string, error) {
-	v := unfold.Replace(value)
-	if strings.TrimSpace(v) == "" {
-		return "", ErrFromMissing
-	}
-	addrs, err := mail.ParseAddressList(v)
-	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrFromInvalid, err)
-	}
-	switch len(addrs) {
-	case 0:
-		return "", ErrFromMissing
-	case 1:
-	default:
-		return "", fmt.Errorf("%w (%d)", ErrFromMultiple, len(addrs))
-	}
-	at := strings.LastIndexByte(addrs[0].Address, '@')
-	if at < 0 {
-		return "", fmt.Errorf("%w: address has no domain", ErrFromInvalid)
-	}
-	d, err := store.NormalizeDomain(addrs[0].Address[at+1:])
-	if err != nil {
-		return "", fmt.Errorf("%w: domain: %v", ErrFromInvalid, err)
-	}
-	return d, nil
-}
 
 // DecideForName is Decide for a user named by name, as an API asking "what
 // would happen" or a relay holding only the authenticated name uses it.
@@ -166,7 +131,7 @@ func DecideForName(ctx context.Context, dir Directory, name, headerFrom string) 
 		return Decision{User: name, Reason: ReasonNoUser, Message: fmt.Sprintf("there is no outgoing user %q", name)}
 	}
 	if err != nil {
-		return lookupFailed(name, "", err)
+		return lookupFailed(name, mailaddr.Domain{}, err)
 	}
 	return Decide(ctx, dir, &u, headerFrom)
 }
@@ -188,7 +153,7 @@ func Decide(ctx context.Context, dir Directory, user *store.OutgoingUser, header
 		return d
 	}
 
-	from, err := FromDomain(headerFrom)
+	fromAddr, err := mailaddr.ParseFromHeader(headerFrom)
 	switch {
 	case errors.Is(err, ErrFromMissing):
 		d.Reason, d.Message = ReasonFromMissing, "the From header holds no address, so there is no domain to sign as"
@@ -198,22 +163,30 @@ func Decide(ctx context.Context, dir Directory, user *store.OutgoingUser, header
 		return d
 	case err != nil:
 		d.Reason = ReasonFromInvalid
-		d.Message = "the From header does not parse: " + strings.TrimPrefix(err.Error(), ErrFromInvalid.Error()+": ")
+		d.Message = "The From header does not parse."
+		if m, _, ok := store.Detail(err); ok {
+			d.Message = m
+		}
 		return d
 	}
+	from := fromAddr.Domain()
 	d.FromDomain = from
 
 	// Rule 2.
 	mayFrom := user.MaySignAs(from)
 	if mayFrom {
-		ks, err := dir.ActiveKeys(ctx, from)
+		ks, err := dir.ActiveKeys(ctx, from.String())
 		if err != nil {
 			return lookupFailed(user.Name, from, err)
 		}
 		if ks = usable(ks, from); len(ks) > 0 {
 			d.sign(from, ks)
 			d.Reason = ReasonFromDomain
-			d.Message = fmt.Sprintf("signed as From domain %s, which user %s may sign as, with its %d active key(s)", from, user.Name, len(ks))
+			n := "its active key"
+			if len(ks) > 1 {
+				n = fmt.Sprintf("its %d active keys", len(ks))
+			}
+			d.Message = fmt.Sprintf("signed as From domain %s, which user %s may sign as, with %s", from, user.Name, n)
 			return d
 		}
 	}
@@ -224,17 +197,25 @@ func Decide(ctx context.Context, dir Directory, user *store.OutgoingUser, header
 		why = fmt.Sprintf("user %s may not sign as From domain %s (it may sign as %s)", user.Name, from, strings.Join(signable(user), ", "))
 	}
 	if user.Selector != "" {
-		ks, err := dir.ActiveKeys(ctx, user.Domain)
+		own, err := mailaddr.ParseDomain(user.Domain)
+		if err != nil {
+			// The store keeps names canonical: a user whose domain does
+			// not parse is not signed for.
+			d.Reason = ReasonSelectorNoKey
+			d.Message = fmt.Sprintf("%s, and the user's domain %q is not a valid domain name: %v", why, user.Domain, err)
+			return d
+		}
+		ks, err := dir.ActiveKeys(ctx, own.String())
 		if err != nil {
 			return lookupFailed(user.Name, from, err)
 		}
-		ks = slices.DeleteFunc(usable(ks, user.Domain), func(k store.Key) bool { return k.Selector != user.Selector })
+		ks = slices.DeleteFunc(usable(ks, own), func(k store.Key) bool { return k.Selector != user.Selector })
 		if len(ks) == 0 {
 			d.Reason = ReasonSelectorNoKey
 			d.Message = fmt.Sprintf("%s, and the user's selector %s names no active key of %s", why, user.Selector, user.Domain)
 			return d
 		}
-		d.sign(user.Domain, ks[:1])
+		d.sign(own, ks[:1])
 		d.Reason = ReasonUserSelector
 		d.Message = fmt.Sprintf("%s; signed as the user's domain %s with its selector %s", why, user.Domain, user.Selector)
 		return d
@@ -250,9 +231,9 @@ func Decide(ctx context.Context, dir Directory, user *store.OutgoingUser, header
 // but a signature for a domain the rule did not choose must be impossible,
 // not merely unlikely. RSA comes first, so a receiver that stops at the
 // first signature sees the one every verifier understands (RFC 8463 §1).
-func usable(ks []store.Key, domain string) []store.Key {
+func usable(ks []store.Key, domain mailaddr.Domain) []store.Key {
 	ks = slices.DeleteFunc(slices.Clone(ks), func(k store.Key) bool {
-		return k.Domain != domain || k.State != store.KeyActive
+		return k.Domain != domain.String() || k.State != store.KeyActive
 	})
 	slices.SortFunc(ks, func(a, b store.Key) int {
 		if a.Algorithm != b.Algorithm {
@@ -268,7 +249,7 @@ func usable(ks []store.Key, domain string) []store.Key {
 	return ks
 }
 
-func (d *Decision) sign(domain string, ks []store.Key) {
+func (d *Decision) sign(domain mailaddr.Domain, ks []store.Key) {
 	d.Domain = domain
 	for _, k := range ks {
 		d.Sign = append(d.Sign, Signature{Domain: domain, Selector: k.Selector, KeyID: k.ID, Algorithm: k.Algorithm})
@@ -279,7 +260,7 @@ func signable(u *store.OutgoingUser) []string {
 	return append([]string{u.Domain}, u.GrantedDomains...)
 }
 
-func lookupFailed(user, from string, err error) Decision {
+func lookupFailed(user string, from mailaddr.Domain, err error) Decision {
 	return Decision{User: user, FromDomain: from, Reason: ReasonLookupFailed,
 		Message: "the key store could not be asked; try again later", Err: err}
 }

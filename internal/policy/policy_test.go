@@ -11,6 +11,7 @@ import (
 
 	"github.com/dkimd/dkimd/internal/auth"
 	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/mailaddr"
 	"github.com/dkimd/dkimd/internal/store"
 	"github.com/dkimd/dkimd/internal/store/sqlite"
 	"github.com/dkimd/dkimd/internal/store/storetest"
@@ -88,7 +89,7 @@ func TestDecide(t *testing.T) {
 			if !ok {
 				t.Fatalf("fixture has no key %s", ds)
 			}
-			out = append(out, Signature{Domain: k.Domain, Selector: k.Selector, KeyID: k.ID, Algorithm: k.Algorithm})
+			out = append(out, Signature{Domain: mustDomain(t, k.Domain), Selector: k.Selector, KeyID: k.ID, Algorithm: k.Algorithm})
 		}
 		return out
 	}
@@ -198,7 +199,7 @@ func TestDecide(t *testing.T) {
 			if d.Signs() && !u.MaySignAs(d.Domain) {
 				t.Fatalf("signs as %s, which user %s (%s, granted %v) may not", d.Domain, u.Name, u.Domain, u.GrantedDomains)
 			}
-			if !d.Signs() && d.Domain != "" {
+			if !d.Signs() && !d.Domain.IsZero() {
 				t.Fatalf("no signature but d=%s", d.Domain)
 			}
 			if tc.reason == ReasonReauth {
@@ -224,7 +225,7 @@ func TestDecideForName(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := DecideForName(ctx, f.db, "ALICE", "a@granted.example")
-	if d.Reason != ReasonFromDomain || d.Domain != "granted.example" || d.User != "alice" {
+	if d.Reason != ReasonFromDomain || d.Domain.String() != "granted.example" || d.User != "alice" {
 		t.Fatalf("DecideForName = %+v", d)
 	}
 	d = DecideForName(ctx, f.db, "mallory", "a@granted.example")
@@ -316,4 +317,13 @@ func TestValidateSelectorForUser(t *testing.T) {
 			}
 		})
 	}
+}
+
+func mustDomain(t *testing.T, name string) mailaddr.Domain {
+	t.Helper()
+	d, err := mailaddr.ParseDomain(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

@@ -33,5 +33,6 @@
 //
 // It must not import delivery, relay, milter, web, cli, admin, store,
 // policy or keys: it stores bytes it was given and knows nothing about how
-// they leave, who signed them or why.
+// they leave, who signed them or why. Of dkimd it imports only mailaddr, to
+// refuse a recipient delivery could not route.
 package queue

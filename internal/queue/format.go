@@ -28,6 +28,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dkimd/dkimd/internal/mailaddr"
 )
 
 const (
@@ -159,7 +161,7 @@ func checkEnvelope(e Envelope) error {
 		return fmt.Errorf("%w: no recipients", ErrInvalid)
 	}
 	for _, a := range e.To {
-		if !validAddr(a) || domainOf(a) == "" {
+		if !validAddr(a) || !routable(a) {
 			return fmt.Errorf("%w: bad recipient address", ErrInvalid)
 		}
 	}
@@ -186,13 +188,13 @@ func validAddr(a string) bool {
 	return true
 }
 
-// domainOf returns the lower-cased domain of an address, or "".
-func domainOf(addr string) string {
-	i := strings.LastIndexByte(addr, '@')
-	if i < 1 || i == len(addr)-1 {
-		return ""
-	}
-	return strings.ToLower(strings.TrimSuffix(addr[i+1:], "."))
+// routable reports whether a recipient is a mailbox delivery can route:
+// one mailaddr.ParseAddress accepts, a domain or an address literal after
+// the @ (RFC 5321 §5.1). The relay queues only such addresses, each as
+// mailaddr.Address.String gives it.
+func routable(addr string) bool {
+	_, err := mailaddr.ParseAddress(addr, mailaddr.AddressOptions{IPLiterals: true})
+	return err == nil
 }
 
 // validID accepts the ids this package makes: letters, digits and '-',

@@ -11,10 +11,10 @@ import (
 // Failure classes, tested with errors.Is.
 var (
 	// ErrNotFound means no queued message has the given id.
-	ErrNotFound = errors.New("queue: message not found")
+	ErrNotFound error = &class{"queue: message not found", "The message was not found in the queue (it may have been delivered)."}
 	// ErrInvalid means the caller passed something the queue refuses: an
 	// empty recipient list, a malformed address or id.
-	ErrInvalid = errors.New("queue: invalid message")
+	ErrInvalid error = &class{"queue: invalid message", "The message or its ID is not valid."}
 	// ErrStorage means the message or its state could not be written to
 	// stable storage. The SMTP side answers 4xx (451 4.3.0).
 	ErrStorage = errors.New("queue: storage failure")
@@ -22,9 +22,9 @@ var (
 	// quarantined and never delivered.
 	ErrCorrupt = errors.New("queue: corrupt spool file")
 	// ErrLocked means another process has the spool directory open.
-	ErrLocked = errors.New("queue: spool in use by another process")
+	ErrLocked error = &class{"queue: spool in use by another process", "Another dkimd process has the mail queue open."}
 	// ErrBusy means the message is being delivered right now; try again.
-	ErrBusy = errors.New("queue: message is being delivered")
+	ErrBusy error = &class{"queue: message is being delivered", "The message is being delivered right now; try again in a moment."}
 	// ErrLeaseLost means a deliverer's claim on a message is no longer
 	// current: its lease expired, or the message was claimed again or
 	// removed since. The deliverer must drop the message without recording
@@ -247,3 +247,12 @@ type DeliveryQueue interface {
 	// Enqueue or Retry. Deliverers also poll, so a lost wake-up only delays.
 	Wait() <-chan struct{}
 }
+
+// class is a sentinel error of this package: its text for the log, and a
+// sentence for people, which the HTTP and CLI boundaries find by the
+// UserMessage method (this package imports nothing of dkimd, so it cannot
+// use store.Class).
+type class struct{ text, message string }
+
+func (c *class) Error() string       { return c.text }
+func (c *class) UserMessage() string { return c.message }

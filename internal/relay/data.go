@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dkimd/dkimd/internal/dkim"
+	"github.com/dkimd/dkimd/internal/mailaddr"
 	"github.com/dkimd/dkimd/internal/policy"
 	"github.com/dkimd/dkimd/internal/store"
 )
@@ -49,12 +50,12 @@ func (s *session) receive(ctx context.Context, r io.Reader) (string, error) {
 		return "", fmt.Errorf("%w: %d From fields", errMalformed, len(froms))
 	}
 	if !u.AllowForeignFrom {
-		fromDomain, err := policy.FromDomain(froms[0])
+		from, err := mailaddr.ParseFromHeader(froms[0])
 		if err != nil {
 			return "", fmt.Errorf("%w: From does not name one address of a domain: %v", errFromDomain, err)
 		}
-		if !u.MaySignAs(fromDomain) {
-			return "", fmt.Errorf("%w: %s for user %s", errFromDomain, fromDomain, u.Name)
+		if !u.MaySignAs(from.Domain()) {
+			return "", fmt.Errorf("%w: %s for user %s", errFromDomain, from.Domain(), u.Name)
 		}
 	}
 	var identity string
@@ -142,7 +143,7 @@ func (s *session) newSigner(ctx context.Context, dec policy.Decision) (*dkim.Sig
 		if err != nil {
 			return nil, fmt.Errorf("%w: key %d: %w", errSigning, sig.KeyID, err)
 		}
-		if k.Domain != sig.Domain || k.Selector != sig.Selector || k.State != store.KeyActive {
+		if k.Domain != sig.Domain.String() || k.Selector != sig.Selector || k.State != store.KeyActive {
 			return nil, fmt.Errorf("%w: key %d is %s._domainkey.%s (%s), not the %s._domainkey.%s decided",
 				errSigning, k.ID, k.Selector, k.Domain, k.State, sig.Selector, sig.Domain)
 		}
@@ -154,7 +155,7 @@ func (s *session) newSigner(ctx context.Context, dec policy.Decision) (*dkim.Sig
 	}
 	// Every signature of a decision has the same d= (policy.Decision.Domain),
 	// so the domain's oversigning choice holds for all of them.
-	dom, err := o.Directory.GetDomain(ctx, dec.Domain)
+	dom, err := o.Directory.GetDomain(ctx, dec.Domain.String())
 	if err != nil {
 		return nil, fmt.Errorf("%w: domain %s: %w", errSigning, dec.Domain, err)
 	}

@@ -47,8 +47,8 @@ func TestLongDataLineOneReply(t *testing.T) {
 }
 
 // RFC 5321 §4.1.2 has no trailing dot in a Domain. The envelope addresses
-// are stored and relayed with their domain canonical (store.NormalizeDomain,
-// the normaliser the From field's domain goes through too): bob@Example.NET.
+// are stored and relayed with their domain canonical (mailaddr.ParseDomain,
+// the parser the From field's domain goes through too): bob@Example.NET.
 // goes on as bob@example.net, not verbatim.
 func TestEnvelopeDomainCanonical(t *testing.T) {
 	f := newFixture(t, nil)

@@ -11,6 +11,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/dkimd/dkimd/internal/mailaddr"
 	"github.com/dkimd/dkimd/internal/store"
 )
 
@@ -133,14 +134,14 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if !s.srv.rate.allow(ctx, u.Name, s.srv.now()) {
 		return fail(log, "mail_refused", fmt.Errorf("%w: user %s", errRateLimited, u.Name))
 	}
-	var box mailbox
+	var box mailaddr.Address
 	if from != "" {
 		box, err = checkAddress(from, u.AllowForeignFrom)
 		if err != nil {
 			return fail(log, "mail_refused", fmt.Errorf("MAIL FROM %q: %w", clip(from), err))
 		}
-		if !u.AllowForeignFrom && (box.ipLit || !u.MaySignAs(box.domain)) {
-			return fail(log, "mail_refused", fmt.Errorf("%w: %s for user %s", errSenderDomain, box.domain, u.Name))
+		if _, lit := box.IPLiteral(); !u.AllowForeignFrom && (lit || !u.MaySignAs(box.Domain())) {
+			return fail(log, "mail_refused", fmt.Errorf("%w: %s for user %s", errSenderDomain, box.DomainPart(), u.Name))
 		}
 	}
 	if from != "" {
@@ -164,8 +165,8 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		return fail(s.txLog, "rcpt_refused", fmt.Errorf("RCPT TO %q: %w", clip(to), err))
 	}
 	// Relayed as checked: bob@Example.NET. goes on as bob@example.net, the
-	// domain canonical as for MAIL FROM and the From field (one normaliser,
-	// store.NormalizeDomain).
+	// domain canonical as for MAIL FROM and the From field (one parser,
+	// mailaddr).
 	s.to = append(s.to, box.String())
 	return nil
 }

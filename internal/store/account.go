@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/dkimd/dkimd/internal/auth"
+	"github.com/dkimd/dkimd/internal/mailaddr"
 )
 
 // Role says what a panel account may manage.
@@ -72,11 +73,11 @@ func (a Account) Normalize() (Account, error) {
 	}
 	var ds []string
 	for i, d := range a.Domains {
-		n, err := NormalizeDomain(d)
+		n, err := mailaddr.ParseDomain(d)
 		if err != nil {
 			return a, &FieldError{Field: fmt.Sprintf("domains[%d]", i), Err: err}
 		}
-		ds = append(ds, n)
+		ds = append(ds, n.String())
 	}
 	slices.Sort(ds)
 	a.Domains = slices.Compact(ds)

@@ -1,6 +1,10 @@
 package store
 
-import "time"
+import (
+	"time"
+
+	"github.com/dkimd/dkimd/internal/mailaddr"
+)
 
 // AuditEntry records who did what to which object, when and from where.
 // The audit log is append-only: no method changes or removes an entry, and
@@ -39,11 +43,11 @@ func (e AuditEntry) Normalize() (AuditEntry, error) {
 		return e, Invalid("action", "empty")
 	}
 	if e.Domain != "" {
-		d, err := NormalizeDomain(e.Domain)
+		d, err := mailaddr.ParseDomain(e.Domain)
 		if err != nil {
 			return e, &FieldError{Field: "domain", Err: err}
 		}
-		e.Domain = d
+		e.Domain = d.String()
 	}
 	return e, nil
 }

@@ -6,11 +6,11 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/net/idna"
+	"github.com/dkimd/dkimd/internal/mailaddr"
 )
 
 // Domain is a mail domain dkimd holds keys and users for. Its name is the
-// IDNA A-label form in lower case (see NormalizeDomain). A sub-domain is a
+// IDNA A-label form in lower case (mailaddr.Domain.String). A sub-domain is a
 // domain of its own, with its own keys, users and admins.
 type Domain struct {
 	// Name is the canonical name, e.g. "example.com" or
@@ -34,22 +34,16 @@ type Domain struct {
 
 // Unicode gives the name for people to read: "bücher.example" for
 // "xn--bcher-kva.example". It falls back to the stored name.
-func (d Domain) Unicode() string {
-	u, err := idna.ToUnicode(d.Name)
-	if err != nil {
-		return d.Name
-	}
-	return u
-}
+func (d Domain) Unicode() string { return mailaddr.Unicode(d.Name) }
 
 // Normalize checks d and gives it with its name in canonical form. Backends
 // call it before storing.
 func (d Domain) Normalize() (Domain, error) {
-	n, err := NormalizeDomain(d.Name)
+	n, err := mailaddr.ParseDomain(d.Name)
 	if err != nil {
 		return d, &FieldError{Field: "name", Err: err}
 	}
-	d.Name = n
+	d.Name = n.String()
 	if d.Oversign, err = NormalizeOversign(d.Oversign); err != nil {
 		return d, &FieldError{Field: "oversign", Err: err}
 	}

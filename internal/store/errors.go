@@ -1,25 +1,27 @@
 package store
 
 import (
-	"errors"
 	"fmt"
 )
 
 // Failure classes. Backends wrap them with context; callers test them with
 // errors.Is.
+//
+// Each carries a generic sentence for people (see Detail), said when the
+// error wrapping it carries none of its own.
 var (
 	// ErrNotFound means the object asked for does not exist (HTTP 404).
-	ErrNotFound = errors.New("store: not found")
+	ErrNotFound = Class("store: not found", "It was not found (or it is not one of yours).")
 	// ErrExists means an object with the same unique name already exists:
 	// a domain, a selector in its domain, a user or account name (HTTP 409).
-	ErrExists = errors.New("store: already exists")
+	ErrExists = Class("store: already exists", "That name already exists.")
 	// ErrInvalid means a value breaks a rule of this package; the error is a
 	// *FieldError naming the field (HTTP 422).
-	ErrInvalid = errors.New("store: invalid value")
+	ErrInvalid = Class("store: invalid value", "A value is not valid.")
 	// ErrConflict means the request is well-formed but the current state
 	// forbids it: a key state change that is not allowed, removing a domain
 	// that still has keys or users, an IP that two users claim (HTTP 409).
-	ErrConflict = errors.New("store: conflict")
+	ErrConflict = Class("store: conflict", "The current state does not allow this.")
 )
 
 // FieldError says which field of a value is invalid and why. It matches

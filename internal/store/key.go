@@ -2,11 +2,12 @@ package store
 
 import (
 	"errors"
-	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/mailaddr"
 )
 
 // KeyState is where a DKIM key is in its life.
@@ -61,19 +62,31 @@ func (s KeyState) Next() []KeyState {
 // CanBecome reports whether a key in state s may move to state to.
 func (s KeyState) CanBecome(to KeyState) bool { return slices.Contains(s.Next(), to) }
 
+// orList gives "active or revoked".
+func orList(states []KeyState) string {
+	words := make([]string, len(states))
+	for i, st := range states {
+		words[i] = string(st)
+	}
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
+}
+
 // CheckTransition returns nil if a key may move from one state to another,
 // an error wrapping ErrInvalid if to is not a state, and one wrapping
 // ErrConflict if the move is not allowed. Backends call it inside the
 // transaction that changes the state.
 func CheckTransition(from, to KeyState) error {
 	if !to.Valid() {
-		return Invalid("state", "unknown key state %q (want one of %v)", to, KeyStates())
+		return Invalid("state", "unknown key state %q (want %s)", to, orList(KeyStates()))
 	}
 	if !from.CanBecome(to) {
 		if next := from.Next(); len(next) > 0 {
-			return fmt.Errorf("%w: a %s key cannot become %s (it can become %v)", ErrConflict, from, to, next)
+			return Explain(ErrConflict, "A %s key cannot become %s (it can become %s).", from, to, orList(next))
 		}
-		return fmt.Errorf("%w: a %s key cannot change state", ErrConflict, from)
+		return Explain(ErrConflict, "A %s key cannot change state.", from)
 	}
 	return nil
 }
@@ -132,8 +145,8 @@ func (k Key) Ref() keys.Ref { return keys.Ref{ID: k.ID, AssociatedData: k.Associ
 // unique together for all time, so this never names two rows. Both are
 // taken in canonical form, so any accepted spelling gives the same bytes.
 func KeyAssociatedData(domain, selector string) []byte {
-	if d, err := NormalizeDomain(domain); err == nil {
-		domain = d
+	if d, err := mailaddr.ParseDomain(domain); err == nil {
+		domain = d.String()
 	}
 	if s, err := NormalizeSelector(selector); err == nil {
 		selector = s
@@ -166,18 +179,18 @@ type NewKey struct {
 
 // Normalize checks k and gives it in canonical form.
 func (k NewKey) Normalize() (NewKey, error) {
-	d, err := NormalizeDomain(k.Domain)
+	d, err := mailaddr.ParseDomain(k.Domain)
 	if err != nil {
 		return k, &FieldError{Field: "domain", Err: err}
 	}
-	k.Domain = d
+	k.Domain = d.String()
 	s, err := NormalizeSelector(k.Selector)
 	if err != nil {
 		return k, &FieldError{Field: "selector", Err: err}
 	}
 	k.Selector = s
-	if n := len(s) + len("._domainkey.") + len(d); n > maxDomainLen {
-		return k, Invalid("selector", "%s._domainkey.%s is %d characters, DNS allows 253", s, d, n)
+	if n := len(s) + len("._domainkey.") + len(k.Domain); n > mailaddr.MaxDomainLen {
+		return k, Invalid("selector", "%s._domainkey.%s is %d characters, DNS allows 253", s, k.Domain, n)
 	}
 	spec, err := keys.Spec{Algorithm: k.Algorithm, Bits: k.Bits}.Normalize()
 	if err != nil {

@@ -7,7 +7,7 @@ import (
 
 // Domains keeps mail domains.
 type Domains interface {
-	// AddDomain stores a new domain (name normalised, see NormalizeDomain).
+	// AddDomain stores a new domain (name normalised, see mailaddr.ParseDomain).
 	// ErrExists if it is there already.
 	AddDomain(ctx context.Context, d Domain) (Domain, error)
 	// GetDomain finds a domain by name, in any accepted spelling

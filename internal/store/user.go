@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dkimd/dkimd/internal/auth"
+	"github.com/dkimd/dkimd/internal/mailaddr"
 )
 
 // AuthKind says how an outgoing user proves who it is.
@@ -94,11 +95,12 @@ type NetworkClaim struct {
 // to them (AuthPassword).
 func (k AuthKind) ClaimsAddresses() bool { return k == AuthIP || k == AuthReauth }
 
-// MaySignAs reports whether the user may sign as domain (in canonical form):
+// MaySignAs reports whether the user may sign as domain:
 // it is the owner domain or a granted one. Nothing else counts, neither
 // parent domains nor AllowForeignFrom.
-func (u *OutgoingUser) MaySignAs(domain string) bool {
-	return domain != "" && (domain == u.Domain || slices.Contains(u.GrantedDomains, domain))
+func (u *OutgoingUser) MaySignAs(domain mailaddr.Domain) bool {
+	d := domain.String()
+	return d != "" && (d == u.Domain || slices.Contains(u.GrantedDomains, d))
 }
 
 // EffectiveIdentityHeader gives IdentityHeader or its default.
@@ -120,11 +122,11 @@ func (u OutgoingUser) Normalize() (OutgoingUser, error) {
 		return u, &FieldError{Field: "name", Err: err}
 	}
 	u.Name = n
-	d, err := NormalizeDomain(u.Domain)
+	d, err := mailaddr.ParseDomain(u.Domain)
 	if err != nil {
 		return u, &FieldError{Field: "domain", Err: err}
 	}
-	u.Domain = d
+	u.Domain = d.String()
 
 	nets, err := normalizeNetworks(u.Networks)
 	if err != nil {
@@ -181,12 +183,12 @@ func (u OutgoingUser) Normalize() (OutgoingUser, error) {
 
 	var granted []string
 	for i, g := range u.GrantedDomains {
-		gd, err := NormalizeDomain(g)
+		gd, err := mailaddr.ParseDomain(g)
 		if err != nil {
 			return u, &FieldError{Field: fmt.Sprintf("granted_domains[%d]", i), Err: err}
 		}
-		if gd != u.Domain {
-			granted = append(granted, gd)
+		if gd.String() != u.Domain {
+			granted = append(granted, gd.String())
 		}
 	}
 	slices.Sort(granted)

@@ -76,6 +76,9 @@ type api struct {
 	admin  *admin.Service
 	log    *slog.Logger
 	logins *logins
+	// local, set by NewControl, makes every authenticated route act as
+	// admin.CLI() without credentials.
+	local bool
 }
 
 // access says who may call a route.
@@ -162,11 +165,15 @@ func NewAPI(o Options) http.Handler {
 // newAPI takes o with its defaults filled in, and its logins (New gives
 // the panel the same).
 func newAPI(o Options, l *logins) http.Handler {
-	a := &api{admin: o.Admin, log: o.Log, logins: l}
+	return (&api{admin: o.Admin, log: o.Log, logins: l}).mux(routes())
+}
+
+// mux serves rts, with JSON answers for an unknown path or method.
+func (a *api) mux(rts []route) http.Handler {
 	mux := http.NewServeMux()
 	allowed := map[string][]string{}
 	var paths []string
-	for _, rt := range routes() {
+	for _, rt := range rts {
 		mux.Handle(rt.method+" "+rt.path, a.handler(rt))
 		if _, ok := allowed[rt.path]; !ok {
 			paths = append(paths, rt.path)
@@ -184,7 +191,7 @@ func newAPI(o Options, l *logins) http.Handler {
 		allow := strings.Join(methods, ", ")
 		h := a.handler(route{path: p, handle: func(*api, *call) (int, any, error) {
 			return 0, nil, &apiError{status: http.StatusMethodNotAllowed, code: codeMethodNotAllowed,
-				message: "this path accepts " + allow, allow: allow}
+				message: "This path accepts " + allow + ".", allow: allow}
 		}})
 		if !shadowed(p, paths) {
 			mux.Handle(p, h)
@@ -200,7 +207,7 @@ func newAPI(o Options, l *logins) http.Handler {
 		}
 	}
 	mux.Handle(APIPrefix+"/", a.handler(route{handle: func(*api, *call) (int, any, error) {
-		return 0, nil, &apiError{status: http.StatusNotFound, code: codeNotFound, message: "no such API path"}
+		return 0, nil, &apiError{status: http.StatusNotFound, code: codeNotFound, message: "No such API path."}
 	}}))
 	return mux
 }
@@ -280,6 +287,11 @@ func (a *api) handler(rt route) http.Handler {
 }
 
 func (a *api) run(rt route, c *call) (int, any, error) {
+	if rt.access == authed && a.local {
+		c.actor = admin.CLI()
+		c.log = c.log.With("account", c.actor.Name)
+		return rt.handle(a, c)
+	}
 	if rt.access == authed {
 		if err := a.authenticate(c); err != nil {
 			return 0, nil, err

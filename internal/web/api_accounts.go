@@ -159,7 +159,7 @@ func (a *api) listTokens(c *call) (int, any, error) {
 func (a *api) removeToken(c *call) (int, any, error) {
 	id, err := strconv.ParseInt(c.r.PathValue("token"), 10, 64)
 	if err != nil || id < 1 {
-		return 0, nil, badRequest("token", "token must be a token ID")
+		return 0, nil, badRequest("token", "The token parameter must be a token ID.")
 	}
 	if err := a.admin.RemoveToken(c.ctx, c.actor, c.r.PathValue("name"), id); err != nil {
 		return 0, nil, err
@@ -176,21 +176,21 @@ func (a *api) listAudit(c *call) (int, any, error) {
 	if v := q.Get("since"); v != "" {
 		t, err := time.Parse(time.RFC3339, v)
 		if err != nil {
-			return 0, nil, badRequest("since", "since must be an RFC 3339 time such as 2026-01-02T15:04:05Z")
+			return 0, nil, badRequest("since", "The since parameter must be an RFC 3339 time such as 2026-01-02T15:04:05Z.")
 		}
 		f.Since = t
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
-			return 0, nil, badRequest("limit", "limit must be a positive whole number (at most %d)", store.MaxAuditLimit)
+			return 0, nil, badRequest("limit", "The limit parameter must be a positive whole number (at most %d).", store.MaxAuditLimit)
 		}
 		f.Limit = n
 	}
 	if v := q.Get("before"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 1 {
-			return 0, nil, badRequest("before", "before must be an audit entry ID")
+			return 0, nil, badRequest("before", "The before parameter must be an audit entry ID.")
 		}
 		f.Before = n
 	}

@@ -58,13 +58,13 @@ func (a *api) authenticate(c *call) error {
 		scheme, tok, ok := strings.Cut(h, " ")
 		tok = strings.TrimSpace(tok)
 		if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
-			return unauthorized("use Authorization: Bearer <token>")
+			return unauthorized("Use Authorization: Bearer <token>.")
 		}
 		secret, via = tok, "bearer"
 	} else if ck, err := c.r.Cookie(SessionCookie); err == nil && ck.Value != "" {
 		secret, via = ck.Value, "session"
 	} else {
-		return unauthorized("log in or send Authorization: Bearer <token>")
+		return unauthorized("Log in or send Authorization: Bearer <token>.")
 	}
 	acc, tok, err := a.admin.Authenticate(c.ctx, secret)
 	switch {
@@ -72,20 +72,20 @@ func (a *api) authenticate(c *call) error {
 		// The store does not say whether the token is unknown, expired or
 		// its account disabled, and neither do we.
 		return &apiError{status: http.StatusUnauthorized, code: codeUnauthorized, err: err,
-			message: "unknown or expired credentials"}
+			message: "Unknown or expired credentials."}
 	case err != nil:
 		return err
 	case !acc.Enabled:
-		return unauthorized("unknown or expired credentials")
+		return unauthorized("Unknown or expired credentials.")
 	}
 	if via == "session" {
 		if tok.Kind != store.TokenSession {
 			// An API token belongs in the Authorization header, where a
 			// browser never sends it by itself.
-			return unauthorized("unknown or expired credentials")
+			return unauthorized("Unknown or expired credentials.")
 		}
 		if unsafeMethod(c.r.Method) && !validCSRF(secret, c.r.Header.Get(CSRFHeader)) {
-			return forbidden("a request authenticated by the session cookie needs the " + CSRFHeader + " header given at login")
+			return forbidden("A request authenticated by the session cookie needs the " + CSRFHeader + " header given at login.")
 		}
 	}
 	c.account, c.token, c.via = &acc, tok, via
@@ -120,10 +120,10 @@ func (a *api) login(c *call) (int, any, error) {
 	switch {
 	case errors.As(err, &te):
 		return 0, nil, &apiError{status: http.StatusTooManyRequests, code: codeTooManyRequests, retryAfter: te.wait,
-			message: "too many failed logins; try again later"}
+			message: "Too many failed logins; try again later."}
 	case errors.Is(err, admin.ErrBadLogin):
 		return 0, nil, &apiError{status: http.StatusUnauthorized, code: codeUnauthorized, err: err,
-			message: "wrong name or password"}
+			message: "Wrong name or password."}
 	case err != nil:
 		return 0, nil, err
 	}

@@ -97,7 +97,7 @@ func boolQuery(c *call, name string) (bool, error) {
 	}
 	b, err := strconv.ParseBool(v)
 	if err != nil {
-		return false, badRequest(name, "%s must be true or false", name)
+		return false, badRequest(name, "The %s parameter must be true or false.", name)
 	}
 	return b, nil
 }

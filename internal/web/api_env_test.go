@@ -284,8 +284,8 @@ func (r *resp) want(t *testing.T, status int, code, field string) {
 	if got.Code != code || got.Field != field {
 		t.Fatalf("error code %q field %q, want %q %q; body %s", got.Code, got.Field, code, field, r.body)
 	}
-	if got.Message == "" {
-		t.Fatalf("error without a message: %s", r.body)
+	if p := sentenceProblem(got.Message); p != "" {
+		t.Fatalf("error message %q %s (issue 12 point 6); body %s", got.Message, p, r.body)
 	}
 	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Fatalf("error Content-Type %q", ct)

@@ -8,7 +8,6 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/dkimd/dkimd/internal/admin"
@@ -103,73 +102,57 @@ func (e *apiError) header(w http.ResponseWriter) {
 	}
 }
 
-// classify is the one mapper from errors to HTTP answers. The classes of
-// store and admin carry messages written for administrators, which are
-// passed on; anything else is an internal failure whose text stays in the
-// log.
+// classify is the one mapper from errors to HTTP answers: the class gives
+// the status and code, and the message is the sentence for people the
+// error carries (store.Detail: its own, or its class's). Nothing here reads
+// or cuts error text: what an error says for the log stays in the log, and
+// an internal failure says nothing but where to look.
 func classify(err error) *apiError {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return ae
 	}
-	var fe *store.FieldError
 	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &mbe):
+	if errors.As(err, &mbe) {
 		// RFC 9110 §15.5.14: the content is larger than the server will
 		// process.
 		return &apiError{status: http.StatusRequestEntityTooLarge, code: codeTooLarge, err: err,
-			message: fmt.Sprintf("the body is larger than %d bytes", mbe.Limit)}
-	case errors.As(err, &fe):
-		return &apiError{status: http.StatusUnprocessableEntity, code: codeInvalid, field: fe.Field, message: fe.Err.Error(), err: err}
-	case errors.Is(err, store.ErrInvalid):
-		return &apiError{status: http.StatusUnprocessableEntity, code: codeInvalid, message: message(err), err: err}
-	case errors.Is(err, lifecycle.ErrNotPublished):
-		return &apiError{status: http.StatusConflict, code: codeNotPublished, message: message(err), err: err}
-	case errors.Is(err, store.ErrNotFound):
-		return &apiError{status: http.StatusNotFound, code: codeNotFound, message: message(err), err: err}
-	case errors.Is(err, store.ErrExists):
-		return &apiError{status: http.StatusConflict, code: codeExists, message: message(err), err: err}
-	case errors.Is(err, store.ErrConflict):
-		return &apiError{status: http.StatusConflict, code: codeConflict, message: message(err, store.ErrConflict), err: err}
-	case errors.Is(err, admin.ErrForbidden):
-		return &apiError{status: http.StatusForbidden, code: codeForbidden, message: message(err, admin.ErrForbidden), err: err}
-	case errors.Is(err, queue.ErrNotFound):
-		return &apiError{status: http.StatusNotFound, code: codeNotFound, message: "no such message in the queue (it may have been delivered)", err: err}
-	case errors.Is(err, queue.ErrBusy):
-		return &apiError{status: http.StatusConflict, code: codeConflict, message: "the message is being delivered right now; try again in a moment", err: err}
-	case errors.Is(err, admin.ErrNoQueue):
-		// 503, not 404: the route exists and the request is sound, but
-		// this process runs no queue (another node may); a 404 would read
-		// as "this message is gone".
-		return &apiError{status: http.StatusServiceUnavailable, code: codeUnavailable,
-			message: "this dkimd process runs no mail queue; ask the node that relays mail", err: err}
-	case errors.Is(err, lifecycle.ErrNoChecker):
-		return &apiError{status: http.StatusServiceUnavailable, code: codeUnavailable,
-			message: "this dkimd process has no DNS checker that reports (see the resolver setting of serve)", err: err}
+			message: fmt.Sprintf("The body is larger than %d bytes.", mbe.Limit)}
 	}
-	return &apiError{status: http.StatusInternalServerError, code: codeInternal,
-		message: "internal error; the server log has the details under this request_id", err: err}
+	status, code := errorClass(err)
+	ae = &apiError{status: status, code: code, err: err,
+		message: "Internal error; the server log has the details under this request_id."}
+	if status < 500 || code == codeUnavailable {
+		if m, f, ok := store.Detail(err); ok {
+			ae.message, ae.field = m, f
+		}
+	}
+	return ae
 }
 
-// message gives an error of a known class without its package prefixes
-// ("not found: domain b.example"), and without the text of drop where the
-// code says it all ("conflict: ").
-func message(err error, drop ...error) string {
-	m := err.Error()
-	for _, d := range drop {
-		m = strings.TrimPrefix(m, d.Error()+": ")
+// errorClass gives the status and code of err's class, most specific
+// first.
+func errorClass(err error) (int, string) {
+	switch {
+	case errors.Is(err, store.ErrInvalid):
+		return http.StatusUnprocessableEntity, codeInvalid
+	case errors.Is(err, lifecycle.ErrNotPublished):
+		return http.StatusConflict, codeNotPublished
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, queue.ErrNotFound):
+		return http.StatusNotFound, codeNotFound
+	case errors.Is(err, store.ErrExists):
+		return http.StatusConflict, codeExists
+	case errors.Is(err, store.ErrConflict), errors.Is(err, queue.ErrBusy):
+		return http.StatusConflict, codeConflict
+	case errors.Is(err, admin.ErrForbidden):
+		return http.StatusForbidden, codeForbidden
+	case errors.Is(err, admin.ErrNoQueue), errors.Is(err, lifecycle.ErrNoChecker):
+		// 503, not 404: the route exists and the request is sound, but
+		// this process runs no queue or checker (another node may); a 404
+		// would read as "this message is gone".
+		return http.StatusServiceUnavailable, codeUnavailable
 	}
-	for {
-		rest, ok := strings.CutPrefix(m, "store: ")
-		if !ok {
-			rest, ok = strings.CutPrefix(m, "admin: ")
-		}
-		if !ok {
-			return m
-		}
-		m = rest
-	}
+	return http.StatusInternalServerError, codeInternal
 }
 
 func badRequest(field, format string, args ...any) *apiError {
@@ -214,7 +197,7 @@ func decode(c *call, v any) error {
 	ct := c.r.Header.Get("Content-Type")
 	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
 		return &apiError{status: http.StatusUnsupportedMediaType, code: codeUnsupportedMedia,
-			message: "send the body as Content-Type: application/json"}
+			message: "Send the body as Content-Type: application/json."}
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(c.w, c.r.Body, maxBodyBytes))
 	dec.DisallowUnknownFields()
@@ -226,7 +209,7 @@ func decode(c *call, v any) error {
 		if errors.As(err, &mbe) {
 			return decodeError(err)
 		}
-		return badRequest("", "the body holds more than one JSON value")
+		return badRequest("", "The body holds more than one JSON value.")
 	}
 	return nil
 }
@@ -240,19 +223,18 @@ func decodeError(err error) *apiError {
 	case errors.As(err, &mbe):
 		return classify(err)
 	case errors.Is(err, io.EOF):
-		return badRequest("", "the body is empty; send a JSON object")
+		return badRequest("", "The body is empty; send a JSON object.")
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return badRequest("", "the body is cut short")
+		return badRequest("", "The body is cut short.")
 	case errors.As(err, &se):
 		return &apiError{status: http.StatusBadRequest, code: codeBadRequest, err: err,
-			message: fmt.Sprintf("malformed JSON at byte %d", se.Offset)}
+			message: fmt.Sprintf("The body is not valid JSON (at byte %d).", se.Offset)}
 	case errors.As(err, &te):
 		return &apiError{status: http.StatusBadRequest, code: codeBadRequest, field: te.Field, err: err,
-			message: fmt.Sprintf("wrong type: want %s", te.Type)}
+			message: fmt.Sprintf("A value has the wrong type: want %s.", te.Type)}
 	}
 	// What is left is an unknown field (DisallowUnknownFields), for which
-	// encoding/json has no error type; its text names the field the client
-	// sent, nothing of the server.
+	// encoding/json has no error type: the log has its name.
 	return &apiError{status: http.StatusBadRequest, code: codeBadRequest, err: err,
-		message: strings.TrimPrefix(err.Error(), "json: ")}
+		message: "The body has a field this operation does not take (the field names are in the API description)."}
 }

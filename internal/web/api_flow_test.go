@@ -308,7 +308,7 @@ func TestExplain(t *testing.T) {
 	r := e.call(roleDomA, "POST", "/api/v1/policy/explain", `{"user":"ua@a.example","from":"Ann <ann@A.example>"}`)
 	r.want(t, http.StatusOK, "", "")
 	r.into(t, &d)
-	if d.Reason != policy.ReasonFromDomain || d.Domain != "a.example" || len(d.Sign) != 1 || d.Sign[0].Selector != "a1" || d.Message == "" {
+	if d.Reason != policy.ReasonFromDomain || d.Domain.String() != "a.example" || len(d.Sign) != 1 || d.Sign[0].Selector != "a1" || d.Message == "" {
 		t.Errorf("decision %s", r.body)
 	}
 	// Never signing as a domain the user does not own.

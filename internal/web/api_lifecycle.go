@@ -48,7 +48,7 @@ func (a *api) keyChecks(c *call) (int, any, error) {
 	if v := c.r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > store.MaxDNSCheckLimit {
-			return 0, nil, badRequest("limit", "limit must be a whole number from 1 to %d", store.MaxDNSCheckLimit)
+			return 0, nil, badRequest("limit", "The limit parameter must be a whole number from 1 to %d.", store.MaxDNSCheckLimit)
 		}
 		limit = n
 	}

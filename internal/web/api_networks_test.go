@@ -110,7 +110,7 @@ func TestUserNameTakenAsTenant(t *testing.T) {
 	if string(theirs.body) != string(mine.body) {
 		t.Errorf("taken elsewhere %s, taken in his domain %s", theirs.body, mine.body)
 	}
-	if got := theirs.apiErr().Message; got != "that user name is not available; choose another" {
+	if got := theirs.apiErr().Message; got != "That user name is not available; choose another." {
 		t.Errorf("message %q", got)
 	}
 	e.call(roleDomB, "GET", "/api/v1/users/ua@a.example", nil).want(t, http.StatusNotFound, codeNotFound, "")

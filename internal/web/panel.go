@@ -87,7 +87,7 @@ func newPanel(o Options, l *logins) http.Handler {
 	auth("POST /accounts/{name}/password", (*preq).changePassword)
 	auth("POST /accounts/{name}/tokens/{token}/revoke", (*preq).revokeToken)
 	pub("/", func(q *preq) error {
-		return &apiError{status: http.StatusNotFound, code: codeNotFound, message: "no such page"}
+		return &apiError{status: http.StatusNotFound, code: codeNotFound, message: "No such page."}
 	})
 	return mux
 }
@@ -156,7 +156,7 @@ func (q *preq) run(h func(*preq) error, needLogin bool) error {
 			if errors.As(err, &mbe) {
 				return err // classify: 413
 			}
-			return &apiError{status: http.StatusBadRequest, code: codeBadRequest, message: "the form could not be read", err: err}
+			return &apiError{status: http.StatusBadRequest, code: codeBadRequest, message: "The form could not be read.", err: err}
 		}
 	}
 	if err := q.authenticate(); err != nil {

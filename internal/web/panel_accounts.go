@@ -60,7 +60,7 @@ func (q *preq) changePassword() error {
 func (q *preq) revokeToken() error {
 	id, err := strconv.ParseInt(q.r.PathValue("token"), 10, 64)
 	if err != nil || id < 1 {
-		return badRequest("token", "token must be a token ID")
+		return badRequest("token", "The token parameter must be a token ID.")
 	}
 	if err := q.p.admin.RemoveToken(q.ctx, q.actor, q.r.PathValue("name"), id); err != nil {
 		return err

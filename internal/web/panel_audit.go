@@ -57,7 +57,7 @@ func (q *preq) auditPage() error {
 	if v := qs.Get("before"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 1 {
-			return badRequest("before", "before must be an audit entry ID")
+			return badRequest("before", "The before parameter must be an audit entry ID.")
 		}
 		f.Before = n
 	}

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/dkimd/dkimd/internal/store"
@@ -133,11 +132,7 @@ func formProblem(err error, fields map[string]string) (formErrors, bool) {
 	default:
 		return nil, false
 	}
-	var fe *store.FieldError
 	field := ae.field
-	if errors.As(err, &fe) {
-		field = fe.Field
-	}
 	// "networks[2]" is the networks field.
 	for i, c := range field {
 		if c == '[' {
@@ -145,14 +140,10 @@ func formProblem(err error, fields map[string]string) (formErrors, bool) {
 			break
 		}
 	}
-	msg := ae.message
-	if fe != nil {
-		msg = fe.Err.Error()
-	}
 	if f, ok := fields[field]; ok && field != "" {
-		return formErrors{f: sentence(msg)}, true
+		return formErrors{f: ae.message}, true
 	}
-	return formErrors{"": sentence(msg)}, true
+	return formErrors{"": ae.message}, true
 }
 
 // statusOf gives the HTTP status classify maps err to.

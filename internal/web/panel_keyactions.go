@@ -81,13 +81,13 @@ func (q *preq) showConfirm(status int, cv confirmView, errs formErrors) error {
 	}
 	a, ok := keyAction(q.r.PathValue("action"))
 	if !ok {
-		return &apiError{status: http.StatusNotFound, code: codeNotFound, message: "no such page"}
+		return &apiError{status: http.StatusNotFound, code: codeNotFound, message: "No such page."}
 	}
 	if !a.applies(k.State) {
 		if err := store.CheckTransition(k.State, a.to); err != nil && a.to != "" {
 			return err
 		}
-		return &apiError{status: http.StatusConflict, code: codeConflict, message: "only an active key can be rotated"}
+		return &apiError{status: http.StatusConflict, code: codeConflict, message: "Only an active key can be rotated."}
 	}
 	cv.Key, cv.Action, cv.Errors = k, a, errs
 	if a.Name == "rotate" && cv.Selector == "" {
@@ -120,7 +120,7 @@ func (q *preq) keyAction() error {
 	}
 	a, ok := keyAction(q.r.PathValue("action"))
 	if !ok {
-		return &apiError{status: http.StatusNotFound, code: codeNotFound, message: "no such page"}
+		return &apiError{status: http.StatusNotFound, code: codeNotFound, message: "No such page."}
 	}
 	if a.Name == "rotate" {
 		return q.rotate(d, k)
@@ -143,7 +143,7 @@ func (q *preq) keyAction() error {
 // selector.
 func (q *preq) rotate(d store.Domain, k store.Key) error {
 	if k.State != store.KeyActive {
-		return &apiError{status: http.StatusConflict, code: codeConflict, message: "only an active key can be rotated"}
+		return &apiError{status: http.StatusConflict, code: codeConflict, message: "Only an active key can be rotated."}
 	}
 	sel := q.r.PostFormValue("selector")
 	g, err := q.p.admin.RotateKey(q.ctx, q.actor, lifecycle.RotateRequest{Domain: d.Name, Selector: sel, Spec: k.Spec(), Replaces: k.Selector})

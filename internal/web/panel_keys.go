@@ -144,7 +144,7 @@ func (q *preq) generateKeys() error {
 	}
 	sel, err := store.NormalizeSelector(f.Selector)
 	if err != nil {
-		return q.showDKIM(http.StatusUnprocessableEntity, d, f, formErrors{"selector": sentence(err.Error())})
+		return q.showDKIM(http.StatusUnprocessableEntity, d, f, formErrors{"selector": (&store.FieldError{Field: "selector", Err: err}).UserMessage()})
 	}
 	edSel := ""
 	if f.Ed25519 {
@@ -152,7 +152,7 @@ func (q *preq) generateKeys() error {
 			f.EdSelector = sel + "e"
 		}
 		if edSel, err = store.NormalizeSelector(f.EdSelector); err != nil {
-			return q.showDKIM(http.StatusUnprocessableEntity, d, f, formErrors{"ed_selector": sentence(err.Error())})
+			return q.showDKIM(http.StatusUnprocessableEntity, d, f, formErrors{"ed_selector": (&store.FieldError{Field: "ed_selector", Err: err}).UserMessage()})
 		}
 		if edSel == sel {
 			return q.showDKIM(http.StatusUnprocessableEntity, d, f, formErrors{"ed_selector": "The Ed25519 key needs a selector of its own."})
@@ -308,7 +308,7 @@ func (q *preq) checkKey() error {
 		return err
 	}
 	if !q.p.canCheck() || k.State == store.KeyArchived {
-		return &apiError{status: http.StatusNotFound, code: codeNotFound, message: "no DNS check here"}
+		return &apiError{status: http.StatusNotFound, code: codeNotFound, message: "No DNS check here."}
 	}
 	ctx, cancel := context.WithTimeout(q.ctx, checkTimeout)
 	defer cancel()
@@ -324,7 +324,10 @@ func (q *preq) checkKey() error {
 	}
 	if cerr != nil {
 		q.log.Warn("dns_check_failed", "domain", k.Domain, "selector", k.Selector, "err", cerr)
-		kv.CheckError = "The check could not run: " + message(cerr) + ". Try again in a moment."
+		kv.CheckError = "The check could not run (the server log says why). Try again in a moment."
+		if m, _, ok := store.Detail(cerr); ok {
+			kv.CheckError = "The check could not run: " + m + " Try again in a moment."
+		}
 	}
 	v := &view{Title: "Key " + k.Selector, Nav: "domains", Domain: &d, Tab: "keys", Data: kv}
 	if q.r.Header.Get("X-Panel-Part") == "dns-status" {

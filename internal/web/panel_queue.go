@@ -101,7 +101,7 @@ func (q *preq) queuedPage() error {
 func (q *preq) queueConfirmPage() error {
 	a, ok := queueAction(q.r.PathValue("action"))
 	if !ok {
-		return &apiError{status: http.StatusNotFound, code: codeNotFound, message: "no such page"}
+		return &apiError{status: http.StatusNotFound, code: codeNotFound, message: "No such page."}
 	}
 	qv, err := q.queued()
 	if err != nil {
@@ -116,7 +116,7 @@ func (q *preq) queueConfirmPage() error {
 func (q *preq) queueAction() error {
 	a, ok := queueAction(q.r.PathValue("action"))
 	if !ok {
-		return &apiError{status: http.StatusNotFound, code: codeNotFound, message: "no such page"}
+		return &apiError{status: http.StatusNotFound, code: codeNotFound, message: "No such page."}
 	}
 	id := q.r.PathValue("id")
 	switch a.Name {

@@ -673,7 +673,7 @@ func TestPanelOversign(t *testing.T) {
 
 	before := e.snapshot()
 	b.post("/domains/a.example/settings", url.Values{"csrf": {csrf}, "oversign": {"Sub ject"}, "auto_activate": {"on"}}, nil).
-		want(t, http.StatusUnprocessableEntity, "not a header field name")
+		want(t, http.StatusUnprocessableEntity, "Not a header field name")
 	if e.snapshot() != before {
 		t.Errorf("a refused oversign value changed the store")
 	}

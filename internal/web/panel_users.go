@@ -148,7 +148,7 @@ func (q *preq) user() (store.Domain, store.OutgoingUser, error) {
 	}
 	u, err := q.p.admin.GetUser(q.ctx, q.actor, q.r.PathValue("name"))
 	if err == nil && u.Domain != d.Name {
-		err = &apiError{status: http.StatusNotFound, code: codeNotFound, message: "no such user in this domain"}
+		err = &apiError{status: http.StatusNotFound, code: codeNotFound, message: "No such user in this domain."}
 	}
 	return d, u, err
 }

@@ -43,7 +43,7 @@ func loadAccountDomains(ctx context.Context, q querier, a *store.Account) error 
 func getAccount(ctx context.Context, q querier, name string) (store.Account, error) {
 	a, err := scanAccount(q.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE name = $1`, name))
 	if errors.Is(err, sql.ErrNoRows) {
-		return a, fmt.Errorf("%w: account %s", store.ErrNotFound, name)
+		return a, store.Explain(store.ErrNotFound, "Account %s was not found.", name)
 	}
 	if err != nil {
 		return a, err
@@ -80,7 +80,7 @@ func (d *DB) AddAccount(ctx context.Context, a store.Account) (store.Account, er
 			return err
 		}
 		if n > 0 {
-			return fmt.Errorf("%w: account %s", store.ErrExists, a.Name)
+			return store.Explain(store.ErrExists, "Account %s already exists.", a.Name)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO accounts (`+accountCols+`) VALUES ($1, $2, $3, $4, $5, $6)`,
 			a.Name, string(a.Role), a.PasswordHash, (a.Enabled), now, now); err != nil {
@@ -166,7 +166,7 @@ func (d *DB) UpdateAccount(ctx context.Context, a store.Account) (store.Account,
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 0 {
-			return fmt.Errorf("%w: account %s", store.ErrNotFound, a.Name)
+			return store.Explain(store.ErrNotFound, "Account %s was not found.", a.Name)
 		}
 		if err := writeAccountDomains(ctx, tx, a); err != nil {
 			return err
@@ -195,7 +195,7 @@ func (d *DB) RemoveAccount(ctx context.Context, name string) error {
 		if c, err := res.RowsAffected(); err != nil {
 			return err
 		} else if c == 0 {
-			return fmt.Errorf("%w: account %s", store.ErrNotFound, n)
+			return store.Explain(store.ErrNotFound, "Account %s was not found.", n)
 		}
 		return nil
 	})
@@ -230,7 +230,7 @@ func (d *DB) AddToken(ctx context.Context, t store.Token) (store.Token, error) {
 			return err
 		}
 		if n == 0 {
-			return fmt.Errorf("%w: account %s", store.ErrNotFound, t.Account)
+			return store.Explain(store.ErrNotFound, "Account %s was not found.", t.Account)
 		}
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM tokens WHERE hash = $1`, t.Hash).Scan(&n); err != nil {
 			return err
@@ -261,7 +261,7 @@ func (d *DB) AccountByToken(ctx context.Context, hash []byte) (store.Account, st
 		t, err = scanToken(tx.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE hash = $1 AND (expires IS NULL OR expires > $2)`,
 			hash, d.stamp()))
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("%w: token", store.ErrNotFound)
+			return store.Explain(store.ErrNotFound, "The token was not found.")
 		}
 		if err != nil {
 			return err
@@ -271,7 +271,7 @@ func (d *DB) AccountByToken(ctx context.Context, hash []byte) (store.Account, st
 			return err
 		}
 		if !a.Enabled {
-			return fmt.Errorf("%w: token", store.ErrNotFound)
+			return store.Explain(store.ErrNotFound, "The token was not found.")
 		}
 		return nil
 	})
@@ -294,7 +294,7 @@ func (d *DB) ListTokens(ctx context.Context, account string) ([]store.Token, err
 			return err
 		}
 		if c == 0 {
-			return fmt.Errorf("%w: account %s", store.ErrNotFound, n)
+			return store.Explain(store.ErrNotFound, "Account %s was not found.", n)
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE account = $1 ORDER BY id DESC`, n)
 		if err != nil {
@@ -330,7 +330,7 @@ func (d *DB) RemoveToken(ctx context.Context, account string, id int64) error {
 		if c, err := res.RowsAffected(); err != nil {
 			return err
 		} else if c == 0 {
-			return fmt.Errorf("%w: token %d of account %s", store.ErrNotFound, id, n)
+			return store.Explain(store.ErrNotFound, "Token %d of account %s was not found.", id, n)
 		}
 		return nil
 	})

@@ -75,7 +75,7 @@ func (d *DB) setKeyStates(ctx context.Context, op string, changes []store.KeySta
 				return err
 			}
 			if c.From != "" && k.State != c.From {
-				return fmt.Errorf("%w: key %d (%s) is %s, not %s any more", store.ErrConflict, c.ID, k.RecordName(), k.State, c.From)
+				return store.Explain(store.ErrConflict, "Key %d (%s) is %s, not %s any more.", c.ID, k.RecordName(), k.State, c.From)
 			}
 			if err := store.CheckTransition(k.State, c.To); err != nil {
 				return fmt.Errorf("key %d (%s): %w", c.ID, k.RecordName(), err)

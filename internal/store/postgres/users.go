@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/dkimd/dkimd/internal/mailaddr"
 	"github.com/dkimd/dkimd/internal/store"
 )
 
@@ -154,7 +155,7 @@ func (s scanExtra) Scan(dest ...any) error { return s.row.Scan(append(dest, s.ex
 func (d *DB) getUser(ctx context.Context, q querier, name string) (store.OutgoingUser, error) {
 	u, err := scanUserWithLists(q.QueryRowContext(ctx, userWithLists+` WHERE u.name = $1`, name))
 	if errors.Is(err, sql.ErrNoRows) {
-		return u, fmt.Errorf("%w: user %s", store.ErrNotFound, name)
+		return u, store.Explain(store.ErrNotFound, "User %s was not found.", name)
 	}
 	return u, err
 }
@@ -192,7 +193,7 @@ func (d *DB) AddUser(ctx context.Context, u store.OutgoingUser) (store.OutgoingU
 		if ok, err := domainExists(ctx, tx, u.Domain); err != nil {
 			return err
 		} else if !ok {
-			return fmt.Errorf("%w: domain %s", store.ErrNotFound, u.Domain)
+			return store.Explain(store.ErrNotFound, "Domain %s was not found.", u.Domain)
 		}
 		if err := requireDomains(ctx, tx, "granted_domains", u.GrantedDomains); err != nil {
 			return err
@@ -202,7 +203,7 @@ func (d *DB) AddUser(ctx context.Context, u store.OutgoingUser) (store.OutgoingU
 			return err
 		}
 		if n > 0 {
-			return fmt.Errorf("%w: user %s (user names are unique across dkimd)", store.ErrExists, u.Name)
+			return store.Explain(store.ErrExists, "User %s already exists (user names are unique across dkimd).", u.Name)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO outgoing_users (`+userCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 			u.Name, u.Domain, string(u.Auth), u.PasswordHash, u.IdentityHeader, (u.Enabled),
@@ -238,7 +239,7 @@ func (d *DB) getUserByName(ctx context.Context, name string) (store.OutgoingUser
 func (d *DB) ListUsers(ctx context.Context, domain string) ([]store.OutgoingUser, error) {
 	q, args := `SELECT `+userCols+` FROM outgoing_users ORDER BY name`, []any{}
 	if domain != "" {
-		dom, err := store.NormalizeDomain(domain)
+		dom, err := mailaddr.ParseDomain(domain)
 		if err != nil {
 			return nil, nil
 		}
@@ -305,7 +306,7 @@ enabled = $5, selector = $6, allow_foreign_from = $7, updated = $8 WHERE name = 
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 0 {
-			return fmt.Errorf("%w: user %s", store.ErrNotFound, u.Name)
+			return store.Explain(store.ErrNotFound, "User %s was not found.", u.Name)
 		}
 		if err := writeUserLists(ctx, tx, u); err != nil {
 			return err
@@ -333,7 +334,7 @@ func (d *DB) RemoveUser(ctx context.Context, name string) error {
 		if c, err := res.RowsAffected(); err != nil {
 			return err
 		} else if c == 0 {
-			return fmt.Errorf("%w: user %s", store.ErrNotFound, n)
+			return store.Explain(store.ErrNotFound, "User %s was not found.", n)
 		}
 		return nil
 	})
@@ -382,7 +383,7 @@ func (d *DB) userByIP(ctx context.Context, addr netip.Addr) (store.OutgoingUser,
 	for i, u := range found {
 		names[i] = u.Name
 	}
-	return store.OutgoingUser{}, fmt.Errorf("%w: address %s is claimed by users %v with equally specific networks", store.ErrConflict, addr, names)
+	return store.OutgoingUser{}, store.Explain(store.ErrConflict, "Address %s is claimed by users %v with equally specific networks.", addr, names)
 }
 
 // NetworkClaims implements store.Users.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"strings"
 
+	"github.com/dkimd/dkimd/internal/mailaddr"
 	"github.com/dkimd/dkimd/internal/store"
 )
 
@@ -34,11 +35,11 @@ func (d *DB) ListAudit(ctx context.Context, f store.AuditFilter) ([]store.AuditE
 	var where []string
 	var args []any
 	if f.Domain != "" {
-		dom, err := store.NormalizeDomain(f.Domain)
+		dom, err := mailaddr.ParseDomain(f.Domain)
 		if err != nil {
 			return nil, nil
 		}
-		where, args = append(where, "domain = ?"), append(args, dom)
+		where, args = append(where, "domain = ?"), append(args, dom.String())
 	}
 	for _, c := range []struct{ col, v string }{{"actor", f.Actor}, {"action", f.Action}, {"object_kind", f.ObjectKind}} {
 		if c.v != "" {

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto"
@@ -10,6 +11,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -26,6 +28,8 @@ const (
 	crashEnvDB  = "DKIMD_TEST_CRASH_DB"
 	crashEnvKey = "DKIMD_TEST_CRASH_MASTER"
 	crashDomain = "crash.example"
+	// crashReady is the line the child prints when its loop starts.
+	crashReady = "crash child ready"
 )
 
 // TestCrashSafety kills a process that generates and stores keys in a loop
@@ -68,16 +72,40 @@ func TestCrashSafety(t *testing.T) {
 		cmd.Env = append(os.Environ(), crashEnvDB+"="+path, crashEnvKey+"="+mkText, fmt.Sprintf("DKIMD_TEST_CRASH_ROUND=%d", round))
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		// Let it get going (opening, migrations), then kill it at a random
-		// moment of its loop.
-		time.Sleep(time.Duration(100+rand.IntN(300)) * time.Millisecond)
+		// Wait until it has made its key pool and opened the database (slow
+		// under the race detector on a loaded machine: a fixed sleep killed
+		// it before its first key), then kill it at a random moment of its
+		// loop.
+		ready := make(chan bool, 1)
+		go func() {
+			line, _ := bufio.NewReader(out).ReadString('\n')
+			ready <- line == crashReady+"\n"
+			io.Copy(io.Discard, out)
+		}()
+		select {
+		case ok := <-ready:
+			if !ok {
+				cmd.Process.Kill()
+				cmd.Wait()
+				t.Fatalf("round %d: child did not start its loop:\n%s", round, stderr.String())
+			}
+		case <-time.After(2 * time.Minute):
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("round %d: child not ready after 2 minutes:\n%s", round, stderr.String())
+		}
+		time.Sleep(time.Duration(20+rand.IntN(300)) * time.Millisecond)
 		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		err := cmd.Wait()
+		err = cmd.Wait()
 		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 			t.Fatalf("round %d: child ended by itself (%v), not by SIGKILL:\n%s", round, err, stderr.String())
 		}
@@ -173,6 +201,7 @@ func crashChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	round := os.Getenv("DKIMD_TEST_CRASH_ROUND")
+	fmt.Println(crashReady)
 	for i := 0; ; i++ {
 		signer := pool[i%len(pool)]
 		sel := fmt.Sprintf("r%s-%d", round, i)

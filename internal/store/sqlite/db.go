@@ -81,7 +81,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	if d.now == nil {
 		d.now = time.Now
 	}
-	if err := d.checkPragmas(ctx); err != nil {
+	if err := d.checkPragmas(ctx, busy); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: %s: %w", path, err)
 	}
@@ -98,8 +98,8 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 
 // checkPragmas makes sure the settings the data's safety depends on took
 // effect: a DSN typo would otherwise be silent.
-func (d *DB) checkPragmas(ctx context.Context) error {
-	conn, err := d.db.Conn(ctx)
+func (d *DB) checkPragmas(ctx context.Context, patience time.Duration) error {
+	conn, err := d.firstConn(ctx, patience)
 	if err != nil {
 		return err
 	}
@@ -225,6 +225,27 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// firstConn opens a connection, waiting up to patience while another
+// process holds the lock: a connection's set-up switches a new database to
+// WAL, and SQLite answers SQLITE_BUSY to that switch at once, without its
+// busy handler, while another process is making the same switch (several
+// nodes or commands opening a fresh database together).
+func (d *DB) firstConn(ctx context.Context, patience time.Duration) (*sql.Conn, error) {
+	deadline := time.Now().Add(patience)
+	for delay := 5 * time.Millisecond; ; delay = min(2*delay, 250*time.Millisecond) {
+		conn, err := d.db.Conn(ctx)
+		var e *sqlite.Error
+		if err == nil || !errors.As(err, &e) || e.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return conn, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(delay):
+		}
+	}
 }
 
 // isConstraint reports whether err is a SQLite constraint failure of the

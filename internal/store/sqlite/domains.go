@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/dkimd/dkimd/internal/mailaddr"
 	"github.com/dkimd/dkimd/internal/store"
 )
 
@@ -21,7 +22,7 @@ func (d *DB) AddDomain(ctx context.Context, dom store.Domain) (store.Domain, err
 		if ok, err := domainExists(ctx, tx, dom.Name); err != nil {
 			return err
 		} else if ok {
-			return fmt.Errorf("%w: domain %s", store.ErrExists, dom.Name)
+			return store.Explain(store.ErrExists, "Domain %s already exists.", dom.Name)
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO domains (name, auto_activate, oversign, created, updated) VALUES (?, ?, ?, ?, ?)`,
 			dom.Name, boolInt(dom.AutoActivate), dom.Oversign, now, now)
@@ -37,11 +38,11 @@ func (d *DB) AddDomain(ctx context.Context, dom store.Domain) (store.Domain, err
 // lookupDomain normalises a name given to a lookup; a name that cannot be a
 // domain is simply not found.
 func lookupDomain(name string) (string, error) {
-	n, err := store.NormalizeDomain(name)
+	n, err := mailaddr.ParseDomain(name)
 	if err != nil {
 		return "", fmt.Errorf("%w: domain %q: %v", store.ErrNotFound, name, err)
 	}
-	return n, nil
+	return n.String(), nil
 }
 
 type querier interface {
@@ -92,7 +93,7 @@ func (d *DB) GetDomain(ctx context.Context, name string) (store.Domain, error) {
 	}
 	dom, err := scanDomain(d.stmts.domain.QueryRowContext(ctx, n))
 	if errors.Is(err, sql.ErrNoRows) {
-		return store.Domain{}, fmt.Errorf("%w: domain %s", store.ErrNotFound, n)
+		return store.Domain{}, store.Explain(store.ErrNotFound, "Domain %s was not found.", n)
 	}
 	if err != nil {
 		return store.Domain{}, dbErr("get domain", err)
@@ -137,7 +138,7 @@ func (d *DB) UpdateDomain(ctx context.Context, dom store.Domain) (store.Domain, 
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 0 {
-			return fmt.Errorf("%w: domain %s", store.ErrNotFound, dom.Name)
+			return store.Explain(store.ErrNotFound, "Domain %s was not found.", dom.Name)
 		}
 		out, err = scanDomain(tx.QueryRowContext(ctx, `SELECT `+domainCols+` FROM domains WHERE name = ?`, dom.Name))
 		return err
@@ -158,7 +159,7 @@ func (d *DB) RemoveDomain(ctx context.Context, name string, opts store.RemoveOpt
 		if ok, err := domainExists(ctx, tx, n); err != nil {
 			return err
 		} else if !ok {
-			return fmt.Errorf("%w: domain %s", store.ErrNotFound, n)
+			return store.Explain(store.ErrNotFound, "Domain %s was not found.", n)
 		}
 		deps := []struct {
 			what  string
@@ -181,7 +182,7 @@ func (d *DB) RemoveDomain(ctx context.Context, name string, opts store.RemoveOpt
 			}
 		}
 		if len(left) > 0 && !opts.Force {
-			return fmt.Errorf("%w: domain %s still has %s; remove them first or force", store.ErrConflict, n, strings.Join(left, ", "))
+			return store.Explain(store.ErrConflict, "Domain %s still has %s; remove them first, or force.", n, strings.Join(left, ", "))
 		}
 		for _, dep := range deps {
 			// Key secrets and user networks and grants go by ON DELETE

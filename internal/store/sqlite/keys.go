@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/mailaddr"
 	"github.com/dkimd/dkimd/internal/store"
 )
 
@@ -34,7 +35,7 @@ func scanKey(row interface{ Scan(...any) error }) (store.Key, error) {
 func getKey(ctx context.Context, st *sql.Stmt, id int64) (store.Key, error) {
 	k, err := scanKey(st.QueryRowContext(ctx, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return k, fmt.Errorf("%w: key %d", store.ErrNotFound, id)
+		return k, store.Explain(store.ErrNotFound, "Key %d was not found.", id)
 	}
 	return k, err
 }
@@ -51,7 +52,7 @@ func (d *DB) CreateKey(ctx context.Context, nk store.NewKey) (store.Key, error) 
 		if ok, err := domainExists(ctx, tx, nk.Domain); err != nil {
 			return err
 		} else if !ok {
-			return fmt.Errorf("%w: domain %s", store.ErrNotFound, nk.Domain)
+			return store.Explain(store.ErrNotFound, "Domain %s was not found.", nk.Domain)
 		}
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM dkim_keys WHERE domain = ? AND selector = ?`,
@@ -105,7 +106,7 @@ func (d *DB) KeyBySelector(ctx context.Context, domain, selector string) (store.
 	}
 	k, err := scanKey(d.db.QueryRowContext(ctx, `SELECT `+keyCols+` FROM dkim_keys WHERE domain = ? AND selector = ?`, dom, sel))
 	if errors.Is(err, sql.ErrNoRows) {
-		return store.Key{}, fmt.Errorf("%w: key %s._domainkey.%s", store.ErrNotFound, sel, dom)
+		return store.Key{}, store.Explain(store.ErrNotFound, "Key %s._domainkey.%s was not found.", sel, dom)
 	}
 	if err != nil {
 		return store.Key{}, dbErr("get key", err)
@@ -118,11 +119,11 @@ func (d *DB) ListKeys(ctx context.Context, f store.KeyFilter) ([]store.Key, erro
 	var where []string
 	var args []any
 	if f.Domain != "" {
-		dom, err := store.NormalizeDomain(f.Domain)
+		dom, err := mailaddr.ParseDomain(f.Domain)
 		if err != nil {
 			return nil, nil // no domain of that name, so no keys
 		}
-		where, args = append(where, "domain = ?"), append(args, dom)
+		where, args = append(where, "domain = ?"), append(args, dom.String())
 	}
 	if len(f.States) > 0 {
 		var marks []string
@@ -164,11 +165,11 @@ func scanKeys(rows *sql.Rows, err error) ([]store.Key, error) {
 
 // ActiveKeys implements store.Keys.
 func (d *DB) ActiveKeys(ctx context.Context, domain string) ([]store.Key, error) {
-	dom, err := store.NormalizeDomain(domain)
+	dom, err := mailaddr.ParseDomain(domain)
 	if err != nil {
 		return nil, nil
 	}
-	return scanKeys(d.stmts.activeKeys.QueryContext(ctx, dom, string(store.KeyActive)))
+	return scanKeys(d.stmts.activeKeys.QueryContext(ctx, dom.String(), string(store.KeyActive)))
 }
 
 // SetKeyState implements store.Keys.
@@ -185,7 +186,7 @@ func (d *DB) SealedKey(ctx context.Context, id int64) ([]byte, error) {
 	var sealed []byte
 	err := d.stmts.sealedKey.QueryRowContext(ctx, id).Scan(&sealed)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("%w: key %d", store.ErrNotFound, id)
+		return nil, store.Explain(store.ErrNotFound, "Key %d was not found.", id)
 	}
 	if err != nil {
 		return nil, dbErr("sealed key", err)

@@ -37,7 +37,7 @@ func (d *DB) SetMasterKeyCheck(ctx context.Context, check []byte) error {
 		case err == nil && bytes.Equal(old, check):
 			return nil
 		case err == nil:
-			return fmt.Errorf("%w: another master key check value is stored", store.ErrConflict)
+			return store.Explain(store.ErrConflict, "Another master key check value is stored.")
 		case !errors.Is(err, sql.ErrNoRows):
 			return dbErr("master key check", err)
 		}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/dkimd/dkimd/internal/mailaddr"
 	"github.com/dkimd/dkimd/internal/store"
 )
 
@@ -112,7 +113,7 @@ func sortNetworks(nets []netip.Prefix) {
 func (d *DB) getUser(ctx context.Context, tx *sql.Tx, name string) (store.OutgoingUser, error) {
 	u, err := scanUser(tx.StmtContext(ctx, d.stmts.user).QueryRowContext(ctx, name))
 	if errors.Is(err, sql.ErrNoRows) {
-		return u, fmt.Errorf("%w: user %s", store.ErrNotFound, name)
+		return u, store.Explain(store.ErrNotFound, "User %s was not found.", name)
 	}
 	if err != nil {
 		return u, err
@@ -186,7 +187,7 @@ func (d *DB) AddUser(ctx context.Context, u store.OutgoingUser) (store.OutgoingU
 		if ok, err := domainExists(ctx, tx, u.Domain); err != nil {
 			return err
 		} else if !ok {
-			return fmt.Errorf("%w: domain %s", store.ErrNotFound, u.Domain)
+			return store.Explain(store.ErrNotFound, "Domain %s was not found.", u.Domain)
 		}
 		if err := requireDomains(ctx, tx, "granted_domains", u.GrantedDomains); err != nil {
 			return err
@@ -196,7 +197,7 @@ func (d *DB) AddUser(ctx context.Context, u store.OutgoingUser) (store.OutgoingU
 			return err
 		}
 		if n > 0 {
-			return fmt.Errorf("%w: user %s (user names are unique across dkimd)", store.ErrExists, u.Name)
+			return store.Explain(store.ErrExists, "User %s already exists (user names are unique across dkimd).", u.Name)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO outgoing_users (`+userCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			u.Name, u.Domain, string(u.Auth), u.PasswordHash, u.IdentityHeader, boolInt(u.Enabled),
@@ -236,11 +237,11 @@ func (d *DB) GetUser(ctx context.Context, name string) (store.OutgoingUser, erro
 func (d *DB) ListUsers(ctx context.Context, domain string) ([]store.OutgoingUser, error) {
 	q, args := `SELECT `+userCols+` FROM outgoing_users ORDER BY name`, []any{}
 	if domain != "" {
-		dom, err := store.NormalizeDomain(domain)
+		dom, err := mailaddr.ParseDomain(domain)
 		if err != nil {
 			return nil, nil
 		}
-		q, args = `SELECT `+userCols+` FROM outgoing_users WHERE domain = ? ORDER BY name`, []any{dom}
+		q, args = `SELECT `+userCols+` FROM outgoing_users WHERE domain = ? ORDER BY name`, []any{dom.String()}
 	}
 	var out []store.OutgoingUser
 	err := d.read(ctx, func(tx *sql.Tx) error {
@@ -303,7 +304,7 @@ enabled = ?, selector = ?, allow_foreign_from = ?, updated = ? WHERE name = ?`,
 		if n, err := res.RowsAffected(); err != nil {
 			return err
 		} else if n == 0 {
-			return fmt.Errorf("%w: user %s", store.ErrNotFound, u.Name)
+			return store.Explain(store.ErrNotFound, "User %s was not found.", u.Name)
 		}
 		if err := writeUserLists(ctx, tx, u); err != nil {
 			return err
@@ -331,7 +332,7 @@ func (d *DB) RemoveUser(ctx context.Context, name string) error {
 		if c, err := res.RowsAffected(); err != nil {
 			return err
 		} else if c == 0 {
-			return fmt.Errorf("%w: user %s", store.ErrNotFound, n)
+			return store.Explain(store.ErrNotFound, "User %s was not found.", n)
 		}
 		return nil
 	})
@@ -362,7 +363,7 @@ func (d *DB) UserByIP(ctx context.Context, addr netip.Addr) (store.OutgoingUser,
 			out, err = d.getUser(ctx, tx, best[0])
 			return err
 		}
-		return fmt.Errorf("%w: address %s is claimed by users %v with equally specific networks", store.ErrConflict, addr, best)
+		return store.Explain(store.ErrConflict, "Address %s is claimed by users %v with equally specific networks.", addr, best)
 	})
 	if err != nil {
 		return store.OutgoingUser{}, dbErr("user by ip", err)
