@@ -146,6 +146,10 @@ func (q *Queue) poke() {
 	}
 }
 
+// Ping checks that the queue's database answers, without counting the
+// queue (for /readyz, which a load balancer asks often).
+func (q *Queue) Ping(ctx context.Context) error { return storageErr("ping", q.pool.Ping(ctx)) }
+
 // Wait implements queue.DeliveryQueue.
 func (q *Queue) Wait() <-chan struct{} { return q.wake }
 
