@@ -28,14 +28,7 @@ func runData(t *testing.T, dir, stdin string, args ...string) (int, string, stri
 // line: domain, key, record, users with and without a selector.
 func TestAdminWalkThrough(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
-	ok := func(stdin string, args ...string) string {
-		t.Helper()
-		code, out, errs := runData(t, dir, stdin, args...)
-		if code != 0 {
-			t.Fatalf("%v: exit %d: %s", args, code, errs)
-		}
-		return out
-	}
+	ok := mustData(t, dir)
 	fails := func(code int, want string, stdin string, args ...string) {
 		t.Helper()
 		c, _, errs := runData(t, dir, stdin, args...)

@@ -1,11 +1,9 @@
 package cli
 
 import (
-	"context"
 	"crypto/tls"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -24,12 +22,7 @@ import (
 // left, and keeps the spool and the rest of the data directory as they are.
 func TestServeRelayTempDir(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
-	ok := func(stdin string, args ...string) {
-		t.Helper()
-		if code, _, errs := runData(t, dir, stdin, args...); code != 0 {
-			t.Fatalf("%v: exit %d: %s", args, code, errs)
-		}
-	}
+	ok := mustData(t, dir)
 	ok("", "domain", "add", "example.com")
 	ok("", "key", "generate", "--domain", "example.com", "--selector", "s1", "--algorithm", "ed25519")
 	ok("", "key", "activate", "--domain", "example.com", "--selector", "s1", "--force")
@@ -47,32 +40,10 @@ func TestServeRelayTempDir(t *testing.T) {
 	sink := deliverytest.NewSink(t, deliverytest.SinkOptions{})
 	sink.SetMode(deliverytest.TempFail) // the message stays queued
 	var logs logtest.Buffer
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() {
-		done <- Main(ctx, []string{"dkimd", "serve", "--data", dir, "--listen-http", "127.0.0.1:0",
-			"--listen-submission", "127.0.0.1:0", "--listen-submissions", "", "--listen-relay", "",
-			"--hostname", "mail.test", "--smarthost", sink.Addr, "--smarthost-tls", "none"},
-			&Env{Stdin: strings.NewReader(""), Stdout: &logs, Stderr: &logs, Getenv: func(string) string { return "" }})
-	}()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			t.Error("serve did not stop")
-		}
-	}()
-	addrRE := regexp.MustCompile(`msg=serving http=\S+ submission=(\S+)`)
-	var subAddr string
-	for deadline := time.Now().Add(20 * time.Second); subAddr == ""; time.Sleep(20 * time.Millisecond) {
-		if m := addrRE.FindStringSubmatch(logs.String()); m != nil {
-			subAddr = m[1]
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not start:\n%s", logs.String())
-		}
-	}
+	addrs, _ := startServe(t, &logs, "--data", dir, "--listen-http", "127.0.0.1:0",
+		"--listen-submission", "127.0.0.1:0", "--listen-submissions", "", "--listen-relay", "",
+		"--hostname", "mail.test", "--smarthost", sink.Addr, "--smarthost-tls", "none")
+	subAddr := addrs["submission"]
 	if _, err := os.Stat(left); !os.IsNotExist(err) {
 		t.Errorf("a file left in %s by a killed serve is still there: %v", tmp, err)
 	}

@@ -1,13 +1,11 @@
 package cli
 
 import (
-	"context"
 	"crypto/tls"
 	"encoding/json"
 	"io"
 	"net/http"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -27,14 +25,7 @@ import (
 func TestServeRelaysSignedMail(t *testing.T) {
 	py := peertest.Dkimpy(t)
 	dir := filepath.Join(t.TempDir(), "data")
-	ok := func(stdin string, args ...string) string {
-		t.Helper()
-		code, out, errs := runData(t, dir, stdin, args...)
-		if code != 0 {
-			t.Fatalf("%v: exit %d: %s", args, code, errs)
-		}
-		return out
-	}
+	ok := mustData(t, dir)
 	ok("", "domain", "add", "example.com")
 	ok("", "key", "generate", "--domain", "example.com", "--selector", "s1", "--bits", "2048")
 	ok("", "key", "activate", "--domain", "example.com", "--selector", "s1", "--force")
@@ -43,32 +34,10 @@ func TestServeRelaysSignedMail(t *testing.T) {
 
 	sink := deliverytest.NewSink(t, deliverytest.SinkOptions{})
 	var logs logtest.Buffer
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() {
-		done <- Main(ctx, []string{"dkimd", "serve", "--data", dir, "--listen-http", "127.0.0.1:0",
-			"--listen-submission", "127.0.0.1:0", "--listen-submissions", "", "--listen-relay", "",
-			"--hostname", "mail.test", "--smarthost", sink.Addr, "--smarthost-tls", "none"},
-			&Env{Stdin: strings.NewReader(""), Stdout: &logs, Stderr: &logs, Getenv: func(string) string { return "" }})
-	}()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			t.Error("serve did not stop")
-		}
-	}()
-	addrRE := regexp.MustCompile(`msg=serving http=(\S+) submission=(\S+)`)
-	var httpAddr, subAddr string
-	for deadline := time.Now().Add(20 * time.Second); httpAddr == ""; time.Sleep(20 * time.Millisecond) {
-		if m := addrRE.FindStringSubmatch(logs.String()); m != nil {
-			httpAddr, subAddr = m[1], m[2]
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not start:\n%s", logs.String())
-		}
-	}
+	addrs, _ := startServe(t, &logs, "--data", dir, "--listen-http", "127.0.0.1:0",
+		"--listen-submission", "127.0.0.1:0", "--listen-submissions", "", "--listen-relay", "",
+		"--hostname", "mail.test", "--smarthost", sink.Addr, "--smarthost-tls", "none")
+	httpAddr, subAddr := addrs["http"], addrs["submission"]
 
 	c, err := smtp.DialStartTLS(subAddr, &tls.Config{InsecureSkipVerify: true})
 	if err != nil {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -34,14 +32,7 @@ func TestServeMilterInPostfix(t *testing.T) {
 	py := peertest.Dkimpy(t)
 	od := peertest.OpenDKIM(t)
 	dir := filepath.Join(t.TempDir(), "data")
-	ok := func(stdin string, args ...string) string {
-		t.Helper()
-		code, out, errs := runData(t, dir, stdin, args...)
-		if code != 0 {
-			t.Fatalf("%v: exit %d: %s", args, code, errs)
-		}
-		return out
-	}
+	ok := mustData(t, dir)
 	records := map[string]string{}
 	key := func(domain, sel string, alg ...string) {
 		ok("", append([]string{"key", "generate", "--domain", domain, "--selector", sel}, alg...)...)
@@ -78,33 +69,10 @@ func TestServeMilterInPostfix(t *testing.T) {
 	// address and a function that stops it.
 	serve := func() (string, func()) {
 		t.Helper()
-		mark := len(logs.String())
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan int, 1)
-		go func() {
-			done <- Main(ctx, []string{"dkimd", "serve", "--data", dir, "--listen-http", "127.0.0.1:0",
-				"--listen-submission", "", "--listen-submissions", "", "--listen-relay", "",
-				"--listen-milter", "unix:" + sock, "--milter-socket-mode", "0666"},
-				&Env{Stdin: strings.NewReader(""), Stdout: &logs, Stderr: &logs, Getenv: func(string) string { return "" }})
-		}()
-		stop := func() {
-			cancel()
-			select {
-			case <-done:
-			case <-time.After(15 * time.Second):
-				t.Error("serve did not stop")
-			}
-		}
-		addrRE := regexp.MustCompile(`msg=serving http=(\S+) .*milter=(\S+)`)
-		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			if m := addrRE.FindStringSubmatch(logs.String()[mark:]); m != nil {
-				return m[1], stop
-			}
-			if time.Now().After(deadline) {
-				stop()
-				t.Fatalf("serve did not start:\n%s", logs.String())
-			}
-		}
+		addrs, stop := startServe(t, &logs, "--data", dir, "--listen-http", "127.0.0.1:0",
+			"--listen-submission", "", "--listen-submissions", "", "--listen-relay", "",
+			"--listen-milter", "unix:"+sock, "--milter-socket-mode", "0666")
+		return addrs["http"], stop
 	}
 	httpAddr, stop := serve()
 	defer func() { stop() }()

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -9,7 +8,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/emersion/go-smtp"
 
@@ -24,14 +22,7 @@ import (
 // address no user claims cannot relay.
 func TestServeUserNetworks(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
-	ok := func(stdin string, args ...string) string {
-		t.Helper()
-		code, out, errs := runData(t, dir, stdin, args...)
-		if code != 0 {
-			t.Fatalf("%v: exit %d: %s", args, code, errs)
-		}
-		return out
-	}
+	ok := mustData(t, dir)
 	ok("", "domain", "add", "tenant-a.example")
 	ok("", "domain", "add", "tenant-b.example")
 	ok("", "user", "add", "--domain", "tenant-a.example", "--name", "lan-a", "--ip", "192.0.2.0/24")
@@ -46,32 +37,10 @@ func TestServeUserNetworks(t *testing.T) {
 
 	sink := deliverytest.NewSink(t, deliverytest.SinkOptions{})
 	var logs logtest.Buffer
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() {
-		done <- Main(ctx, []string{"dkimd", "serve", "--data", dir, "--listen-http", "127.0.0.1:0",
-			"--listen-submission", "", "--listen-submissions", "", "--listen-relay", "127.0.0.1:0",
-			"--hostname", "mail.test", "--smarthost", sink.Addr, "--smarthost-tls", "none", "--max-user-network", "28,/64"},
-			&Env{Stdin: strings.NewReader(""), Stdout: &logs, Stderr: &logs, Getenv: func(string) string { return "" }})
-	}()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			t.Error("serve did not stop")
-		}
-	}()
-	addrRE := regexp.MustCompile(`msg=serving http=(\S+) .*relay=(\S+)`)
-	var httpAddr, relayAddr string
-	for deadline := time.Now().Add(20 * time.Second); httpAddr == ""; time.Sleep(20 * time.Millisecond) {
-		if m := addrRE.FindStringSubmatch(logs.String()); m != nil {
-			httpAddr, relayAddr = m[1], m[2]
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not start:\n%s", logs.String())
-		}
-	}
+	addrs, _ := startServe(t, &logs, "--data", dir, "--listen-http", "127.0.0.1:0",
+		"--listen-submission", "", "--listen-submissions", "", "--listen-relay", "127.0.0.1:0",
+		"--hostname", "mail.test", "--smarthost", sink.Addr, "--smarthost-tls", "none", "--max-user-network", "28,/64")
+	httpAddr, relayAddr := addrs["http"], addrs["relay"]
 	report := regexp.MustCompile(`level=WARN msg=user_networks_overlap user=host-b domain=tenant-b.example network=192.0.2.7/32 other_user=lan-a other_domain=tenant-a.example other_network=192.0.2.0/24`)
 	if !report.MatchString(logs.String()) {
 		t.Errorf("no start-up report of host-b and lan-a:\n%s", logs.String())
