@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -101,29 +100,10 @@ func TestServeReadyzFollowsDatabase(t *testing.T) {
 	own := pgtest.New(pgtest.Options{})
 	defer own.Close()
 	url := own.Database(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	env := map[string]string{"DKIMD_DATABASE": url}
 	var stderr logtest.Buffer
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() {
-		done <- Main(ctx, []string{"dkimd", "serve", "--data", filepath.Join(t.TempDir(), "data"), "--listen-http", addr,
-			"--listen-submission", "127.0.0.1:0", "--listen-submissions", "127.0.0.1:0", "--listen-relay", "127.0.0.1:0", "--hostname", "mail.test"},
-			&Env{Stdin: strings.NewReader(""), Stdout: &stderr, Stderr: &stderr, Getenv: func(k string) string { return env[k] }})
-	}()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			t.Error("serve did not stop")
-		}
-	}()
+	addrs, _ := startServe(t, &stderr, "--database", url, "--data", filepath.Join(t.TempDir(), "data"), "--listen-http", "127.0.0.1:0",
+		"--listen-submission", "127.0.0.1:0", "--listen-submissions", "127.0.0.1:0", "--listen-relay", "127.0.0.1:0", "--hostname", "mail.test")
+	addr := addrs["http"]
 	c := &http.Client{Timeout: 10 * time.Second}
 	get := func(path string) (int, string) {
 		resp, err := c.Get("http://" + addr + path)
