@@ -74,6 +74,10 @@ func TestSharedDatabase(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "s1") || !strings.Contains(out, "active") {
 		t.Fatalf("node b key list: exit %d: %s %s", code, out, errs)
 	}
+	// The shared queue answers any node's queue commands, serve or not.
+	if code, out, errs := runEnv(t, b, "queue", "list", "--json"); code != 0 || strings.TrimSpace(out) != "[]" && strings.TrimSpace(out) != "null" {
+		t.Errorf("queue list on node b: exit %d: %q %s", code, out, errs)
+	}
 	other := node("c")
 	other["DKIMD_MASTER_KEY"] = masterKeyText(t)
 	if code, _, errs := runEnv(t, other, "domain", "list"); code == 0 || !strings.Contains(errs, "does not match") {

@@ -83,6 +83,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	lazyCfg := cfg.Copy()
 	lazyCfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
 	lazyCfg.MinConns = 0
+	lazyCfg.MaxConns = max(cfg.MaxConns/2, 4)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect: %w", err)
