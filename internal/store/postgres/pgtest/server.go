@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -166,8 +167,28 @@ func (s *Server) startLocked() error {
 		}
 		return err
 	}
+	if !s.started {
+		s.watchdog()
+	}
 	s.running, s.started = true, true
 	return nil
+}
+
+// watchdog starts a shell that stops the server and removes its folder once
+// this process is gone, however it ended (a panic in a test skips TestMain's
+// Close): a throwaway server must not outlive its tests.
+func (s *Server) watchdog() {
+	stop := fmt.Sprintf("%s -D %s -m immediate stop", filepath.Join(s.bin, "pg_ctl"), filepath.Join(s.dir, "data"))
+	if os.Geteuid() == 0 {
+		stop = "runuser -u postgres -- " + stop
+	}
+	script := fmt.Sprintf("while kill -0 %d 2>/dev/null; do sleep 1; done; %s >/dev/null 2>&1; rm -rf %s",
+		os.Getpid(), stop, s.dir)
+	cmd := exec.Command("sh", "-c", script)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err == nil {
+		go func() { _ = cmd.Wait() }() // usually outlives this process
+	}
 }
 
 // initLocked finds the binaries and runs initdb in a new folder.
