@@ -20,6 +20,8 @@ command -v opendkim-testkey >/dev/null || need+=(opendkim-tools)
 [ -x /usr/sbin/postfix ] || need+=(postfix)
 command -v saslpasswd2 >/dev/null || need+=(sasl2-bin)
 ls /usr/lib/*/sasl2/libsasldb.so* >/dev/null 2>&1 || need+=(libsasl2-modules)
+# systemd-analyze verifies the shipped unit (contrib/systemd).
+command -v systemd-analyze >/dev/null || need+=(systemd)
 # libcrypto.so.3: dkimd signs RSA through it when it loads (keys.LoadOpenSSL).
 /sbin/ldconfig -p 2>/dev/null | grep -q 'libcrypto\.so\.3 ' || need+=(libssl3)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)

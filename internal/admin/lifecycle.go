@@ -78,3 +78,34 @@ func (s *Service) CanCheckDNS() bool { return s.o.Lifecycle.CanCheck() }
 // LifecycleSettings gives the lifetimes and limits the lifecycle applies,
 // for pages that explain them.
 func (s *Service) LifecycleSettings() lifecycle.Settings { return s.o.Lifecycle.Settings() }
+
+// DomainStatus gives the one status of a domain the actor manages: the
+// worst current problem of its keys (lifecycle.SumUp), from stored checks.
+func (s *Service) DomainStatus(ctx context.Context, a Actor, domain string) (lifecycle.DomainStatus, error) {
+	d, err := s.manage(ctx, a, domain)
+	if err != nil {
+		return lifecycle.DomainStatus{}, err
+	}
+	return s.o.Lifecycle.DomainStatus(ctx, d)
+}
+
+// DeleteKey removes a pending key made by mistake, one that never signed
+// and whose record was never seen in DNS, with its private key
+// (lifecycle.Service.Delete). Any other key is revoked instead.
+func (s *Service) DeleteKey(ctx context.Context, a Actor, domain, selector string) error {
+	k, err := s.GetKey(ctx, a, domain, selector)
+	if err != nil {
+		return err
+	}
+	return s.o.Lifecycle.Delete(ctx, a.by(), k)
+}
+
+// KeyDeletable reports whether DeleteKey would delete the key (rather than
+// refuse, leaving revocation as the way out).
+func (s *Service) KeyDeletable(ctx context.Context, a Actor, domain, selector string) (bool, error) {
+	k, err := s.GetKey(ctx, a, domain, selector)
+	if err != nil {
+		return false, err
+	}
+	return s.o.Lifecycle.Deletable(ctx, k)
+}

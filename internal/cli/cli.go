@@ -52,7 +52,7 @@ func commands() []command {
 		{"verify", "verify the DKIM signatures of a message read from standard input", runVerify},
 		{"bench", "measure signing speed on one core (bench sign)", runBench},
 		{"domain", "add, remove, list and set domains (domain add|remove|list|set)", runDomain},
-		{"key", "generate and manage stored keys (key generate|import|list|record|rotate|status|history|activate|retire|revoke|archive)", runKey},
+		{"key", "generate and manage stored keys (key generate|import|list|record|rotate|status|history|activate|retire|revoke|archive|delete)", runKey},
 		{"user", "manage outgoing users (user add|set|list|remove)", runUser},
 		{"account", "manage panel accounts and API tokens (account add|list|remove|token|password)", runAccount},
 		{"audit", "show the audit log", runAudit},

@@ -97,13 +97,24 @@ func TestAdminWalkThrough(t *testing.T) {
 	fails(1, "12 characters", "short\n", "user", "add", "--domain", "example.com", "--name", "bob", "--password-stdin")
 	fails(2, "authenticates", "", "user", "add", "--domain", "example.com", "--name", "bob")
 	fails(1, "networks", "", "user", "add", "--domain", "example.com", "--name", "bob", "--ip", "300.1.1.1")
-	// The signing rule, asked without sending mail.
+	// The signing rule, asked without sending mail: the relay's verdict.
 	for _, c := range []struct{ user, from, want string }{
 		{"alice", "Alice <alice@example.com>", "signed as d=example.com (from_domain)"},
-		// Not her domains: her selector signs as her own domain, never as theirs.
-		{"alice", "x@other.example", "signed as d=example.com (user_selector)"},
-		{"alice", "x@victim.example", "signed as d=example.com (user_selector)"},
+		// Not her domains: the relay refuses such mail (550 5.7.1), and so
+		// does the explainer (issue 12.1).
+		{"alice", "x@other.example", "refused (from_not_permitted): user alice may not send mail from other.example"},
+		{"alice", "x@victim.example", "refused (from_not_permitted)"},
 		{"relay", "someone@example.com", "DKIM signing is unavailable for re-authenticating users"},
+		{"alice", "a@example.com, b@example.com", "refused (from_not_permitted)"},
+	} {
+		if out := ok("", "policy", "explain", "--user", c.user, "--from", c.from); !strings.Contains(out, c.want) {
+			t.Errorf("policy explain %s %q: %s, want %q", c.user, c.from, out, c.want)
+		}
+	}
+	// Allowed foreign mail: her selector signs as her own domain, never as theirs.
+	ok("", "user", "set", "alice", "--allow-foreign-from")
+	for _, c := range []struct{ user, from, want string }{
+		{"alice", "x@other.example", "signed as d=example.com (user_selector)"},
 		{"alice", "a@example.com, b@example.com", "not signed (from_multiple)"},
 	} {
 		if out := ok("", "policy", "explain", "--user", c.user, "--from", c.from); !strings.Contains(out, c.want) {
@@ -133,6 +144,7 @@ func TestAdminWalkThrough(t *testing.T) {
 	if out := ok("", "policy", "explain", "--user", "alice", "--from", "x@other.example"); !strings.Contains(out, "not signed (no_key)") {
 		t.Errorf("without a selector, another domain's From: %s", out)
 	}
+	ok("", "user", "set", "alice", "--allow-foreign-from=false")
 
 	var users []map[string]any
 	if err := json.Unmarshal([]byte(ok("", "user", "list", "--json")), &users); err != nil || len(users) != 2 {

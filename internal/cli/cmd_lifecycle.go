@@ -24,6 +24,33 @@ func addLifecycleVerbs(verbs map[string]func(context.Context, *Env, []string) er
 	verbs["history"] = keyHistory
 	verbs["activate"] = keyActivate
 	verbs["revoke"] = keyRevoke
+	verbs["delete"] = keyDelete
+}
+
+// keyDelete removes a pending key made by mistake: one that never signed
+// and whose record was never seen in DNS. Any other key is revoked.
+func keyDelete(ctx context.Context, e *Env, args []string) error {
+	fs := newFlags("key delete", e)
+	df := addDataFlags(fs, e)
+	domain, selector := keyFlags(fs)
+	resolver := fs.String("resolver", "", "DNS server HOST:PORT for the last look at the record (default: the system's)")
+	return withData(ctx, e, fs, df, args, func(d *data, _ []string) error {
+		if err := requireFlags("domain", *domain, "selector", *selector); err != nil {
+			return err
+		}
+		a, _, err := d.services(wiring{dns: lifecycle.DNS{Resolver: *resolver}})
+		if err != nil {
+			return err
+		}
+		if err := a.DeleteKey(ctx, admin.CLI(), *domain, *selector); err != nil {
+			return err
+		}
+		if *df.asJSON {
+			return writeJSON(e.Stdout, map[string]any{"domain": *domain, "selector": *selector, "deleted": true})
+		}
+		fmt.Fprintf(e.Stdout, "Key %s of %s is deleted, with its private key; it never signed and its record was never seen in DNS.\n", *selector, *domain)
+		return nil
+	})
 }
 
 // days is a duration flag that also takes days: "7d", "36h", "1d12h".
@@ -104,9 +131,12 @@ func keyRotate(ctx context.Context, e *Env, args []string) error {
 		}
 		k := r.Key
 		fmt.Fprintf(e.Stdout, "Generated %s key %s for %s; it is pending until its record is published.\n", k.Spec(), k.Selector, k.Domain)
-		if r.Replaces != nil {
-			fmt.Fprintf(e.Stdout, "It replaces key %s: when %s becomes active, %s retires (stops signing, stays published).\n", r.Replaces.Selector, k.Selector, r.Replaces.Selector)
+		dom, err := d.admin.GetDomain(ctx, admin.CLI(), k.Domain)
+		if err != nil {
+			return err
 		}
+		// Exactly what happens next, by the domain's settings.
+		fmt.Fprintln(e.Stdout, lifecycle.AfterRotate(k, r.Replaces, dom.AutoActivate, 0))
 		fmt.Fprintln(e.Stdout)
 		return printPublication(e.Stdout, &keyOutput{Domain: k.Domain, Selector: k.Selector, Algorithm: string(k.Algorithm), Bits: k.Bits, Publication: *r.Record})
 	})
@@ -232,6 +262,12 @@ func keyActivate(ctx context.Context, e *Env, args []string) error {
 		}
 		for _, k := range changed {
 			fmt.Fprintf(e.Stdout, "key %s of %s is now %s\n", k.Selector, k.Domain, k.State)
+		}
+		for _, k := range changed[1:] {
+			if k.State == store.KeyRetired {
+				fmt.Fprintf(e.Stdout, "%s, which %s replaces, no longer signs; keep its record published until it is safe to revoke (%s)\n",
+					k.Selector, changed[0].Selector, a.LifecycleSettings().SafeToRevoke(k).UTC().Format("2006-01-02 15:04 MST"))
+			}
 		}
 		return nil
 	})

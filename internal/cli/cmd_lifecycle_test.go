@@ -70,7 +70,8 @@ func TestKeyLifecycleCommands(t *testing.T) {
 	}
 
 	out := ok("key", "activate", "--domain", "example.com", "--selector", sel, "--force")
-	if !strings.Contains(out, "key "+sel+" of example.com is now active") || !strings.Contains(out, "key first of example.com is now retired") {
+	if !strings.Contains(out, "key "+sel+" of example.com is now active") || !strings.Contains(out, "key first of example.com is now retired") ||
+		!strings.Contains(out, "first, which "+sel+" replaces, no longer signs; keep its record published until it is safe to revoke (") {
 		t.Fatalf("key activate of the rotation:\n%s", out)
 	}
 	out = ok("key", "status", "example.com", "--signature-lifetime", "1d", "--queue-lifetime", "12h")
@@ -91,5 +92,39 @@ func TestKeyLifecycleCommands(t *testing.T) {
 		if !strings.Contains(audit, want) {
 			t.Errorf("audit lacks %q:\n%s", want, audit)
 		}
+	}
+}
+
+// TestKeyDeleteCommand: "key delete" removes a pending key that never
+// signed and frees its selector; an active key is refused (exit 1) with
+// the advice to revoke it.
+func TestKeyDeleteCommand(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	ok := func(args ...string) string {
+		t.Helper()
+		code, out, errs := runData(t, dir, "", args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errs)
+		}
+		return out
+	}
+	// No DNS answers on port 1: the history alone decides.
+	const noDNS = "127.0.0.1:1"
+	ok("domain", "add", "example.com")
+	ok("key", "generate", "--domain", "example.com", "--selector", "oops", "--algorithm", "ed25519")
+	if out := ok("key", "delete", "--domain", "example.com", "--selector", "oops", "--resolver", noDNS); !strings.Contains(out, "deleted") {
+		t.Errorf("key delete said %q", out)
+	}
+	if out := ok("key", "list", "--domain", "example.com"); strings.Contains(out, "oops") {
+		t.Errorf("the deleted key is still listed:\n%s", out)
+	}
+	ok("key", "generate", "--domain", "example.com", "--selector", "oops", "--algorithm", "ed25519")
+	ok("key", "activate", "--domain", "example.com", "--selector", "oops", "--force")
+	code, _, errs := runData(t, dir, "", "key", "delete", "--domain", "example.com", "--selector", "oops", "--resolver", noDNS)
+	if code != 1 || !strings.Contains(errs, "revoke") {
+		t.Errorf("key delete of an active key: exit %d %q, want 1 and advice to revoke", code, errs)
+	}
+	if out := ok("audit", "--domain", "example.com"); !strings.Contains(out, "key.delete") {
+		t.Errorf("the audit log lacks key.delete:\n%s", out)
 	}
 }

@@ -401,13 +401,25 @@ func policyExplain(ctx context.Context, e *Env, args []string) error {
 		if *df.asJSON {
 			return writeJSON(e.Stdout, dec)
 		}
-		if !dec.Signs() {
+		switch dec.Outcome {
+		case policy.OutcomeRefused:
+			_, err = fmt.Fprintf(e.Stdout, "refused (%s): %s\n", dec.Reason, dec.Message)
+			return err
+		case policy.OutcomeSigned:
+		default:
 			_, err = fmt.Fprintf(e.Stdout, "not signed (%s): %s\n", dec.Reason, dec.Message)
 			return err
 		}
 		fmt.Fprintf(e.Stdout, "signed as d=%s (%s): %s\n", dec.Domain, dec.Reason, dec.Message)
 		for _, s := range dec.Sign {
 			fmt.Fprintf(e.Stdout, "  s=%s (%s)\n", s.Selector, s.Algorithm)
+		}
+		for _, w := range dec.Warnings {
+			word := "warning"
+			if w.Bad {
+				word = "fails"
+			}
+			fmt.Fprintf(e.Stdout, "  %s: %s\n", word, w.Message)
 		}
 		return nil
 	})

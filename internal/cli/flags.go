@@ -7,6 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/keys"
@@ -27,8 +28,7 @@ func parseFlags(fs *flag.FlagSet, e *Env, args []string) ([]string, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				fs.SetOutput(e.Stdout)
-				fs.PrintDefaults()
+				printFlags(e.Stdout, fs)
 				return nil, errHelp
 			}
 			return nil, usagef("%v", err)
@@ -43,6 +43,56 @@ func parseFlags(fs *flag.FlagSet, e *Env, args []string) ([]string, error) {
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
+}
+
+// printFlags prints a command's flags the way flag.PrintDefaults does, but
+// with each default once and in the form a user types: a usage text that
+// already says its default ("(default 7d)", "default: the host name") gets
+// no second one, and durations read "1h", "30s", not "1h0m0s".
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		line := "  -" + f.Name
+		if name != "" {
+			line += " " + name
+		}
+		line += "\n    \t" + strings.ReplaceAll(usage, "\n", "\n    \t")
+		if def := typedDefault(f); def != "" && !strings.Contains(usage, "default") {
+			line += " (default " + def + ")"
+		}
+		fmt.Fprintln(w, line)
+	})
+}
+
+// typedDefault gives a flag's default as a user would type it, or "" when
+// it is the zero value (which goes unsaid).
+func typedDefault(f *flag.Flag) string {
+	if g, ok := f.Value.(flag.Getter); ok {
+		if d, ok := g.Get().(time.Duration); ok {
+			if d == 0 {
+				return ""
+			}
+			return shortDuration(d)
+		}
+	}
+	switch f.DefValue {
+	case "", "0", "false":
+		return ""
+	}
+	return f.DefValue
+}
+
+// shortDuration writes d as time.ParseDuration reads it, without zero
+// parts: 1h, 1h30m, 30s, 500ms.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // errHelp ends a command after printing its flags (exit 0).

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -32,6 +31,29 @@ func runEnv(t *testing.T, env map[string]string, args ...string) (int, string, s
 	defer cancel()
 	code := Main(ctx, append([]string{"dkimd"}, args...), e)
 	return code, out.String(), errb.String()
+}
+
+// runServeUntilServing runs serve until it logs that it serves, then
+// stops it as a signal would, and gives its exit code and stderr.
+func runServeUntilServing(t *testing.T, env map[string]string, args ...string) (int, string) {
+	t.Helper()
+	var out, errb logtest.Buffer
+	e := &Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return env[k] }}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan int, 1)
+	go func() { done <- Main(ctx, append([]string{"dkimd"}, args...), e) }()
+	for {
+		select {
+		case code := <-done:
+			return code, errb.String()
+		case <-time.After(20 * time.Millisecond):
+			if strings.Contains(errb.String(), "msg=serving") {
+				cancel()
+				return <-done, errb.String()
+			}
+		}
+	}
 }
 
 // serveArgs starts serve on loopback ports only.
@@ -339,14 +361,10 @@ func TestDataDatabaseLost(t *testing.T) {
 			}
 
 			// Deliberately: a new installation with the same master key.
-			// The HTTP port is taken, so that serve stops after the first
-			// start instead of serving.
-			taken, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer taken.Close()
-			code, _, errs := runEnv(t, env, append(slices.Clone(serveArgs), "--init", "--listen-http", taken.Addr().String())...)
+			// serve stops once it serves (every listener opens before the
+			// first account is made, so a taken port would stop it too
+			// early).
+			code, errs := runServeUntilServing(t, env, append(slices.Clone(serveArgs), "--init")...)
 			if !strings.Contains(errs, "First start") {
 				t.Errorf("serve --init: exit %d, no first start: %s", code, errs)
 			}

@@ -107,6 +107,14 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		log.Warn("signature_lifetime_short", "signature_lifetime", pol.SignatureLifetime.String(), "queue_lifetime", pol.QueueLifetime.String(),
 			"detail", "signatures may expire before the queue gives up delivering; make --signature-lifetime longer than --queue-lifetime")
 	}
+	// Every listener opens before anything is made, the first account
+	// above all: a start that cannot listen must not print a one-time
+	// password nobody can use.
+	ln, err := net.Listen("tcp", o.listenHTTP)
+	if err != nil {
+		return listenError(o.listenHTTP, "--listen-http", err)
+	}
+	defer ln.Close()
 	m, err := startMail(ctx, mf, d, src, log, errc)
 	if err != nil {
 		return err
@@ -157,11 +165,6 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 			return err
 		}},
 	}}
-	ln, err := net.Listen("tcp", o.listenHTTP)
-	if err != nil {
-		m.stop(ctx)
-		return err
-	}
 	srv := &http.Server{
 		Handler:           httpHandler(a, metrics.Sources{Relay: m.metrics, Milter: m.milterStats, Queue: m.spool, Lifecycle: mon}, rd, loginThrottle(d, log), log),
 		ReadHeaderTimeout: 10 * time.Second,

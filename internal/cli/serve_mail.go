@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	gomilter "github.com/d--j/go-milter"
@@ -206,7 +207,7 @@ func startMail(ctx context.Context, m *mailFlags, d *data, src *keys.Source, log
 		if err != nil {
 			out.relay.Close()
 			spool.Close()
-			return nil, fmt.Errorf("listen %s: %w", addr, err)
+			return nil, listenError(addr, mailListenFlag[mode], err)
 		}
 		out.addrs[mode] = ln.Addr().String()
 		go func() {
@@ -271,6 +272,40 @@ func (out *mail) startMilter(ctx context.Context, m *mailFlags, d *data, src *ke
 		}
 	}()
 	return nil
+}
+
+// mailListenFlag names the flag of each mail listener, for listenError.
+var mailListenFlag = map[relay.Mode]string{
+	relay.ModeSubmission:  "--listen-submission",
+	relay.ModeSubmissions: "--listen-submissions",
+	relay.ModeRelay:       "--listen-relay",
+}
+
+// highPortExample is the high loopback port listenError suggests for each
+// listener flag.
+var highPortExample = map[string]string{
+	"--listen-submission":  "127.0.0.1:1587",
+	"--listen-submissions": "127.0.0.1:1465",
+	"--listen-relay":       "127.0.0.1:2525",
+	"--listen-http":        "127.0.0.1:8080",
+}
+
+// errPrivilegedPort is a listener on a port below 1024 that this process
+// may not bind: it is neither root nor holds CAP_NET_BIND_SERVICE.
+var errPrivilegedPort = errors.New("ports below 1024 need root or CAP_NET_BIND_SERVICE")
+
+// listenError says what to do when a listener cannot be opened. A port
+// below 1024 refused for want of privilege (the README's first run as a
+// normal user) gets one sentence naming both ways out: the shipped systemd
+// unit, which grants CAP_NET_BIND_SERVICE, or a high port.
+func listenError(addr, flagName string, err error) error {
+	_, portStr, _ := net.SplitHostPort(addr)
+	port, perr := strconv.Atoi(portStr)
+	if errors.Is(err, syscall.EACCES) && perr == nil && port > 0 && port < 1024 {
+		return fmt.Errorf("cannot listen on %s (%s): %w: run dkimd through the shipped systemd unit (contrib/systemd/dkimd.service), or give a high port such as %s %s (\"\" turns a listener off)",
+			addr, flagName, errPrivilegedPort, flagName, highPortExample[flagName])
+	}
+	return fmt.Errorf("listen %s (%s): %w", addr, flagName, err)
 }
 
 // stop ends the listeners (waiting for sessions up to ctx), then delivery,

@@ -98,6 +98,7 @@ func TestServeMilterInPostfix(t *testing.T) {
 		login, pw  string // SMTP AUTH on the submission listener
 		header     string
 		body       string
+		rejected   string // the reply code Postfix passes on from dkimd
 		wantDomain string // "" means unsigned
 		wantSigs   int
 	}{
@@ -109,9 +110,9 @@ func TestServeMilterInPostfix(t *testing.T) {
 		{name: "sendmail command", sendmail: true, header: "From: cron@example.com\r\n", wantDomain: "example.com", wantSigs: 2},
 		{name: "re-authenticating server", local: "127.0.0.4", header: "From: someone@example.com\r\nX-AuthUser: someone\r\n"},
 		{name: "unknown client: inbound mail", local: "127.0.0.3", header: "From: outsider@example.com\r\n"},
-		// Never d=other.example: alice's own domain, by her selector.
-		{name: "From domain the user may not sign for", login: "alice", pw: "pw-alice", header: "From: ceo@other.example\r\n",
-			wantDomain: "example.com", wantSigs: 1},
+		// Never d=other.example: refused, as the relay refuses it.
+		{name: "From domain the user may not send from", login: "alice", pw: "pw-alice", header: "From: ceo@other.example\r\n",
+			rejected: "550"},
 		{name: "2 MiB message", login: "alice", pw: "pw-alice", header: "From: alice@example.com\r\n", body: big,
 			wantDomain: "example.com", wantSigs: 2},
 		{name: "folded and 8-bit header fields", login: "alice", pw: "pw-alice",
@@ -135,6 +136,11 @@ func TestServeMilterInPostfix(t *testing.T) {
 				if out, err := cmd.CombinedOutput(); err != nil {
 					t.Fatalf("sendmail: %v: %s", err, out)
 				}
+			} else if tc.rejected != "" {
+				if err := trySend(addr, tc.local, tc.login, tc.pw, msg); err == nil || !strings.Contains(err.Error(), tc.rejected) {
+					t.Fatalf("send: %v, want a rejection %s", err, tc.rejected)
+				}
+				return
 			} else {
 				sendVia(t, addr, tc.local, tc.login, tc.pw, msg)
 			}
@@ -188,7 +194,7 @@ func TestServeMilterInPostfix(t *testing.T) {
 	resp.Body.Close()
 	for _, want := range []string{
 		`dkimd_milter_messages_total{reason="from_domain",result="signed"} 6`,
-		`dkimd_milter_messages_total{reason="user_selector",result="signed"} 1`,
+		`dkimd_milter_messages_total{reason="from_not_permitted",result="rejected"} 1`,
 		`dkimd_milter_messages_total{reason="reauth_user",result="unsigned"} 1`,
 		`dkimd_milter_messages_total{reason="no_user",result="unsigned"} 1`,
 	} {

@@ -134,7 +134,14 @@ func (s *Service) Activate(ctx context.Context, by By, k store.Key, force bool) 
 			return nil, err
 		}
 		if !c.OK {
+			// A refused activation changes nothing, its check included.
 			return nil, notPublished(c)
+		}
+		// The check that let the key sign is kept in its history, so that
+		// its status says the record was seen, not "never checked".
+		c.KeyID = k.ID
+		if _, err := s.o.Store.AddDNSCheck(ctx, c, s.o.Settings.HistoryCap()); err != nil {
+			s.log.Warn("dns_check_not_kept", "key", k.RecordName(), "err", err)
 		}
 	}
 	return s.apply(ctx, by, note, store.KeyStateChange{ID: k.ID, From: store.KeyPending, To: store.KeyActive})

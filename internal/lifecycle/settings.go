@@ -120,6 +120,12 @@ type Status struct {
 	// SafeToRevoke is Settings.SafeToRevoke, for retired keys.
 	SafeToRevoke time.Time `json:"safe_to_revoke,omitzero"`
 	Warnings     []Warning `json:"warnings,omitempty"`
+	// Level and Headline are the one thing to say about the key, the worst
+	// first: LevelBad with Alert, LevelWarn for an active key whose record
+	// was never checked or whose check DNS did not answer, or a weak or
+	// old key, LevelInfo for a step to take.
+	Level    Level  `json:"level"`
+	Headline string `json:"headline,omitempty"`
 }
 
 // Seconds is a duration that is whole seconds in JSON.
@@ -167,6 +173,7 @@ func (p Settings) Status(k store.Key, last *store.DNSCheck, autoActivate bool, n
 	case k.State == store.KeyRevoked && last != nil && last.OK:
 		st.warn(WarnReadyToArchive, "DNS serves the revoked record: the key can be archived")
 	}
+	st.level()
 	return st
 }
 

@@ -111,6 +111,12 @@ func newFixture(t testing.TB, tune func(*milter.Options)) *fixture {
 		{Name: "broken", Domain: "broken.example", Auth: store.AuthPassword, PasswordHash: pw, Enabled: true},
 		{Name: "ipuser", Domain: "tenant-a.example", Auth: store.AuthIP, Networks: one(addrIPUser), Enabled: true, Selector: "a1"},
 		{Name: "reauth", Domain: "tenant-a.example", Auth: store.AuthReauth, Networks: one(addrReauth), Enabled: true},
+		// Users that may send mail from any domain (a newsletter tool):
+		// never signed as a domain they do not own, their own by selector.
+		{Name: "anyfrom", Domain: "tenant-a.example", Auth: store.AuthPassword, PasswordHash: pw,
+			Enabled: true, Selector: "a1", AllowForeignFrom: true},
+		{Name: "anyfrom-nosel", Domain: "tenant-b.example", Auth: store.AuthPassword, PasswordHash: pw,
+			Enabled: true, AllowForeignFrom: true},
 	}
 	for _, u := range users {
 		if _, err := db.AddUser(ctx, u); err != nil {

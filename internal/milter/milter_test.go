@@ -81,38 +81,48 @@ func withHeader(m message, h [][2]string) message { m.header = h; return m }
 func TestWhoIsSending(t *testing.T) {
 	f := newFixture(t, nil)
 	for _, tc := range []struct {
-		name  string
-		msg   message
-		stage string   // where the milter answered
-		want  []string // d=/s= of the signatures
+		name   string
+		msg    message
+		stage  string   // where the milter answered
+		want   []string // d=/s= of the signatures
+		reject string   // the enhanced status of a rejection, as the relay's
 	}{
-		{"SASL user, own domain", withAuth(plain("a@tenant-a.example"), "alice"), "eom", []string{"tenant-a.example/a1"}},
-		{"SASL login is case-insensitive", withAuth(plain("a@tenant-a.example"), "Alice"), "eom", []string{"tenant-a.example/a1"}},
-		{"SASL user, granted domain: RSA first, Ed25519 second", withAuth(plain("a@granted.example"), "alice"), "eom", []string{"granted.example/g1", "granted.example/g2"}},
-		// Rule 3: never d=tenant-b.example, the user's own domain instead.
-		{"SASL user, From domain not its own", withAuth(plain("a@tenant-b.example"), "alice"), "eom", []string{"tenant-a.example/a1"}},
-		{"SASL login with a domain", withAuth(plain("b@tenant-b.example"), "bob@tenant-b.example"), "eom", []string{"tenant-b.example/b1"}},
-		{"SASL login unknown to dkimd", withAuth(plain("a@tenant-a.example"), "mallory"), "mail", nil},
-		{"SASL login is not tried as another form", withAuth(plain("b@tenant-b.example"), "bob"), "mail", nil},
-		{"SASL login of an IP user", withAuth(plain("a@tenant-a.example"), "ipuser"), "mail", nil},
-		{"SASL user from its network", fromAddr(withAuth(plain("a@tenant-a.example"), "netpw"), addrNetpw), "eom", []string{"tenant-a.example/a1"}},
-		{"SASL user outside its networks", fromAddr(withAuth(plain("a@tenant-a.example"), "netpw"), addrUnknown), "mail", nil},
-		{"disabled user", withAuth(plain("a@tenant-a.example"), "off"), "mail", nil},
-		{"IP user", fromAddr(plain("a@tenant-a.example"), addrIPUser), "eom", []string{"tenant-a.example/a1"}},
-		{"IP user, IPv4-mapped address", fromAddr(plain("a@tenant-a.example"), "::ffff:"+addrIPUser), "eom", []string{"tenant-a.example/a1"}},
-		{"IP user, Sendmail's IPv6: form", fromAddr(plain("a@tenant-a.example"), "IPv6:::ffff:"+addrIPUser), "eom", []string{"tenant-a.example/a1"}},
-		{"IP user, in brackets", fromAddr(plain("a@tenant-a.example"), "["+addrIPUser+"]"), "eom", []string{"tenant-a.example/a1"}},
-		{"re-authenticating server: never signed", fromAddr(plain("a@tenant-a.example"), addrReauth), "mail", nil},
-		{"unknown client: inbound mail", fromAddr(plain("a@tenant-a.example"), addrUnknown), "mail", nil},
-		{"no From: nothing to sign as", withAuth(withHeader(plain(""), [][2]string{{"Subject", " x"}}), "alice"), "eoh", nil},
-		{"two From fields", withAuth(withHeader(plain("a@tenant-a.example"), [][2]string{{"From", " a@tenant-a.example"}, {"From", " b@tenant-a.example"}}), "alice"), "eoh", nil},
+		{"SASL user, own domain", withAuth(plain("a@tenant-a.example"), "alice"), "eom", []string{"tenant-a.example/a1"}, ""},
+		{"SASL login is case-insensitive", withAuth(plain("a@tenant-a.example"), "Alice"), "eom", []string{"tenant-a.example/a1"}, ""},
+		{"SASL user, granted domain: RSA first, Ed25519 second", withAuth(plain("a@granted.example"), "alice"), "eom", []string{"granted.example/g1", "granted.example/g2"}, ""},
+		// What the relay refuses is rejected (policy.Evaluate): never
+		// d=tenant-b.example.
+		{"SASL user, From domain not its own", withAuth(plain("a@tenant-b.example"), "alice"), "eoh", nil, "5.7.1"},
+		// Rule 3, for a user that may send any From: never d=tenant-b.example,
+		// its own domain by its selector instead.
+		{"user allowed any From: its own domain", withAuth(plain("a@tenant-b.example"), "anyfrom"), "eom", []string{"tenant-a.example/a1"}, ""},
+		{"SASL login with a domain", withAuth(plain("b@tenant-b.example"), "bob@tenant-b.example"), "eom", []string{"tenant-b.example/b1"}, ""},
+		{"SASL login unknown to dkimd", withAuth(plain("a@tenant-a.example"), "mallory"), "mail", nil, ""},
+		{"SASL login is not tried as another form", withAuth(plain("b@tenant-b.example"), "bob"), "mail", nil, ""},
+		{"SASL login of an IP user", withAuth(plain("a@tenant-a.example"), "ipuser"), "mail", nil, ""},
+		{"SASL user from its network", fromAddr(withAuth(plain("a@tenant-a.example"), "netpw"), addrNetpw), "eom", []string{"tenant-a.example/a1"}, ""},
+		{"SASL user outside its networks", fromAddr(withAuth(plain("a@tenant-a.example"), "netpw"), addrUnknown), "mail", nil, ""},
+		{"disabled user", withAuth(plain("a@tenant-a.example"), "off"), "mail", nil, ""},
+		{"IP user", fromAddr(plain("a@tenant-a.example"), addrIPUser), "eom", []string{"tenant-a.example/a1"}, ""},
+		{"IP user, IPv4-mapped address", fromAddr(plain("a@tenant-a.example"), "::ffff:"+addrIPUser), "eom", []string{"tenant-a.example/a1"}, ""},
+		{"IP user, Sendmail's IPv6: form", fromAddr(plain("a@tenant-a.example"), "IPv6:::ffff:"+addrIPUser), "eom", []string{"tenant-a.example/a1"}, ""},
+		{"IP user, in brackets", fromAddr(plain("a@tenant-a.example"), "["+addrIPUser+"]"), "eom", []string{"tenant-a.example/a1"}, ""},
+		{"re-authenticating server: never signed", fromAddr(plain("a@tenant-a.example"), addrReauth), "mail", nil, ""},
+		{"unknown client: inbound mail", fromAddr(plain("a@tenant-a.example"), addrUnknown), "mail", nil, ""},
+		// RFC 5322 §3.6: exactly one From, as on the relay.
+		{"no From", withAuth(withHeader(plain(""), [][2]string{{"Subject", " x"}}), "alice"), "eoh", nil, "5.6.0"},
+		{"two From fields", withAuth(withHeader(plain("a@tenant-a.example"), [][2]string{{"From", " a@tenant-a.example"}, {"From", " b@tenant-a.example"}}), "alice"), "eoh", nil, "5.6.0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := f.dial().send(tc.msg)
 			if r.stage != tc.stage {
 				t.Fatalf("answered at %s (%v), want %s", r.stage, r.action, tc.stage)
 			}
-			if r.action.Type != gomilter.ActionAccept {
+			if tc.reject != "" {
+				if r.action.Type != gomilter.ActionRejectWithCode || r.action.SMTPCode != 550 || !strings.Contains(r.action.SMTPReply, tc.reject) {
+					t.Fatalf("action %v, want 550 %s", r.action, tc.reject)
+				}
+			} else if r.action.Type != gomilter.ActionAccept {
 				t.Fatalf("action %v, want accept", r.action)
 			}
 			if tc.want == nil {
@@ -139,7 +149,7 @@ func TestWhoIsSending(t *testing.T) {
 		snap[milter.MetricKey{Result: milter.ResultUnsigned, Reason: milter.ReasonOutsideNetworks}] != 1 {
 		t.Errorf("metrics %v", snap)
 	}
-	for _, want := range []string{"milter_signed", "milter_not_signed", "reason=reauth_user", "reason=no_user", "reason=user_selector"} {
+	for _, want := range []string{"milter_signed", "milter_not_signed", "milter_refused", "reason=reauth_user", "reason=no_user", "reason=user_selector", "reason=from_not_permitted", "reason=from_count"} {
 		if !strings.Contains(f.logs.String(), want) {
 			t.Errorf("log lacks %q", want)
 		}
@@ -286,7 +296,7 @@ func TestSigningFailure(t *testing.T) {
 		// Not to be signed anyway (no key for that From, no selector):
 		// the MTA's own limits judge the header, not dkimd.
 		{"header too large, no signature due", milter.OnErrorTempfail,
-			withAuth(withHeader(plain(""), [][2]string{{"X-Big", " " + strings.Repeat("x", 300<<10)}, {"From", " a@tenant-a.example"}}), "bob@tenant-b.example"), 0, milter.ResultUnsigned},
+			withAuth(withHeader(plain(""), [][2]string{{"X-Big", " " + strings.Repeat("x", 300<<10)}, {"From", " a@tenant-a.example"}}), "anyfrom-nosel"), 0, milter.ResultUnsigned},
 		{"header field that does not parse", milter.OnErrorTempfail,
 			withAuth(withHeader(plain(""), [][2]string{{"From", " a@tenant-a.example"}, {"Bad Name", " x"}}), "alice"), 550, milter.ResultRejected},
 	} {

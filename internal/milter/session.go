@@ -75,9 +75,14 @@ func (s *session) MailFrom(_, _ string, m gomilter.Modifier) (*gomilter.Response
 		return s.final(m, dec), nil
 	}
 	s.msg.user = u
-	// Rule 1 and disabled users need no From: decide now.
-	if u.Auth == store.AuthReauth || !u.Enabled {
-		return s.final(m, policy.Decide(context.Background(), s.srv.opts.Directory, u, "")), nil
+	// A re-authenticating server is never signed, and a disabled user not
+	// by dkimd: both are passed on as the MTA decided, before their body.
+	switch {
+	case u.Auth == store.AuthReauth:
+		return s.final(m, policy.Decision{Outcome: policy.OutcomeUnsigned, User: u.Name, Reason: policy.ReasonReauth, Message: policy.ReauthMessage}), nil
+	case !u.Enabled:
+		return s.final(m, policy.Decision{Outcome: policy.OutcomeUnsigned, User: u.Name, Reason: policy.ReasonUserDisabled,
+			Message: fmt.Sprintf("user %s is disabled in dkimd: not signed", u.Name)}), nil
 	}
 	return gomilter.RespContinue, nil
 }
@@ -115,20 +120,15 @@ func (s *session) Headers(m gomilter.Modifier) (*gomilter.Response, error) {
 		// Not ours (an MTA that ignored our answer to MAIL).
 		return gomilter.RespAccept, nil
 	}
-	var dec policy.Decision
-	switch froms := s.msg.froms; len(froms) {
-	case 1:
-		dec = policy.Decide(context.Background(), s.srv.opts.Directory, s.msg.user, froms[0])
-	case 0:
-		dec = policy.Decide(context.Background(), s.srv.opts.Directory, s.msg.user, "")
-	default:
-		// RFC 5322 §3.6: one From. Which would a reader see?
-		dec = policy.Decision{User: s.msg.user.Name, Reason: policy.ReasonFromMultiple,
-			Message: fmt.Sprintf("the message has %d From fields; dkimd does not guess which one to sign as", len(froms))}
-	}
+	// The relay's decision (policy.Evaluate), so that the explainer's
+	// verdict holds here too: what the relay refuses is rejected.
+	dec := policy.Evaluate(context.Background(), s.srv.opts.Directory, policy.Request{User: s.msg.user, From: s.msg.froms})
 	s.msg.dec = dec
-	if dec.Reason == policy.ReasonLookupFailed {
+	switch dec.Outcome {
+	case policy.OutcomeDeferred:
 		return s.fail(m, failLookup, dec.Err), nil
+	case policy.OutcomeRefused:
+		return s.refuse(m, dec), nil
 	}
 	if !dec.Signs() {
 		return s.final(m, dec), nil
@@ -256,6 +256,18 @@ func (s *session) final(m gomilter.Modifier, dec policy.Decision) *gomilter.Resp
 	}
 	s.done(m, ResultUnsigned, dec.Reason, "milter_not_signed")
 	return gomilter.RespAccept
+}
+
+// refuse rejects a message the decision refuses, with the relay's reply:
+// not exactly one From is the message's fault (RFC 5322 §3.6), a From the
+// user may not send as is not permitted.
+func (s *session) refuse(m gomilter.Modifier, dec policy.Decision) *gomilter.Response {
+	resp, _ := gomilter.RejectWithCodeAndReason(550, "5.7.1 Sender address domain not permitted")
+	if dec.Reason == policy.ReasonFromCount {
+		resp, _ = gomilter.RejectWithCodeAndReason(550, "5.6.0 Message must have exactly one From field")
+	}
+	s.done(m, ResultRejected, dec.Reason, "milter_refused")
+	return resp
 }
 
 // fail answers a signature that was due and cannot be made: try later

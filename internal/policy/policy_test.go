@@ -136,7 +136,6 @@ func TestDecide(t *testing.T) {
 		// Cross-tenant attempts: never d= a domain not owned nor granted.
 		{"other tenant's From: user selector, own domain", nil, false, "ceo@tenant-b.example", ReasonUserSelector, sig("tenant-a.example/a-ed"), "may not sign as From domain tenant-b.example"},
 		{"other tenant's From, no selector", func(u *store.OutgoingUser) { u.Selector = "" }, false, "ceo@tenant-b.example", ReasonNoKey, nil, "may not sign as From domain tenant-b.example"},
-		{"other tenant's From, foreign From allowed", func(u *store.OutgoingUser) { u.Selector, u.AllowForeignFrom = "", true }, false, "ceo@tenant-b.example", ReasonNoKey, nil, "may not sign"},
 		{"other tenant's From with display name of own", nil, false, `"alice@tenant-a.example" <ceo@tenant-b.example>`, ReasonUserSelector, sig("tenant-a.example/a-ed"), "tenant-b.example"},
 		{"sub-domain of own domain is not owned", nil, false, "a@sub.tenant-a.example", ReasonUserSelector, sig("tenant-a.example/a-ed"), "may not sign as From domain sub.tenant-a.example"},
 		{"sub-domain user may not sign as parent", func(u *store.OutgoingUser) {
@@ -151,10 +150,10 @@ func TestDecide(t *testing.T) {
 		}, false, from, ReasonUserSelector, sig("tenant-b.example/b"), "may not sign as From domain tenant-a.example"},
 		{"tenant-b user naming tenant-a's selector", func(u *store.OutgoingUser) {
 			u.Name, u.Domain, u.GrantedDomains = "bob", "tenant-b.example", nil // Selector stays a-ed
-		}, false, from, ReasonSelectorNoKey, nil, "names no active key of tenant-b.example"},
+		}, false, from, ReasonSelectorNoKey, nil, "names no key of tenant-b.example"},
 
 		// The user's selector (rule 3).
-		{"selector of a pending key", func(u *store.OutgoingUser) { u.Selector = "a-pending" }, false, "x@tenant-b.example", ReasonSelectorNoKey, nil, "a-pending names no active key"},
+		{"selector of a pending key", func(u *store.OutgoingUser) { u.Selector = "a-pending" }, false, "x@tenant-b.example", ReasonSelectorNoKey, nil, "a-pending names a pending key"},
 		{"selector of a retired key", func(u *store.OutgoingUser) { u.Selector = "a-retired" }, false, "x@tenant-b.example", ReasonSelectorNoKey, nil, "a-retired"},
 		{"selector of no key", func(u *store.OutgoingUser) { u.Selector = "nope" }, false, "x@tenant-b.example", ReasonSelectorNoKey, nil, "nope"},
 		{"selector of the other key", func(u *store.OutgoingUser) { u.Selector = "a-rsa" }, false, "x@tenant-b.example", ReasonUserSelector, sig("tenant-a.example/a-rsa"), ""},
@@ -173,7 +172,10 @@ func TestDecide(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			// The signing rule, for a user that may send foreign mail:
+			// what a user that may not is refused is TestEvaluateRefuses.
 			u := alice()
+			u.AllowForeignFrom = true
 			if tc.user != nil {
 				tc.user(&u)
 			}
@@ -184,6 +186,16 @@ func TestDecide(t *testing.T) {
 			d := Decide(context.Background(), f.db, up, tc.from)
 			if d.Reason != tc.reason {
 				t.Fatalf("reason %s (%s), want %s", d.Reason, d.Message, tc.reason)
+			}
+			want := OutcomeUnsigned
+			switch {
+			case tc.sign != nil:
+				want = OutcomeSigned
+			case tc.reason == ReasonUserDisabled:
+				want = OutcomeRefused
+			}
+			if d.Outcome != want {
+				t.Fatalf("outcome %s, want %s", d.Outcome, want)
 			}
 			if len(d.Sign) != len(tc.sign) {
 				t.Fatalf("signatures %+v, want %+v", d.Sign, tc.sign)
@@ -251,9 +263,10 @@ func TestDecideLookupFailed(t *testing.T) {
 		t.Fatal(err)
 	}
 	u := alice()
+	u.AllowForeignFrom = true
 	for _, from := range []string{"a@tenant-a.example", "a@tenant-b.example"} {
 		d := Decide(context.Background(), f.db, &u, from)
-		if d.Reason != ReasonLookupFailed || d.Err == nil || d.Signs() {
+		if d.Reason != ReasonLookupFailed || d.Outcome != OutcomeDeferred || d.Err == nil || d.Signs() {
 			t.Fatalf("Decide on a closed store (From %s) = %+v", from, d)
 		}
 	}
@@ -314,6 +327,159 @@ func TestValidateSelectorForUser(t *testing.T) {
 			}
 			if tc.want == store.ErrReauthSelector && fe.Err.Error() != "DKIM signing is unavailable for re-authenticating users" {
 				t.Fatalf("explanation %q, want exactly the issue's words", fe.Err)
+			}
+		})
+	}
+}
+
+// TestEvaluateRefuses: what the relay refuses before the signing rule, in
+// its order, for a user that may not send foreign mail (the default). The
+// explainer gives the same verdict (admin's TestExplainAgreesWithRelay).
+func TestEvaluateRefuses(t *testing.T) {
+	f := newFixture(t)
+	const own = "Alice <alice@tenant-a.example>"
+	tests := []struct {
+		name    string
+		user    func(u *store.OutgoingUser)
+		from    []string
+		outcome Outcome
+		reason  Reason
+		message string
+	}{
+		{"valid: own From domain signs", nil, []string{own}, OutcomeSigned, ReasonFromDomain, "signed as From domain"},
+		{"granted From domain signs", nil, []string{"a@granted.example"}, OutcomeSigned, ReasonFromDomain, ""},
+		{"granted domain without key: user selector", nil, []string{"a@nokey.example"}, OutcomeSigned, ReasonUserSelector, ""},
+		{"other tenant's From refused", nil, []string{"ceo@tenant-b.example"}, OutcomeRefused, ReasonFromNotPermitted, "may not send mail from tenant-b.example"},
+		{"sub-domain of own domain refused", nil, []string{"a@sub.tenant-a.example"}, OutcomeRefused, ReasonFromNotPermitted, "sub.tenant-a.example"},
+		{"look-alike suffix refused", nil, []string{"a@tenant-a.example.evil"}, OutcomeRefused, ReasonFromNotPermitted, ""},
+		{"display name of own, address foreign: refused", nil, []string{`"alice@tenant-a.example" <ceo@tenant-b.example>`}, OutcomeRefused, ReasonFromNotPermitted, ""},
+		{"unparseable From refused", nil, []string{"<<<alice@tenant-a.example"}, OutcomeRefused, ReasonFromNotPermitted, "does not parse"},
+		{"empty From refused", nil, []string{""}, OutcomeRefused, ReasonFromNotPermitted, "no address"},
+		{"two addresses refused", nil, []string{"alice@tenant-a.example, bob@tenant-a.example"}, OutcomeRefused, ReasonFromNotPermitted, "several addresses"},
+		// RFC 5322 §3.6: exactly one From field, whatever the user.
+		{"no From field refused", nil, nil, OutcomeRefused, ReasonFromCount, "0 From fields"},
+		{"two From fields refused", nil, []string{own, own}, OutcomeRefused, ReasonFromCount, "2 From fields"},
+		{"two From fields refused even with foreign mail allowed", func(u *store.OutgoingUser) { u.AllowForeignFrom = true }, []string{own, own}, OutcomeRefused, ReasonFromCount, ""},
+		{"disabled user refused", func(u *store.OutgoingUser) { u.Enabled = false }, []string{own}, OutcomeRefused, ReasonUserDisabled, "disabled"},
+		{"re-authenticating user with foreign From refused", func(u *store.OutgoingUser) { u.Auth, u.Selector = store.AuthReauth, "" }, []string{"x@tenant-b.example"}, OutcomeRefused, ReasonFromNotPermitted, ""},
+		{"re-authenticating user, own From: unsigned", func(u *store.OutgoingUser) { u.Auth, u.Selector = store.AuthReauth, "" }, []string{own}, OutcomeUnsigned, ReasonReauth, ""},
+		{"foreign mail allowed: other tenant's From unsigned, never signed as it", func(u *store.OutgoingUser) { u.AllowForeignFrom, u.Selector = true, "" }, []string{"ceo@tenant-b.example"}, OutcomeUnsigned, ReasonNoKey, "may not sign"},
+		{"foreign mail allowed: unparseable From unsigned", func(u *store.OutgoingUser) { u.AllowForeignFrom = true }, []string{"<<<x"}, OutcomeUnsigned, ReasonFromInvalid, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			u := alice()
+			if tc.user != nil {
+				tc.user(&u)
+			}
+			d := Evaluate(context.Background(), f.db, Request{User: &u, From: tc.from})
+			if d.Outcome != tc.outcome || d.Reason != tc.reason {
+				t.Fatalf("%s (%s): %s, want %s (%s)", d.Outcome, d.Reason, d.Message, tc.outcome, tc.reason)
+			}
+			if d.Refused() != (tc.outcome == OutcomeRefused) || (d.Outcome == OutcomeRefused && d.Signs()) {
+				t.Fatalf("decision %+v", d)
+			}
+			if !strings.Contains(d.Message, tc.message) {
+				t.Fatalf("message %q, want it to contain %q", d.Message, tc.message)
+			}
+		})
+	}
+}
+
+// TestEvaluateFollowsRotation: a user's selector whose key a rotation
+// replaced signs with the active successor, through several rotations;
+// one retired with nothing active after it does not sign, and says why.
+func TestEvaluateFollowsRotation(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	mk, err := keys.NewMasterKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsa := keys.Spec{Algorithm: keys.RSA, Bits: 1024}
+	add := func(sel string, replaces int64) store.Key {
+		t.Helper()
+		nk, err := storetest.NewKey(mk, "nokey.example", sel, rsa)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nk.Replaces = replaces
+		k, err := f.db.CreateKey(ctx, nk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	activate := func(k store.Key) {
+		t.Helper()
+		if _, err := f.db.SetKeyStates(ctx, store.KeyStateChange{ID: k.ID, To: store.KeyActive}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// mail2026 → 202612 → 202706 → 202712 (pending): 202706 signs.
+	k1 := add("mail2026", 0)
+	activate(k1)
+	k2 := add("202612", k1.ID)
+	activate(k2) // retires mail2026
+	if _, err := f.db.SetKeyState(ctx, k1.ID, store.KeyRevoked); err != nil {
+		t.Fatal(err)
+	}
+	k3 := add("202706", k2.ID)
+	activate(k3)
+	add("202712", k3.ID)
+	lone := add("lone", 0)
+	activate(lone)
+	if _, err := f.db.SetKeyState(ctx, lone.ID, store.KeyRetired); err != nil {
+		t.Fatal(err)
+	}
+	waiting := add("waiting", 0)
+	activate(waiting)
+	add("waiting-next", waiting.ID)
+	if _, err := f.db.SetKeyState(ctx, waiting.ID, store.KeyRetired); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		selector string
+		reason   Reason
+		signs    string
+		message  string
+	}{
+		{"202706", ReasonUserSelector, "202706", ""},
+		{"mail2026", ReasonUserSelectorRotated, "202706", "202706, which replaced the user's selector mail2026 in a rotation"},
+		{"202612", ReasonUserSelectorRotated, "202706", ""},
+		{"202712", ReasonSelectorNoKey, "", "pending"},
+		{"lone", ReasonSelectorNoKey, "", "names a retired key that no active key replaced"},
+		{"waiting", ReasonSelectorNoKey, "", "waiting-next, which replaces it, is still pending"},
+		{"nope", ReasonSelectorNoKey, "", "names no key of nokey.example"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.selector, func(t *testing.T) {
+			// Rule 3: the From domain is one carol may not sign as.
+			u := store.OutgoingUser{Name: "carol", Domain: "nokey.example", Auth: store.AuthPassword, Enabled: true,
+				AllowForeignFrom: true, Selector: tc.selector}
+			d := Decide(ctx, f.db, &u, "carol@tenant-b.example")
+			if d.Reason != tc.reason {
+				t.Fatalf("reason %s (%s), want %s", d.Reason, d.Message, tc.reason)
+			}
+			got := ""
+			if d.Signs() {
+				got = d.Sign[0].Selector
+			}
+			if got != tc.signs || len(d.Sign) > 1 {
+				t.Fatalf("signs with %v, want %q", d.Sign, tc.signs)
+			}
+			if (tc.reason == ReasonUserSelectorRotated) != (d.Replaced == tc.selector) {
+				t.Fatalf("Replaced = %q", d.Replaced)
+			}
+			if !strings.Contains(d.Message, tc.message) {
+				t.Fatalf("message %q, want it to contain %q", d.Message, tc.message)
+			}
+			// Saving the user with that selector is refused only when
+			// nothing active or pending is at the end of it.
+			err := ValidateSelectorForUser(ctx, f.db, &u)
+			if wantErr := tc.selector == "lone" || tc.selector == "nope"; (err != nil) != wantErr {
+				t.Fatalf("ValidateSelectorForUser = %v, want an error: %v", err, wantErr)
 			}
 		})
 	}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/dkimd/dkimd/internal/dkim"
-	"github.com/dkimd/dkimd/internal/mailaddr"
 	"github.com/dkimd/dkimd/internal/policy"
 	"github.com/dkimd/dkimd/internal/store"
 )
@@ -44,19 +43,12 @@ func (s *session) receive(ctx context.Context, r io.Reader) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%w: %v", errMalformed, err)
 	}
-	froms := fields.Values("From")
-	if len(froms) != 1 {
-		// RFC 5322 §3.6: exactly one From.
-		return "", fmt.Errorf("%w: %d From fields", errMalformed, len(froms))
-	}
-	if !u.AllowForeignFrom {
-		from, err := mailaddr.ParseFromHeader(froms[0])
-		if err != nil {
-			return "", fmt.Errorf("%w: From does not name one address of a domain: %v", errFromDomain, err)
-		}
-		if !u.MaySignAs(from.Domain()) {
-			return "", fmt.Errorf("%w: %s for user %s", errFromDomain, from.Domain(), u.Name)
-		}
+	// One decision for every front end (policy.Evaluate): the explainer
+	// gives the same verdict for the same user and From.
+	dec := policy.Evaluate(ctx, o.Directory, policy.Request{User: u, From: fields.Values("From")})
+	if dec.Refused() {
+		s.txLog = s.txLog.With("decision", dec)
+		return "", refusal(dec)
 	}
 	var identity string
 	if u.Auth == store.AuthReauth {
@@ -64,12 +56,10 @@ func (s *session) receive(ctx context.Context, r io.Reader) (string, error) {
 			return "", err
 		}
 	}
-
-	dec := policy.Decide(ctx, o.Directory, u, froms[0])
 	// The decision goes with every later line of the transaction: the
 	// message_queued line, or the refusal.
 	s.txLog = s.txLog.With("decision", dec, "identity", identity)
-	if dec.Reason == policy.ReasonLookupFailed {
+	if dec.Outcome == policy.OutcomeDeferred {
 		return "", fmt.Errorf("%w: policy: %w", errLookup, dec.Err)
 	}
 	var signer *dkim.Signer
@@ -127,6 +117,18 @@ func (s *session) receive(ctx context.Context, r io.Reader) (string, error) {
 	o.Metrics.observe(dec)
 	s.txLog.Info("message_queued", "queue_id", id, "from", s.from, "rcpts", len(s.to), "signed", dec.Signs())
 	return id, nil
+}
+
+// refusal gives the failure class of a refused decision: the reply the
+// relay gave for it before the decision moved into policy.Evaluate.
+func refusal(dec policy.Decision) error {
+	switch dec.Reason {
+	case policy.ReasonFromCount:
+		return fmt.Errorf("%w: %s", errMalformed, dec.Message)
+	case policy.ReasonFromNotPermitted:
+		return fmt.Errorf("%w: %s", errFromDomain, dec.Message)
+	}
+	return fmt.Errorf("%w: %s (%s)", errNotAuthorised, dec.Message, dec.Reason)
 }
 
 // newSigner opens the keys the decision names. Every signature is checked

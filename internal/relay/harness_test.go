@@ -58,6 +58,9 @@ type fixture struct {
 	srv   *relay.Server
 	addrs map[relay.Mode]string
 	keys  map[string]store.Key // by "selector._domainkey.domain"
+	// mk seals the fixture's keys: the relay's key source opens keys
+	// sealed under it.
+	mk    *keys.MasterKey
 	logs  *syncBuffer
 	clock *storetest.Clock
 }
@@ -98,7 +101,7 @@ func newFixture(t testing.TB, tune func(*relay.Options)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, db: db, keys: map[string]store.Key{}, logs: &syncBuffer{},
+	f := &fixture{t: t, db: db, keys: map[string]store.Key{}, mk: mk, logs: &syncBuffer{},
 		clock: storetest.NewClock(time.Date(2030, 1, 2, 10, 0, 0, 0, time.UTC))}
 	if f.src, err = keys.NewSource(keys.SourceOptions{Sealed: db, Master: mk}); err != nil {
 		t.Fatal(err)

@@ -54,6 +54,12 @@ type Keys interface {
 	// returns every key changed, in the order of changes, then the keys
 	// retired that way. ErrNotFound, ErrConflict, ErrInvalid.
 	SetKeyStates(ctx context.Context, changes ...KeyStateChange) ([]Key, error)
+	// DeleteKey removes a pending key that never signed, with its sealed
+	// private key and its DNS check history, freeing its selector: a key
+	// made by mistake. ErrConflict for a key in any other state, one ever
+	// activated, or one another key was made to replace. ErrNotFound.
+	// Whether its record was ever seen in DNS is the caller's to check.
+	DeleteKey(ctx context.Context, id int64) error
 	// SealedKey gives a key's sealed private key, to be opened with the
 	// master key and Key.AssociatedData. ErrNotFound.
 	SealedKey(ctx context.Context, id int64) ([]byte, error)

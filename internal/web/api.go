@@ -124,6 +124,7 @@ func routes() []route {
 		{"GET", "/api/v1/domains/{domain}/keys/status", authed, (*api).keyStatus},
 		{"POST", "/api/v1/domains/{domain}/keys/rotate", authed, (*api).rotateKey},
 		{"GET", "/api/v1/domains/{domain}/keys/{selector}", authed, (*api).getKey},
+		{"DELETE", "/api/v1/domains/{domain}/keys/{selector}", authed, (*api).deleteKey},
 		{"GET", "/api/v1/domains/{domain}/keys/{selector}/record", authed, (*api).keyRecord},
 		{"POST", "/api/v1/domains/{domain}/keys/{selector}/state", authed, (*api).setKeyState},
 		{"GET", "/api/v1/domains/{domain}/keys/{selector}/checks", authed, (*api).keyChecks},

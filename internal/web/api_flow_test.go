@@ -308,14 +308,21 @@ func TestExplain(t *testing.T) {
 	r := e.call(roleDomA, "POST", "/api/v1/policy/explain", `{"user":"ua@a.example","from":"Ann <ann@A.example>"}`)
 	r.want(t, http.StatusOK, "", "")
 	r.into(t, &d)
-	if d.Reason != policy.ReasonFromDomain || d.Domain.String() != "a.example" || len(d.Sign) != 1 || d.Sign[0].Selector != "a1" || d.Message == "" {
+	if d.Reason != policy.ReasonFromDomain || d.Outcome != policy.OutcomeSigned || d.Domain.String() != "a.example" || len(d.Sign) != 1 || d.Sign[0].Selector != "a1" || d.Message == "" {
 		t.Errorf("decision %s", r.body)
 	}
-	// Never signing as a domain the user does not own.
+	// Activated by force, a1's record was never checked: the signature
+	// may fail, and the answer says so (issue 12.1).
+	if len(d.Warnings) != 1 || d.Warnings[0].Selector != "a1" || d.Warnings[0].Bad || !strings.Contains(d.Warnings[0].Message, "never checked") {
+		t.Errorf("warnings of %s: want one that a1 was never checked", r.body)
+	}
+	// Never signing as a domain the user does not own: the relay refuses
+	// such mail (550 5.7.1), and the explainer says it.
+	var foreign policy.Decision
 	r = e.call(roleAdmin, "POST", "/api/v1/policy/explain", `{"user":"ua@a.example","from":"x@b.example"}`)
-	r.into(t, &d)
-	if d.Signs() || d.Sign == nil {
-		t.Errorf("decision for b.example %s: want no signature, as an empty list", r.body)
+	r.into(t, &foreign)
+	if foreign.Signs() || foreign.Sign == nil || foreign.Outcome != policy.OutcomeRefused || foreign.Reason != policy.ReasonFromNotPermitted {
+		t.Errorf("decision for b.example %s: want refused, no signature, as an empty list", r.body)
 	}
 }
 

@@ -82,7 +82,7 @@ func TestBadInput(t *testing.T) {
 		{"bad selector", "GET", "/api/v1/domains/a.example/keys/s_9", nil, nil, invalid, codeInvalid, "selector"},
 		{"record of unknown selector", "GET", "/api/v1/domains/a.example/keys/s9/record", nil, nil, notFound, codeNotFound, ""},
 		{"record in unknown domain", "GET", "/api/v1/domains/c.example/keys/a1/record", nil, nil, notFound, codeNotFound, ""},
-		{"wrong method on a key", "DELETE", "/api/v1/domains/a.example/keys/a1", nil, nil, http.StatusMethodNotAllowed, codeMethodNotAllowed, ""},
+		{"wrong method on a key", "PUT", "/api/v1/domains/a.example/keys/a1", nil, nil, http.StatusMethodNotAllowed, codeMethodNotAllowed, ""},
 
 		// POST .../state, valid: {"state":"active","force":true}
 		{"unknown state", "POST", "/api/v1/domains/a.example/keys/a1/state", `{"state":"paused"}`, nil, invalid, codeInvalid, "state"},

@@ -75,6 +75,13 @@ func (a *api) getKey(c *call) (int, any, error) {
 	return http.StatusOK, k, nil
 }
 
+func (a *api) deleteKey(c *call) (int, any, error) {
+	if err := a.admin.DeleteKey(c.ctx, c.actor, c.r.PathValue("domain"), c.r.PathValue("selector")); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusNoContent, nil, nil
+}
+
 func (a *api) keyRecord(c *call) (int, any, error) {
 	k, p, err := a.admin.KeyRecord(c.ctx, c.actor, c.r.PathValue("domain"), c.r.PathValue("selector"))
 	if err != nil {

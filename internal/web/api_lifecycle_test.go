@@ -126,8 +126,9 @@ func TestAPIKeyChecks(t *testing.T) {
 	defer func() { e.srv = mine }()
 	var again []store.DNSCheck
 	e.call(roleDomA, "GET", "/api/v1/domains/a.example/keys/a1/checks", nil).into(t, &again)
-	if len(again) != 3 || again[1].ID != second.ID {
-		t.Errorf("another node sees %+v, want the three checks", again)
+	// Four: the activation's own check is kept too.
+	if len(again) != 4 || again[2].ID != second.ID || !again[1].OK {
+		t.Errorf("another node sees %+v, want the four checks", again)
 	}
 	// It has no DNS checker: check now is unavailable there, not a 500.
 	e.call(roleDomA, "POST", "/api/v1/domains/a.example/keys/a1/check", nil).want(t, http.StatusServiceUnavailable, codeUnavailable, "")
@@ -225,4 +226,16 @@ func TestAPIKeyStatusAfterRevoke(t *testing.T) {
 	if st := e.statusOf(roleDomA, "a.example", "a1"); !c.OK || !hasCode(st.Warnings, lifecycle.WarnReadyToArchive) {
 		t.Errorf("revoked record published: check %+v warnings %v, want %s", c, codes(st.Warnings), lifecycle.WarnReadyToArchive)
 	}
+}
+
+// TestAPIDeletePendingKey: DELETE on a pending key that never signed
+// removes it; another tenant gets 404; a key that signs gets 409.
+func TestAPIDeletePendingKey(t *testing.T) {
+	e := newEnv(t)
+	e.call(roleDomA, "POST", "/api/v1/domains/a.example/keys", `{"selector":"oops","algorithm":"ed25519"}`).want(t, http.StatusCreated, "", "")
+	e.call(roleDomB, "DELETE", "/api/v1/domains/a.example/keys/oops", nil).want(t, http.StatusNotFound, codeNotFound, "")
+	e.call(roleDomA, "DELETE", "/api/v1/domains/a.example/keys/oops", nil).want(t, http.StatusNoContent, "", "")
+	e.call(roleDomA, "GET", "/api/v1/domains/a.example/keys/oops", nil).want(t, http.StatusNotFound, codeNotFound, "")
+	e.call(roleDomA, "POST", "/api/v1/domains/a.example/keys/a1/state", `{"state":"active","force":true}`).want(t, http.StatusOK, "", "")
+	e.call(roleDomA, "DELETE", "/api/v1/domains/a.example/keys/a1", nil).want(t, http.StatusConflict, codeConflict, "")
 }

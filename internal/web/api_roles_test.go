@@ -42,6 +42,7 @@ func roleCases() []roleCase {
 		{method: "GET", path: "/api/v1/domains/a.example/keys", admin: ok, domA: ok, domB: notFound},
 		{method: "POST", path: "/api/v1/domains/a.example/keys", body: `{"selector":"s-{role}","algorithm":"ed25519"}`, admin: created, domA: created, domB: notFound},
 		{method: "GET", path: "/api/v1/domains/a.example/keys/a1", admin: ok, domA: ok, domB: notFound},
+		{method: "DELETE", path: "/api/v1/domains/a.example/keys/a1", admin: gone, domA: gone, domB: notFound, fresh: true},
 		{method: "GET", path: "/api/v1/domains/a.example/keys/a1/record", admin: ok, domA: ok, domB: notFound},
 		{method: "POST", path: "/api/v1/domains/a.example/keys/a1/state", body: `{"state":"active","force":true}`, admin: ok, domA: ok, domB: notFound, fresh: true},
 		{method: "GET", path: "/api/v1/domains/a.example/keys/status", admin: ok, domA: ok, domB: notFound},

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/dkimd/dkimd/internal/store"
 )
@@ -16,6 +17,8 @@ type accountPageView struct {
 	// Current is the ID of the session viewing the page.
 	Current int64
 	Errors  formErrors
+	// Manage is the admin's role and domains form; nil for others.
+	Manage *accountManageView
 }
 
 // accountPage shows an account's API tokens and panel sessions, with a
@@ -26,15 +29,36 @@ func (q *preq) accountPage() error {
 }
 
 func (q *preq) showAccount(status int, errs formErrors) error {
+	return q.showAccountWith(status, errs, nil)
+}
+
+// showAccountWith shows the account's page; manage, when given, is the
+// admin's role form as typed, else it is read from the store.
+func (q *preq) showAccountWith(status int, errs formErrors, manage *accountManageView) error {
 	name := q.r.PathValue("name")
 	ts, err := q.p.admin.ListTokens(q.ctx, q.actor, name)
 	if err != nil {
 		return err
 	}
+	if manage == nil {
+		if manage, err = q.manageView(name); err != nil {
+			return err
+		}
+	}
+	if manage != nil {
+		if manage.Known, err = q.knownDomains(); err != nil {
+			return err
+		}
+	}
 	n, _ := store.NormalizeName(name) // ListTokens has checked it
-	q.render(status, "account", &view{Title: "Account " + n, Nav: "account",
+	nav, crumbs := "account", []crumb(nil)
+	if q.account == nil || !strings.EqualFold(q.account.Name, n) {
+		// An admin on another account's page came from the accounts.
+		nav, crumbs = "accounts", []crumb{{Label: "Accounts", Href: "/accounts"}, {Label: n}}
+	}
+	q.render(status, "account", &view{Title: "Account " + n, Nav: nav, Crumbs: crumbs,
 		Notice: notices[q.r.URL.Query().Get("done")],
-		Data:   accountPageView{Name: n, Tokens: ts, Current: q.token.ID, Errors: errs}})
+		Data:   accountPageView{Name: n, Tokens: ts, Current: q.token.ID, Errors: errs, Manage: manage}})
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,47 +26,10 @@ const chromiumPath = "/usr/bin/chromium"
 // browser context (own cookies) per account. It saves a PNG of each page
 // under DKIMD_ARTIFACTS, or <repo>/artifacts/screenshots.
 func TestPanelBrowser(t *testing.T) {
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("DKIMD_REQUIRE_PEERS") == "1" {
-			t.Fatalf("%s is missing (Debian package chromium) and DKIMD_REQUIRE_PEERS=1", chromiumPath)
-		}
-		t.Skipf("%s is missing (install the Debian package chromium): the panel is not tested in a browser", chromiumPath)
-	}
-	if testing.Short() {
-		t.Skip("a browser test; not in -short")
-	}
+	browserCtx := startChromium(t)
 	e := newPanelEnv(t, panelEnvOptions{})
 	shots := screenshotDir(t)
-
-	profile := t.TempDir()
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromiumPath),
-		chromedp.UserDataDir(profile),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		// PEERS.md: this machine has no network; keep Chromium off it.
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-default-apps", true),
-		chromedp.Flag("password-store", "basic"),
-		chromedp.Flag("use-mock-keychain", true),
-		chromedp.Flag("force-color-profile", "srgb"),
-		chromedp.Flag("hide-scrollbars", true),
-	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	if err := chromedp.Do(browserCtx); err != nil {
-		t.Fatalf("start %s: %v", chromiumPath, err)
-	}
+	t.Logf("screenshots of every page at 1280 and 390 px: %s", shots)
 
 	root := newTab(t, browserCtx, e, shots)
 	root.login("root", rootPassword)
@@ -85,7 +49,14 @@ func TestPanelBrowser(t *testing.T) {
 		}
 		b.wantText("label[for=length-rsa2048]", "advised")
 		b.wantText("label[for=length-rsa1024]", "weak")
-		b.wantText("label[for=length-rsa4096]", "Your DNS must accept long records")
+		b.wantText("label[for=length-rsa4096]", "Your DNS host must take long records")
+		// One set of true statements about record length, where the
+		// length is chosen and on the record page alike.
+		b.wantText("label[for=length-rsa2048]", "410 characters, 2 strings")
+		b.wantText("label[for=length-rsa1024]", "fits in one string")
+		if txt := b.text("label[for=length-rsa2048]"); strings.Contains(txt, "every DNS host") {
+			t.Errorf("RSA 2048 still claims to fit every DNS host: %q", txt)
+		}
 		b.wantText("main", "Some receivers do not verify Ed25519 signatures")
 		if b.eval(`document.getElementById("ed25519").checked || !document.getElementById("ed-selector-field").hidden`) {
 			t.Errorf("Ed25519 is not optional, or its selector shows before it is asked for")
@@ -108,6 +79,7 @@ func TestPanelBrowser(t *testing.T) {
 		if !b.eval(`[...document.querySelectorAll("[data-copy]")].length === 3 && [...document.querySelectorAll("[data-copy]")].every(b => !b.hidden)`) {
 			t.Errorf("want three visible copy buttons")
 		}
+		b.wantText("main", "At 410 characters it takes 2 strings of at most 255")
 		b.wantText("#dns-status", "Not checked yet")
 		b.shot("03-record")
 
@@ -236,7 +208,7 @@ func TestPanelBrowser(t *testing.T) {
 		b.click("#dns-status button[type=submit]")
 		b.waitText("#dns-status", "Not found in DNS")
 		b.navigate("/domains/shop.example/keys")
-		b.wantText("#key-alert", "Mail signed now fails DKIM")
+		b.wantText("#domain-status", "Mail signed now fails DKIM")
 		b.shot("21-keys-alert")
 		e.publish("shop.example", "s2026b")
 	})
@@ -255,6 +227,10 @@ func TestPanelBrowser(t *testing.T) {
 		b.wantPath("/queue/" + e.msgID)
 		b.wantText("#recipients", "451 4.7.1 greylisted, try again later")
 		b.wantText("#recipients", "connection refused")
+		// The breadcrumb leads to the heading, above it.
+		if !b.eval(`!!(document.querySelector("main nav.crumbs").compareDocumentPosition(document.querySelector("main h1")) & Node.DOCUMENT_POSITION_FOLLOWING)`) {
+			t.Errorf("the queued message's breadcrumb is not above its heading")
+		}
 		b.shot("23-queued-message")
 
 		b.submit(`a[href$="/retry"]`)
@@ -274,20 +250,34 @@ func TestPanelBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("desktop", func(t *testing.T) {
+		b := root.with(t)
+		for _, pg := range mainPages {
+			b.navigate(pg.path)
+			if b.eval(`document.documentElement.scrollWidth > document.documentElement.clientWidth`) {
+				t.Errorf("%s scrolls sideways at 1280 px", pg.path)
+			}
+			b.shot("desktop-" + pg.name)
+		}
+	})
+
 	t.Run("phone", func(t *testing.T) {
 		b := root.with(t)
 		b.do(chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile, chromedp.EmulatePortrait))
 		defer b.do(chromedp.EmulateViewport(1280, 900))
-		b.navigate("/domains/shop.example/keys/s2026")
-		if b.eval(`document.documentElement.scrollWidth > window.innerWidth + 1`) {
-			t.Errorf("the record page scrolls sideways on a phone")
+		// scrollWidth against clientWidth: innerWidth grows with a page
+		// that is too wide, so it cannot catch one.
+		for _, pg := range mainPages {
+			b.navigate(pg.path)
+			if b.eval(`document.documentElement.scrollWidth > document.documentElement.clientWidth`) {
+				t.Errorf("%s scrolls sideways at 390 px: %s wide", pg.path, b.read("html", "scrollWidth.toString()"))
+			}
+			// The current tab is in view, not scrolled off.
+			if !b.eval(`(() => { const a = document.querySelector('.tabs a[aria-current="page"]'); if (!a) return true; const r = a.getBoundingClientRect(); return r.left >= 0 && r.right <= document.documentElement.clientWidth; })()`) {
+				t.Errorf("%s: the current tab is cut off at 390 px", pg.path)
+			}
+			b.shot("phone-" + pg.name)
 		}
-		b.shot("14-phone-record")
-		b.navigate("/domains/shop.example/keys")
-		if b.eval(`document.documentElement.scrollWidth > window.innerWidth + 1`) {
-			t.Errorf("the keys page scrolls sideways on a phone")
-		}
-		b.shot("15-phone-keys")
 	})
 
 	t.Run("domain admin", func(t *testing.T) {
@@ -352,11 +342,178 @@ func TestPanelBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("forms", func(t *testing.T) {
+		// Every field is checked at once; what was typed stays, but the
+		// password, which the page asks for again; focus goes to the
+		// first field in error, whose description holds the error.
+		b := root.with(t)
+		b.navigate("/domains/shop.example/outgoing/users/new")
+		b.typeIn("#password", "short")
+		b.typeIn("#networks", "not-an-ip")
+		b.typeIn("#selector", "bad selector")
+		b.typeIn("#granted", "not a domain!!")
+		b.submit("form[data-userform] button[type=submit]")
+		for _, id := range []string{"name", "password", "networks", "selector", "granted"} {
+			if !b.eval(fmt.Sprintf(`document.getElementById(%q).getAttribute("aria-invalid") === "true" && document.getElementById(%q).getAttribute("aria-describedby").includes("-error")`, id, id)) {
+				t.Errorf("#%s is not marked in error with its message", id)
+			}
+		}
+		b.wantText(".form-errors[role=alert]", "Correct the 5 fields")
+		if v := b.value("#networks"); v != "not-an-ip" {
+			t.Errorf("networks as typed not kept: %q", v)
+		}
+		if v := b.value("#selector"); v != "bad selector" {
+			t.Errorf("selector as typed not kept: %q", v)
+		}
+		if v := b.value("#password"); v != "" {
+			t.Errorf("the password was sent back to the browser")
+		}
+		b.wantText("#password-help", "type it again")
+		if id := b.read("body", "ownerDocument.activeElement.id"); id != "name" {
+			t.Errorf("focus is on %q, want the first field in error, #name", id)
+		}
+		b.shot("26-form-errors")
+	})
+
+	t.Run("dead ends", func(t *testing.T) {
+		b := root.with(t)
+		// Accounts: list, add (errors keep what was typed), role, remove.
+		b.navigate("/")
+		b.submit(`.mainnav a[href="/accounts"]`)
+		b.wantPath("/accounts")
+		b.wantText("#accounts", "alice")
+		b.typeIn("#name", "carol")
+		b.typeIn("#domains", "a.example")
+		b.typeIn("#password", "short")
+		b.submit(`form[action="/accounts"] button[type=submit]`)
+		b.wantText("#password-error", "at least")
+		if b.value("#name") != "carol" || b.value("#domains") != "a.example" || b.value("#password") != "" {
+			t.Errorf("the add form did not keep what was typed (but the password): %q %q %q", b.value("#name"), b.value("#domains"), b.value("#password"))
+		}
+		b.wantText("#password-help", "type it again")
+		if id := b.read("body", "ownerDocument.activeElement.id"); id != "password" {
+			t.Errorf("focus is on %q, want #password", id)
+		}
+		b.typeIn("#password", "a long password for carol")
+		b.submit(`form[action="/accounts"] button[type=submit]`)
+		b.wantPath("/accounts/carol")
+		b.wantText("main", "The account was added")
+		b.click("#role-admin")
+		b.submit(`form[action="/accounts/carol/settings"] button[type=submit]`)
+		b.wantText("main", "role and domains were saved")
+		if as, _ := e.svc.ListAccounts(e.ctx, admin.CLI()); !slices.ContainsFunc(as, func(a store.Account) bool { return a.Name == "carol" && a.Role == store.RoleAdmin }) {
+			t.Errorf("carol is not an admin after the change: %+v", as)
+		}
+		b.shot("27-account-admin")
+		b.submit(`a[href="/accounts/carol/remove"]`)
+		b.wantText("main", "can no longer log in")
+		b.submit("main form button[type=submit]")
+		b.wantPath("/accounts")
+		if strings.Contains(b.text("#accounts"), "carol") {
+			t.Errorf("carol is still listed after removal")
+		}
+
+		// Remove an outgoing user.
+		b.navigate("/domains/shop.example/outgoing/users/relay@shop.example")
+		b.submit(`a[href$="/remove"]`)
+		b.submit("main form button[type=submit]")
+		b.wantPath("/domains/shop.example/outgoing/users")
+		b.wantText("main", "The user was removed")
+		if strings.Contains(b.text("main table"), "relay@shop.example") {
+			t.Errorf("the removed user is still listed")
+		}
+
+		// Switching a user to re-authenticating says its selector went.
+		b.navigate("/domains/shop.example/outgoing/users/web@shop.example")
+		b.click("#auth-reauth")
+		b.waitText("#selector-reason", "removes its selector s2026")
+		if !b.eval(`document.getElementById("granted").closest("[data-for]").hidden`) {
+			t.Errorf("a re-authenticating user is offered other domains to sign as")
+		}
+		b.wantText("#identity-header-help", "default, X-AuthUser")
+		b.typeIn("#networks", "198.51.100.8")
+		b.submit("form[data-userform] button[type=submit]")
+		b.wantPath("/domains/shop.example/outgoing/users")
+		b.wantText("main", "the selector it had was removed")
+		// Why it is unsigned is on the page, not in a tooltip.
+		b.wantText("main table", store.ReauthSelectorMessage)
+
+		// A pending key made by mistake is deleted, not revoked in red.
+		b.navigate("/domains/shop.example/outgoing/dkim")
+		b.wantText("#selector-help", "dots")
+		b.typeIn("#selector", "oops")
+		b.submit("form button[data-busy]")
+		b.wantPath("/domains/shop.example/keys/oops")
+		b.wantText(`.tabs a[aria-current="page"]`, "DKIM")
+		if b.eval(`document.querySelector('a[href$="/oops/revoke"]') !== null`) {
+			t.Errorf("a never-published pending key offers Revoke")
+		}
+		if b.eval(`document.querySelector('a[href$="/oops/delete"]').classList.contains("btn-danger")`) {
+			t.Errorf("Delete of a never-published key is shown as dangerous")
+		}
+		b.submit(`a[href$="/oops/delete"]`)
+		b.wantText("main", "deleted outright")
+		b.shot("28-confirm-delete")
+		b.submit("main form button[type=submit]")
+		b.wantPath("/domains/shop.example/keys")
+		b.wantText("main", "The key was deleted")
+		if _, err := e.svc.GetKey(e.ctx, admin.CLI(), "shop.example", "oops"); err == nil {
+			t.Errorf("the deleted key is still there")
+		}
+
+		// Remove a domain: refused, saying what is left, or done.
+		b.navigate("/domains/shop.example/remove")
+		b.submit("main form button[type=submit]")
+		b.wantText("main", "still has")
+		b.navigate("/")
+		b.typeIn("#domain-name", "gone.example")
+		b.submit(`form[action="/domains"] button[type=submit]`)
+		b.navigate("/domains/gone.example/keys")
+		b.submit(`a[href="/domains/gone.example/remove"]`)
+		b.submit("main form button[type=submit]")
+		b.wantPath("/")
+		b.wantText("main", "The domain was removed")
+	})
+
+	t.Run("smaller", func(t *testing.T) {
+		b := root.with(t)
+		b.navigate("/")
+		// The Add domain checkbox sits beside its label, not above it.
+		if !b.eval(`(() => { const i = document.getElementById("auto-activate").getBoundingClientRect(), l = document.querySelector('label[for="auto-activate"]').getBoundingClientRect(); return l.left > i.right - 1 && l.top < i.bottom; })()`) {
+			t.Errorf("the Add domain checkbox is not beside its label")
+		}
+		// Audit dates on one line.
+		b.navigate("/audit")
+		if !b.eval(`[...document.querySelectorAll('td[data-label="When"] time')].every(t => t.getClientRects().length === 1 && t.getBoundingClientRect().height < 30)`) {
+			t.Errorf("audit dates wrap")
+		}
+	})
+
 	t.Run("login page", func(t *testing.T) {
 		anon := newTab(t, browserCtx, e, shots)
 		anon.navigate("/login")
 		anon.shot("00-login")
 	})
+}
+
+// mainPages are the pages shown at both widths (1280 and 390 px) once the
+// flows above have filled them: shop.example with a rotated key and its
+// check history, users, the audit log, the queue.
+var mainPages = []struct{ name, path string }{
+	{"domains", "/"},
+	{"dkim", "/domains/shop.example/outgoing/dkim"},
+	{"users", "/domains/shop.example/outgoing/users"},
+	{"user-new", "/domains/shop.example/outgoing/users/new"},
+	{"user-edit", "/domains/shop.example/outgoing/users/web@shop.example"},
+	{"keys", "/domains/shop.example/keys"},
+	{"key-checked", "/domains/shop.example/keys/s2026b"},
+	{"key-retired", "/domains/shop.example/keys/s2026"},
+	{"confirm-rotate", "/domains/shop.example/keys/s2026b/rotate"},
+	{"audit", "/audit"},
+	{"audit-domain", "/audit?domain=shop.example&tab=1"},
+	{"queue", "/queue"},
+	{"account", "/accounts/root"},
+	{"accounts", "/accounts"},
 }
 
 // tab is one browser context: its own tab and cookies.
@@ -365,6 +522,52 @@ type tab struct {
 	ctx   context.Context
 	e     *panelEnv
 	shots string
+}
+
+// startChromium starts headless Chromium for a test, or skips the test
+// when it is missing (fails with DKIMD_REQUIRE_PEERS=1) or in -short. It
+// is stopped when the test ends.
+func startChromium(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Getenv("DKIMD_REQUIRE_PEERS") == "1" {
+			t.Fatalf("%s is missing (Debian package chromium) and DKIMD_REQUIRE_PEERS=1", chromiumPath)
+		}
+		t.Skipf("%s is missing (install the Debian package chromium): the panel is not tested in a browser", chromiumPath)
+	}
+	if testing.Short() {
+		t.Skip("a browser test; not in -short")
+	}
+	profile := t.TempDir()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.UserDataDir(profile),
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		// PEERS.md: this machine has no network; keep Chromium off it.
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-default-apps", true),
+		chromedp.Flag("password-store", "basic"),
+		chromedp.Flag("use-mock-keychain", true),
+		chromedp.Flag("force-color-profile", "srgb"),
+		chromedp.Flag("hide-scrollbars", true),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	browserCtx, cancelBrowser := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancelBrowser)
+	if err := chromedp.Do(browserCtx); err != nil {
+		t.Fatalf("start %s: %v", chromiumPath, err)
+	}
+	return browserCtx
 }
 
 func newTab(t *testing.T, browserCtx context.Context, e *panelEnv, shots string) *tab {

@@ -2,7 +2,9 @@ package web
 
 import (
 	"net/http"
+	"slices"
 
+	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/store"
 )
 
@@ -10,10 +12,17 @@ type domainRow struct {
 	Domain                  store.Domain
 	Active, Pending, Others int
 	Users                   int
+	// Status is the domain's one status, as its own pages show it.
+	Status lifecycle.DomainStatus
 }
 
 type domainsView struct {
 	Rows []domainRow
+	// Sort is "status" (worst first) or "" (by name); Show is "problems"
+	// (warnings and failures only) or "" (every domain).
+	Sort, Show string
+	// Total and Problems count the domains before the filter.
+	Total, Problems int
 	// Form and Errors are the add-domain form (admins only).
 	Form   struct{ Name string }
 	Errors formErrors
@@ -61,6 +70,25 @@ func (q *preq) showDomains(status int, dv domainsView, done string) error {
 		if r := rows[u.Domain]; r != nil {
 			r.Users++
 		}
+	}
+	for i := range dv.Rows {
+		r := &dv.Rows[i]
+		if r.Status, err = q.p.admin.DomainStatus(q.ctx, q.actor, r.Domain.Name); err != nil {
+			return err
+		}
+		if r.Status.Level.Rank() >= lifecycle.LevelWarn.Rank() {
+			dv.Problems++
+		}
+	}
+	dv.Total = len(dv.Rows)
+	qs := q.r.URL.Query()
+	if qs.Get("show") == "problems" {
+		dv.Show = "problems"
+		dv.Rows = slices.DeleteFunc(dv.Rows, func(r domainRow) bool { return r.Status.Level.Rank() < lifecycle.LevelWarn.Rank() })
+	}
+	if qs.Get("sort") == "status" {
+		dv.Sort = "status"
+		slices.SortStableFunc(dv.Rows, func(a, b domainRow) int { return b.Status.Level.Rank() - a.Status.Level.Rank() })
 	}
 	q.render(status, "domains", &view{Title: "Domains", Nav: "domains", Notice: notices[done], Data: dv})
 	return nil

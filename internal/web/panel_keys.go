@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 
 	"github.com/dkimd/dkimd/internal/dkim"
 	"github.com/dkimd/dkimd/internal/keys"
@@ -30,11 +32,32 @@ type lengthOption struct {
 // is preselected and advised.
 func lengths() []lengthOption {
 	return []lengthOption{
-		{"rsa1024", "RSA 1024", "Weak: use it only if your DNS host cannot take a longer record.", "weak", keys.Spec{Algorithm: keys.RSA, Bits: 1024}},
-		{"rsa2048", "RSA 2048", "Advised: verified everywhere, and its record fits every DNS host.", "advised", keys.Spec{Algorithm: keys.RSA, Bits: 2048}},
-		{"rsa3072", "RSA 3072", "Your DNS must accept long records (the value is split into several strings).", "long", keys.Spec{Algorithm: keys.RSA, Bits: 3072}},
-		{"rsa4096", "RSA 4096", "Your DNS must accept long records (the value is split into several strings).", "long", keys.Spec{Algorithm: keys.RSA, Bits: 4096}},
+		{"rsa1024", "RSA 1024", "Weak: some receivers ignore its signatures. " + recordNote(1024), "weak", keys.Spec{Algorithm: keys.RSA, Bits: 1024}},
+		{"rsa2048", "RSA 2048", "Advised: verified everywhere. " + recordNote(2048), "advised", keys.Spec{Algorithm: keys.RSA, Bits: 2048}},
+		{"rsa3072", "RSA 3072", "Your DNS host must take long records. " + recordNote(3072), "long", keys.Spec{Algorithm: keys.RSA, Bits: 3072}},
+		{"rsa4096", "RSA 4096", "Your DNS host must take long records. " + recordNote(4096), "long", keys.Spec{Algorithm: keys.RSA, Bits: 4096}},
 	}
+}
+
+// rsaRecordChars is the length of an RSA key's record value,
+// "v=DKIM1; k=rsa; p=" and the base64 of its SubjectPublicKeyInfo, by key
+// length; TestRecordLengthsTrue checks it against generated keys.
+var rsaRecordChars = map[int]int{1024: 234, 2048: 410, 3072: 582, 4096: 754}
+
+// txtStringMax is the most a TXT record's character-string holds (RFC 1035
+// §3.3.14); a longer value is split into several. Some DNS hosts' web forms
+// cut a value there instead of splitting it.
+const txtStringMax = 255
+
+// recordNote says, for the key length chooser, how long the record is and
+// what that asks of the DNS host: the same facts the record page shows.
+func recordNote(bits int) string {
+	n := rsaRecordChars[bits]
+	if n <= txtStringMax {
+		return fmt.Sprintf("Its record, %d characters, fits in one string: every DNS host takes it.", n)
+	}
+	parts := (n + txtStringMax - 1) / txtStringMax
+	return fmt.Sprintf("Its record is %d characters, %d strings of at most %d: a host that cuts values at %d cannot hold it.", n, parts, txtStringMax, txtStringMax)
 }
 
 // defaultLength is preselected.
@@ -76,9 +99,20 @@ func (q *preq) keyRows(domain string, withArchived bool) ([]keyRow, error) {
 		if st.Key.State == store.KeyArchived && !withArchived {
 			continue
 		}
-		rows = append(rows, keyRow{Key: st.Key, St: st, Status: dnsWords(st.LastCheck)})
+		rows = append(rows, keyRow{Key: st.Key, St: st, Status: keyDNSWords(st)})
 	}
 	return rows, nil
+}
+
+// keyDNSWords says a key's last check in words, red when the key signs
+// and its record is wrong (lifecycle.Status.Alert): a missing record is
+// only amber while nothing signs with it.
+func keyDNSWords(st lifecycle.Status) statusWords {
+	w := dnsWords(st.LastCheck)
+	if st.Alert {
+		w.Class = "bad"
+	}
+	return w
 }
 
 // canCheck reports whether "check now" can run here.
@@ -132,6 +166,8 @@ func (q *preq) generateKeys() error {
 		Ed25519:    q.r.PostFormValue("ed25519") == "on",
 		EdSelector: q.r.PostFormValue("ed_selector"),
 	}
+	// Every field is checked at once, each error beside its field.
+	errs := formErrors{}
 	var spec keys.Spec
 	found := false
 	for _, l := range lengths() {
@@ -140,35 +176,45 @@ func (q *preq) generateKeys() error {
 		}
 	}
 	if !found {
-		return q.showDKIM(http.StatusUnprocessableEntity, d, f, formErrors{"length": "Choose one of the key lengths."})
+		errs["length"] = "Choose one of the key lengths."
 	}
 	sel, err := store.NormalizeSelector(f.Selector)
 	if err != nil {
-		return q.showDKIM(http.StatusUnprocessableEntity, d, f, formErrors{"selector": (&store.FieldError{Field: "selector", Err: err}).UserMessage()})
+		errs["selector"] = (&store.FieldError{Field: "selector", Err: err}).UserMessage()
 	}
 	edSel := ""
 	if f.Ed25519 {
-		if f.EdSelector == "" {
+		if f.EdSelector == "" && sel != "" {
 			f.EdSelector = sel + "e"
 		}
 		if edSel, err = store.NormalizeSelector(f.EdSelector); err != nil {
-			return q.showDKIM(http.StatusUnprocessableEntity, d, f, formErrors{"ed_selector": (&store.FieldError{Field: "ed_selector", Err: err}).UserMessage()})
-		}
-		if edSel == sel {
-			return q.showDKIM(http.StatusUnprocessableEntity, d, f, formErrors{"ed_selector": "The Ed25519 key needs a selector of its own."})
+			errs["ed_selector"] = (&store.FieldError{Field: "ed_selector", Err: err}).UserMessage()
+		} else if edSel == sel {
+			errs["ed_selector"] = "The Ed25519 key needs a selector of its own."
 		}
 	}
+	status := http.StatusUnprocessableEntity
 	for field, s := range map[string]string{"selector": sel, "ed_selector": edSel} {
-		if s == "" {
+		if s == "" || errs[field] != "" {
 			continue
 		}
 		_, err := q.p.admin.GetKey(q.ctx, q.actor, d.Name, s)
 		if err == nil {
-			return q.showDKIM(http.StatusConflict, d, f, formErrors{field: fmt.Sprintf("Selector %s is already used in %s; selectors are never reused. Choose another.", s, d.Name)})
+			errs[field] = fmt.Sprintf("Selector %s is already used in %s; selectors are never reused. Choose another.", s, d.Name)
+			if len(errs) == 1 {
+				status = http.StatusConflict
+			}
+			continue
 		}
 		if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
+	}
+	if len(errs) > 0 {
+		if len(errs) > 1 {
+			status = http.StatusUnprocessableEntity
+		}
+		return q.showDKIM(status, d, f, errs)
 	}
 
 	fields := map[string]string{"selector": "selector", "bits": "length", "algorithm": "length"}
@@ -207,8 +253,13 @@ type keyView struct {
 	// to revoke…) and those about the kind of key.
 	Warnings []string
 	// St is the key's status under the lifecycle policy: last check,
-	// alert, safe-to-revoke time.
+	// alert, safe-to-revoke time, level and headline.
 	St lifecycle.Status
+	// Domain is the domain's status, from the same statuses.
+	Domain lifecycle.DomainStatus
+	// ShowHeadline says whether the key's headline is shown: it has one,
+	// and the domain's status (shown above) does not say it already.
+	ShowHeadline bool
 	// Check says whether the DNS status is shown: the key has a record.
 	Check bool
 	// CanCheck says whether "check now" can run here.
@@ -241,11 +292,51 @@ func (q *preq) keyPage() error {
 	}
 	done := q.r.URL.Query().Get("done")
 	notice := notices[done]
-	if done == "ed_failed" {
+	switch done {
+	case "ed_failed":
 		notice = "The RSA key pair was generated and saved, but the Ed25519 one was not (its selector was taken meanwhile, or the store failed). Add it again from Outgoing › DKIM."
+	case "rotated", "activated":
+		notice, err = q.lifecycleNotice(d, kv.Key, done)
+		if err != nil {
+			return err
+		}
 	}
-	q.render(http.StatusOK, "key", &view{Title: "Key " + k.Selector, Nav: "domains", Domain: &d, Tab: "keys", Notice: notice, Data: kv})
+	// Straight after Outgoing › DKIM made it, the page stays under that
+	// tab: the generate step ends on its record.
+	tab := "keys"
+	switch done {
+	case "generated", "generated2", "ed_failed":
+		tab = "dkim"
+	}
+	q.render(http.StatusOK, "key", &view{Title: "Key " + k.Selector, Nav: "domains", Domain: &d, Tab: tab, Notice: notice,
+		DomainStatus: &kv.Domain, Data: kv})
 	return nil
+}
+
+// lifecycleNotice says what was done and exactly what happens next, after
+// a rotation made key or an activation made it active, given the
+// domain's settings: the same words as the confirmation page.
+func (q *preq) lifecycleNotice(d store.Domain, k store.Key, done string) (string, error) {
+	var old *store.Key
+	if k.Replaces != 0 {
+		all, err := q.p.admin.ListKeys(q.ctx, q.actor, d.Name)
+		if err != nil {
+			return "", err
+		}
+		if i := slices.IndexFunc(all, func(x store.Key) bool { return x.ID == k.Replaces }); i >= 0 {
+			old = &all[i]
+		}
+	}
+	if done == "rotated" {
+		return "The new key was generated. " + lifecycle.AfterRotate(k, old, d.AutoActivate, 0), nil
+	}
+	n := "The key is active: it signs mail from now on."
+	if old != nil && old.State == store.KeyRetired {
+		st := q.p.admin.LifecycleSettings()
+		n += fmt.Sprintf(" %s, which it replaces, is retired: it no longer signs; keep its record published until it is safe to revoke (%s).",
+			old.Selector, st.SafeToRevoke(*old).UTC().Format("2006-01-02 15:04 MST"))
+	}
+	return n, nil
 }
 
 func (q *preq) key() (store.Domain, store.Key, error) {
@@ -272,10 +363,17 @@ func (q *preq) keyView(k store.Key) (*keyView, error) {
 			kv.St, kv.Key = st, st.Key
 		}
 	}
+	kv.Domain = lifecycle.SumUp(k.Domain, sts)
+	kv.ShowHeadline = kv.St.Level != lifecycle.LevelOK &&
+		!(kv.Domain.Level == kv.St.Level && strings.Contains(kv.Domain.Message, k.Selector))
 	weak := false
 	for _, w := range kv.St.Warnings {
-		kv.Warnings = append(kv.Warnings, w.Message)
 		weak = weak || w.Code == lifecycle.WarnWeak
+		// The headline says the record problem, or this warning, already.
+		if w.Code == lifecycle.WarnRecord || strings.HasSuffix(kv.St.Headline, w.Message) {
+			continue
+		}
+		kv.Warnings = append(kv.Warnings, w.Message)
 	}
 	if !weak {
 		// The lifecycle's weak_key says what the kind's RSA 1024 warning
@@ -290,9 +388,19 @@ func (q *preq) keyView(k store.Key) (*keyView, error) {
 		// now: current drops one older than the revocation.
 		kv.Last = kv.St.LastCheck
 	}
-	kv.Status, kv.Hint = dnsWords(kv.Last), dnsHint(kv.Last)
+	kv.Status, kv.Hint = keyDNSWords(kv.St), dnsHint(kv.Last)
+	// A pending key nothing refers to yet is deleted, not revoked: no
+	// empty p= to publish for a record that never was.
+	deletable := false
+	if k.State == store.KeyPending {
+		if deletable, err = q.p.admin.KeyDeletable(q.ctx, q.actor, k.Domain, k.Selector); err != nil {
+			return nil, err
+		}
+	}
 	for _, a := range keyActions() {
-		if a.applies(k.State) {
+		switch {
+		case a.deletes && !deletable, a.to == store.KeyRevoked && deletable:
+		case a.applies(k.State):
 			kv.Actions = append(kv.Actions, a)
 		}
 	}
@@ -329,8 +437,14 @@ func (q *preq) checkKey() error {
 			kv.CheckError = "The check could not run: " + m + " Try again in a moment."
 		}
 	}
-	v := &view{Title: "Key " + k.Selector, Nav: "domains", Domain: &d, Tab: "keys", Data: kv}
-	if q.r.Header.Get("X-Panel-Part") == "dns-status" {
+	v := &view{Title: "Key " + k.Selector, Nav: "domains", Domain: &d, Tab: "keys", DomainStatus: &kv.Domain, Data: kv}
+	switch q.r.Header.Get("X-Panel-Part") {
+	case "status":
+		// Every status the check may change: the domain's, the key's and
+		// the DNS card, so that no part of the page stays stale.
+		q.renderTemplate(http.StatusOK, "key", "statusparts", v)
+		return nil
+	case "dns-status":
 		q.renderTemplate(http.StatusOK, "key", "dnsstatus", v)
 		return nil
 	}
@@ -340,9 +454,6 @@ func (q *preq) checkKey() error {
 
 type keysView struct {
 	Keys []keyRow
-	// Alerts are the active keys whose record DNS no longer serves as it
-	// should: mail they sign fails verification.
-	Alerts []keyRow
 }
 
 // keysPage lists every key of the domain with its state, age, kind and
@@ -357,11 +468,6 @@ func (q *preq) keysPage() error {
 		return err
 	}
 	kv := keysView{Keys: rows}
-	for _, r := range rows {
-		if r.St.Alert {
-			kv.Alerts = append(kv.Alerts, r)
-		}
-	}
 	q.render(http.StatusOK, "keys", &view{Title: "Keys", Nav: "domains", Domain: &d, Tab: "keys",
 		Notice: notices[q.r.URL.Query().Get("done")], Data: kv})
 	return nil

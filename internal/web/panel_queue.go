@@ -93,6 +93,7 @@ func (q *preq) queuedPage() error {
 		return err
 	}
 	q.render(http.StatusOK, "queued", &view{Title: "Queued message", Nav: "queue",
+		Crumbs: []crumb{{Label: "Mail queue", Href: "/queue"}, {Label: q.r.PathValue("id")}},
 		Notice: notices[q.r.URL.Query().Get("done")], Data: qv})
 	return nil
 }

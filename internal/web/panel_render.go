@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -39,6 +41,12 @@ type view struct {
 	// Domain and Tab, on a domain's pages, give the tabs.
 	Domain *store.Domain
 	Tab    string
+	// DomainStatus, on a domain's pages, is the domain's one status
+	// (lifecycle.SumUp), shown under the tabs; renderTemplate fills it in.
+	DomainStatus *lifecycle.DomainStatus
+	// Crumbs, when set, lead to the page from above it, shown over the
+	// heading (a domain's pages have their own).
+	Crumbs []crumb
 	// Notice is a fixed message about what was just done.
 	Notice string
 	// Data is the page's own.
@@ -48,6 +56,9 @@ type view struct {
 	// assets gives the versioned URLs of /static files.
 	assets *assets
 }
+
+// crumb is a step of a breadcrumb; the last has no Href.
+type crumb struct{ Label, Href string }
 
 // Asset gives the URL of a static file, with its content hash so that a
 // browser never keeps an old copy after an upgrade.
@@ -71,11 +82,13 @@ func loadTemplates() *templates {
 		"iso":       func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"join":      strings.Join,
 		"fielderr":  fieldErrorFor,
+		"fielderrs": fieldErrors,
 		"hasPrefix": strings.HasPrefix,
 		"sentence":  sentence,
 		"kind":      keyKind,
 		"net":       prefixString,
 		"warnlabel": warnLabel,
+		"levelword": levelWord,
 		"warnclass": warnClass,
 		"bytes":     byteSize,
 		"words":     func(c store.DNSCheck) statusWords { return dnsWords(&c) },
@@ -108,6 +121,15 @@ func (q *preq) render(status int, page string, v *view) {
 // page, or a part the page's script swaps in.
 func (q *preq) renderTemplate(status int, page, name string, v *view) {
 	v.Account, v.CSRF, v.assets, v.Now = q.account, q.csrf, q.p.assets, q.p.now()
+	if v.Domain != nil && v.DomainStatus == nil && q.account != nil {
+		// Every page of a domain says its status in the same words, read
+		// now: after a change or a check, never a stale one.
+		if ds, err := q.p.admin.DomainStatus(q.ctx, q.actor, v.Domain.Name); err == nil {
+			v.DomainStatus = &ds
+		} else {
+			q.log.Warn("domain_status_failed", "domain", v.Domain.Name, "err", err)
+		}
+	}
 	t, ok := q.p.tmpl.pages[page]
 	var buf bytes.Buffer
 	var err error
@@ -154,6 +176,19 @@ func warnLabel(code string) string {
 
 // warnClass colours a warning: what breaks or weakens mail is "bad" or
 // "warn", a step that can be taken now "ok".
+// levelWord names a status level in a word, beside its colour.
+func levelWord(l lifecycle.Level) string {
+	switch l {
+	case lifecycle.LevelBad:
+		return "fails DKIM"
+	case lifecycle.LevelWarn:
+		return "warning"
+	case lifecycle.LevelInfo:
+		return "to do"
+	}
+	return "ok"
+}
+
 func warnClass(code string) string {
 	switch code {
 	case lifecycle.WarnRecord:
@@ -220,6 +255,40 @@ type formErrors map[string]string
 
 // fieldErrorFor gives the error of a field for a template.
 func fieldErrorFor(errs formErrors, field string) string { return errs[field] }
+
+// fieldOrder is the order fields come in on every form, so that the
+// summary above a form lists its errors from top to bottom.
+var fieldOrder = []string{"name", "auth", "role", "length", "domains", "password", "confirm",
+	"networks", "identity_header", "selector", "ed_selector", "granted_domains"}
+
+// fieldErrors gives the messages of every field's error (not the form's
+// own, under ""), in the order of the fields on the page, for the summary
+// above a form.
+func fieldErrors(errs formErrors) []string {
+	var fields []string
+	for f, m := range errs {
+		if f != "" && m != "" {
+			fields = append(fields, f)
+		}
+	}
+	rank := func(f string) int {
+		if i := slices.Index(fieldOrder, f); i >= 0 {
+			return i
+		}
+		return len(fieldOrder)
+	}
+	sort.Slice(fields, func(i, j int) bool {
+		if ri, rj := rank(fields[i]), rank(fields[j]); ri != rj {
+			return ri < rj
+		}
+		return fields[i] < fields[j]
+	})
+	out := make([]string, len(fields))
+	for i, f := range fields {
+		out[i] = errs[f]
+	}
+	return out
+}
 
 // assets are the embedded static files, each with a hash of its content.
 type assets struct {

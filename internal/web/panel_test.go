@@ -600,8 +600,8 @@ func TestPanelKeyFlow(t *testing.T) {
 	kp = b.get("/domains/a.example/keys/k1")
 	kp.want(t, http.StatusOK, `id="dns-history"`, "Recent checks")
 	hist := kp.body[strings.Index(kp.body, `id="dns-history"`):]
-	if n := strings.Count(hist, "<tr><td>"); n != 3 {
-		t.Errorf("history lists %d checks, want 3 (two not found, one match)", n)
+	if n := strings.Count(hist, `<tr><td data-label="When"`); n != 4 {
+		t.Errorf("history lists %d checks, want 4 (two not found, one match, and the activation's match)", n)
 	}
 	if i, j := strings.Index(hist, "Published, matches this key"), strings.Index(hist, "Not found in DNS"); i < 0 || j < 0 || i > j {
 		t.Errorf("history not newest first")
@@ -610,12 +610,12 @@ func TestPanelKeyFlow(t *testing.T) {
 	// The record of the active key goes away: the alert.
 	e.clk.Advance(time.Minute)
 	e.unpublish("a.example", "k1")
-	b.post(check, url.Values{"csrf": {csrf}}, nil).want(t, http.StatusOK, "Not found in DNS", "mail signed now fails DKIM")
-	b.get("/domains/a.example/keys").want(t, http.StatusOK, `id="key-alert"`, "Mail signed now fails DKIM", "record problem")
+	b.post(check, url.Values{"csrf": {csrf}}, nil).want(t, http.StatusOK, "Not found in DNS", "Mail signed now fails DKIM: the record of k1 is missing")
+	b.get("/domains/a.example/keys").want(t, http.StatusOK, `id="domain-status" data-level="bad"`, "Mail signed now fails DKIM", "record problem")
 	e.publish("a.example", "k1")
 	e.clk.Advance(time.Minute)
 	b.post(check, url.Values{"csrf": {csrf}}, nil).want(t, http.StatusOK, "Published, matches this key")
-	if strings.Contains(b.get("/domains/a.example/keys").body, `id="key-alert"`) {
+	if strings.Contains(b.get("/domains/a.example/keys").body, `data-level="bad"`) {
 		t.Errorf("the alert stays once the record is back")
 	}
 	// Revoked: the record and the check expect an empty p= now, and

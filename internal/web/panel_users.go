@@ -1,11 +1,14 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"net/netip"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/mailaddr"
 	"github.com/dkimd/dkimd/internal/policy"
 	"github.com/dkimd/dkimd/internal/store"
 )
@@ -26,6 +29,10 @@ type userRow struct {
 	store.OutgoingUser
 	// AnyNetwork: recognised from every address (admin.AnyNetwork).
 	AnyNetwork bool
+	// Selector is where the user's selector leads (policy.ResolveSelector);
+	// SelectorProblem says why it cannot sign, empty when it can.
+	Selector        policy.SelectorResolution
+	SelectorProblem string
 }
 
 type explainView struct {
@@ -47,9 +54,18 @@ func (q *preq) usersPage() error {
 	if err != nil {
 		return err
 	}
+	ks, err := q.p.admin.ListKeys(q.ctx, q.actor, d.Name)
+	if err != nil {
+		return err
+	}
 	uv := usersView{ReauthReason: store.ReauthSelectorMessage}
 	for _, u := range us {
-		uv.Users = append(uv.Users, userRow{OutgoingUser: u, AnyNetwork: admin.AnyNetwork(u)})
+		row := userRow{OutgoingUser: u, AnyNetwork: admin.AnyNetwork(u)}
+		if u.Selector != "" && u.Auth != store.AuthReauth {
+			row.Selector = policy.ResolveSelector(ks, u.Selector)
+			row.SelectorProblem = row.Selector.Problem(u.Domain)
+		}
+		uv.Users = append(uv.Users, row)
 	}
 	if q.actor.IsAdmin() {
 		// The report names other tenants' users: admins only.
@@ -105,6 +121,9 @@ type userForm struct {
 	HasPassword     bool
 	// AnyNetwork: the user as stored is recognised from every address.
 	AnyNetwork bool
+	// PasswordTyped: a password was typed, and must be typed again (it
+	// is never sent back).
+	PasswordTyped bool
 }
 
 type userPage struct {
@@ -245,19 +264,83 @@ func (q *preq) addUser() error {
 		return err
 	}
 	f, c := q.readUserForm(true)
-	if f.Auth == store.AuthPassword && f.Password == "" {
-		return q.showUser(http.StatusUnprocessableEntity, d, userPage{New: true, Form: f, Errors: formErrors{"password": "A password user needs a password."}})
+	if errs := checkUserForm(f, true); len(errs) > 0 {
+		return q.showUser(http.StatusUnprocessableEntity, d, userPage{New: true, Form: f.typedAgain(), Errors: errs})
 	}
 	_, err = q.p.admin.AddUser(q.ctx, q.actor, f.Name, d.Name, c)
 	if errs, ok := formProblem(err, userFormFields); ok {
-		f.Password = "" // never sent back to the browser
-		return q.showUser(statusOf(err), d, userPage{New: true, Form: f, Errors: nameTaken(err, errs)})
+		return q.showUser(statusOf(err), d, userPage{New: true, Form: f.typedAgain(), Errors: nameTaken(err, errs)})
 	}
 	if err != nil {
 		return err
 	}
 	q.redirect(domainPath(d.Name, "outgoing", "users") + "?done=user_added")
 	return nil
+}
+
+// typedAgain gives the form to show again: everything as typed but the
+// password, which is never sent back to the browser; PasswordTyped makes
+// the page say to type it again.
+func (f userForm) typedAgain() userForm {
+	f.PasswordTyped = f.Password != ""
+	f.Password = ""
+	return f
+}
+
+// checkUserForm finds, all at once, what is wrong with each field that can
+// be told without the store; admin.Service checks the rest (names taken,
+// keys, network rules) one at a time.
+func checkUserForm(f userForm, isNew bool) formErrors {
+	errs := formErrors{}
+	if isNew {
+		if f.Name == "" {
+			errs["name"] = "Give the user a name: the user name it logs in with."
+		} else if _, err := store.NormalizeName(f.Name); err != nil {
+			errs["name"] = "The user name is not valid: " + err.Error() + "."
+		}
+	}
+	switch f.Auth {
+	case store.AuthPassword:
+		if isNew && f.Password == "" {
+			errs["password"] = "A password user needs a password."
+		}
+	case store.AuthIP, store.AuthReauth:
+	default:
+		errs["auth"] = "Choose how the user authenticates."
+	}
+	if f.Password != "" && utf8.RuneCountInString(f.Password) < admin.MinPasswordLen {
+		errs["password"] = fmt.Sprintf("The password is too short: use at least %d characters.", admin.MinPasswordLen)
+	}
+	nets := splitList(f.Networks)
+	for _, n := range nets {
+		if _, err := store.ParseNetwork(n); err != nil {
+			errs["networks"] = fmt.Sprintf("“%s” is not an address or network, such as 192.0.2.10 or 2001:db8::/48.", n)
+			break
+		}
+	}
+	if f.Auth == store.AuthIP && len(nets) == 0 && errs["networks"] == "" {
+		errs["networks"] = "A source-IP user needs at least one address or network."
+	}
+	if f.Selector != "" && f.Auth != store.AuthReauth {
+		if _, err := store.NormalizeSelector(f.Selector); err != nil {
+			errs["selector"] = "The selector is not valid: " + err.Error() + "."
+		}
+	}
+	if f.Auth != store.AuthReauth {
+		for _, g := range splitList(f.GrantedDomains) {
+			if _, err := mailaddr.ParseDomain(g); err != nil {
+				errs["granted_domains"] = fmt.Sprintf("“%s” is not a domain name.", g)
+				break
+			}
+		}
+	}
+	return errs
+}
+
+// splitList splits a field of several values, one a line or separated by
+// commas or spaces.
+func splitList(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' || r == ',' || r == ' ' || r == '\t' })
 }
 
 // nameTaken puts "that name is not available" beside the name field,
@@ -276,14 +359,22 @@ func (q *preq) updateUser() error {
 	}
 	f, c := q.readUserForm(false)
 	f.Name, f.HasPassword, f.AnyNetwork = u.Name, u.PasswordHash != "", admin.AnyNetwork(u)
-	_, err = q.p.admin.UpdateUser(q.ctx, q.actor, u.Name, c)
+	if errs := checkUserForm(f, false); len(errs) > 0 {
+		return q.showUser(http.StatusUnprocessableEntity, d, userPage{Form: f.typedAgain(), Errors: errs})
+	}
+	saved, err := q.p.admin.UpdateUser(q.ctx, q.actor, u.Name, c)
 	if errs, ok := formProblem(err, userFormFields); ok {
-		f.Password = ""
-		return q.showUser(statusOf(err), d, userPage{Form: f, Errors: errs})
+		return q.showUser(statusOf(err), d, userPage{Form: f.typedAgain(), Errors: errs})
 	}
 	if err != nil {
 		return err
 	}
-	q.redirect(domainPath(d.Name, "outgoing", "users") + "?done=user_saved")
+	done := "user_saved"
+	if u.Selector != "" && saved.Selector == "" && saved.Auth == store.AuthReauth {
+		// Switched to re-authenticating: say the selector went, rather
+		// than a plain "saved".
+		done = "user_saved_reauth"
+	}
+	q.redirect(domainPath(d.Name, "outgoing", "users") + "?done=" + done)
 	return nil
 }

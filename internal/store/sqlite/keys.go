@@ -85,6 +85,40 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 	}, nil
 }
 
+// DeleteKey implements store.Keys.
+func (d *DB) DeleteKey(ctx context.Context, id int64) error {
+	err := d.write(ctx, func(tx *sql.Tx) error {
+		k, err := scanKey(tx.QueryRowContext(ctx, `SELECT `+keyCols+` FROM dkim_keys WHERE id = ?`, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: key %d", store.ErrNotFound, id)
+		}
+		if err != nil {
+			return err
+		}
+		if k.State != store.KeyPending || !k.Activated.IsZero() {
+			return fmt.Errorf("%w: key %s is %s; only a pending key that never signed can be deleted", store.ErrConflict, k.Selector, k.State)
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM dkim_keys WHERE replaces = ?`, id).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("%w: key %s has a key made to replace it", store.ErrConflict, k.Selector)
+		}
+		// The secret and the check history go with the row (ON DELETE
+		// CASCADE); said here too, so it does not hang on the schema alone.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM dkim_key_secrets WHERE key_id = ?`, id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM dns_checks WHERE key_id = ?`, id); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM dkim_keys WHERE id = ?`, id)
+		return err
+	})
+	return dbErr("delete key", err)
+}
+
 // GetKey implements store.Keys.
 func (d *DB) GetKey(ctx context.Context, id int64) (store.Key, error) {
 	k, err := getKey(ctx, d.stmts.key, id)

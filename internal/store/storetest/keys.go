@@ -164,6 +164,55 @@ func testCreateKeyErrors(t *testing.T, e *env) {
 	}
 }
 
+// testDeleteKey: a pending key that never signed can be deleted, with its
+// secret, and its selector is free again; a key that signed cannot.
+func testDeleteKey(t *testing.T, e *env) {
+	e.domain("del.example")
+	k, err := e.s.CreateKey(e.ctx, e.newKey("del.example", "oops"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.AddDNSCheck(e.ctx, store.DNSCheck{KeyID: k.ID, Status: "not_found"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.DeleteKey(e.ctx, k.ID); err != nil {
+		t.Fatalf("DeleteKey of a pending key: %v", err)
+	}
+	if _, err := e.s.GetKey(e.ctx, k.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("GetKey after DeleteKey: %v, want ErrNotFound", err)
+	}
+	if _, err := e.s.SealedKey(e.ctx, k.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("SealedKey after DeleteKey: %v, want ErrNotFound", err)
+	}
+	if err := e.s.DeleteKey(e.ctx, k.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("DeleteKey twice: %v, want ErrNotFound", err)
+	}
+	if _, err := e.s.CreateKey(e.ctx, e.newKey("del.example", "oops")); err != nil {
+		t.Fatalf("the selector of a deleted key is not free: %v", err)
+	}
+
+	active, err := e.s.CreateKey(e.ctx, e.newKey("del.example", "signed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.SetKeyState(e.ctx, active.ID, store.KeyActive); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.DeleteKey(e.ctx, active.ID); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("DeleteKey of an active key: %v, want ErrConflict", err)
+	}
+	revoked, err := e.s.CreateKey(e.ctx, e.newKey("del.example", "revoked"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.SetKeyState(e.ctx, revoked.ID, store.KeyRevoked); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.s.DeleteKey(e.ctx, revoked.ID); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("DeleteKey of a revoked key: %v, want ErrConflict", err)
+	}
+}
+
 func countKeys(t *testing.T, e *env) int {
 	t.Helper()
 	ks, err := e.s.ListKeys(e.ctx, store.KeyFilter{})

@@ -36,6 +36,7 @@ func Run(t *testing.T, open Factory) {
 		{"KeyTransitions", testKeyTransitions},
 		{"KeyStateRace", testKeyStateRace},
 		{"ListKeys", testListKeys},
+		{"DeleteKey", testDeleteKey},
 		{"KeyReplaces", testKeyReplaces},
 		{"SetKeyStates", testSetKeyStates},
 		{"RotationRace", testRotationRace},

@@ -4,6 +4,17 @@
 (function () {
   "use strict";
 
+  // A form sent back with errors: focus its first field in error (whose
+  // description holds the error, so a screen reader reads both), or else
+  // the summary above the form, which is a role="alert" region.
+  var invalid = [].filter.call(document.querySelectorAll('form [aria-invalid="true"]'), function (el) { return !el.disabled; });
+  if (invalid.length) {
+    invalid[0].focus();
+  } else {
+    var summary = document.querySelector(".form-errors");
+    if (summary) { summary.focus(); }
+  }
+
   // Copy buttons: copy the text of the element named in data-copy.
   document.querySelectorAll("[data-copy]").forEach(function (btn) {
     var target = document.getElementById(btn.getAttribute("data-copy"));
@@ -46,7 +57,7 @@
       fetch(form.action, {
         method: "POST",
         body: new URLSearchParams(new FormData(form)),
-        headers: { "X-Panel-Part": "dns-status" },
+        headers: { "X-Panel-Part": "status" },
         credentials: "same-origin"
       }).then(function (res) {
         if (!res.ok) { throw new Error("status " + res.status); }
@@ -55,6 +66,11 @@
         var doc = new DOMParser().parseFromString(html, "text/html");
         var fresh = doc.getElementById("dns-status");
         if (!fresh) { throw new Error("no status in the answer"); }
+        // The domain's and the key's status change with the check too.
+        ["domain-status", "key-status"].forEach(function (id) {
+          var old = document.getElementById(id), now = doc.getElementById(id);
+          if (old && now) { old.replaceWith(now); }
+        });
         section.replaceWith(fresh);
         var f = fresh.querySelector("form[data-check]");
         if (f) { wireCheck(f); }
