@@ -180,7 +180,9 @@ row("RawRSASign2048 (rsa.SignPKCS1v15)", per_s("RawRSASign2048"), "1 (ceiling)")
 for b in ("rsa2048", "rsa2048+ed25519"):
     c, w = ratio("RawRSASign2048", "Sign2KiB/" + b)
     row(f"Sign2KiB/{b}", per_s("Sign2KiB/" + b), f"{c:.2f} x raw RSA (target >= 0.9) [{w:.2f}]")
-row("Sign2KiB/ed25519", per_s("Sign2KiB/ed25519"), "")
+row("RawEd25519Sign (ed25519.Sign)", per_s("RawEd25519Sign"), "1 (ceiling)")
+c, w = ratio("RawEd25519Sign", "Sign2KiB/ed25519")
+row("Sign2KiB/ed25519", per_s("Sign2KiB/ed25519"), f"{c:.2f} x raw Ed25519 (target >= 0.8) [{w:.2f}]")
 c, w = ratio("Sign2KiB/rsa2048+ed25519", "Sign2KiB/rsa2048")
 row("  dual cost / RSA alone", "", f"{c:.2f} x (target <= 1.1) [{w:.2f}]")
 for b in ("rsa2048", "ed25519"):
@@ -190,14 +192,15 @@ row("SHA256_2MiB (crypto/sha256)", mbs("SHA256_2MiB", size), "1 (ceiling)")
 for b in ("BodyCanon2MiB/relaxed", "BodyCanon2MiB/simple", "GoMsgauthBody2MiB/relaxed",
           "GoMsgauthBody2MiB/simple", "Sign2MiB/ed25519"):
     c, w = ratio("SHA256_2MiB", b)
-    target = " (target >= 0.5)" if b == "BodyCanon2MiB/relaxed" else ""
+    target = " (target >= 0.8)" if b == "BodyCanon2MiB/relaxed" else ""
     row(b, mbs(b, size), f"{c:.2f} x sha256{target} [{w:.2f}]")
 for part in ("text", "html", "base64"):
     for cn in ("relaxed", "simple"):
         b = f"BodyCanon2MiBPart/{part}/{cn}"
         if rounds[b]:
             c, w = ratio("SHA256_2MiB", b)
-            row(b, mbs(b, size), f"{c:.2f} x sha256 [{w:.2f}]")
+            target = " (target >= 0.8)" if b == "BodyCanon2MiBPart/text/relaxed" else ""
+            row(b, mbs(b, size), f"{c:.2f} x sha256{target} [{w:.2f}]")
 
 # openssl speed: the machine's own limit.
 ossl = open(d + "/openssl.txt").read()

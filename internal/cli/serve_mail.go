@@ -196,7 +196,13 @@ func startMail(ctx context.Context, m *mailFlags, d *data, src *keys.Source, log
 		spool.Close()
 		return nil, err
 	}
-	for mode, addr := range map[relay.Mode]string{relay.ModeSubmission: m.submission, relay.ModeSubmissions: m.submissions, relay.ModeRelay: m.relayPort} {
+	// In a fixed order, so that a start that cannot listen always names
+	// the same listener first.
+	for _, l := range []struct {
+		mode relay.Mode
+		addr string
+	}{{relay.ModeSubmission, m.submission}, {relay.ModeSubmissions, m.submissions}, {relay.ModeRelay, m.relayPort}} {
+		mode, addr := l.mode, l.addr
 		if addr == "" {
 			continue
 		}

@@ -434,15 +434,27 @@ func canonicalHeader(c Canonicalization, raw []byte) []byte {
 	return relaxedHeader(raw)
 }
 
+// appendCanonicalHeader appends canonicalHeader(c, raw) to dst.
+func appendCanonicalHeader(dst []byte, c Canonicalization, raw []byte) []byte {
+	if c == Simple {
+		return append(dst, raw...)
+	}
+	return appendRelaxedHeader(dst, raw)
+}
+
 // relaxedHeader implements RFC 6376 §3.4.2: lower-case name, unfolded value,
 // white-space runs reduced to one SP, none at the end or around the colon.
 func relaxedHeader(raw []byte) []byte {
+	return appendRelaxedHeader(make([]byte, 0, len(raw)), raw)
+}
+
+// appendRelaxedHeader appends relaxedHeader(raw) to dst.
+func appendRelaxedHeader(out, raw []byte) []byte {
 	colon := bytes.IndexByte(raw, ':')
 	if colon < 0 {
 		colon = len(raw)
 	}
 	name := bytes.TrimRight(raw[:colon], " \t")
-	out := make([]byte, 0, len(raw))
 	for _, b := range name {
 		if b >= 'A' && b <= 'Z' {
 			b += 'a' - 'A'
@@ -450,22 +462,42 @@ func relaxedHeader(raw []byte) []byte {
 		out = append(out, b)
 	}
 	out = append(out, ':')
-	if colon < len(raw) {
-		space := false
-		for _, b := range raw[colon+1:] {
-			switch b {
-			case '\r', '\n':
-				// Unfold: CRLF and bare LF vanish (RFC 6376 §3.4.2 b).
-			case ' ', '\t':
-				space = true
-			default:
-				if space && len(out) > len(name)+1 {
-					out = append(out, ' ')
-				}
-				space = false
-				out = append(out, b)
-			}
+	// The value: runs of SP, HTAB, CR and LF become one SP between content
+	// and nothing at either end, CR and LF alone nothing (RFC 6376 §3.4.2
+	// b-e). A single SP between content is kept as it is, so the value is
+	// copied in long stretches, not word by word.
+	v := raw[min(colon+1, len(raw)):]
+	first := true
+	for len(v) > 0 {
+		// A run of white space and line ends.
+		wsp, j := false, 0
+		for ; j < len(v) && headerWSP[v[j]]; j++ {
+			wsp = wsp || v[j] == ' ' || v[j] == '\t'
 		}
+		v = v[j:]
+		if len(v) == 0 {
+			break
+		}
+		if wsp && !first {
+			out = append(out, ' ')
+		}
+		first = false
+		// Content up to the next run, a single SP followed by content
+		// included.
+		i := 0
+		for i < len(v) {
+			if !headerWSP[v[i]] || (v[i] == ' ' && i+1 < len(v) && !headerWSP[v[i+1]]) {
+				i++
+				continue
+			}
+			break
+		}
+		out = append(out, v[:i]...)
+		v = v[i:]
 	}
 	return append(out, crlf...)
 }
+
+// headerWSP marks the bytes relaxed header canonicalization removes or
+// reduces: SP, HTAB, CR and LF.
+var headerWSP = [256]bool{' ': true, '\t': true, '\r': true, '\n': true}

@@ -2,6 +2,7 @@ package dkim
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 )
 
@@ -147,8 +148,28 @@ func (s *headerSplitter) tooLarge() error {
 func (s *headerSplitter) rest() []byte { return s.buf }
 
 // parseHeader splits a header into fields, normalizing line ends to CRLF.
+// The fields' raw bytes share one copy of the header, and the names of
+// common fields are not copied at all: at the size of a short message, one
+// allocation per field was a good part of what signing cost beside the
+// signature.
 func parseHeader(h []byte) ([]field, error) {
-	var fields []field
+	fields, _, err := appendHeaderFields(nil, nil, h)
+	return fields, err
+}
+
+// appendHeaderFields is parseHeader appending the fields to fields, their
+// bytes copied into buf's memory from its start; it returns buf, which the
+// fields point into, for reuse.
+func appendHeaderFields(fields []field, buf, h []byte) ([]field, []byte, error) {
+	lines := bytes.Count(h, []byte("\n")) + 1
+	first := len(fields)
+	fields = slices.Grow(fields, lines)
+	// Every line gets a CRLF: at most one byte more each than as written,
+	// two for a last line without a line end.
+	buf = slices.Grow(buf[:0], len(h)+lines+1)
+	var ends []int // where each field's raw bytes end in buf
+	var endsArr [32]int
+	ends = endsArr[:0]
 	line := 0
 	for len(h) > 0 {
 		line++
@@ -161,26 +182,96 @@ func parseHeader(h []byte) ([]field, error) {
 		}
 		l = bytes.TrimSuffix(l, []byte("\r"))
 		if len(l) > 0 && isWSP(l[0]) {
-			if len(fields) == 0 {
-				return nil, errorf(ErrMalformedHeader, ": ", "line 1 starts with white space")
+			if len(fields) == first {
+				return fields[:first], buf, errorf(ErrMalformedHeader, ": ", "line 1 starts with white space")
 			}
-			f := &fields[len(fields)-1]
-			f.raw = append(append(f.raw, l...), crlf...)
+			buf = append(append(buf, l...), crlf...)
+			ends[len(ends)-1] = len(buf)
 			continue
 		}
 		colon := bytes.IndexByte(l, ':')
 		if colon < 0 {
-			return nil, errorf(ErrMalformedHeader, ": ", "line %d is not a header field (no colon)", line)
+			return fields[:first], buf, errorf(ErrMalformedHeader, ": ", "line %d is not a header field (no colon)", line)
 		}
-		name := string(bytes.TrimRight(l[:colon], " \t"))
+		name, key := fieldName(bytes.TrimRight(l[:colon], " \t"))
 		if !validFieldName(name) {
-			return nil, errorf(ErrMalformedHeader, ": ", "line %d has an invalid field name", line)
+			return fields[:first], buf, errorf(ErrMalformedHeader, ": ", "line %d has an invalid field name", line)
 		}
-		raw := make([]byte, 0, len(l)+2)
-		raw = append(append(raw, l...), crlf...)
-		fields = append(fields, field{raw: raw, name: name, key: strings.ToLower(name)})
+		buf = append(append(buf, l...), crlf...)
+		ends = append(ends, len(buf))
+		fields = append(fields, field{name: name, key: key})
 	}
-	return fields, nil
+	start := 0
+	for i, end := range ends {
+		// A full slice expression: appending to one field's raw bytes must
+		// not write over the next field's.
+		fields[first+i].raw = buf[start:end:end]
+		start = end
+	}
+	return fields, buf, nil
+}
+
+// commonField returns, for a field name as mailers usually spell it, the
+// same name and its key as constant strings, so that neither needs an
+// allocation; ok is false for other names. A switch, which the compiler
+// turns into a search by length and value, costs less than a table lookup.
+func commonField(s string) (name, key string, ok bool) {
+	switch s {
+	case "From":
+		return "From", "from", true
+	case "To":
+		return "To", "to", true
+	case "Cc":
+		return "Cc", "cc", true
+	case "Bcc":
+		return "Bcc", "bcc", true
+	case "Subject":
+		return "Subject", "subject", true
+	case "Date":
+		return "Date", "date", true
+	case "Message-ID":
+		return "Message-ID", "message-id", true
+	case "Message-Id":
+		return "Message-Id", "message-id", true
+	case "MIME-Version":
+		return "MIME-Version", "mime-version", true
+	case "Mime-Version":
+		return "Mime-Version", "mime-version", true
+	case "Content-Type":
+		return "Content-Type", "content-type", true
+	case "Content-Transfer-Encoding":
+		return "Content-Transfer-Encoding", "content-transfer-encoding", true
+	case "Reply-To":
+		return "Reply-To", "reply-to", true
+	case "Sender":
+		return "Sender", "sender", true
+	case "In-Reply-To":
+		return "In-Reply-To", "in-reply-to", true
+	case "References":
+		return "References", "references", true
+	case "Received":
+		return "Received", "received", true
+	case "Return-Path":
+		return "Return-Path", "return-path", true
+	case "DKIM-Signature":
+		return "DKIM-Signature", "dkim-signature", true
+	case "List-Unsubscribe":
+		return "List-Unsubscribe", "list-unsubscribe", true
+	case "List-Unsubscribe-Post":
+		return "List-Unsubscribe-Post", "list-unsubscribe-post", true
+	case "List-Id":
+		return "List-Id", "list-id", true
+	}
+	return "", "", false
+}
+
+// fieldName returns a field name as a string and its lower-case key.
+func fieldName(b []byte) (name, key string) {
+	if name, key, ok := commonField(string(b)); ok {
+		return name, key
+	}
+	name = string(b)
+	return name, strings.ToLower(name)
 }
 
 // ftext = %d33-57 / %d59-126 (RFC 5322 §3.6.8).
@@ -200,29 +291,60 @@ func validFieldName(s string) bool {
 // (RFC 6376 §5.4.2): each name takes the last instance not taken yet.
 type headerPicker struct {
 	fields []field
-	used   map[string]int
+	taken  uint64 // bit i: fields[i] is taken, for the first 64 fields
+	more   []bool // the same for fields[64:]
 }
 
-func newHeaderPicker(fields []field) *headerPicker {
-	return &headerPicker{fields: fields, used: make(map[string]int, len(fields))}
+func newHeaderPicker(fields []field) headerPicker {
+	p := headerPicker{fields: fields}
+	if len(fields) > 64 {
+		p.more = make([]bool, len(fields)-64)
+	}
+	return p
 }
 
 // pick returns the next instance of the (case-insensitive) name, or nil when
 // none is left: a name listed more often than it occurs matches the empty
-// string (RFC 6376 §5.4).
+// string (RFC 6376 §5.4). The instances taken are always the lowest ones of
+// their name, so skipping the taken ones is skipping as many as were taken.
 func (p *headerPicker) pick(name string) *field {
-	key := strings.ToLower(name)
-	skip := p.used[key]
+	key := lowerKey(name)
 	for i := len(p.fields) - 1; i >= 0; i-- {
-		if p.fields[i].key != key {
+		if p.fields[i].key != key || p.isTaken(i) {
 			continue
 		}
-		if skip > 0 {
-			skip--
-			continue
+		if i < 64 {
+			p.taken |= 1 << i
+		} else {
+			p.more[i-64] = true
 		}
-		p.used[key]++
 		return &p.fields[i]
 	}
 	return nil
+}
+
+func (p *headerPicker) isTaken(i int) bool {
+	if i < 64 {
+		return p.taken&(1<<i) != 0
+	}
+	return p.more[i-64]
+}
+
+// lowerKey returns name in lower case, without allocating for the common
+// field names or for a name already in lower case.
+func lowerKey(name string) string {
+	lower := true
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c >= 'A' && c <= 'Z' {
+			lower = false
+			break
+		}
+	}
+	if lower {
+		return name
+	}
+	if _, key, ok := commonField(name); ok {
+		return key
+	}
+	return strings.ToLower(name)
 }

@@ -105,3 +105,26 @@ func TestParseHeaderManyFoldedLines(t *testing.T) {
 		t.Errorf("allocations: %v for 2,000 folded lines, %v for 20,000", small, large)
 	}
 }
+
+// The fields share one copy of the header; appending to one field's bytes
+// (as a caller adding a line end may) must not write over the next field.
+func TestParseHeaderFieldsAreSeparate(t *testing.T) {
+	fields, err := parseHeader([]byte("A: 1\r\n  folded\r\nB: 2\nC: 3"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"A: 1\r\n  folded\r\n", "B: 2\r\n", "C: 3\r\n"}
+	for i, f := range fields {
+		if string(f.raw) != want[i] {
+			t.Fatalf("field %d raw %q, want %q", i, f.raw, want[i])
+		}
+	}
+	_ = append(fields[0].raw, "XXXX"...)
+	_ = append(fields[1].raw, "YYYY"...)
+	if string(fields[1].raw) != want[1] || string(fields[2].raw) != want[2] {
+		t.Errorf("appending to a field changed the next: %q %q", fields[1].raw, fields[2].raw)
+	}
+	if fields[0].key != "a" || fields[1].name != "B" {
+		t.Errorf("names %q/%q, %q/%q", fields[0].name, fields[0].key, fields[1].name, fields[1].key)
+	}
+}

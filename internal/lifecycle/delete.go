@@ -50,14 +50,14 @@ func (s *Service) Deletable(ctx context.Context, k store.Key) (bool, error) {
 // not pending.
 func (s *Service) Delete(ctx context.Context, by By, k store.Key) error {
 	if k.State != store.KeyPending || !k.Activated.IsZero() {
-		return fmt.Errorf("%w: key %s is %s; only a pending key that never signed can be deleted (revoke it instead)", store.ErrConflict, k.Selector, k.State)
+		return store.Explain(store.ErrConflict, "Key %s is %s: only a pending key that never signed can be deleted; revoke it instead.", k.Selector, k.State)
 	}
 	ok, err := s.Deletable(ctx, k)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return fmt.Errorf("%w: revoke key %s instead", ErrSeenInDNS, k.Selector)
+		return store.Explain(ErrSeenInDNS, "The record of key %s was seen in DNS, so receivers may know it: revoke it instead.", k.Selector)
 	}
 	if s.o.DNS != nil {
 		// A record published since the last check: look once more. No
@@ -67,7 +67,7 @@ func (s *Service) Delete(ctx context.Context, by By, k store.Key) error {
 			if _, err := s.o.Store.AddDNSCheck(ctx, c, s.o.Settings.HistoryCap()); err != nil {
 				s.log.Warn("dns_check_not_stored", "key", k.RecordName(), "err", err)
 			}
-			return fmt.Errorf("%w: revoke key %s instead", ErrSeenInDNS, k.Selector)
+			return store.Explain(ErrSeenInDNS, "The record of key %s was seen in DNS, so receivers may know it: revoke it instead.", k.Selector)
 		}
 	}
 	if err := s.o.Store.DeleteKey(ctx, k.ID); err != nil {
