@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"log/slog"
+	"net/url"
 
 	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/datadir"
@@ -12,6 +13,8 @@ import (
 	"github.com/dkimd/dkimd/internal/keys/pkcs11"
 	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/queue"
+	"github.com/dkimd/dkimd/internal/store"
+	"github.com/dkimd/dkimd/internal/store/postgres"
 	"github.com/dkimd/dkimd/internal/store/sqlite"
 )
 
@@ -22,6 +25,7 @@ const DefaultDataDir = "dkimd-data"
 // dataFlags are the flags every command on the data directory takes.
 type dataFlags struct {
 	dir       *string
+	database  *string
 	masterKey *string
 	init      *bool
 	asJSON    *bool
@@ -34,7 +38,10 @@ func addDataFlags(fs *flag.FlagSet, e *Env) dataFlags {
 		def = DefaultDataDir
 	}
 	return dataFlags{
-		dir:       fs.String("data", def, "data directory (default $DKIMD_DATA or ./"+DefaultDataDir+")"),
+		dir: fs.String("data", def, "data directory (default $DKIMD_DATA or ./"+DefaultDataDir+")"),
+		database: fs.String("database", e.getenv("DKIMD_DATABASE"),
+			"shared PostgreSQL database, postgres://USER@HOST:PORT/DBNAME?sslmode=... (default $DKIMD_DATABASE; "+
+				"empty: SQLite in the data directory)"),
 		masterKey: fs.String("master-key", "", "master key file (default DIR/"+datadir.MasterKeyFile+", or $"+keys.MasterKeyEnv+")"),
 		init: fs.Bool("init", false, "create the database or the master key where one is missing although the other exists "+
 			"(a new installation with a given master key; never replaces either)"),
@@ -47,7 +54,8 @@ func addDataFlags(fs *flag.FlagSet, e *Env) dataFlags {
 // the admin service.
 type data struct {
 	dir    datadir.Layout
-	db     *sqlite.DB
+	db     store.Store
+	pg     *postgres.DB // the same database when it is PostgreSQL, else nil
 	master *keys.MasterKey
 	// admin is the service as the admin commands use it: no DNS checker,
 	// the default lifecycle settings, no queue (see services).
@@ -107,6 +115,9 @@ func (d *data) Close() error {
 // new, empty installation. Both are created only on a first start (neither
 // exists), or with --init (see masterKeyGate).
 func openData(ctx context.Context, e *Env, f dataFlags, log *slog.Logger) (*data, error) {
+	if f.database != nil && *f.database != "" {
+		return openShared(ctx, e, f, log)
+	}
 	dir := datadir.New(*f.dir)
 	dbPath := dir.Database()
 	src := masterKeyFrom(e, f, dir)
@@ -152,6 +163,52 @@ func openData(ctx context.Context, e *Env, f dataFlags, log *slog.Logger) (*data
 	}
 	ok = true
 	return d, nil
+}
+
+// openShared opens the shared PostgreSQL database named by --database, with
+// the master key from --master-key, $DKIMD_MASTER_KEY or DIR/master.key:
+// the same key on every node, kept outside the database. The data
+// directory holds nothing else a node needs but its TLS files. A database
+// without dkimd's data beside an existing master key is refused as for
+// SQLite (--init to start a cluster with a key made beforehand).
+func openShared(ctx context.Context, e *Env, f dataFlags, log *slog.Logger) (*data, error) {
+	if !postgres.IsURL(*f.database) {
+		return nil, usagef("--database: want a postgres:// URL (SQLite lives in the data directory, --data)")
+	}
+	dir := datadir.New(*f.dir)
+	src := masterKeyFrom(e, f, dir)
+	mk, err := src.load()
+	if err != nil {
+		return nil, err
+	}
+	if mk == nil && src.path != "" {
+		// A first start makes the master key here; the directory must exist.
+		if err := dir.MakeRoot(); err != nil {
+			return nil, err
+		}
+	}
+	db, err := postgres.Open(ctx, *f.database, postgres.Options{})
+	if err != nil {
+		return nil, err
+	}
+	mk, err = masterKeyGate(ctx, e, db, mk, gateOptions{src: src, dbPath: redactURL(*f.database), init: *f.init})
+	if err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	d := &data{dir: dir, db: db, pg: db, master: mk}
+	if d.admin, _, err = d.services(wiring{log: log}); err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	return d, nil
+}
+
+// redactURL gives a database URL fit for messages: without its password.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(--database)"
+	}
+	return u.Redacted()
 }
 
 // withData parses flags, opens the data directory, and runs fn.
