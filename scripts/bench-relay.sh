@@ -36,6 +36,12 @@
 # too, as "dkimd@REV", interleaved with the others in every round: before and
 # after a change, measured under the same load.
 #
+# With PKCS11=1 the dkimd of the working tree signs with an RSA-2048 key
+# generated in a SoftHSM token (Debian softhsm2, a token made in the work
+# folder); a BASELINE dkimd keeps its key sealed in the database, so
+# "PKCS11=1 BASELINE=HEAD" measures the token against the database in the
+# same rounds.
+#
 # Usage: scripts/bench-relay.sh                (about 5 minutes on 2 cores)
 #        BASELINE=HEAD scripts/bench-relay.sh  (the working tree against HEAD)
 #        RUNS=1 COUNT_SMALL=300 COUNT_LARGE=50 scripts/bench-relay.sh
@@ -54,6 +60,7 @@ THROUGHPUT=${THROUGHPUT:-1}
 BACKLOG=${BACKLOG:-0}
 BACKLOG_COUNT=${BACKLOG_COUNT:-100000}
 BASELINE=${BASELINE:-}
+PKCS11=${PKCS11:-0}
 RUN_TIMEOUT=${RUN_TIMEOUT:-600}
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-3600}
 PY=/usr/bin/python3
@@ -138,11 +145,28 @@ SINK_PORT=$(free_port)
 start smtp-sink -u nobody "127.0.0.1:$SINK_PORT" 256 >/dev/null
 wait_port 127.0.0.1 "$SINK_PORT"
 
+# ---- the PKCS#11 token (PKCS11=1)
+HSM_FLAGS=()
+if [ "$PKCS11" = 1 ]; then
+	command -v softhsm2-util >/dev/null || { echo "bench-relay: PKCS11=1 needs softhsm2-util (apt-get install softhsm2)" >&2; exit 2; }
+	mkdir -p "$W/softhsm/tokens"
+	printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$W/softhsm/tokens" >"$W/softhsm/softhsm2.conf"
+	export SOFTHSM2_CONF=$W/softhsm/softhsm2.conf DKIMD_PKCS11_PIN=bench-pin
+	softhsm2-util --init-token --free --label dkimd-bench --pin "$DKIMD_PKCS11_PIN" --so-pin bench-so-pin >/dev/null
+	HSM_FLAGS=(--pkcs11-module /usr/lib/softhsm/libsofthsm2.so --pkcs11-token dkimd-bench)
+	log "signing key in SoftHSM token dkimd-bench"
+fi
+# hsm_flags BINARY: the token flags for the working tree's dkimd.
+hsm_flags() { [ "$1" = "$W/dkimd" ] && echo "${HSM_FLAGS[@]}" || true; }
+
 # ---- dkimd
 setup_dkimd() { # DATA_DIR [BINARY]
-	local d=$1 bin=${2:-$W/dkimd}
+	local d=$1 bin=${2:-$W/dkimd} backend=sealed
+	[ "$PKCS11" = 1 ] && [ "$bin" = "$W/dkimd" ] && backend=pkcs11
 	DKIMD_DATA=$d "$bin" domain add example.com >/dev/null
-	DKIMD_DATA=$d "$bin" key generate --domain example.com --selector s1 --bits 2048 >/dev/null
+	# shellcheck disable=SC2046
+	DKIMD_DATA=$d "$bin" key generate --domain example.com --selector s1 --bits 2048 \
+		$([ "$backend" = pkcs11 ] && echo --backend pkcs11 $(hsm_flags "$bin")) >/dev/null
 	DKIMD_DATA=$d "$bin" key activate --domain example.com --selector s1 --force >/dev/null
 	DKIMD_DATA=$d "$bin" user add --domain example.com --name srv --ip 127.0.0.1 >/dev/null
 }
@@ -152,7 +176,8 @@ dkimd_start() {
 	local d=$1 logf=$1/serve.log bin=${3:-$W/dkimd}
 	: >"$logf"
 	# The default log level (info), as Postfix logs each message too.
-	DKIMD_DATA=$d start "$bin" serve --listen-http 127.0.0.1:0 \
+	# shellcheck disable=SC2046
+	DKIMD_DATA=$d start "$bin" serve $(hsm_flags "$bin") --listen-http 127.0.0.1:0 \
 		--listen-submission 127.0.0.1:0 --listen-submissions 127.0.0.1:0 --listen-relay 127.0.0.1:0 \
 		--hostname dkimd.test --smarthost "$2" --smarthost-tls none \
 		--messages-per-hour -1 --messages-per-day -1 2>>"$logf" >/dev/null

@@ -2,8 +2,10 @@
 # Runs the whole dkimd test suite, installing on Debian what the tests need
 # when it is missing: the DKIM peers (dkimpy, OpenDKIM), Postfix and Cyrus
 # SASL (the milter inside a real MTA), Chromium (the control panel's
-# browser tests), OpenSSL's libcrypto (RSA signing), and bind9, unbound and
-# dig (delegated DKIM and DNS UPDATE).
+# browser tests), SoftHSM (PKCS#11 keys), OpenSSL's libcrypto (RSA
+# signing), PostgreSQL (the tests start throwaway servers of their own;
+# no system cluster is created or needed), and bind9, unbound and dig
+# (delegated DKIM and DNS UPDATE).
 # Usage: scripts/test.sh [extra go test flags]
 # Set DKIMD_REQUIRE_PEERS=1 to make a missing peer fail its tests instead of
 # skipping them (CI does).
@@ -26,8 +28,11 @@ ls /usr/lib/*/sasl2/libsasldb.so* >/dev/null 2>&1 || need+=(libsasl2-modules)
 command -v dig >/dev/null || need+=(dnsutils)
 # systemd-analyze verifies the shipped unit (contrib/systemd).
 command -v systemd-analyze >/dev/null || need+=(systemd)
+# SoftHSM: the PKCS#11 token the keys/pkcs11 tests generate and sign in.
+{ command -v softhsm2-util >/dev/null && [ -f /usr/lib/softhsm/libsofthsm2.so ]; } || need+=(softhsm2)
 # libcrypto.so.3: dkimd signs RSA through it when it loads (keys.LoadOpenSSL).
 /sbin/ldconfig -p 2>/dev/null | grep -q 'libcrypto\.so\.3 ' || need+=(libssl3)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; else SUDO=none; fi
   if [ "$SUDO" = none ]; then
@@ -37,6 +42,12 @@ if [ ${#need[@]} -gt 0 ]; then
     $SUDO apt-get update -qq
     # Postfix without configuring (or starting) the system's instance.
     echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
+    if [[ " ${need[*]} " == *" postgresql "* ]]; then
+      # The package would create and start a system cluster; the tests
+      # start their own (internal/store/postgres/pgtest).
+      $SUDO mkdir -p /etc/postgresql-common
+      echo 'create_main_cluster = false' | $SUDO tee -a /etc/postgresql-common/createcluster.conf >/dev/null
+    fi
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
   fi
 fi
@@ -48,6 +59,9 @@ if [ -n "$unformatted" ]; then
   exit 1
 fi
 go vet ./...
+# Without cgo there is no PKCS#11 backend; the rest must still build.
+CGO_ENABLED=0 go build ./...
+CGO_ENABLED=0 go vet ./internal/keys/pkcs11/...
 go test -race -count=1 -timeout 20m "$@" ./...
 # go-smtp as patched for dkimd (third_party/go-smtp/DKIMD.md): the copy is
 # upstream with third_party/go-smtp.patch applied, its own tests and the

@@ -42,6 +42,20 @@ func (s *Service) RevokeKey(ctx context.Context, a Actor, domain, selector strin
 	return s.o.Lifecycle.Revoke(ctx, a.by(), k, force)
 }
 
+// DestroyKey deletes a revoked or archived key of a domain the actor
+// manages from its PKCS#11 token (lifecycle.Service.Destroy).
+func (s *Service) DestroyKey(ctx context.Context, a Actor, domain, selector string) (store.Key, error) {
+	k, err := s.GetKey(ctx, a, domain, selector)
+	if err != nil {
+		return k, err
+	}
+	return s.o.Lifecycle.Destroy(ctx, a.by(), k)
+}
+
+// TokenLabel gives the label of the PKCS#11 token configured, or "" when
+// there is none: whether keys can be made in a token at all.
+func (s *Service) TokenLabel() string { return s.o.Lifecycle.TokenLabel() }
+
 // KeyStatus gives the status of every key of a domain the actor manages
 // (lifecycle.Service.Status).
 func (s *Service) KeyStatus(ctx context.Context, a Actor, domain string) ([]lifecycle.Status, error) {

@@ -59,6 +59,7 @@ func commands() []command {
 		{"queue", "the mail queue (queue list|show|retry|remove)", runQueue},
 		{"dns", "check a key's DNS record (dns check --domain D --selector S [--key FILE])", runDNS},
 		{"policy", "which key would sign a user's mail, and why (policy explain --user U | --auth-user LOGIN | --client-ip IP --from ADDR)", runPolicy},
+		{"migrate", "copy a SQLite data directory into an empty PostgreSQL database (migrate --from DIR --to postgres://...)", runMigrate},
 	}
 }
 

@@ -83,7 +83,7 @@ func dnsCheck(ctx context.Context, e *Env, args []string) error {
 // storedKey looks the key up in the data directory, without creating one
 // where there is none.
 func storedKey(ctx context.Context, e *Env, df dataFlags, domain, selector string) (store.Key, bool, error) {
-	if _, err := os.Stat(datadir.New(*df.dir).Database()); err != nil {
+	if _, err := os.Stat(datadir.New(*df.dir).Database()); err != nil && *df.database == "" {
 		return store.Key{}, false, nil
 	}
 	d, err := openData(ctx, e, df, nil)

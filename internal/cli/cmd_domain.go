@@ -155,6 +155,7 @@ func keyGenerate(ctx context.Context, e *Env, args []string) error {
 	domain, selector := keyFlags(fs)
 	alg := fs.String("algorithm", "rsa", "rsa or ed25519")
 	bits := fs.Int("bits", 0, "RSA key length: 1024, 2048 (default), 3072 or 4096")
+	backend := backendFlag(fs, "sealed", "where the private key lives: sealed (in the database, under the master key) or pkcs11 (made in the --pkcs11-token, never leaving it)")
 	return withData(ctx, e, fs, df, args, func(d *data, _ []string) error {
 		if err := requireFlags("domain", *domain, "selector", *selector); err != nil {
 			return err
@@ -163,7 +164,11 @@ func keyGenerate(ctx context.Context, e *Env, args []string) error {
 		if err != nil {
 			return usagef("%v", err)
 		}
-		g, err := d.admin.GenerateKey(ctx, admin.CLI(), lifecycle.NewKeyRequest{Domain: *domain, Selector: *selector, Spec: keys.Spec{Algorithm: a, Bits: *bits}})
+		b, err := parseBackend(*backend)
+		if err != nil {
+			return err
+		}
+		g, err := d.admin.GenerateKey(ctx, admin.CLI(), lifecycle.NewKeyRequest{Domain: *domain, Selector: *selector, Spec: keys.Spec{Algorithm: a, Bits: *bits}, Backend: b})
 		if err != nil {
 			return err
 		}
@@ -173,7 +178,7 @@ func keyGenerate(ctx context.Context, e *Env, args []string) error {
 		for _, w := range g.Warnings {
 			fmt.Fprintf(e.Stderr, "warning: %s\n", w)
 		}
-		fmt.Fprintf(e.Stdout, "Generated %s key %s for %s; it is pending until its record is published.\n\n", g.Key.Spec(), g.Key.Selector, g.Key.Domain)
+		fmt.Fprintf(e.Stdout, "Generated %s key %s for %s (%s); it is pending until its record is published.\n\n", g.Key.Spec(), g.Key.Selector, g.Key.Domain, g.Key.Location)
 		return printPublication(e.Stdout, &keyOutput{Domain: g.Key.Domain, Selector: g.Key.Selector, Algorithm: string(g.Key.Algorithm), Bits: g.Key.Bits, Publication: *g.Record})
 	})
 }
@@ -224,9 +229,9 @@ func keyList(ctx context.Context, e *Env, args []string) error {
 		if *df.asJSON {
 			return writeJSON(e.Stdout, ks)
 		}
-		tw := newTable(e.Stdout, "DOMAIN", "SELECTOR", "KEY", "STATE", "CREATED", "ACTIVATED")
+		tw := newTable(e.Stdout, "DOMAIN", "SELECTOR", "KEY", "STATE", "CREATED", "ACTIVATED", "LOCATION")
 		for _, k := range ks {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", k.Domain, k.Selector, k.Spec(), k.State, day(k.Created), day(k.Activated))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.Domain, k.Selector, k.Spec(), k.State, day(k.Created), day(k.Activated), k.Location)
 		}
 		return tw.Flush()
 	})

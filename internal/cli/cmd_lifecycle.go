@@ -106,8 +106,13 @@ func keyRotate(ctx context.Context, e *Env, args []string) error {
 	alg := fs.String("algorithm", "", "rsa or ed25519 (default: that of the key replaced)")
 	bits := fs.Int("bits", 0, "RSA key length (default: that of the key replaced, at least 2048)")
 	replaces := fs.String("replaces", "", "selector of the active key to replace (default: the only active key of the algorithm)")
+	backend := backendFlag(fs, "", "sealed or pkcs11 (default: where the key replaced lives)")
 	return withData(ctx, e, fs, df, args, func(d *data, _ []string) error {
 		if err := requireFlags("domain", *domain); err != nil {
+			return err
+		}
+		b, err := parseBackend(*backend)
+		if err != nil {
 			return err
 		}
 		var spec keys.Spec
@@ -119,7 +124,7 @@ func keyRotate(ctx context.Context, e *Env, args []string) error {
 			spec.Algorithm = a
 		}
 		spec.Bits = *bits
-		r, err := d.admin.RotateKey(ctx, admin.CLI(), lifecycle.RotateRequest{Domain: *domain, Selector: *selector, Spec: spec, Replaces: *replaces})
+		r, err := d.admin.RotateKey(ctx, admin.CLI(), lifecycle.RotateRequest{Domain: *domain, Selector: *selector, Spec: spec, Replaces: *replaces, Backend: b})
 		if err != nil {
 			return err
 		}
@@ -130,7 +135,7 @@ func keyRotate(ctx context.Context, e *Env, args []string) error {
 			fmt.Fprintf(e.Stderr, "warning: %s\n", w)
 		}
 		k := r.Key
-		fmt.Fprintf(e.Stdout, "Generated %s key %s for %s; it is pending until its record is published.\n", k.Spec(), k.Selector, k.Domain)
+		fmt.Fprintf(e.Stdout, "Generated %s key %s for %s (%s); it is pending until its record is published.\n", k.Spec(), k.Selector, k.Domain, k.Location)
 		dom, err := d.admin.GetDomain(ctx, admin.CLI(), k.Domain)
 		if err != nil {
 			return err
@@ -278,6 +283,7 @@ func keyRevoke(ctx context.Context, e *Env, args []string) error {
 	df := addDataFlags(fs, e)
 	domain, selector := keyFlags(fs)
 	force := fs.Bool("force", false, "revoke now: an active key (compromised), or a retired key whose signatures may still be checked")
+	destroy := fs.Bool("destroy", false, "also delete the key from its PKCS#11 token (a key already revoked or archived: delete only)")
 	p := policyFlags(fs)
 	return withData(ctx, e, fs, df, args, func(d *data, _ []string) error {
 		if err := requireFlags("domain", *domain, "selector", *selector); err != nil {
@@ -287,16 +293,57 @@ func keyRevoke(ctx context.Context, e *Env, args []string) error {
 		if err != nil {
 			return err
 		}
+		if *destroy {
+			// A key revoked earlier is only destroyed now.
+			k, err := a.GetKey(ctx, admin.CLI(), *domain, *selector)
+			if err != nil {
+				return err
+			}
+			if k.State == store.KeyRevoked || k.State == store.KeyArchived {
+				if *df.asJSON {
+					k, err := a.DestroyKey(ctx, admin.CLI(), *domain, *selector)
+					if err != nil {
+						return err
+					}
+					return writeJSON(e.Stdout, k)
+				}
+				return destroyKey(ctx, e, a, *domain, *selector)
+			}
+		}
 		k, rec, err := a.RevokeKey(ctx, admin.CLI(), *domain, *selector, *force)
 		if err != nil {
 			return err
 		}
 		out := &keyOutput{Domain: k.Domain, Selector: k.Selector, Algorithm: string(k.Algorithm), Bits: k.Bits, Publication: *rec}
 		if *df.asJSON {
+			if *destroy {
+				if _, err := a.DestroyKey(ctx, admin.CLI(), *domain, *selector); err != nil {
+					return fmt.Errorf("key revoked, but not destroyed: %w", err)
+				}
+			}
 			return writeJSON(e.Stdout, out)
 		}
 		fmt.Fprintf(e.Stdout, "Key %s of %s is revoked. Replace its record with this one (empty p=) so that old signatures stop verifying;\n"+
 			"dkimd archives the key once DNS serves it (or: dkimd key archive).\n\n", k.Selector, k.Domain)
-		return printPublication(e.Stdout, out)
+		if err := printPublication(e.Stdout, out); err != nil {
+			return err
+		}
+		if *destroy {
+			fmt.Fprintln(e.Stdout)
+			if err := destroyKey(ctx, e, a, *domain, *selector); err != nil {
+				return fmt.Errorf("key revoked, but not destroyed: %w", err)
+			}
+		}
+		return nil
 	})
+}
+
+// destroyKey deletes a revoked or archived key from its PKCS#11 token.
+func destroyKey(ctx context.Context, e *Env, a *admin.Service, domain, selector string) error {
+	k, err := a.DestroyKey(ctx, admin.CLI(), domain, selector)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(e.Stdout, "Key %s of %s is deleted from PKCS#11 token %q (object %q): it can never sign again.\n", k.Selector, k.Domain, k.Location.Token, k.Location.Label)
+	return err
 }

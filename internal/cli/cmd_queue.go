@@ -17,13 +17,15 @@ import (
 	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/datadir"
 	"github.com/dkimd/dkimd/internal/queue"
+	"github.com/dkimd/dkimd/internal/store/postgres"
 	"github.com/dkimd/dkimd/internal/web"
 )
 
 // The queue belongs to the running "dkimd serve" (the spool takes a lock),
 // so the queue commands ask it over a UNIX socket in the data directory,
 // which only the data directory's owner can reach. When no serve runs,
-// they open the spool themselves.
+// they open the spool themselves. With --database the queue is the shared
+// one in PostgreSQL, which they open directly.
 
 func runQueue(ctx context.Context, e *Env, args []string) error {
 	return subcommand(ctx, e, "queue", args, map[string]func(context.Context, *Env, []string) error{
@@ -48,7 +50,11 @@ func queueCmd(verb string, nargs int) func(context.Context, *Env, []string) erro
 		}
 		var out any
 		c := &controlClient{sock: datadir.New(*df.dir).ControlSocket()}
-		if c.up() {
+		if *df.database != "" {
+			// The shared queue is in the database: any node's command
+			// sees and acts on the whole of it, serve running or not.
+			out, err = queueShared(ctx, e, df, verb, id)
+		} else if c.up() {
 			out, err = c.do(ctx, verb, id)
 		} else {
 			out, err = queueLocal(ctx, e, df, verb, id)
@@ -78,6 +84,22 @@ func queueLocal(ctx context.Context, e *Env, df dataFlags, verb, id string) (any
 	}
 	defer spool.Close()
 	a, _, err := d.services(wiring{queue: spool})
+	if err != nil {
+		return nil, err
+	}
+	return queueOp(ctx, a, verb, id)
+}
+
+// queueShared runs a queue command on the queue in PostgreSQL.
+func queueShared(ctx context.Context, e *Env, df dataFlags, verb, id string) (any, error) {
+	d, err := openData(ctx, e, df, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	q := d.pg.Queue(postgres.QueueOptions{})
+	defer q.Close()
+	a, _, err := d.services(wiring{queue: q})
 	if err != nil {
 		return nil, err
 	}

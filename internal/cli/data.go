@@ -5,12 +5,16 @@ import (
 	"errors"
 	"flag"
 	"log/slog"
+	"net/url"
 
 	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/datadir"
 	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/keys/pkcs11"
 	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/queue"
+	"github.com/dkimd/dkimd/internal/store"
+	"github.com/dkimd/dkimd/internal/store/postgres"
 	"github.com/dkimd/dkimd/internal/store/sqlite"
 )
 
@@ -21,9 +25,11 @@ const DefaultDataDir = "dkimd-data"
 // dataFlags are the flags every command on the data directory takes.
 type dataFlags struct {
 	dir       *string
+	database  *string
 	masterKey *string
 	init      *bool
 	asJSON    *bool
+	pkcs11    pkcs11Flags
 }
 
 func addDataFlags(fs *flag.FlagSet, e *Env) dataFlags {
@@ -32,11 +38,15 @@ func addDataFlags(fs *flag.FlagSet, e *Env) dataFlags {
 		def = DefaultDataDir
 	}
 	return dataFlags{
-		dir:       fs.String("data", def, "data directory (default $DKIMD_DATA or ./"+DefaultDataDir+")"),
+		dir: fs.String("data", def, "data directory (default $DKIMD_DATA or ./"+DefaultDataDir+")"),
+		database: fs.String("database", e.getenv("DKIMD_DATABASE"),
+			"shared PostgreSQL database, postgres://USER@HOST:PORT/DBNAME?sslmode=... (default $DKIMD_DATABASE; "+
+				"empty: SQLite in the data directory)"),
 		masterKey: fs.String("master-key", "", "master key file (default DIR/"+datadir.MasterKeyFile+", or $"+keys.MasterKeyEnv+")"),
 		init: fs.Bool("init", false, "create the database or the master key where one is missing although the other exists "+
 			"(a new installation with a given master key; never replaces either)"),
 		asJSON: fs.Bool("json", false, "print JSON"),
+		pkcs11: addPKCS11Flags(fs),
 	}
 }
 
@@ -44,11 +54,13 @@ func addDataFlags(fs *flag.FlagSet, e *Env) dataFlags {
 // the admin service.
 type data struct {
 	dir    datadir.Layout
-	db     *sqlite.DB
+	db     store.Store
+	pg     *postgres.DB // the same database when it is PostgreSQL, else nil
 	master *keys.MasterKey
 	// admin is the service as the admin commands use it: no DNS checker,
 	// the default lifecycle settings, no queue (see services).
 	admin *admin.Service
+	token *pkcs11.Token // nil when no token is configured
 }
 
 // wiring is what a command adds to the data directory's services; the
@@ -72,9 +84,13 @@ type wiring struct {
 // as w says. Each is made whole, once; a command that needs another
 // wiring builds another pair.
 func (d *data) services(w wiring) (*admin.Service, *lifecycle.Service, error) {
-	lc, err := lifecycle.NewService(lifecycle.ServiceOptions{
+	lo := lifecycle.ServiceOptions{
 		Store: d.db, Master: d.master, DNS: w.dns, Settings: w.settings, Signers: w.signers, Log: w.log,
-	})
+	}
+	if d.token != nil {
+		lo.Token = d.token
+	}
+	lc, err := lifecycle.NewService(lo)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -82,7 +98,13 @@ func (d *data) services(w wiring) (*admin.Service, *lifecycle.Service, error) {
 	return a, lc, err
 }
 
-func (d *data) Close() error { return d.db.Close() }
+func (d *data) Close() error {
+	var err error
+	if d.token != nil {
+		err = d.token.Close()
+	}
+	return errors.Join(err, d.db.Close())
+}
 
 // openData opens the data directory: DIR/dkimd.db and the master key, which
 // lives outside the database (DIR/master.key with mode 0600, another file,
@@ -93,6 +115,9 @@ func (d *data) Close() error { return d.db.Close() }
 // new, empty installation. Both are created only on a first start (neither
 // exists), or with --init (see masterKeyGate).
 func openData(ctx context.Context, e *Env, f dataFlags, log *slog.Logger) (*data, error) {
+	if f.database != nil && *f.database != "" {
+		return openShared(ctx, e, f, log)
+	}
 	dir := datadir.New(*f.dir)
 	dbPath := dir.Database()
 	src := masterKeyFrom(e, f, dir)
@@ -100,6 +125,18 @@ func openData(ctx context.Context, e *Env, f dataFlags, log *slog.Logger) (*data
 	if err != nil {
 		return nil, err
 	}
+	// The token connects on first use: commands that need none of its
+	// keys do not wait for it.
+	tok, err := f.pkcs11.open(e)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok && tok != nil {
+			tok.Close()
+		}
+	}()
 	dbAbsent, dbState, err := databaseAbsent(dbPath)
 	if err != nil {
 		return nil, err
@@ -120,11 +157,58 @@ func openData(ctx context.Context, e *Env, f dataFlags, log *slog.Logger) (*data
 	if err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
-	d := &data{dir: dir, db: db, master: mk}
+	d := &data{dir: dir, db: db, master: mk, token: tok}
+	if d.admin, _, err = d.services(wiring{log: log}); err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	ok = true
+	return d, nil
+}
+
+// openShared opens the shared PostgreSQL database named by --database, with
+// the master key from --master-key, $DKIMD_MASTER_KEY or DIR/master.key:
+// the same key on every node, kept outside the database. The data
+// directory holds nothing else a node needs but its TLS files. A database
+// without dkimd's data beside an existing master key is refused as for
+// SQLite (--init to start a cluster with a key made beforehand).
+func openShared(ctx context.Context, e *Env, f dataFlags, log *slog.Logger) (*data, error) {
+	if !postgres.IsURL(*f.database) {
+		return nil, usagef("--database: want a postgres:// URL (SQLite lives in the data directory, --data)")
+	}
+	dir := datadir.New(*f.dir)
+	src := masterKeyFrom(e, f, dir)
+	mk, err := src.load()
+	if err != nil {
+		return nil, err
+	}
+	if mk == nil && src.path != "" {
+		// A first start makes the master key here; the directory must exist.
+		if err := dir.MakeRoot(); err != nil {
+			return nil, err
+		}
+	}
+	db, err := postgres.Open(ctx, *f.database, postgres.Options{})
+	if err != nil {
+		return nil, err
+	}
+	mk, err = masterKeyGate(ctx, e, db, mk, gateOptions{src: src, dbPath: redactURL(*f.database), init: *f.init})
+	if err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	d := &data{dir: dir, db: db, pg: db, master: mk}
 	if d.admin, _, err = d.services(wiring{log: log}); err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
 	return d, nil
+}
+
+// redactURL gives a database URL fit for messages: without its password.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(--database)"
+	}
+	return u.Redacted()
 }
 
 // withData parses flags, opens the data directory, and runs fn.

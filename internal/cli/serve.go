@@ -77,16 +77,39 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	defer d.Close()
+	if d.pg != nil {
+		// The relay's reads of users, domains and keys for every message
+		// are cached until any node writes to the store.
+		cctx, stopCache := context.WithCancel(ctx)
+		defer stopCache()
+		d.pg.CacheReads(cctx, log)
+	}
 	lib, library, err := openssl.load()
 	if err != nil {
 		return err
 	}
 	log.Info("rsa_signing", "library", library)
+	if d.token != nil {
+		// A token that is not there now does not stop serve: keys sealed
+		// in the database still sign, mail for the token's keys gets 451
+		// (a tempfail from the milter), and the token is tried again as
+		// mail comes (a refused PIN is not, so as not to lock the token).
+		if err := d.token.Connect(); err != nil {
+			log.Error("pkcs11_token_unavailable", "token", d.token.Label(), "err", err,
+				"detail", "keys in this token cannot sign; mail they should sign is refused with 451 until the token is back")
+		} else {
+			log.Info("pkcs11_token", "token", d.token.Label())
+		}
+	}
 	// Everything below is made whole, once, in the order it is needed: the
 	// key source the relay signs with, the mail side, then the lifecycle
 	// and admin services over the queue, the control socket and the
 	// monitor.
-	src, err := keys.NewSource(keys.SourceOptions{Sealed: d.db, Master: d.master, OpenSSL: lib, Log: log})
+	so := keys.SourceOptions{Sealed: d.db, Master: d.master, OpenSSL: lib, Log: log}
+	if d.token != nil {
+		so.Token = d.token
+	}
+	src, err := keys.NewSource(so)
 	if err != nil {
 		return err
 	}
@@ -144,13 +167,42 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		m.stop(ctx)
 		return err
 	}
-	go func() {
+	runMonitor := func(ctx context.Context) {
 		if err := mon.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			log.Error("monitor_stopped", "err", err)
 		}
-	}()
+	}
+	runRotation := func(ctx context.Context) {
+		if err := sched.Run(ctx); err != nil && ctx.Err() == nil {
+			log.Error("rotation_stopped", "err", err)
+		}
+	}
+	if d.pg != nil {
+		// One node of the cluster checks DNS and activates keys: the one
+		// that holds the leader lock; another takes over if it dies. The
+		// same holds for scheduled rotation.
+		go d.pg.Lead(ctx, "dns-monitor", leaderPoll, log, func(ctx context.Context) {
+			go expireCounters(ctx, d.pg.Counters(), log)
+			runMonitor(ctx)
+		})
+		go d.pg.Lead(ctx, "dns-rotation", leaderPoll, log, runRotation)
+	} else {
+		go runMonitor(ctx)
+		go runRotation(ctx)
+	}
+	rd := &readiness{log: log, checks: []readyCheck{
+		// The cheapest read every backend has; it needs no lock.
+		{"store", func(ctx context.Context) error { _, err := d.db.MasterKeyCheck(ctx); return err }},
+		{"queue", func(ctx context.Context) error {
+			if p, ok := m.spool.(interface{ Ping(context.Context) error }); ok {
+				return p.Ping(ctx) // the shared queue: no count of a large table
+			}
+			_, err := m.spool.Stats(ctx) // the spool's: from memory
+			return err
+		}},
+	}}
 	srv := &http.Server{
-		Handler:           httpHandler(a, metrics.Sources{Relay: m.metrics, Milter: m.milterStats, Queue: m.spool, Lifecycle: monitorWithRotation{mon, sched}}, log),
+		Handler:           httpHandler(a, metrics.Sources{Relay: m.metrics, Milter: m.milterStats, Queue: m.spool, Lifecycle: monitorWithRotation{mon, sched}}, rd, loginThrottle(d, log), log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -161,12 +213,14 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 	log.Info("serving", "http", ln.Addr().String(), "submission", m.addrs[relay.ModeSubmission],
 		"submissions", m.addrs[relay.ModeSubmissions], "relay", m.addrs[relay.ModeRelay], "milter", m.milterAddr, "data", d.dir.Root)
 	go func() { errc <- srv.Serve(ln) }()
+	rd.listening.Store(true)
 	var serveErr error
 	select {
 	case serveErr = <-errc:
 	case <-ctx.Done():
 	}
 	log.Info("shutting_down")
+	rd.listening.Store(false)
 	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer scancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) && serveErr == nil {
@@ -218,16 +272,20 @@ func reportNetworkOverlaps(ctx context.Context, a *admin.Service, log *slog.Logg
 }
 
 // httpHandler routes the HTTP side of serve: the control panel, the JSON
-// API, Prometheus metrics and a health check.
-func httpHandler(a *admin.Service, ms metrics.Sources, log *slog.Logger) http.Handler {
+// API, Prometheus metrics, and health checks for load balancers: /healthz
+// (the process is up) and /readyz (it can take work; see readiness).
+func httpHandler(a *admin.Service, ms metrics.Sources, ready http.Handler, throttle web.LoginThrottle, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	// One handler for the API and the panel, so that they share one login
 	// throttle: alternating between them gives no extra guesses.
-	mux.Handle("/", web.New(web.Options{Admin: a, Log: log}))
+	mux.Handle("/", web.New(web.Options{Admin: a, Log: log, LoginThrottle: throttle}))
 	mux.Handle("GET /metrics", metrics.Handler(ms))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
+	if ready != nil {
+		mux.Handle("GET /readyz", ready)
+	}
 	return mux
 }

@@ -97,10 +97,10 @@ func startDNS(ctx context.Context, f *dnsFlags, st delegation.Store, log *slog.L
 	return srv, nil
 }
 
-// startRotation starts the scheduler that rotates the keys of domains
-// published by delegation or DNS UPDATE. srv is this node's delegated zone,
-// nil when it serves none. With SQLite there is one node; a cluster must
-// give the scheduler a leader election so that one node drives rotation.
+// startRotation makes the scheduler that rotates the keys of domains
+// published by delegation or DNS UPDATE; serve runs it (on the leader
+// node of a PostgreSQL cluster). srv is this node's delegated zone, nil
+// when it serves none.
 func startRotation(ctx context.Context, f *dnsFlags, lc *lifecycle.Service, st lifecycle.SchedulerStore, checker lifecycle.Checker,
 	srv *dnsserver.Server, src delegation.Store, log *slog.Logger) (*lifecycle.Scheduler, error) {
 	// The DNS UPDATE publisher opens a domain's TSIG secret through the
@@ -117,11 +117,6 @@ func startRotation(ctx context.Context, f *dnsFlags, lc *lifecycle.Service, st l
 	if err != nil {
 		return nil, err
 	}
-	go func() {
-		if err := sched.Run(ctx); err != nil && ctx.Err() == nil {
-			log.Error("rotation_stopped", "err", err)
-		}
-	}()
 	return sched, nil
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/dkimd/dkimd/internal/milter"
 	"github.com/dkimd/dkimd/internal/queue"
 	"github.com/dkimd/dkimd/internal/relay"
+	"github.com/dkimd/dkimd/internal/store/postgres"
 )
 
 // mailFlags are serve's flags for receiving and delivering mail.
@@ -36,6 +37,7 @@ type mailFlags struct {
 	perHour, perDay                    int
 	maxConns, maxConnsPerIP            int
 	preAuthIdle                        time.Duration
+	queueLease                         time.Duration
 	// queueLifetime (how long a message is retried before it bounces) and
 	// signatureLifetime (x=) come from the lifecycle flags, which use
 	// them to tell when a retired key is safe to revoke.
@@ -48,6 +50,8 @@ type mailFlags struct {
 
 func addMailFlags(fs *flag.FlagSet) *mailFlags {
 	m := &mailFlags{}
+	fs.DurationVar(&m.queueLease, "queue-lease", time.Minute, "with --database: how long a node holds a message it is delivering without renewing "+
+		"(renewed every third of it); a node that dies gives its messages to the others this long after")
 	fs.StringVar(&m.submission, "listen-submission", ":587", `submission with STARTTLS and AUTH ("" to turn off)`)
 	fs.StringVar(&m.submissions, "listen-submissions", ":465", `submission over implicit TLS ("" to turn off)`)
 	fs.StringVar(&m.relayPort, "listen-relay", ":2525", `relay for IP-authenticated servers ("" to turn off)`)
@@ -60,8 +64,8 @@ func addMailFlags(fs *flag.FlagSet) *mailFlags {
 	fs.StringVar(&m.smarthostPassFile, "smarthost-password-file", "", "file holding the smart host password")
 	fs.StringVar(&m.mxResolver, "mx-resolver", "", "DNS server HOST:PORT for MX lookups (default: /etc/resolv.conf)")
 	fs.BoolVar(&m.insecureAuth, "allow-insecure-auth", false, "allow AUTH without TLS (only for tests on loopback)")
-	fs.IntVar(&m.perHour, "messages-per-hour", relay.DefaultMessagesPerHour, "messages one outgoing user may send per hour on this node (-1: no limit)")
-	fs.IntVar(&m.perDay, "messages-per-day", relay.DefaultMessagesPerDay, "messages one outgoing user may send per UTC day on this node (-1: no limit)")
+	fs.IntVar(&m.perHour, "messages-per-hour", relay.DefaultMessagesPerHour, "messages one outgoing user may send per hour on this node, or on the cluster with --database (-1: no limit)")
+	fs.IntVar(&m.perDay, "messages-per-day", relay.DefaultMessagesPerDay, "messages one outgoing user may send per UTC day on this node, or on the cluster with --database (-1: no limit)")
 	fs.IntVar(&m.maxConns, "max-connections", relay.DefaultMaxConnections, "concurrent connections on each mail listener (each has its own budget)")
 	fs.IntVar(&m.maxConnsPerIP, "max-connections-per-ip", relay.DefaultMaxConnectionsPerIP, "concurrent connections from one address (IPv6: one /64) on each mail listener")
 	fs.DurationVar(&m.preAuthIdle, "preauth-idle-timeout", relay.DefaultPreAuthIdleTimeout, "idle timeout of a mail connection until AUTH succeeds (on the relay port: until MAIL is accepted); 5m after that")
@@ -87,10 +91,17 @@ func addMailFlags(fs *flag.FlagSet) *mailFlags {
 	return m
 }
 
-// mail is the running mail side: the spool, the deliverer and the SMTP
+// mailQueue is the queue serve runs on: the disk spool, or the shared
+// queue in PostgreSQL.
+type mailQueue interface {
+	queue.DeliveryQueue
+	Close() error
+}
+
+// mail is the running mail side: the queue, the deliverer and the SMTP
 // listeners.
 type mail struct {
-	spool        *queue.Spool
+	spool        mailQueue
 	relay        *relay.Server
 	metrics      *relay.Metrics
 	addrs        map[relay.Mode]string
@@ -108,18 +119,37 @@ func startMail(ctx context.Context, m *mailFlags, d *data, src *keys.Source, log
 		return nil, usagef("--max-connections, --max-connections-per-ip and --preauth-idle-timeout must be positive")
 	}
 	qm := &queue.Metrics{}
-	spool, err := queue.OpenSpool(d.dir.Spool(), queue.SpoolOptions{Log: log, Metrics: qm})
-	if err != nil {
-		return nil, err
+	var spool mailQueue
+	dopts := delivery.Options{SmartHost: m.smarthost, Username: m.smarthostUser, HeloName: m.hostname, Expiry: m.queueLifetime, Log: log, Metrics: qm}
+	if d.pg != nil {
+		// The queue every node shares: a message is delivered by whichever
+		// node claims it first; a short lease hands a dead node's messages
+		// on soon (the lease is renewed while an attempt runs). The data
+		// directory holds only the node's own files (its certificate, the
+		// relay's temporary files): make it on a new node.
+		if m.queueLease < time.Second {
+			return nil, usagef("--queue-lease must be at least 1s")
+		}
+		if err := d.dir.MakeRoot(); err != nil {
+			return nil, err
+		}
+		spool = d.pg.Queue(postgres.QueueOptions{Metrics: qm, Log: log, Listen: true})
+		dopts.Lease = m.queueLease
+	} else {
+		sp, err := queue.OpenSpool(d.dir.Spool(), queue.SpoolOptions{Log: log, Metrics: qm})
+		if err != nil {
+			return nil, err
+		}
+		spool = sp
 	}
 	// The relay's temporary files: emptied of what a killed serve left,
-	// now that the spool's lock says no other serve uses this directory.
+	// now that the spool's lock (on PostgreSQL: the node's own data
+	// directory) says no other serve uses this directory.
 	tmpDir, err := d.dir.CleanTmp()
 	if err != nil {
 		spool.Close()
 		return nil, err
 	}
-	dopts := delivery.Options{SmartHost: m.smarthost, Username: m.smarthostUser, HeloName: m.hostname, Expiry: m.queueLifetime, Log: log, Metrics: qm}
 	switch m.smarthostTLS {
 	case "opportunistic":
 	case "required":
@@ -149,12 +179,16 @@ func startMail(ctx context.Context, m *mailFlags, d *data, src *keys.Source, log
 		spool.Close()
 		return nil, err
 	}
+	var counters relay.Counters
+	if d.pg != nil {
+		counters = d.pg.Counters() // limits hold for the cluster
+	}
 	out.relay, err = relay.New(relay.Options{
 		Directory: d.db, Keys: src, Queue: relay.QueueOf(spool),
 		TLS: tlsConf, AllowInsecureAuth: m.insecureAuth, Hostname: m.hostname,
 		TempDir: tmpDir, Metrics: out.metrics, Log: log,
 		SignatureLifetime: m.signatureLifetime,
-		MessagesPerHour:   m.perHour, MessagesPerDay: m.perDay,
+		MessagesPerHour:   m.perHour, MessagesPerDay: m.perDay, Counters: counters,
 		MaxConnections: m.maxConns, MaxConnectionsPerIP: m.maxConnsPerIP,
 		PreAuthIdleTimeout: m.preAuthIdle,
 	})

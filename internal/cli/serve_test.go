@@ -92,6 +92,9 @@ func TestServeFirstStart(t *testing.T) {
 	if resp, err := c.Get(base + "/healthz"); err != nil || resp.StatusCode != 200 {
 		t.Errorf("healthz: %v %v", resp, err)
 	}
+	if resp, err := c.Get(base + "/readyz"); err != nil || resp.StatusCode != 200 {
+		t.Errorf("readyz: %v %v", resp, err)
+	}
 	cancel()
 	select {
 	case code := <-done:
@@ -219,7 +222,7 @@ func TestServeLoginThrottleShared(t *testing.T) {
 	if _, err := svc.AddAccount(ctx, admin.CLI(), admin.NewAccountRequest{Name: "alice", Role: store.RoleAdmin, Password: pw}); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(httpHandler(svc, metrics.Sources{}, slog.New(slog.DiscardHandler)))
+	srv := httptest.NewServer(httpHandler(svc, metrics.Sources{}, nil, nil, slog.New(slog.DiscardHandler)))
 	defer srv.Close()
 	jar, _ := cookiejar.New(nil)
 	c := &http.Client{Jar: jar, Timeout: 10 * time.Second,

@@ -29,12 +29,18 @@ func mustData(t *testing.T, dir string) func(stdin string, args ...string) strin
 // end.
 func startServe(t *testing.T, logs *logtest.Buffer, args ...string) (map[string]string, func()) {
 	t.Helper()
+	return startServeEnv(t, logs, nil, args...)
+}
+
+// startServeEnv is startServe with env as the environment serve sees.
+func startServeEnv(t *testing.T, logs *logtest.Buffer, env map[string]string, args ...string) (map[string]string, func()) {
+	t.Helper()
 	mark := len(logs.String())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
 		done <- Main(ctx, append([]string{"dkimd", "serve"}, args...),
-			&Env{Stdin: strings.NewReader(""), Stdout: logs, Stderr: logs, Getenv: func(string) string { return "" }})
+			&Env{Stdin: strings.NewReader(""), Stdout: logs, Stderr: logs, Getenv: func(k string) string { return env[k] }})
 	}()
 	stopped := false
 	stop := func() {

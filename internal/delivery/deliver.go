@@ -407,7 +407,9 @@ func (d *Deliverer) deliverGroup(ctx context.Context, log *slog.Logger, c *queue
 	for i, j := range g.idx {
 		rcpts[i] = m.Recipients[j].Addr
 	}
-	res, corrupt := d.attempt(ctx, m, g, rcpts)
+	actx, stopRenewing := d.keepLease(ctx, log, c)
+	res, corrupt := d.attempt(actx, m, g, rcpts)
+	stopRenewing()
 	d.release(g.dest)
 	if ctx.Err() != nil {
 		// Shutting down: leave the recipients as they were.
@@ -456,6 +458,41 @@ func (d *Deliverer) deliverGroup(ctx context.Context, log *slog.Logger, c *queue
 		return false
 	}
 	return true
+}
+
+// keepLease renews c's lease every third of the lease while an attempt
+// runs, so that a lease can be short (a node that dies gives its messages
+// up soon) and an attempt long (a slow DATA). If a renewal fails the lease
+// is lost (or the queue unreachable): the attempt is cancelled, since
+// another deliverer may claim the message once the lease ends, and what it
+// would record is refused anyway. No queue lock or transaction is held
+// meanwhile. Stop waits for the renewer, which only writes c.Expires.
+func (d *Deliverer) keepLease(ctx context.Context, log *slog.Logger, c *queue.Claim) (actx context.Context, stop func()) {
+	actx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(max(d.lease/3, time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-actx.Done():
+				return
+			case <-t.C:
+				if err := d.q.Renew(actx, c, d.lease); err != nil {
+					if actx.Err() == nil {
+						log.Error("queue_lease_lost_during_delivery", "err", err)
+						cancel()
+					}
+					return
+				}
+			}
+		}
+	}()
+	return actx, func() {
+		cancel()
+		<-done
+	}
 }
 
 // allDelivered reports whether every recipient of m was delivered, so that

@@ -18,6 +18,9 @@ type detailError struct {
 	class error
 	// sep joins the class and the detail in Error: ": " or " ".
 	sep, detail string
+	// cause, when set, is the error of another package the detail says
+	// (a signer's), kept so that errors.Is and errors.As find it too.
+	cause error
 }
 
 // errorf gives an error of class (errors.Is matches it) whose detail is
@@ -27,7 +30,12 @@ func errorf(class error, sep, format string, args ...any) error {
 }
 
 func (e *detailError) Error() string { return e.class.Error() + e.sep + e.detail }
-func (e *detailError) Unwrap() error { return e.class }
+func (e *detailError) Unwrap() []error {
+	if e.cause == nil {
+		return []error{e.class}
+	}
+	return []error{e.class, e.cause}
+}
 
 // Describe says an error of this package in words for people, without
 // the "dkim: " its Error has for logs: "key record has a wrong v= tag:

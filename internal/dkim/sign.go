@@ -480,7 +480,9 @@ func signDigest(k crypto.Signer, digest []byte) ([]byte, error) {
 	}
 	b, err := k.Sign(rand.Reader, digest, opts)
 	if err != nil {
-		return nil, errorf(ErrKeyMismatch, ": ", "%v", err)
+		// The signer's error stays in the chain (a PKCS#11 token's
+		// pkcs11.ErrToken, say), for the caller to classify.
+		return nil, &detailError{class: ErrKeyMismatch, sep: ": ", detail: err.Error(), cause: err}
 	}
 	return b, nil
 }

@@ -4,6 +4,7 @@
 // It hands out keys as crypto.Signer so that callers (the dkim package above
 // all) never need to know where a key lives: in Go's memory, or, for RSA,
 // in the system's libcrypto (LoadOpenSSL), which signs two to three times
-// faster on x86-64. It must not import the store,
+// faster on x86-64. Keys that live in a PKCS#11 token (an HSM) are the
+// subpackage pkcs11's. It must not import the store,
 // web, relay or cli packages.
 package keys

@@ -17,20 +17,30 @@ type Ref struct {
 	// AssociatedData is what the sealed key is bound to (its domain and
 	// selector), so a sealed key copied to another row does not open.
 	AssociatedData []byte
+	// Token says where a key that lives in a PKCS#11 token is; the zero
+	// value (empty Token.Token) means the key is sealed in the store.
+	Token TokenKey
 }
+
+// InToken reports whether the key lives in a PKCS#11 token.
+func (r Ref) InToken() bool { return r.Token.Token != "" }
 
 // SealedKeys gives sealed private keys by key ID; the store is one.
 type SealedKeys interface {
 	SealedKey(ctx context.Context, id int64) ([]byte, error)
 }
 
-// SourceOptions configure a Source. Sealed and Master are required.
+// SourceOptions configure a Source. Sealed and Master are required; the
+// zero value of every other field is documented beside it.
 type SourceOptions struct {
 	Sealed SealedKeys
 	Master *MasterKey
 	// OpenSSL, when set, makes RSA signatures through the system's
 	// libcrypto (LoadOpenSSL); nil signs with Go's crypto/rsa.
 	OpenSSL *OpenSSL
+	// Token is the PKCS#11 token keys may live in; nil means none is
+	// configured, so a key in a token fails to open.
+	Token Token
 	// Log receives a warning when OpenSSL cannot take a key; nil discards.
 	Log *slog.Logger
 }
@@ -42,7 +52,8 @@ const maxCachedSigners = 4096
 // it reads the sealed key, opens it with the master key, hands RSA keys to
 // OpenSSL when it is loaded, and keeps the result by key ID, so a busy
 // relay does not read, decrypt and parse a key for every message. The key
-// never leaves the process. Whether a key may still sign is the caller's
+// never leaves the process, or, for a key in a PKCS#11 token, the token
+// (which then makes every signature). Whether a key may still sign is the caller's
 // check against the key row; the lifecycle drops a key here once it stops
 // signing (Drop). A Source is safe for concurrent use.
 type Source struct {
@@ -68,6 +79,14 @@ func NewSource(o SourceOptions) (*Source, error) {
 // Signer gives the ready signer for the key r names.
 func (s *Source) Signer(ctx context.Context, r Ref) (crypto.Signer, error) {
 	if sg := s.get(r.ID); sg != nil {
+		return sg, nil
+	}
+	if r.InToken() {
+		sg, err := s.tokenSigner(r)
+		if err != nil {
+			return nil, err
+		}
+		s.put(r.ID, sg)
 		return sg, nil
 	}
 	sealed, err := s.o.Sealed.SealedKey(ctx, r.ID)

@@ -21,6 +21,10 @@ type NewKeyRequest struct {
 	Selector string
 	// Spec is the kind of key; the zero value is RSA 2048.
 	Spec keys.Spec
+	// Backend is where the private half is to live: empty or
+	// store.BackendSealed for the database, store.BackendPKCS11 for the
+	// configured token (ServiceOptions.Token).
+	Backend store.KeyBackend
 }
 
 // GeneratedKey is a new key with its record and what to know before
@@ -32,7 +36,8 @@ type GeneratedKey struct {
 }
 
 // Generate makes a key pair and stores it, pending, with its private half
-// sealed under the master key, in one transaction.
+// sealed under the master key, in one transaction, or (Backend pkcs11)
+// inside the configured token with only its location stored.
 func (s *Service) Generate(ctx context.Context, by By, r NewKeyRequest) (*GeneratedKey, error) {
 	pd, err := mailaddr.ParseDomain(r.Domain)
 	if err != nil {
@@ -51,27 +56,42 @@ func (s *Service) Generate(ctx context.Context, by By, r NewKeyRequest) (*Genera
 		}
 		return nil, &store.FieldError{Field: field, Err: err}
 	}
-	g, err := s.generate(ctx, d, sel, spec, 0)
+	g, err := s.generate(ctx, d, sel, spec, r.Backend, 0)
 	if err != nil {
 		return nil, err
 	}
-	return g, s.audit(ctx, by, "key.create", g.Key, spec.String()+" selector "+sel)
+	return g, s.audit(ctx, by, "key.create", g.Key, spec.String()+" selector "+sel+where(g.Key))
 }
 
 // generate makes a key pair and stores it, pending, with its private half
-// sealed, in one transaction; replaces, if not zero, links it to the key it
-// is to take over from (rotation). A taken selector fails before the slow
+// sealed, in one transaction, or (backend pkcs11) in the token with only
+// its location stored; replaces, if not zero, links it to the key it is to
+// take over from (rotation). A taken selector fails before the slow
 // generation.
-func (s *Service) generate(ctx context.Context, d, selector string, spec keys.Spec, replaces int64) (*GeneratedKey, error) {
+func (s *Service) generate(ctx context.Context, d, selector string, spec keys.Spec, backend store.KeyBackend, replaces int64) (*GeneratedKey, error) {
 	sel, err := s.freeSelector(ctx, d, selector)
 	if err != nil {
 		return nil, err
 	}
-	priv, err := keys.Generate(s.o.Rand, spec)
-	if err != nil {
-		return nil, err
+	switch backend {
+	case "", store.BackendSealed:
+		priv, err := keys.Generate(s.o.Rand, spec)
+		if err != nil {
+			return nil, err
+		}
+		return s.keep(ctx, d, sel, spec, priv, replaces, false)
+	case store.BackendPKCS11:
+		pub, loc, err := s.generateInToken(d, sel, spec)
+		if err != nil {
+			return nil, err
+		}
+		g, err := s.save(ctx, d, sel, spec, pub, nil, loc, replaces, false)
+		if err != nil {
+			s.forget(d, sel, spec.Algorithm, loc)
+		}
+		return g, err
 	}
-	return s.keep(ctx, d, sel, spec, priv, replaces, false)
+	return nil, store.Invalid("backend", "unknown key backend %q (want %s or %s)", backend, store.BackendSealed, store.BackendPKCS11)
 }
 
 // freeSelector normalises selector and fails with store.ErrExists when the
@@ -102,22 +122,28 @@ func (s *Service) freeSelector(ctx context.Context, d, selector string) (string,
 // transaction with its public half. reuse allows a selector whose keys
 // are all archived (store.NewKey.ReuseSelector).
 func (s *Service) keep(ctx context.Context, d, sel string, spec keys.Spec, priv crypto.Signer, replaces int64, reuse bool) (*GeneratedKey, error) {
-	pub, err := publicKeyBytes(priv.Public())
+	sealed, err := s.o.Master.SealSigner(priv, store.KeyAssociatedData(d, sel))
 	if err != nil {
 		return nil, err
 	}
-	sealed, err := s.o.Master.SealSigner(priv, store.KeyAssociatedData(d, sel))
+	return s.save(ctx, d, sel, spec, priv.Public(), sealed, store.KeyLocation{}, replaces, reuse)
+}
+
+// save writes a new key's row, pending, with its sealed private half, or
+// (loc in a token) with where the token keeps it, and gives its record.
+func (s *Service) save(ctx context.Context, d, sel string, spec keys.Spec, pub crypto.PublicKey, sealed []byte, loc store.KeyLocation, replaces int64, reuse bool) (*GeneratedKey, error) {
+	pubBytes, err := publicKeyBytes(pub)
 	if err != nil {
 		return nil, err
 	}
 	k, err := s.o.Store.CreateKey(ctx, store.NewKey{
 		Domain: d, Selector: sel, Algorithm: spec.Algorithm, Bits: spec.Bits,
-		PublicKey: pub, Sealed: sealed, Replaces: replaces, ReuseSelector: reuse,
+		PublicKey: pubBytes, Sealed: sealed, Location: loc, Replaces: replaces, ReuseSelector: reuse,
 	})
 	if err != nil {
 		return nil, err
 	}
-	rec, err := dkim.Publish(sel, d, priv.Public())
+	rec, err := dkim.Publish(sel, d, pub)
 	if err != nil {
 		return nil, err
 	}
@@ -178,6 +204,10 @@ type RotateRequest struct {
 	// Replaces is the selector of the active key to replace; empty means
 	// the domain's only active key of the new key's algorithm.
 	Replaces string
+	// Backend is where the new key is to live; empty means where the key
+	// replaced lives (the database when there is none), so a key in a
+	// PKCS#11 token is replaced by another in the token.
+	Backend store.KeyBackend
 }
 
 // Rotation is a new pending key and the key it replaces, if any.
@@ -239,15 +269,19 @@ func (s *Service) Rotate(ctx context.Context, by By, r RotateRequest) (*Rotation
 		}
 	}
 	var replaces int64
+	backend := r.Backend
 	if old != nil {
 		replaces = old.ID
+		if backend == "" {
+			backend = old.Location.Backend
+		}
 	}
-	g, err := s.generate(ctx, d, sel, spec, replaces)
+	g, err := s.generate(ctx, d, sel, spec, backend, replaces)
 	if err != nil {
 		return nil, err
 	}
 	rot := &Rotation{GeneratedKey: *g, Replaces: old}
-	detail := spec.String() + " selector " + g.Key.Selector
+	detail := spec.String() + " selector " + g.Key.Selector + where(g.Key)
 	if old != nil {
 		detail += " replacing " + old.Selector
 	}

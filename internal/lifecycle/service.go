@@ -53,6 +53,9 @@ type ServiceOptions struct {
 	// Settings are the lifetimes and limits; the zero value is the
 	// defaults.
 	Settings Settings
+	// Token is the PKCS#11 token keys may be generated in; nil means none
+	// is configured, so only sealed keys can be made.
+	Token Token
 	// Signers is told to drop a key that stops signing; nil means none.
 	Signers Dropper
 	// Now is the clock; nil means time.Now.

@@ -30,7 +30,7 @@ func (s *Server) authenticate(ctx context.Context, c *conn, identity, name, pass
 		}
 	}
 	ipKey, userKey := ipKey(c.ip), "user:"+name
-	if s.authFail.locked(ipKey, userKey) {
+	if s.authFail.locked(ctx, ipKey, userKey) {
 		c.hangUp()
 		return none, fmt.Errorf("%w: address or user over the limit", errAuthLocked)
 	}
@@ -72,7 +72,7 @@ func (s *Server) authenticate(ctx context.Context, c *conn, identity, name, pass
 		}
 	}
 	if why == "" {
-		s.authFail.succeeded(userKey)
+		s.authFail.succeeded(ctx, userKey)
 		return u, nil
 	}
 
@@ -81,7 +81,7 @@ func (s *Server) authenticate(ctx context.Context, c *conn, identity, name, pass
 	if !known {
 		userKey = ""
 	}
-	n, locked := s.authFail.failed(ipKey, userKey)
+	n, locked := s.authFail.failed(ctx, ipKey, userKey)
 	delay := s.opts.AuthFailureDelay << min(n-1, 16)
 	delay = min(delay, s.opts.MaxAuthFailureDelay)
 	t := time.NewTimer(delay)
@@ -142,7 +142,7 @@ func (a *authFailures) count(m map[string]*failCount, key string, now time.Time)
 }
 
 // locked reports whether the address or the user is over its limit.
-func (a *authFailures) locked(ipKey, userKey string) bool {
+func (a *authFailures) locked(_ context.Context, ipKey, userKey string) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := a.now()
@@ -151,7 +151,7 @@ func (a *authFailures) locked(ipKey, userKey string) bool {
 
 // failed records a failure for the address and (unless "") the user and
 // gives the larger count and whether that reached a limit.
-func (a *authFailures) failed(ipKey, userKey string) (int, bool) {
+func (a *authFailures) failed(_ context.Context, ipKey, userKey string) (int, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := a.now()
@@ -202,7 +202,7 @@ func (a *authFailures) evict(m map[string]*failCount, now time.Time) {
 
 // succeeded forgets a user's failures. The address keeps its count: one
 // good password must not buy more guesses at other users.
-func (a *authFailures) succeeded(userKey string) {
+func (a *authFailures) succeeded(_ context.Context, userKey string) {
 	a.mu.Lock()
 	delete(a.byUser, userKey)
 	a.mu.Unlock()

@@ -113,7 +113,7 @@ func (s *session) receive(ctx context.Context, r io.Reader) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", errQueue, err)
 	}
-	s.srv.rate.sent(u.Name, s.srv.now())
+	s.srv.rate.sent(ctx, u.Name, s.srv.now())
 	o.Metrics.observe(dec)
 	s.txLog.Info("message_queued", "queue_id", id, "from", s.from, "rcpts", len(s.to), "signed", dec.Signs())
 	return id, nil

@@ -1,13 +1,14 @@
 package relay
 
 import (
+	"context"
 	"sync"
 	"time"
 )
 
 // rateLimiter counts the messages each user sent in the current clock hour
-// and UTC day. It is per node: with several dkimd nodes behind one name,
-// each counts its own share. Memory is one entry per user that sent mail
+// and UTC day, in this process (per node; sharedRate counts for a
+// cluster). Memory is one entry per user that sent mail
 // today; entries of past days are dropped as they are met and once a day.
 type rateLimiter struct {
 	perHour, perDay int // negative: no limit
@@ -52,7 +53,7 @@ func (r *rateLimiter) current(user string, now time.Time) *rateCount {
 }
 
 // allow reports whether user may send one more message now.
-func (r *rateLimiter) allow(user string, now time.Time) bool {
+func (r *rateLimiter) allow(_ context.Context, user string, now time.Time) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c := r.current(user, now)
@@ -60,7 +61,7 @@ func (r *rateLimiter) allow(user string, now time.Time) bool {
 }
 
 // sent counts a message the queue accepted.
-func (r *rateLimiter) sent(user string, now time.Time) {
+func (r *rateLimiter) sent(_ context.Context, user string, now time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c := r.current(user, now)

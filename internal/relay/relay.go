@@ -209,10 +209,16 @@ type Options struct {
 	SignatureLifetime time.Duration
 
 	// MessagesPerHour and MessagesPerDay bound the messages one user may
-	// send per clock hour and per UTC day on this node (451 4.7.1 beyond).
+	// send per clock hour and per UTC day on this node, or on the whole
+	// cluster with Counters (451 4.7.1 beyond).
 	// Zero means DefaultMessagesPerHour (1000) and DefaultMessagesPerDay
 	// (10000); a negative value means no limit.
 	MessagesPerHour, MessagesPerDay int
+
+	// Counters, when set, keeps the message limits' and the AUTH failure
+	// limits' counts there, shared by every node of a cluster; nil keeps
+	// them in this process.
+	Counters Counters
 
 	// Metrics, if set, counts queued messages, signed and unsigned by
 	// reason.
@@ -232,9 +238,9 @@ type Server struct {
 	log  *slog.Logger
 	// open holds every open connection, for Close.
 	open     *openConns
-	authFail *authFailures
+	authFail authLimiter
 	authSem  chan struct{}
-	rate     *rateLimiter
+	rate     messageLimiter
 	// dummyHash is checked for unknown users so that their answer takes
 	// as long as a known user's.
 	dummyHash string
@@ -302,7 +308,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
-	return &Server{
+	s := &Server{
 		opts:      o,
 		log:       log,
 		open:      &openConns{m: make(map[*conn]struct{})},
@@ -310,7 +316,17 @@ func New(opts Options) (*Server, error) {
 		authSem:   make(chan struct{}, o.MaxConcurrentAuth),
 		rate:      newRateLimiter(o.MessagesPerHour, o.MessagesPerDay),
 		dummyHash: dummy,
-	}, nil
+	}
+	if o.Counters != nil {
+		now := o.Now
+		if now == nil {
+			now = time.Now
+		}
+		s.rate = &sharedRate{c: o.Counters, perHour: o.MessagesPerHour, perDay: o.MessagesPerDay, log: log}
+		s.authFail = &sharedAuth{c: o.Counters, maxIP: o.MaxAuthFailuresPerIP, maxUser: o.MaxAuthFailuresPerUser,
+			window: o.AuthFailureWindow, now: now, log: log}
+	}
+	return s, nil
 }
 
 func setDefault[T int | int64 | time.Duration](p *T, def T) {

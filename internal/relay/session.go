@@ -131,7 +131,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if err := s.srv.checkSpace(); err != nil {
 		return fail(log, "mail_refused", err)
 	}
-	if !s.srv.rate.allow(u.Name, s.srv.now()) {
+	if !s.srv.rate.allow(ctx, u.Name, s.srv.now()) {
 		return fail(log, "mail_refused", fmt.Errorf("%w: user %s", errRateLimited, u.Name))
 	}
 	var box mailaddr.Address

@@ -1,7 +1,9 @@
 package store
 
 import (
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -118,12 +120,71 @@ type Key struct {
 	// becomes active, the key it replaces is retired in the same
 	// transaction if it is still active (see Keys.SetKeyStates).
 	Replaces int64 `json:"replaces,omitempty"`
+	// Location says where the private half lives: sealed in the
+	// database, or inside a PKCS#11 token.
+	Location KeyLocation `json:"location"`
 	// Times of the lifecycle steps, set by the store; zero until reached.
 	Created   time.Time `json:"created"`
 	Activated time.Time `json:"activated,omitzero"`
 	Retired   time.Time `json:"retired,omitzero"`
 	Revoked   time.Time `json:"revoked,omitzero"`
 	Archived  time.Time `json:"archived,omitzero"`
+}
+
+// KeyBackend says where a key's private half lives.
+type KeyBackend string
+
+// The key backends.
+const (
+	// BackendSealed: sealed under the master key, in the database.
+	BackendSealed KeyBackend = "sealed"
+	// BackendPKCS11: generated inside a PKCS#11 token, which makes every
+	// signature; the database keeps no secret of it.
+	BackendPKCS11 KeyBackend = "pkcs11"
+)
+
+// KeyLocation says where a key's private half lives. The zero value means
+// sealed in the database.
+type KeyLocation struct {
+	// Backend is BackendSealed or BackendPKCS11; empty means sealed.
+	Backend KeyBackend `json:"backend"`
+	// Token is the label of the PKCS#11 token holding the key.
+	Token string `json:"token,omitempty"`
+	// Label and ObjectID name the key pair in the token: CKA_LABEL, and
+	// CKA_ID in hexadecimal.
+	Label    string `json:"label,omitempty"`
+	ObjectID string `json:"object_id,omitempty"`
+}
+
+// PKCS11 reports whether the key lives in a PKCS#11 token.
+func (l KeyLocation) PKCS11() bool { return l.Backend == BackendPKCS11 }
+
+// String says where the key lives, for people.
+func (l KeyLocation) String() string {
+	if l.PKCS11() {
+		return fmt.Sprintf("PKCS#11 token %q, object %q", l.Token, l.Label)
+	}
+	return "sealed in the database"
+}
+
+// Normalize checks l and fills in the default backend.
+func (l KeyLocation) Normalize() (KeyLocation, error) {
+	switch l.Backend {
+	case "", BackendSealed:
+		if l.Token != "" || l.Label != "" || l.ObjectID != "" {
+			return l, Invalid("location", "a sealed key names no PKCS#11 token or object")
+		}
+		return KeyLocation{Backend: BackendSealed}, nil
+	case BackendPKCS11:
+		if l.Token == "" || l.Label == "" || l.ObjectID == "" {
+			return l, Invalid("location", "a PKCS#11 key names its token, object label and object ID")
+		}
+		if _, err := hex.DecodeString(l.ObjectID); err != nil {
+			return l, Invalid("location", "object ID %q is not hexadecimal", l.ObjectID)
+		}
+		return l, nil
+	}
+	return l, Invalid("location", "unknown key backend %q (want %s or %s)", l.Backend, BackendSealed, BackendPKCS11)
 }
 
 // Spec gives the key's algorithm and length as keys.Spec.
@@ -136,8 +197,21 @@ func (k Key) RecordName() string { return k.Selector + "._domainkey." + k.Domain
 // AssociatedData gives KeyAssociatedData for this key.
 func (k Key) AssociatedData() []byte { return KeyAssociatedData(k.Domain, k.Selector) }
 
-// Ref names the key's private half for a keys.Source.
-func (k Key) Ref() keys.Ref { return keys.Ref{ID: k.ID, AssociatedData: k.AssociatedData()} }
+// Ref names the key's private half for a keys.Source: its row and, for a
+// key in a PKCS#11 token, where in the token it is and which public key
+// the token's object must hold.
+func (k Key) Ref() keys.Ref {
+	r := keys.Ref{ID: k.ID, AssociatedData: k.AssociatedData()}
+	if k.Location.PKCS11() {
+		r.Token = keys.TokenKey{
+			Token:     k.Location.Token,
+			Object:    keys.TokenObject{Label: k.Location.Label, ID: k.Location.ObjectID},
+			Algorithm: k.Algorithm,
+			PublicKey: k.PublicKey,
+		}
+	}
+	return r
+}
 
 // KeyAssociatedData gives the associated data a DKIM private key is sealed
 // with (keys.MasterKey.Seal): it names the row, so a sealed key copied to
@@ -166,9 +240,13 @@ type NewKey struct {
 	Bits      int
 	// PublicKey as Key.PublicKey.
 	PublicKey []byte
+	// Location says where the private half lives; the zero value means
+	// sealed in the database.
+	Location KeyLocation
 	// Sealed is the private key sealed under the master key with
 	// KeyAssociatedData(Domain, Selector) (keys.MasterKey.SealSigner).
-	// The store keeps it as given and never returns it in a Key.
+	// The store keeps it as given and never returns it in a Key. Required
+	// for a sealed key, empty for a key in a PKCS#11 token.
 	Sealed []byte
 	// ReuseSelector allows a selector whose keys are all archived: a
 	// delegated domain's two selectors are fixed by its customer's CNAMEs
@@ -212,8 +290,14 @@ func (k NewKey) Normalize() (NewKey, error) {
 	if k.Replaces < 0 {
 		return k, Invalid("replaces", "not a key ID: %d", k.Replaces)
 	}
-	if len(k.Sealed) == 0 {
-		// Never a key row without its secret.
+	if k.Location, err = k.Location.Normalize(); err != nil {
+		return k, err
+	}
+	switch {
+	case k.Location.PKCS11() && len(k.Sealed) > 0:
+		return k, Invalid("sealed", "a key in a PKCS#11 token is stored without a sealed private key")
+	case !k.Location.PKCS11() && len(k.Sealed) == 0:
+		// Never a sealed key's row without its secret.
 		return k, Invalid("sealed", "a key is stored with its sealed private key or not at all")
 	}
 	return k, nil

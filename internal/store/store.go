@@ -28,7 +28,8 @@ type Domains interface {
 type Keys interface {
 	// CreateKey stores a pending key and its sealed private key in one
 	// transaction: there is never a key without its secret nor a secret
-	// without its key. ErrNotFound if the domain does not exist, ErrExists
+	// without its key. A key in a PKCS#11 token (NewKey.Location) is
+	// stored with no secret. ErrNotFound if the domain does not exist, ErrExists
 	// if the selector is taken in it (by a key in any state), ErrInvalid.
 	CreateKey(ctx context.Context, k NewKey) (Key, error)
 	// GetKey finds a key by ID. ErrNotFound.
@@ -61,7 +62,8 @@ type Keys interface {
 	// Whether its record was ever seen in DNS is the caller's to check.
 	DeleteKey(ctx context.Context, id int64) error
 	// SealedKey gives a key's sealed private key, to be opened with the
-	// master key and Key.AssociatedData. ErrNotFound.
+	// master key and Key.AssociatedData. ErrNotFound, also for a key in a
+	// PKCS#11 token.
 	SealedKey(ctx context.Context, id int64) ([]byte, error)
 }
 
@@ -173,9 +175,9 @@ type Store interface {
 	Audit
 	DNSChecks
 	MasterKeyChecks
-	// Check verifies the database: its own integrity check, every key has
-	// its sealed private key and no sealed key lacks its key. A nil error
-	// means all is well.
+	// Check verifies the database: its own integrity check, every sealed
+	// key has its sealed private key, no sealed private key lacks its key,
+	// and no key in a PKCS#11 token has one. A nil error means all is well.
 	Check(ctx context.Context) error
 	// Close releases the database.
 	Close() error

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dkimd/dkimd/internal/store/postgres/pgtest"
 )
 
 // dkimdBin is the binary TestMain builds.
@@ -40,8 +42,13 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "systemtest: building dkimd: %v\n", err)
 		return 1
 	}
+	defer pgServer.Close()
 	return m.Run()
 }
+
+// pgServer is the PostgreSQL server the cluster tests share, started by
+// the first that needs it.
+var pgServer = pgtest.New(pgtest.Options{})
 
 // slow skips a test that takes tens of seconds under -short.
 func slow(t *testing.T) {

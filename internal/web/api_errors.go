@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/keys/pkcs11"
 	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/queue"
 	"github.com/dkimd/dkimd/internal/store"
@@ -118,6 +119,11 @@ func classify(err error) *apiError {
 		// process.
 		return &apiError{status: http.StatusRequestEntityTooLarge, code: codeTooLarge, err: err,
 			message: fmt.Sprintf("The body is larger than %d bytes.", mbe.Limit)}
+	}
+	if errors.Is(err, pkcs11.ErrToken) || errors.Is(err, pkcs11.ErrLogin) || errors.Is(err, pkcs11.ErrUnavailable) {
+		// The details (module path, token, return value) are for the log.
+		return &apiError{status: http.StatusServiceUnavailable, code: codeUnavailable, err: err,
+			message: "The hardware security module (PKCS#11 token) cannot be used now; the server log has the details under this request_id."}
 	}
 	status, code := errorClass(err)
 	ae = &apiError{status: status, code: code, err: err,

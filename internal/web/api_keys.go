@@ -16,6 +16,8 @@ type newKeyRequest struct {
 	Algorithm string `json:"algorithm"`
 	// Bits is 1024, 2048 (the default), 3072 or 4096 for RSA.
 	Bits int `json:"bits"`
+	// Backend is "sealed" (the default) or "pkcs11".
+	Backend store.KeyBackend `json:"backend"`
 }
 
 type keyStateRequest struct {
@@ -41,7 +43,8 @@ func (a *api) listKeys(c *call) (int, any, error) {
 
 // generateKey makes a key pair; the answer carries the key, its record in
 // every form people publish it, and warnings about the kind of key. The
-// private half is sealed in the store and never leaves it.
+// private half is sealed in the store, or made in the PKCS#11 token, and
+// never leaves it.
 func (a *api) generateKey(c *call) (int, any, error) {
 	var req newKeyRequest
 	if err := decode(c, &req); err != nil {
@@ -55,6 +58,7 @@ func (a *api) generateKey(c *call) (int, any, error) {
 		Domain:   c.r.PathValue("domain"),
 		Selector: req.Selector,
 		Spec:     keys.Spec{Algorithm: alg, Bits: req.Bits},
+		Backend:  req.Backend,
 	})
 	if err != nil {
 		return 0, nil, err

@@ -25,6 +25,9 @@ type rotateRequest struct {
 	// Bits of an RSA key; zero means those of the key replaced, at least
 	// 2048.
 	Bits int `json:"bits"`
+	// Backend is "sealed", "pkcs11", or empty for where the key replaced
+	// lives.
+	Backend store.KeyBackend `json:"backend"`
 	// Replaces is the selector of the active key to replace; empty means
 	// the domain's only active key (of Algorithm, when given).
 	Replaces string `json:"replaces"`
@@ -92,6 +95,7 @@ func (a *api) rotateKey(c *call) (int, any, error) {
 		Selector: req.Selector,
 		Spec:     keys.Spec{Algorithm: alg, Bits: req.Bits},
 		Replaces: req.Replaces,
+		Backend:  req.Backend,
 	})
 	if err != nil {
 		return 0, nil, err

@@ -58,6 +58,8 @@ type panelEnv struct {
 type panelEnvOptions struct {
 	limits LoginLimits
 	tls    bool
+	// token is the PKCS#11 token keys may be made in; nil means none.
+	token admintest.Token
 }
 
 func newPanelEnv(t *testing.T, o panelEnvOptions) *panelEnv {
@@ -77,7 +79,7 @@ func newPanelEnv(t *testing.T, o panelEnvOptions) *panelEnv {
 	e.dns = newTestDNS(t, "a.example", "b.example")
 	e.spool = testQueue(t, clk.Now)
 	// As internal/cli/serve.go wires the service.
-	e.svc = admintest.New(t, admintest.Options{Store: db, Master: mk, Now: clk.Now, Log: log, DNS: e.dns.checker(clk.Now), Queue: e.spool}).Admin
+	e.svc = admintest.New(t, admintest.Options{Store: db, Master: mk, Now: clk.Now, Log: log, DNS: e.dns.checker(clk.Now), Queue: e.spool, Token: o.token}).Admin
 	opts := Options{Admin: e.svc, Log: log, Now: clk.Now, LoginLimits: o.limits}
 	// The API and the panel with one login throttle, as New gives them
 	// to serve.

@@ -70,6 +70,8 @@ type genForm struct {
 	Selector   string
 	Ed25519    bool
 	EdSelector string
+	// HSM asks for the keys to be made in the PKCS#11 token.
+	HSM bool
 }
 
 // keyRow is a key in a list: its status under the lifecycle policy, from
@@ -88,6 +90,9 @@ type dkimView struct {
 	Keys    []keyRow
 	// Suggest is a free selector to suggest.
 	Suggest string
+	// Token is the label of the PKCS#11 token keys may be made in; empty
+	// when none is configured (the choice is not offered).
+	Token string
 }
 
 func (q *preq) keyRows(domain string, withArchived bool) ([]keyRow, error) {
@@ -135,7 +140,7 @@ func (q *preq) showDKIM(status int, d store.Domain, f genForm, errs formErrors) 
 	if err != nil {
 		return err
 	}
-	dv := dkimView{Lengths: lengths(), Form: f, Errors: errs, Keys: rows, Suggest: q.suggestSelector(d.Name)}
+	dv := dkimView{Lengths: lengths(), Form: f, Errors: errs, Keys: rows, Suggest: q.suggestSelector(d.Name), Token: q.p.admin.TokenLabel()}
 	q.render(status, "dkim", &view{Title: "Outgoing › DKIM", Nav: "domains", Domain: &d, Tab: "dkim",
 		Notice: notices[q.r.URL.Query().Get("done")], Data: dv})
 	return nil
@@ -167,6 +172,11 @@ func (q *preq) generateKeys() error {
 		Selector:   q.r.PostFormValue("selector"),
 		Ed25519:    q.r.PostFormValue("ed25519") == "on",
 		EdSelector: q.r.PostFormValue("ed_selector"),
+		HSM:        q.r.PostFormValue("hsm") == "on",
+	}
+	backend := store.BackendSealed
+	if f.HSM {
+		backend = store.BackendPKCS11
 	}
 	// Every field is checked at once, each error beside its field.
 	errs := formErrors{}
@@ -219,8 +229,8 @@ func (q *preq) generateKeys() error {
 		return q.showDKIM(status, d, f, errs)
 	}
 
-	fields := map[string]string{"selector": "selector", "bits": "length", "algorithm": "length"}
-	g, err := q.p.admin.GenerateKey(q.ctx, q.actor, lifecycle.NewKeyRequest{Domain: d.Name, Selector: sel, Spec: spec})
+	fields := map[string]string{"selector": "selector", "bits": "length", "algorithm": "length", "backend": "hsm"}
+	g, err := q.p.admin.GenerateKey(q.ctx, q.actor, lifecycle.NewKeyRequest{Domain: d.Name, Selector: sel, Spec: spec, Backend: backend})
 	if errs, ok := formProblem(err, fields); ok {
 		return q.showDKIM(statusOf(err), d, f, errs)
 	}
@@ -229,7 +239,7 @@ func (q *preq) generateKeys() error {
 	}
 	done := "generated"
 	if edSel != "" {
-		_, err := q.p.admin.GenerateKey(q.ctx, q.actor, lifecycle.NewKeyRequest{Domain: d.Name, Selector: edSel, Spec: keys.Spec{Algorithm: keys.Ed25519}})
+		_, err := q.p.admin.GenerateKey(q.ctx, q.actor, lifecycle.NewKeyRequest{Domain: d.Name, Selector: edSel, Spec: keys.Spec{Algorithm: keys.Ed25519}, Backend: backend})
 		switch {
 		case err == nil:
 			done = "generated2"

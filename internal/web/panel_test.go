@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/keys"
 	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/store"
 )
@@ -681,4 +683,23 @@ func TestPanelOversign(t *testing.T) {
 	if got := oversign(); got != "From" {
 		t.Errorf("a form without the field changed oversign to %q", got)
 	}
+}
+
+// The key page and the keys list say where the private key lives: sealed
+// in the database, or in a PKCS#11 token (issue 16).
+func TestPanelKeyLocation(t *testing.T) {
+	e := newPanelEnv(t, panelEnvOptions{})
+	pub, _, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.db.CreateKey(e.ctx, store.NewKey{Domain: "a.example", Selector: "hsm1", Algorithm: keys.Ed25519, PublicKey: pub,
+		Location: store.KeyLocation{Backend: store.BackendPKCS11, Token: "bank-hsm", Label: "dkimd hsm1._domainkey.a.example", ObjectID: "0102"}}); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	b.login("alice", alicePassword)
+	b.get("/domains/a.example/keys/hsm1").want(t, http.StatusOK, `id="key-location"`, "In PKCS#11 token <code>bank-hsm</code>, object <code>dkimd hsm1._domainkey.a.example</code>")
+	b.get("/domains/a.example/keys/a1").want(t, http.StatusOK, `id="key-location"`, "Sealed in the database")
+	b.get("/domains/a.example/keys").want(t, http.StatusOK, `title="in PKCS#11 token bank-hsm">HSM</span>`)
 }

@@ -28,9 +28,18 @@ type Options struct {
 	Settings lifecycle.Settings
 	Queue    queue.Queue
 	OpenSSL  *keys.OpenSSL
-	Now      func() time.Time
-	Rand     io.Reader
-	Log      *slog.Logger
+	// Token is the PKCS#11 token keys may live in; nil means none.
+	Token Token
+	Now   func() time.Time
+	Rand  io.Reader
+	Log   *slog.Logger
+}
+
+// Token is a PKCS#11 token as the key source and the lifecycle use it
+// (*pkcs11.Token is one).
+type Token interface {
+	keys.Token
+	lifecycle.Token
 }
 
 // Services are the wired services.
@@ -46,13 +55,19 @@ type Services struct {
 // over o, failing the test on error.
 func New(t testing.TB, o Options) Services {
 	t.Helper()
-	src, err := keys.NewSource(keys.SourceOptions{Sealed: o.Store, Master: o.Master, OpenSSL: o.OpenSSL, Log: o.Log})
+	ko := keys.SourceOptions{Sealed: o.Store, Master: o.Master, OpenSSL: o.OpenSSL, Log: o.Log}
+	lo := lifecycle.ServiceOptions{
+		Store: o.Store, Master: o.Master, DNS: o.DNS, Settings: o.Settings, Now: o.Now, Rand: o.Rand, Log: o.Log,
+	}
+	if o.Token != nil {
+		ko.Token, lo.Token = o.Token, o.Token
+	}
+	src, err := keys.NewSource(ko)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lc, err := lifecycle.NewService(lifecycle.ServiceOptions{
-		Store: o.Store, Master: o.Master, DNS: o.DNS, Settings: o.Settings, Signers: src, Now: o.Now, Rand: o.Rand, Log: o.Log,
-	})
+	lo.Signers = src
+	lc, err := lifecycle.NewService(lo)
 	if err != nil {
 		t.Fatal(err)
 	}

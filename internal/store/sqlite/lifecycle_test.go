@@ -60,13 +60,13 @@ func TestMigration2Upgrade(t *testing.T) {
 	}
 }
 
-// TestMigration5Upgrade opens a database written at schema version 4 (the
-// last before migration 5) with a rotated key, its secret and its DNS
+// TestMigration6Upgrade opens a database written at schema version 5 (the
+// last before migration 6) with a rotated key, its secret and its DNS
 // checks, and checks that rebuilding dkim_keys keeps them all, keeps
 // foreign keys on, that the domain gets the manual publishing mode and
 // keeps its oversigning, and that an archived key's selector comes back
 // when asked.
-func TestMigration5Upgrade(t *testing.T) {
+func TestMigration6Upgrade(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "dkimd.db")
 	raw, err := sql.Open("sqlite", path+"?_pragma=foreign_keys(1)&_txlock=immediate")
@@ -76,7 +76,7 @@ func TestMigration5Upgrade(t *testing.T) {
 	if _, err := raw.ExecContext(ctx, `CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied INTEGER NOT NULL) STRICT`); err != nil {
 		t.Fatal(err)
 	}
-	for v := 1; v <= 4; v++ {
+	for v := 1; v <= 5; v++ {
 		if err := applyMigration(ctx, raw, v, time.Now); err != nil {
 			t.Fatal(err)
 		}

@@ -155,6 +155,14 @@ CREATE TABLE master_key_check (
 ALTER TABLE domains ADD COLUMN oversign TEXT NOT NULL DEFAULT '';
 `,
 	5: `
+-- Where each key's private half lives: sealed in dkim_key_secrets, or
+-- inside a PKCS#11 token (then no secret row; Check enforces both ways).
+ALTER TABLE dkim_keys ADD COLUMN backend TEXT NOT NULL DEFAULT 'sealed' CHECK (backend IN ('sealed', 'pkcs11'));
+ALTER TABLE dkim_keys ADD COLUMN pkcs11_token TEXT NOT NULL DEFAULT '';
+ALTER TABLE dkim_keys ADD COLUMN pkcs11_label TEXT NOT NULL DEFAULT '';
+ALTER TABLE dkim_keys ADD COLUMN pkcs11_id TEXT NOT NULL DEFAULT '';
+`,
+	6: `
 -- How a domain's key records reach DNS: by hand (manual), from dkimd's own
 -- delegated zone behind two CNAMEs (delegated), or by RFC 2136 UPDATE to
 -- the domain's own server (update); and how often its key rotates.
@@ -177,7 +185,7 @@ var rebuilds = map[int]func(ctx context.Context, tx *sql.Tx) error{
 	// customer made once, so a selector comes back after the key that had
 	// it is archived: unique among keys not archived, no longer for all
 	// time.
-	5: func(ctx context.Context, tx *sql.Tx) error {
+	6: func(ctx context.Context, tx *sql.Tx) error {
 		return rebuildTable(ctx, tx, "dkim_keys", "UNIQUE (domain, selector)",
 			`CREATE UNIQUE INDEX dkim_keys_live_selector ON dkim_keys (domain, selector) WHERE state <> 'archived';
 CREATE INDEX dkim_keys_selector ON dkim_keys (domain, selector)`)

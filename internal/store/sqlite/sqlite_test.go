@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dkimd/dkimd/internal/keys"
 	"github.com/dkimd/dkimd/internal/store"
 	"github.com/dkimd/dkimd/internal/store/storetest"
 )
@@ -228,6 +229,38 @@ func TestCheckFindsOrphans(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "1 keys have no sealed private key") ||
 		!strings.Contains(err.Error(), "1 sealed private keys have no key") {
 		t.Fatalf("Check = %v, want both orphans reported", err)
+	}
+}
+
+// A key in a PKCS#11 token has no secret row, and that is no orphan; a
+// secret row beside it, or a PKCS#11 key that does not say where it is,
+// is a fault.
+func TestCheckPKCS11Keys(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t, filepath.Join(t.TempDir(), "dkimd.db"))
+	if _, err := db.AddDomain(ctx, store.Domain{Name: "example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	k, err := db.CreateKey(ctx, store.NewKey{Domain: "example.com", Selector: "hsm", Algorithm: keys.Ed25519, PublicKey: make([]byte, 32),
+		Location: store.KeyLocation{Backend: store.BackendPKCS11, Token: "tok", Label: "dkimd hsm._domainkey.example.com", ObjectID: "0a0b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Check(ctx); err != nil {
+		t.Fatalf("Check with a PKCS#11 key: %v", err)
+	}
+	for _, q := range []string{
+		`INSERT INTO dkim_key_secrets (key_id, sealed) VALUES (?, x'01')`,
+		`UPDATE dkim_keys SET pkcs11_id = '' WHERE id = ?`,
+	} {
+		if _, err := db.db.ExecContext(ctx, q, k.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = db.Check(ctx)
+	if err == nil || !strings.Contains(err.Error(), "1 PKCS#11 keys have a sealed private key in the database") ||
+		!strings.Contains(err.Error(), "1 PKCS#11 keys do not say where they are") {
+		t.Fatalf("Check = %v, want both faults reported", err)
 	}
 }
 

@@ -25,7 +25,7 @@ func testKeys(t *testing.T, e *env) {
 		t.Fatal(err)
 	}
 	want := store.Key{ID: k.ID, Domain: "example.com", Selector: "s2026", Algorithm: keys.Ed25519, Bits: 256,
-		State: store.KeyPending, PublicKey: nk.PublicKey, Created: created}
+		State: store.KeyPending, PublicKey: nk.PublicKey, Created: created, Location: store.KeyLocation{Backend: store.BackendSealed}}
 	if !keyEqual(k, want) {
 		t.Fatalf("CreateKey = %+v, want %+v", k, want)
 	}
@@ -69,7 +69,7 @@ func testKeys(t *testing.T, e *env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(j), base64.StdEncoding.EncodeToString(sealed)) || strings.Contains(string(j), "sealed") {
+	if strings.Contains(string(j), base64.StdEncoding.EncodeToString(sealed)) || strings.Contains(string(j), `"sealed":`) {
 		t.Fatalf("key JSON carries the sealed private key: %s", j)
 	}
 	if !strings.Contains(string(j), `"public_key":"`+base64.StdEncoding.EncodeToString(nk.PublicKey)+`"`) {
@@ -103,7 +103,63 @@ func keyEqual(a, b store.Key) bool {
 	return a.ID == b.ID && a.Domain == b.Domain && a.Selector == b.Selector && a.Algorithm == b.Algorithm &&
 		a.Bits == b.Bits && a.State == b.State && bytes.Equal(a.PublicKey, b.PublicKey) &&
 		a.Created.Equal(b.Created) && a.Activated.Equal(b.Activated) && a.Retired.Equal(b.Retired) &&
-		a.Revoked.Equal(b.Revoked) && a.Archived.Equal(b.Archived) && a.Replaces == b.Replaces
+		a.Revoked.Equal(b.Revoked) && a.Archived.Equal(b.Archived) && a.Replaces == b.Replaces &&
+		a.Location == b.Location
+}
+
+// hsmLocation names a key pair in a PKCS#11 token.
+func hsmLocation(selector string) store.KeyLocation {
+	return store.KeyLocation{Backend: store.BackendPKCS11, Token: "dkimd-token",
+		Label: "dkimd " + selector + "._domainkey.example.com", ObjectID: "00112233445566778899aabbccddeeff"}
+}
+
+// A key in a PKCS#11 token is stored with where it lives and no secret:
+// the location comes back from every read, SealedKey has nothing, and it
+// goes through the lifecycle as a sealed key does.
+func testPKCS11Keys(t *testing.T, e *env) {
+	e.domain("example.com")
+	sealed := e.key("example.com", "sealed")
+	if sealed.Location != (store.KeyLocation{Backend: store.BackendSealed}) {
+		t.Fatalf("sealed key's location = %+v, want backend sealed", sealed.Location)
+	}
+	nk := e.newKey("example.com", "hsm")
+	nk.Sealed, nk.Location = nil, hsmLocation("hsm")
+	k, err := e.s.CreateKey(e.ctx, nk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.Location != nk.Location {
+		t.Fatalf("CreateKey location = %+v, want %+v", k.Location, nk.Location)
+	}
+	byID, err := e.s.GetKey(e.ctx, k.ID)
+	if err != nil || !keyEqual(byID, k) {
+		t.Fatalf("GetKey = %+v, %v; want %+v", byID, err, k)
+	}
+	bySel, err := e.s.KeyBySelector(e.ctx, "example.com", "hsm")
+	if err != nil || !keyEqual(bySel, k) {
+		t.Fatalf("KeyBySelector = %+v, %v", bySel, err)
+	}
+	_, err = e.s.SealedKey(e.ctx, k.ID)
+	wantErr(t, "SealedKey of a PKCS#11 key", err, store.ErrNotFound)
+	changed, err := e.s.SetKeyState(e.ctx, k.ID, store.KeyActive)
+	if err != nil || changed.Location != nk.Location {
+		t.Fatalf("SetKeyState = %+v, %v: location lost", changed, err)
+	}
+	active, err := e.s.ActiveKeys(e.ctx, "example.com")
+	if err != nil || len(active) != 1 || active[0].Location != nk.Location {
+		t.Fatalf("ActiveKeys = %+v, %v", active, err)
+	}
+	all, err := e.s.ListKeys(e.ctx, store.KeyFilter{Domain: "example.com"})
+	if err != nil || len(all) != 2 || all[0].Location.Backend != store.BackendSealed || all[1].Location != nk.Location {
+		t.Fatalf("ListKeys = %+v, %v", all, err)
+	}
+	j, err := json.Marshal(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(j), `"location":{"backend":"pkcs11","token":"dkimd-token","label":"dkimd hsm._domainkey.example.com","object_id":"00112233445566778899aabbccddeeff"}`) {
+		t.Fatalf("key JSON does not say where the key lives: %s", j)
+	}
 }
 
 func testCreateKeyErrors(t *testing.T, e *env) {
@@ -139,6 +195,25 @@ func testCreateKeyErrors(t *testing.T, e *env) {
 		{"bits wrong", func(k *store.NewKey) { k.Algorithm = keys.RSA; k.Bits = 512 }, store.ErrInvalid, "bits"},
 		{"public key empty", func(k *store.NewKey) { k.PublicKey = nil }, store.ErrInvalid, "public_key"},
 		{"sealed empty", func(k *store.NewKey) { k.Sealed = nil }, store.ErrInvalid, "sealed"},
+		{"backend unknown", func(k *store.NewKey) { k.Location.Backend = "kms" }, store.ErrInvalid, "location"},
+		{"sealed key naming a token", func(k *store.NewKey) { k.Location.Token = "tok" }, store.ErrInvalid, "location"},
+		{"pkcs11 key with a secret", func(k *store.NewKey) { k.Location = hsmLocation("x") }, store.ErrInvalid, "sealed"},
+		{"pkcs11 key without secret", func(k *store.NewKey) { k.Location = hsmLocation("x"); k.Sealed = nil }, nil, ""},
+		{"pkcs11 key without object ID", func(k *store.NewKey) {
+			k.Location = hsmLocation("x")
+			k.Location.ObjectID = ""
+			k.Sealed = nil
+		}, store.ErrInvalid, "location"},
+		{"pkcs11 key with a bad object ID", func(k *store.NewKey) {
+			k.Location = hsmLocation("x")
+			k.Location.ObjectID = "zz"
+			k.Sealed = nil
+		}, store.ErrInvalid, "location"},
+		{"pkcs11 key without token", func(k *store.NewKey) {
+			k.Location = hsmLocation("x")
+			k.Location.Token = ""
+			k.Sealed = nil
+		}, store.ErrInvalid, "location"},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

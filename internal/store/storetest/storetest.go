@@ -33,6 +33,7 @@ func Run(t *testing.T, open Factory) {
 		{"RemoveDomain", testRemoveDomain},
 		{"Keys", testKeys},
 		{"CreateKeyErrors", testCreateKeyErrors},
+		{"PKCS11Keys", testPKCS11Keys},
 		{"KeyTransitions", testKeyTransitions},
 		{"KeyStateRace", testKeyStateRace},
 		{"ListKeys", testListKeys},

@@ -1,0 +1,236 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/mailaddr"
+	"github.com/dkimd/dkimd/internal/store"
+)
+
+const keyCols = `id, domain, selector, algorithm, bits, state, public_key, created, activated, retired, revoked, archived, replaces`
+
+func scanKey(row interface{ Scan(...any) error }) (store.Key, error) {
+	var k store.Key
+	var alg, state string
+	var created int64
+	var activated, retired, revoked, archived, replaces sql.NullInt64
+	if err := row.Scan(&k.ID, &k.Domain, &k.Selector, &alg, &k.Bits, &state, &k.PublicKey,
+		&created, &activated, &retired, &revoked, &archived, &replaces); err != nil {
+		return k, err
+	}
+	k.Replaces = replaces.Int64
+	k.Algorithm, k.State = keys.Algorithm(alg), store.KeyState(state)
+	k.Created = fromStamp(created)
+	k.Activated, k.Retired = fromNullStamp(activated), fromNullStamp(retired)
+	k.Revoked, k.Archived = fromNullStamp(revoked), fromNullStamp(archived)
+	return k, nil
+}
+
+// getKey reads key id.
+func getKey(ctx context.Context, q querier, id int64) (store.Key, error) {
+	k, err := scanKey(q.QueryRowContext(ctx, `SELECT `+keyCols+` FROM dkim_keys WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return k, store.Explain(store.ErrNotFound, "Key %d was not found.", id)
+	}
+	return k, err
+}
+
+// CreateKey implements store.Keys.
+func (d *DB) CreateKey(ctx context.Context, nk store.NewKey) (store.Key, error) {
+	nk, err := nk.Normalize()
+	if err != nil {
+		return store.Key{}, err
+	}
+	now := d.stamp()
+	var id int64
+	err = d.write(ctx, func(tx *sql.Tx) error {
+		if ok, err := domainExists(ctx, tx, nk.Domain); err != nil {
+			return err
+		} else if !ok {
+			return store.Explain(store.ErrNotFound, "Domain %s was not found.", nk.Domain)
+		}
+		var n int
+		q := `SELECT count(*) FROM dkim_keys WHERE domain = $1 AND selector = $2`
+		if nk.ReuseSelector {
+			q += ` AND state <> 'archived'`
+		}
+		if err := tx.QueryRowContext(ctx, q, nk.Domain, nk.Selector).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 && nk.ReuseSelector {
+			return store.Explain(store.ErrExists, "Selector %s in %s is held by a key not yet archived.", nk.Selector, nk.Domain)
+		}
+		if n > 0 {
+			return fmt.Errorf("%w: selector %s in %s (selectors are never reused, even after a key is archived)",
+				store.ErrExists, nk.Selector, nk.Domain)
+		}
+		if err := d.checkReplaces(ctx, tx, nk); err != nil {
+			return err
+		}
+		err := tx.QueryRowContext(ctx, `INSERT INTO dkim_keys (domain, selector, algorithm, bits, state, public_key, created, replaces)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+			nk.Domain, nk.Selector, string(nk.Algorithm), nk.Bits, string(store.KeyPending), nk.PublicKey, now,
+			sql.NullInt64{Int64: nk.Replaces, Valid: nk.Replaces != 0}).Scan(&id)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO dkim_key_secrets (key_id, sealed) VALUES ($1, $2)`, id, nk.Sealed)
+		return err
+	})
+	if err != nil {
+		return store.Key{}, dbErr("create key", err)
+	}
+	return store.Key{
+		ID: id, Domain: nk.Domain, Selector: nk.Selector, Algorithm: nk.Algorithm, Bits: nk.Bits,
+		State: store.KeyPending, PublicKey: nk.PublicKey, Created: fromStamp(now), Replaces: nk.Replaces,
+	}, nil
+}
+
+// getKeyByID reads a key from the database.
+func (d *DB) getKeyByID(ctx context.Context, id int64) (store.Key, error) {
+	k, err := getKey(ctx, d.db, id)
+	if err != nil {
+		return store.Key{}, dbErr("get key", err)
+	}
+	return k, nil
+}
+
+// KeyBySelector implements store.Keys.
+func (d *DB) KeyBySelector(ctx context.Context, domain, selector string) (store.Key, error) {
+	dom, err := lookupDomain(domain)
+	if err != nil {
+		return store.Key{}, err
+	}
+	sel, err := store.NormalizeSelector(selector)
+	if err != nil {
+		return store.Key{}, fmt.Errorf("%w: selector %q: %v", store.ErrNotFound, selector, err)
+	}
+	k, err := scanKey(d.db.QueryRowContext(ctx, `SELECT `+keyCols+` FROM dkim_keys WHERE domain = $1 AND selector = $2
+ORDER BY state = 'archived', id DESC LIMIT 1`, dom, sel))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Key{}, store.Explain(store.ErrNotFound, "Key %s._domainkey.%s was not found.", sel, dom)
+	}
+	if err != nil {
+		return store.Key{}, dbErr("get key", err)
+	}
+	return k, nil
+}
+
+// ListKeys implements store.Keys.
+func (d *DB) ListKeys(ctx context.Context, f store.KeyFilter) ([]store.Key, error) {
+	var where []string
+	var args []any
+	if f.Domain != "" {
+		dom, err := mailaddr.ParseDomain(f.Domain)
+		if err != nil {
+			return nil, nil // no domain of that name, so no keys
+		}
+		where = append(where, "domain = "+bind(&args, dom))
+	}
+	if len(f.States) > 0 {
+		var marks []string
+		for _, s := range f.States {
+			if !s.Valid() {
+				return nil, store.Invalid("state", "unknown key state %q", s)
+			}
+			marks = append(marks, bind(&args, string(s)))
+		}
+		where = append(where, "state IN ("+strings.Join(marks, ", ")+")")
+	}
+	q := `SELECT ` + keyCols + ` FROM dkim_keys`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	rows, err := d.db.QueryContext(ctx, q+` ORDER BY domain, id`, args...)
+	return scanKeys(rows, err)
+}
+
+// scanKeys reads the keys of a query's result.
+func scanKeys(rows *sql.Rows, err error) ([]store.Key, error) {
+	if err != nil {
+		return nil, dbErr("list keys", err)
+	}
+	defer rows.Close()
+	var out []store.Key
+	for rows.Next() {
+		k, err := scanKey(rows)
+		if err != nil {
+			return nil, dbErr("list keys", err)
+		}
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, dbErr("list keys", err)
+	}
+	return out, nil
+}
+
+// activeKeys reads a domain's active keys from the database.
+func (d *DB) activeKeys(ctx context.Context, domain string) ([]store.Key, error) {
+	dom, err := mailaddr.ParseDomain(domain)
+	if err != nil {
+		return nil, nil
+	}
+	return scanKeys(d.db.QueryContext(ctx, `SELECT `+keyCols+` FROM dkim_keys WHERE domain = $1 AND state = $2 ORDER BY id`, dom, string(store.KeyActive)))
+}
+
+// SetKeyState implements store.Keys.
+func (d *DB) SetKeyState(ctx context.Context, id int64, to store.KeyState) (store.Key, error) {
+	ks, err := d.setKeyStates(ctx, "set key state", []store.KeyStateChange{{ID: id, To: to}})
+	if err != nil {
+		return store.Key{}, err
+	}
+	return ks[0], nil
+}
+
+// SealedKey implements store.Keys.
+func (d *DB) SealedKey(ctx context.Context, id int64) ([]byte, error) {
+	var sealed []byte
+	err := d.db.QueryRowContext(ctx, `SELECT sealed FROM dkim_key_secrets WHERE key_id = $1`, id).Scan(&sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, store.Explain(store.ErrNotFound, "Key %d was not found.", id)
+	}
+	if err != nil {
+		return nil, dbErr("sealed key", err)
+	}
+	return sealed, nil
+}
+
+// DeleteKey implements store.Keys.
+func (d *DB) DeleteKey(ctx context.Context, id int64) error {
+	err := d.write(ctx, func(tx *sql.Tx) error {
+		k, err := scanKey(tx.QueryRowContext(ctx, `SELECT `+keyCols+` FROM dkim_keys WHERE id = $1`, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: key %d", store.ErrNotFound, id)
+		}
+		if err != nil {
+			return err
+		}
+		if k.State != store.KeyPending || !k.Activated.IsZero() {
+			return fmt.Errorf("%w: key %s is %s; only a pending key that never signed can be deleted", store.ErrConflict, k.Selector, k.State)
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM dkim_keys WHERE replaces = $1`, id).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("%w: key %s has a key made to replace it", store.ErrConflict, k.Selector)
+		}
+		// The secret and the check history go with the row (ON DELETE
+		// CASCADE); said here too, so it does not hang on the schema alone.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM dkim_key_secrets WHERE key_id = $1`, id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM dns_checks WHERE key_id = $1`, id); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM dkim_keys WHERE id = $1`, id)
+		return err
+	})
+	return dbErr("delete key", err)
+}

@@ -1,0 +1,176 @@
+package web
+
+import (
+	"crypto"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/keys/pkcs11"
+	"github.com/dkimd/dkimd/internal/store"
+)
+
+// A key's JSON says where its private half lives, and a key cannot be
+// asked for in a PKCS#11 token this server has none of (issue 16).
+func TestAPIKeyLocation(t *testing.T) {
+	e := newEnv(t)
+	r := e.call(roleDomA, "POST", "/api/v1/domains/a.example/keys", `{"selector":"s1","algorithm":"ed25519"}`)
+	r.want(t, http.StatusCreated, "", "")
+	if !strings.Contains(string(r.body), `"location":{"backend":"sealed"}`) {
+		t.Errorf("generated key does not say where it lives: %s", r.body)
+	}
+	r = e.call(roleDomA, "POST", "/api/v1/domains/a.example/keys", `{"selector":"s2","algorithm":"ed25519","backend":"pkcs11"}`)
+	r.want(t, http.StatusUnprocessableEntity, codeInvalid, "backend")
+	if !strings.Contains(string(r.body), "No PKCS#11 token is configured") {
+		t.Errorf("refusal does not say why: %s", r.body)
+	}
+	e.call(roleDomA, "POST", "/api/v1/domains/a.example/keys", `{"selector":"s3","backend":"kms"}`).want(t, http.StatusUnprocessableEntity, codeInvalid, "backend")
+	r = e.call(roleDomA, "GET", "/api/v1/domains/a.example/keys/s1", nil)
+	r.want(t, http.StatusOK, "", "")
+	if !strings.Contains(string(r.body), `"location":{"backend":"sealed"}`) {
+		t.Errorf("key does not say where it lives: %s", r.body)
+	}
+}
+
+// openapi.json documents every field of a key and of its location, as the
+// API writes them.
+func TestOpenAPIKeySchema(t *testing.T) {
+	var doc struct {
+		Components struct {
+			Schemas map[string]struct {
+				Properties map[string]json.RawMessage `json:"properties"`
+			} `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(openapiJSON, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for schema, v := range map[string]any{"Key": store.Key{}, "KeyLocation": store.KeyLocation{}} {
+		var fields []string
+		typ := reflect.TypeOf(v)
+		for i := range typ.NumField() {
+			name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+			fields = append(fields, name)
+		}
+		var documented []string
+		for name := range doc.Components.Schemas[schema].Properties {
+			documented = append(documented, name)
+		}
+		slices.Sort(fields)
+		slices.Sort(documented)
+		if !slices.Equal(fields, documented) {
+			t.Errorf("%s: JSON fields %v, documented %v", schema, fields, documented)
+		}
+	}
+}
+
+// fakeToken stands in for a PKCS#11 token (admintest.Token) with keys in
+// memory; down makes it fail as an unreachable token does.
+type fakeToken struct {
+	mu   sync.Mutex
+	keys map[pkcs11.Object]crypto.Signer
+	down bool
+	n    int
+}
+
+func (f *fakeToken) Label() string { return "test-hsm" }
+
+func (f *fakeToken) Generate(spec keys.Spec, label string) (pkcs11.Object, crypto.PublicKey, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return pkcs11.Object{}, nil, fmt.Errorf("%w: token %q: module gone", pkcs11.ErrToken, f.Label())
+	}
+	sg, err := keys.Generate(nil, spec)
+	if err != nil {
+		return pkcs11.Object{}, nil, err
+	}
+	f.n++
+	o := pkcs11.Object{Label: label, ID: fmt.Sprintf("%04x", f.n)}
+	if f.keys == nil {
+		f.keys = map[pkcs11.Object]crypto.Signer{}
+	}
+	f.keys[o] = sg
+	return o, sg.Public(), nil
+}
+
+func (f *fakeToken) Signer(_ keys.Algorithm, o pkcs11.Object) (crypto.Signer, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if sg := f.keys[o]; sg != nil {
+		return sg, nil
+	}
+	return nil, pkcs11.ErrKeyNotFound
+}
+
+func (f *fakeToken) Destroy(_ keys.Algorithm, o pkcs11.Object) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.keys, o)
+	return nil
+}
+
+func (f *fakeToken) setDown(down bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = down
+}
+
+// With a token configured, the API makes keys in it; a token that cannot
+// be used is a 503 that names no module, token or return value.
+func TestAPIKeyInToken(t *testing.T) {
+	tok := &fakeToken{}
+	e := newEnvWith(t, envOptions{token: tok})
+	r := e.call(roleDomA, "POST", "/api/v1/domains/a.example/keys", `{"selector":"h1","algorithm":"ed25519","backend":"pkcs11"}`)
+	r.want(t, http.StatusCreated, "", "")
+	if !strings.Contains(string(r.body), `"location":{"backend":"pkcs11","token":"test-hsm","label":"dkimd h1._domainkey.a.example","object_id":"0001"}`) {
+		t.Errorf("key made in the token: %s", r.body)
+	}
+	tok.setDown(true)
+	r = e.call(roleDomA, "POST", "/api/v1/domains/a.example/keys", `{"selector":"h2","backend":"pkcs11"}`)
+	r.want(t, http.StatusServiceUnavailable, codeUnavailable, "")
+	if strings.Contains(string(r.body), "module gone") || strings.Contains(string(r.body), "test-hsm") {
+		t.Errorf("503 carries the token's details: %s", r.body)
+	}
+}
+
+// The panel offers the token only when one is configured, and makes both
+// keys of the form there when asked (issue 16).
+func TestPanelGenerateInToken(t *testing.T) {
+	e := newPanelEnv(t, panelEnvOptions{})
+	b := e.browser()
+	csrf := b.login("alice", alicePassword)
+	if page := b.get("/domains/a.example/outgoing/dkim"); strings.Contains(page.body, `name="hsm"`) {
+		t.Fatal("the token is offered with none configured")
+	}
+	tok := &fakeToken{}
+	e = newPanelEnv(t, panelEnvOptions{token: tok})
+	b = e.browser()
+	csrf = b.login("alice", alicePassword)
+	b.get("/domains/a.example/outgoing/dkim").want(t, http.StatusOK, `name="hsm"`, "PKCS#11 token <code>test-hsm</code>")
+	r := b.post("/domains/a.example/outgoing/dkim", url.Values{"csrf": {csrf}, "length": {"rsa2048"}, "selector": {"h1"}, "ed25519": {"on"}, "hsm": {"on"}}, nil)
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("generate: %d %.500s", r.status, r.body)
+	}
+	for _, sel := range []string{"h1", "h1e"} {
+		k, err := e.svc.GetKey(e.ctx, admin.CLI(), "a.example", sel)
+		if err != nil || !k.Location.PKCS11() || k.Location.Token != "test-hsm" {
+			t.Fatalf("key %s: %+v %v", sel, k.Location, err)
+		}
+	}
+	r = b.post("/domains/a.example/outgoing/dkim", url.Values{"csrf": {csrf}, "length": {"rsa2048"}, "selector": {"s2"}}, nil)
+	if k, err := e.svc.GetKey(e.ctx, admin.CLI(), "a.example", "s2"); r.status != http.StatusSeeOther || err != nil || k.Location.PKCS11() {
+		t.Fatalf("without the box ticked: %d, %+v %v", r.status, k.Location, err)
+	}
+	tok.setDown(true)
+	b.post("/domains/a.example/outgoing/dkim", url.Values{"csrf": {csrf}, "length": {"rsa2048"}, "selector": {"h3"}, "hsm": {"on"}}, nil).
+		want(t, http.StatusServiceUnavailable, "hardware security module")
+}
