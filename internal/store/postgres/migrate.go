@@ -213,6 +213,14 @@ CREATE INDEX counters_expires ON counters (expires);
 -- 'none' nothing, anything else a comma-separated list of field names.
 ALTER TABLE domains ADD COLUMN oversign text NOT NULL DEFAULT '';
 `,
+	5: `
+-- Where each key's private half lives: sealed in dkim_key_secrets, or
+-- inside a PKCS#11 token (then no secret row; Check enforces both ways).
+ALTER TABLE dkim_keys ADD COLUMN backend text NOT NULL DEFAULT 'sealed' CHECK (backend IN ('sealed', 'pkcs11'));
+ALTER TABLE dkim_keys ADD COLUMN pkcs11_token text NOT NULL DEFAULT '';
+ALTER TABLE dkim_keys ADD COLUMN pkcs11_label text NOT NULL DEFAULT '';
+ALTER TABLE dkim_keys ADD COLUMN pkcs11_id text NOT NULL DEFAULT '';
+`,
 }
 
 // SchemaVersion is the schema version this dkimd writes.
