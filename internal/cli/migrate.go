@@ -105,9 +105,11 @@ func copyStore(ctx context.Context, src store.Store, im *postgres.Importer, n *m
 	}
 	slices.SortFunc(ks, func(a, b store.Key) int { return int(a.ID - b.ID) }) // a key replaces an older one
 	for _, k := range ks {
-		sealed, err := src.SealedKey(ctx, k.ID)
-		if err != nil {
-			return fmt.Errorf("key %s: %w", k.RecordName(), err)
+		var sealed []byte
+		if !k.Location.PKCS11() { // a token key's private half stays in the token
+			if sealed, err = src.SealedKey(ctx, k.ID); err != nil {
+				return fmt.Errorf("key %s: %w", k.RecordName(), err)
+			}
 		}
 		if err := im.Key(k, sealed); err != nil {
 			return err

@@ -126,7 +126,7 @@ func (d *DB) Check(ctx context.Context) error {
 	var problems []string
 	var n int
 	if err := d.db.QueryRowContext(ctx,
-		`SELECT count(*) FROM dkim_keys k LEFT JOIN dkim_key_secrets s ON s.key_id = k.id WHERE s.key_id IS NULL`).Scan(&n); err != nil {
+		`SELECT count(*) FROM dkim_keys k LEFT JOIN dkim_key_secrets s ON s.key_id = k.id WHERE k.backend = 'sealed' AND s.key_id IS NULL`).Scan(&n); err != nil {
 		return fmt.Errorf("postgres: key check: %w", err)
 	}
 	if n > 0 {
@@ -138,6 +138,22 @@ func (d *DB) Check(ctx context.Context) error {
 	}
 	if n > 0 {
 		problems = append(problems, fmt.Sprintf("%d sealed private keys have no key", n))
+	}
+	// A key in a PKCS#11 token never has a copy in the database, and
+	// always names where it is.
+	if err := d.db.QueryRowContext(ctx,
+		`SELECT count(*) FROM dkim_keys k JOIN dkim_key_secrets s ON s.key_id = k.id WHERE k.backend <> 'sealed'`).Scan(&n); err != nil {
+		return fmt.Errorf("postgres: key check: %w", err)
+	}
+	if n > 0 {
+		problems = append(problems, fmt.Sprintf("%d PKCS#11 keys have a sealed private key in the database", n))
+	}
+	if err := d.db.QueryRowContext(ctx,
+		`SELECT count(*) FROM dkim_keys WHERE backend = 'pkcs11' AND (pkcs11_token = '' OR pkcs11_label = '' OR pkcs11_id = '')`).Scan(&n); err != nil {
+		return fmt.Errorf("postgres: key check: %w", err)
+	}
+	if n > 0 {
+		problems = append(problems, fmt.Sprintf("%d PKCS#11 keys do not say where they are", n))
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("postgres: database check failed: %s", strings.Join(problems, "; "))

@@ -80,11 +80,17 @@ func (im *Importer) Key(k store.Key, sealed []byte) error {
 	if k.Replaces != 0 {
 		replaces = &k.Replaces
 	}
+	loc := k.Location
 	if err := im.exec("key "+k.RecordName(), `INSERT INTO dkim_keys (id, domain, selector, algorithm, bits, state, public_key, created,
-	activated, retired, revoked, archived, replaces) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+	activated, retired, revoked, archived, replaces, backend, pkcs11_token, pkcs11_label, pkcs11_id)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 		k.ID, k.Domain, k.Selector, string(k.Algorithm), k.Bits, string(k.State), k.PublicKey, k.Created.UnixNano(),
-		toNullStamp(k.Activated), toNullStamp(k.Retired), toNullStamp(k.Revoked), toNullStamp(k.Archived), replaces); err != nil {
+		toNullStamp(k.Activated), toNullStamp(k.Retired), toNullStamp(k.Revoked), toNullStamp(k.Archived), replaces,
+		string(loc.Backend), loc.Token, loc.Label, loc.ObjectID); err != nil {
 		return err
+	}
+	if loc.PKCS11() {
+		return nil // the private half stays in the token
 	}
 	return im.exec("key "+k.RecordName(), `INSERT INTO dkim_key_secrets (key_id, sealed) VALUES ($1, $2)`, k.ID, sealed)
 }

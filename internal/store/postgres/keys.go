@@ -12,17 +12,19 @@ import (
 	"github.com/dkimd/dkimd/internal/store"
 )
 
-const keyCols = `id, domain, selector, algorithm, bits, state, public_key, created, activated, retired, revoked, archived, replaces`
+const keyCols = `id, domain, selector, algorithm, bits, state, public_key, created, activated, retired, revoked, archived, replaces, backend, pkcs11_token, pkcs11_label, pkcs11_id`
 
 func scanKey(row interface{ Scan(...any) error }) (store.Key, error) {
 	var k store.Key
-	var alg, state string
+	var alg, state, backend string
 	var created int64
 	var activated, retired, revoked, archived, replaces sql.NullInt64
 	if err := row.Scan(&k.ID, &k.Domain, &k.Selector, &alg, &k.Bits, &state, &k.PublicKey,
-		&created, &activated, &retired, &revoked, &archived, &replaces); err != nil {
+		&created, &activated, &retired, &revoked, &archived, &replaces,
+		&backend, &k.Location.Token, &k.Location.Label, &k.Location.ObjectID); err != nil {
 		return k, err
 	}
+	k.Location.Backend = store.KeyBackend(backend)
 	k.Replaces = replaces.Int64
 	k.Algorithm, k.State = keys.Algorithm(alg), store.KeyState(state)
 	k.Created = fromStamp(created)
@@ -72,11 +74,14 @@ func (d *DB) CreateKey(ctx context.Context, nk store.NewKey) (store.Key, error) 
 		if err := d.checkReplaces(ctx, tx, nk); err != nil {
 			return err
 		}
-		err := tx.QueryRowContext(ctx, `INSERT INTO dkim_keys (domain, selector, algorithm, bits, state, public_key, created, replaces)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
+		loc := nk.Location
+		err := tx.QueryRowContext(ctx, `INSERT INTO dkim_keys (domain, selector, algorithm, bits, state, public_key, created, replaces,
+	backend, pkcs11_token, pkcs11_label, pkcs11_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`,
 			nk.Domain, nk.Selector, string(nk.Algorithm), nk.Bits, string(store.KeyPending), nk.PublicKey, now,
-			sql.NullInt64{Int64: nk.Replaces, Valid: nk.Replaces != 0}).Scan(&id)
-		if err != nil {
+			sql.NullInt64{Int64: nk.Replaces, Valid: nk.Replaces != 0},
+			string(loc.Backend), loc.Token, loc.Label, loc.ObjectID).Scan(&id)
+		if err != nil || loc.PKCS11() {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO dkim_key_secrets (key_id, sealed) VALUES ($1, $2)`, id, nk.Sealed)
@@ -88,6 +93,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
 	return store.Key{
 		ID: id, Domain: nk.Domain, Selector: nk.Selector, Algorithm: nk.Algorithm, Bits: nk.Bits,
 		State: store.KeyPending, PublicKey: nk.PublicKey, Created: fromStamp(now), Replaces: nk.Replaces,
+		Location: nk.Location,
 	}, nil
 }
 

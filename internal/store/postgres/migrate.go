@@ -214,6 +214,14 @@ CREATE INDEX counters_expires ON counters (expires);
 ALTER TABLE domains ADD COLUMN oversign text NOT NULL DEFAULT '';
 `,
 	5: `
+-- Where each key's private half lives: sealed in dkim_key_secrets, or
+-- inside a PKCS#11 token (then no secret row; Check enforces both ways).
+ALTER TABLE dkim_keys ADD COLUMN backend text NOT NULL DEFAULT 'sealed' CHECK (backend IN ('sealed', 'pkcs11'));
+ALTER TABLE dkim_keys ADD COLUMN pkcs11_token text NOT NULL DEFAULT '';
+ALTER TABLE dkim_keys ADD COLUMN pkcs11_label text NOT NULL DEFAULT '';
+ALTER TABLE dkim_keys ADD COLUMN pkcs11_id text NOT NULL DEFAULT '';
+`,
+	6: `
 -- How a domain's key records reach DNS: by hand (manual), from dkimd's own
 -- delegated zone behind two CNAMEs (delegated), or by RFC 2136 UPDATE to
 -- the domain's own server (update); and how often its key rotates.
