@@ -48,7 +48,18 @@ if [ ${#need[@]} -gt 0 ]; then
       $SUDO mkdir -p /etc/postgresql-common
       echo 'create_main_cluster = false' | $SUDO tee -a /etc/postgresql-common/createcluster.conf >/dev/null
     fi
+    # No system service may start from a package's postinst (BIND and
+    # unbound would fight over port 53): the tests run private instances.
+    # Images made for containers forbid it already; elsewhere, for the
+    # install only.
+    policy=
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      policy=/usr/sbin/policy-rc.d
+      printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+      $SUDO chmod 755 "$policy"
+    fi
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+    if [ -n "$policy" ]; then $SUDO rm -f "$policy"; fi
   fi
 fi
 
