@@ -14,7 +14,7 @@ import (
 var storeDrivers = []string{"modernc.org/sqlite", "github.com/jackc/pgx", "github.com/lib/pq", "github.com/mattn/go-sqlite3"}
 
 // rules are the import rules of each package's doc.go, in the direction
-// DESIGN.md draws: cli → web/relay/milter → admin →
+// DESIGN.md draws: cli → server → web/relay/milter → admin →
 // lifecycle/policy/queue/delivery/dnscheck → store/keys → dkim → stdlib,
 // with mailaddr a leaf any of them may use.
 var rules = []rule{
@@ -82,6 +82,8 @@ var rules = []rule{
 		why: "logtest: \"must import nothing of dkimd: only the standard library\"; only tests import it"},
 	{pkg: "internal/peertest", importedBy: []string{"internal/keys/pkcs11/pkcs11test"}, deny: []string{"internal/dkim"},
 		why: "peertest: \"must not import dkimd's own DKIM code\"; only tests import it (and pkcs11test, itself for tests only)"},
+	{pkg: "internal/server", importedBy: []string{"internal/cli"}, deny: []string{"internal/store/sqlite"},
+		why: "server: \"Only cli imports it; it must not import cli or ... internal/store/sqlite\""},
 	{pkg: "internal/cli", importedBy: []string{"cmd/dkimd"},
 		why: "cli: \"none may import it\" (but main)"},
 	{pkg: "internal/interop", testOnly: true,

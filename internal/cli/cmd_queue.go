@@ -6,11 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -144,32 +142,6 @@ func printQueue(e *Env, verb, id string, out any, asJSON bool) error {
 	past := map[string]string{"retry": "will be retried now", "remove": "removed"}[verb]
 	_, err := fmt.Fprintf(e.Stdout, "message %s %s\n", id, past)
 	return err
-}
-
-// serveControl listens on the control socket until ctx ends.
-func serveControl(ctx context.Context, dir datadir.Layout, a *admin.Service, log *slog.Logger) error {
-	path := dir.ControlSocket()
-	os.Remove(path) // left by a process that was killed
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return err
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
-		return err
-	}
-	srv := &http.Server{Handler: web.NewControl(web.Options{Admin: a, Log: log}), ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		srv.Close()
-		os.Remove(path)
-	}()
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("control_socket_stopped", "err", err)
-		}
-	}()
-	return nil
 }
 
 // controlClient asks a running serve over its control socket.

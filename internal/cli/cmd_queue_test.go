@@ -13,6 +13,7 @@ import (
 	"github.com/dkimd/dkimd/internal/datadir"
 	"github.com/dkimd/dkimd/internal/keys"
 	"github.com/dkimd/dkimd/internal/queue"
+	"github.com/dkimd/dkimd/internal/server"
 	"github.com/dkimd/dkimd/internal/store/sqlite"
 )
 
@@ -40,7 +41,7 @@ func TestQueueControlSocketErrors(t *testing.T) {
 	}
 	t.Cleanup(func() { spool.Close() })
 	svc := admintest.New(t, admintest.Options{Store: db, Master: mk, Queue: spool})
-	if err := serveControl(ctx, datadir.Layout{Root: dir}, svc.Admin, slog.New(slog.DiscardHandler)); err != nil {
+	if err := server.ServeControl(ctx, datadir.Layout{Root: dir}, svc.Admin, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Stat(datadir.Layout{Root: dir}.ControlSocket()); err != nil || fi.Mode().Perm() != 0o600 {

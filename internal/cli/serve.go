@@ -2,43 +2,35 @@ package cli
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
+	"net/netip"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/dkimd/dkimd/internal/admin"
-	"github.com/dkimd/dkimd/internal/keys"
+	"github.com/dkimd/dkimd/internal/dnsserver"
 	"github.com/dkimd/dkimd/internal/lifecycle"
-	"github.com/dkimd/dkimd/internal/metrics"
+	"github.com/dkimd/dkimd/internal/milter"
 	"github.com/dkimd/dkimd/internal/relay"
-	"github.com/dkimd/dkimd/internal/store"
-	"github.com/dkimd/dkimd/internal/web"
+	"github.com/dkimd/dkimd/internal/server"
 )
 
-// serveOptions are the flags of "dkimd serve".
-type serveOptions struct {
-	listenHTTP    string
-	resolver      string
-	checkInterval time.Duration
-	failover      bool
-	logJSON       bool
-	logLevel      slog.Level
-}
-
+// runServe parses serve's flags and config file, opens the data directory
+// and hands the rest to server.Run; the errors of its options are usage
+// errors.
 func runServe(ctx context.Context, e *Env, args []string) error {
 	fs := newFlags("serve", e)
 	df := addDataFlags(fs, e)
-	var o serveOptions
-	fs.StringVar(&o.listenHTTP, "listen-http", "127.0.0.1:8080", "address of the control panel, JSON API and /metrics")
-	fs.StringVar(&o.resolver, "resolver", "", "DNS server HOST:PORT for record checks (default: the system's)")
-	fs.DurationVar(&o.checkInterval, "check-interval", time.Hour, "how often published keys are re-checked in DNS (pending keys: every 5 minutes)")
-	fs.BoolVar(&o.failover, "failover", false, "when an active key's record breaks, switch to a published standby key of the domain")
+	var o server.Options
+	fs.StringVar(&o.ListenHTTP, "listen-http", "127.0.0.1:8080", "address of the control panel, JSON API and /metrics")
+	fs.StringVar(&o.Resolver, "resolver", "", "DNS server HOST:PORT for record checks (default: the system's)")
+	fs.DurationVar(&o.CheckInterval, "check-interval", time.Hour, "how often published keys are re-checked in DNS (pending keys: every 5 minutes)")
+	fs.BoolVar(&o.Failover, "failover", false, "when an active key's record breaks, switch to a published standby key of the domain")
 	var maxNet networkLimitFlag
 	fs.Var(&maxNet, "max-user-network", "IPV4,IPV6: the widest networks, as prefix lengths, a domain admin may give a source-IP or re-authenticating user; admins may go wider (default 24,48)")
 	openssl := openSSLFlag(fs)
@@ -56,19 +48,19 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 			return err
 		}
 	}
-	if err := o.logLevel.UnmarshalText([]byte(*logLevel)); err != nil {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
 		return usagef("--log-level %q: want debug, info, warn or error", *logLevel)
 	}
+	hopts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
 	switch *logFormat {
-	case "text", "json":
-		o.logJSON = *logFormat == "json"
+	case "text":
+		h = slog.NewTextHandler(e.Stderr, hopts)
+	case "json":
+		h = slog.NewJSONHandler(e.Stderr, hopts)
 	default:
 		return usagef("--log-format %q: want text or json", *logFormat)
-	}
-	hopts := &slog.HandlerOptions{Level: o.logLevel}
-	var h slog.Handler = slog.NewTextHandler(e.Stderr, hopts)
-	if o.logJSON {
-		h = slog.NewJSONHandler(e.Stderr, hopts)
 	}
 	log := slog.New(h)
 
@@ -77,215 +69,105 @@ func runServe(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	defer d.Close()
-	if d.pg != nil {
-		// The relay's reads of users, domains and keys for every message
-		// are cached until any node writes to the store.
-		cctx, stopCache := context.WithCancel(ctx)
-		defer stopCache()
-		d.pg.CacheReads(cctx, log)
-	}
 	lib, library, err := openssl.load()
 	if err != nil {
 		return err
 	}
-	log.Info("rsa_signing", "library", library)
-	if d.token != nil {
-		// A token that is not there now does not stop serve: keys sealed
-		// in the database still sign, mail for the token's keys gets 451
-		// (a tempfail from the milter), and the token is tried again as
-		// mail comes (a refused PIN is not, so as not to lock the token).
-		if err := d.token.Connect(); err != nil {
-			log.Error("pkcs11_token_unavailable", "token", d.token.Label(), "err", err,
-				"detail", "keys in this token cannot sign; mail they should sign is refused with 451 until the token is back")
-		} else {
-			log.Info("pkcs11_token", "token", d.token.Label())
-		}
+	o.Data = server.Data{Dir: d.dir, Store: d.db, PG: d.pg, Master: d.master, Token: d.token}
+	o.MaxUserNetwork = admin.NetworkLimit(maxNet)
+	o.OpenSSL, o.Library = lib, library
+	o.Settings, o.Mail, o.DNS = *pol, *mf, *dnsf
+	o.Notice, o.Log = e.Stderr, log
+	err = server.Run(ctx, o)
+	if errors.Is(err, server.ErrOption) {
+		return usageError{err.Error()}
 	}
-	// Everything below is made whole, once, in the order it is needed: the
-	// key source the relay signs with, the mail side, then the lifecycle
-	// and admin services over the queue, the control socket and the
-	// monitor.
-	so := keys.SourceOptions{Sealed: d.db, Master: d.master, OpenSSL: lib, Log: log}
-	if d.token != nil {
-		so.Token = d.token
-	}
-	src, err := keys.NewSource(so)
-	if err != nil {
-		return err
-	}
-	if err := reportNetworkOverlaps(ctx, d.admin, log); err != nil {
-		return err
-	}
-	errc := make(chan error, 4)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	mf.queueLifetime, mf.signatureLifetime = pol.QueueLifetime, pol.SignatureLifetime
-	if pol.SignatureLifetime <= pol.QueueLifetime {
-		log.Warn("signature_lifetime_short", "signature_lifetime", pol.SignatureLifetime.String(), "queue_lifetime", pol.QueueLifetime.String(),
-			"detail", "signatures may expire before the queue gives up delivering; make --signature-lifetime longer than --queue-lifetime")
-	}
-	// Every listener opens before anything is made, the first account
-	// above all: a start that cannot listen must not print a one-time
-	// password nobody can use.
-	ln, err := net.Listen("tcp", o.listenHTTP)
-	if err != nil {
-		return listenError(o.listenHTTP, "--listen-http", err)
-	}
-	defer ln.Close()
-	m, err := startMail(ctx, mf, d, src, log, errc)
-	if err != nil {
-		return err
-	}
-	dnsChk := lifecycle.DNS{Resolver: o.resolver}
-	a, lc, err := d.services(wiring{dns: dnsChk, settings: *pol, queue: m.spool, signers: src, maxUserNetwork: admin.NetworkLimit(maxNet), log: log})
-	if err != nil {
-		m.stop(ctx)
-		return err
-	}
-	if err := bootstrapAdmin(ctx, e, a); err != nil {
-		m.stop(ctx)
-		return err
-	}
-	if err := serveControl(ctx, d.dir, a, log); err != nil {
-		m.stop(ctx)
-		return err
-	}
-	zoneSrv, err := startDNS(ctx, dnsf, d.db, log)
-	if err != nil {
-		m.stop(ctx)
-		return err
-	}
-	sched, err := startRotation(ctx, dnsf, lc, d.db, dnsChk, zoneSrv, d.db, log)
-	if err != nil {
-		m.stop(ctx)
-		return err
-	}
-	mon, err := lifecycle.NewMonitor(lifecycle.MonitorOptions{
-		Service: lc, Interval: o.checkInterval, Failover: o.failover, Log: log,
-	})
-	if err != nil {
-		m.stop(ctx)
-		return err
-	}
-	runMonitor := func(ctx context.Context) {
-		if err := mon.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-			log.Error("monitor_stopped", "err", err)
-		}
-	}
-	runRotation := func(ctx context.Context) {
-		if err := sched.Run(ctx); err != nil && ctx.Err() == nil {
-			log.Error("rotation_stopped", "err", err)
-		}
-	}
-	if d.pg != nil {
-		// One node of the cluster checks DNS and activates keys: the one
-		// that holds the leader lock; another takes over if it dies. The
-		// same holds for scheduled rotation.
-		go d.pg.Lead(ctx, "dns-monitor", leaderPoll, log, func(ctx context.Context) {
-			go expireCounters(ctx, d.pg.Counters(), log)
-			runMonitor(ctx)
-		})
-		go d.pg.Lead(ctx, "dns-rotation", leaderPoll, log, runRotation)
-	} else {
-		go runMonitor(ctx)
-		go runRotation(ctx)
-	}
-	rd := &readiness{log: log, checks: []readyCheck{
-		// The cheapest read every backend has; it needs no lock.
-		{"store", func(ctx context.Context) error { _, err := d.db.MasterKeyCheck(ctx); return err }},
-		{"queue", func(ctx context.Context) error {
-			if p, ok := m.spool.(interface{ Ping(context.Context) error }); ok {
-				return p.Ping(ctx) // the shared queue: no count of a large table
-			}
-			_, err := m.spool.Stats(ctx) // the spool's: from memory
-			return err
-		}},
-	}}
-	srv := &http.Server{
-		Handler:           httpHandler(a, metrics.Sources{Relay: m.metrics, Milter: m.milterStats, Queue: m.spool, Lifecycle: monitorWithRotation{mon, sched}}, rd, loginThrottle(d, log), log),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(h, slog.LevelWarn),
-	}
-	log.Info("serving", "http", ln.Addr().String(), "submission", m.addrs[relay.ModeSubmission],
-		"submissions", m.addrs[relay.ModeSubmissions], "relay", m.addrs[relay.ModeRelay], "milter", m.milterAddr, "data", d.dir.Root)
-	go func() { errc <- srv.Serve(ln) }()
-	rd.listening.Store(true)
-	var serveErr error
-	select {
-	case serveErr = <-errc:
-	case <-ctx.Done():
-	}
-	log.Info("shutting_down")
-	rd.listening.Store(false)
-	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer scancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) && serveErr == nil {
-		serveErr = err
-	}
-	if err := m.stop(sctx); err != nil && serveErr == nil {
-		serveErr = err
-	}
-	return serveErr
-}
-
-// bootstrapAdmin makes the first admin account on first start, with a
-// random password printed once, so the panel can be reached at all.
-func bootstrapAdmin(ctx context.Context, e *Env, a *admin.Service) error {
-	accounts, err := a.ListAccounts(ctx, admin.System())
-	if err != nil || len(accounts) > 0 {
-		return err
-	}
-	var b [15]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return err
-	}
-	password := base64.RawURLEncoding.EncodeToString(b[:])
-	if _, err := a.AddAccount(ctx, admin.System(), admin.NewAccountRequest{Name: "admin", Role: store.RoleAdmin, Password: password}); err != nil {
-		return err
-	}
-	line := strings.Repeat("=", 72)
-	_, err = fmt.Fprintf(e.Stderr, "%s\nFirst start: log in as \"admin\" with the password %s\nIt is shown only now. Change it with: dkimd account password admin < newpassword\n%s\n", line, password, line)
 	return err
 }
 
-// reportNetworkOverlaps warns, once a start, of each pair of users of
-// different domains whose networks overlap: rows from before the network
-// rules, or let through by an admin's override. Mail from such addresses
-// may be taken for the wrong domain's, or refused. The operator reads the
-// log, so it names both users and their domains.
-func reportNetworkOverlaps(ctx context.Context, a *admin.Service, log *slog.Logger) error {
-	overlaps, err := a.NetworkOverlaps(ctx, admin.System())
-	if err != nil {
-		return err
+// mailOptions are serve's flags for receiving and delivering mail.
+func addMailFlags(fs *flag.FlagSet) *server.MailOptions {
+	m := &server.MailOptions{}
+	fs.DurationVar(&m.QueueLease, "queue-lease", time.Minute, "with --database: how long a node holds a message it is delivering without renewing "+
+		"(renewed every third of it); a node that dies gives its messages to the others this long after")
+	fs.StringVar(&m.Submission, "listen-submission", ":587", `submission with STARTTLS and AUTH ("" to turn off)`)
+	fs.StringVar(&m.Submissions, "listen-submissions", ":465", `submission over implicit TLS ("" to turn off)`)
+	fs.StringVar(&m.Relay, "listen-relay", ":2525", `relay for IP-authenticated servers ("" to turn off)`)
+	fs.StringVar(&m.Hostname, "hostname", "", "name in the SMTP greeting, Received fields and the self-signed certificate (default: the host name)")
+	fs.StringVar(&m.CertFile, "tls-cert", "", "TLS certificate chain (PEM); default: a self-signed certificate made in the data directory")
+	fs.StringVar(&m.KeyFile, "tls-key", "", "TLS private key (PEM) for --tls-cert")
+	fs.StringVar(&m.SmartHost, "smarthost", "", "deliver everything through HOST:PORT (default: to each recipient domain's MX)")
+	fs.StringVar(&m.SmartHostTLS, "smarthost-tls", "opportunistic", "opportunistic, required, implicit or none")
+	fs.StringVar(&m.SmartHostUser, "smarthost-user", "", "AUTH PLAIN user for the smart host")
+	fs.StringVar(&m.SmartHostPasswordFile, "smarthost-password-file", "", "file holding the smart host password")
+	fs.StringVar(&m.MXResolver, "mx-resolver", "", "DNS server HOST:PORT for MX lookups (default: /etc/resolv.conf)")
+	fs.BoolVar(&m.AllowInsecureAuth, "allow-insecure-auth", false, "allow AUTH without TLS (only for tests on loopback)")
+	fs.IntVar(&m.MessagesPerHour, "messages-per-hour", relay.DefaultMessagesPerHour, "messages one outgoing user may send per hour on this node, or on the cluster with --database (-1: no limit)")
+	fs.IntVar(&m.MessagesPerDay, "messages-per-day", relay.DefaultMessagesPerDay, "messages one outgoing user may send per UTC day on this node, or on the cluster with --database (-1: no limit)")
+	fs.IntVar(&m.MaxConnections, "max-connections", relay.DefaultMaxConnections, "concurrent connections on each mail listener (each has its own budget)")
+	fs.IntVar(&m.MaxConnectionsPerIP, "max-connections-per-ip", relay.DefaultMaxConnectionsPerIP, "concurrent connections from one address (IPv6: one /64) on each mail listener")
+	fs.DurationVar(&m.PreAuthIdleTimeout, "preauth-idle-timeout", relay.DefaultPreAuthIdleTimeout, "idle timeout of a mail connection until AUTH succeeds (on the relay port: until MAIL is accepted); 5m after that")
+	fs.StringVar(&m.MilterAddr, "listen-milter", "", `milter socket for Postfix or Sendmail: unix:/path or inet:HOST:PORT ("" to turn off)`)
+	m.MilterSocketMode = 0o660
+	fs.Func("milter-socket-mode", "permissions of a unix: milter socket, octal (default 0660: the MTA's user must be in dkimd's group)", func(v string) error {
+		n, err := strconv.ParseUint(v, 8, 32)
+		if err != nil || n == 0 || n > 0o777 {
+			return fmt.Errorf("want an octal mode such as 0660")
+		}
+		m.MilterSocketMode = os.FileMode(n)
+		return nil
+	})
+	fs.StringVar(&m.MilterTrustedDaemon, "milter-trusted-daemon", "", "sign only mail from the MTA listener with this {daemon_name} (Postfix milter_macro_daemon_name); default: every listener")
+	fs.Func("milter-on-error", "when a signature is due and cannot be made: tempfail (the MTA retries; the default) or accept (pass unsigned)", func(v string) error {
+		oe, err := milter.ParseOnError(v)
+		if err != nil {
+			return fmt.Errorf("want tempfail or accept")
+		}
+		m.MilterOnError = oe
+		return nil
+	})
+	return m
+}
+
+// nameServers is --dns-ns, repeatable: "ns1.dkim.provider.example=192.0.2.1,2001:db8::1"
+// (addresses for a name server inside the zone) or a bare host name.
+type nameServers []dnsserver.NameServer
+
+func (n *nameServers) String() string {
+	var parts []string
+	for _, ns := range *n {
+		parts = append(parts, ns.Name)
 	}
-	for _, o := range overlaps {
-		log.Warn("user_networks_overlap",
-			"user", o.A.User, "domain", o.A.Domain, "network", o.A.Network.String(),
-			"other_user", o.B.User, "other_domain", o.B.Domain, "other_network", o.B.Network.String(),
-			"detail", "users of different domains claim the same addresses; change or remove one")
+	return strings.Join(parts, " ")
+}
+
+func (n *nameServers) Set(v string) error {
+	name, addrs, _ := strings.Cut(v, "=")
+	ns := dnsserver.NameServer{Name: strings.TrimSpace(name)}
+	if ns.Name == "" {
+		return fmt.Errorf("%q: want NAME or NAME=ADDR[,ADDR]", v)
 	}
+	if addrs != "" {
+		for _, a := range strings.Split(addrs, ",") {
+			ip, err := netip.ParseAddr(strings.TrimSpace(a))
+			if err != nil {
+				return fmt.Errorf("%q: %v", v, err)
+			}
+			ns.Addrs = append(ns.Addrs, ip)
+		}
+	}
+	*n = append(*n, ns)
 	return nil
 }
 
-// httpHandler routes the HTTP side of serve: the control panel, the JSON
-// API, Prometheus metrics, and health checks for load balancers: /healthz
-// (the process is up) and /readyz (it can take work; see readiness).
-func httpHandler(a *admin.Service, ms metrics.Sources, ready http.Handler, throttle web.LoginThrottle, log *slog.Logger) http.Handler {
-	mux := http.NewServeMux()
-	// One handler for the API and the panel, so that they share one login
-	// throttle: alternating between them gives no extra guesses.
-	mux.Handle("/", web.New(web.Options{Admin: a, Log: log, LoginThrottle: throttle}))
-	mux.Handle("GET /metrics", metrics.Handler(ms))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintln(w, "ok")
-	})
-	if ready != nil {
-		mux.Handle("GET /readyz", ready)
-	}
-	return mux
+func addDNSFlags(fs *flag.FlagSet) *server.DNSOptions {
+	f := &server.DNSOptions{}
+	fs.StringVar(&f.Listen, "listen-dns", "", "serve the delegated DKIM zone on this address, UDP and TCP (off by default), e.g. :53")
+	fs.StringVar(&f.Zone, "dns-zone", "", "the delegated zone dkimd serves, e.g. dkim.provider.example")
+	fs.Var((*nameServers)(&f.NameServers), "dns-ns", "a name server of the zone, NAME or NAME=ADDR[,ADDR] for one inside the zone (repeat for each)")
+	fs.StringVar(&f.Hostmaster, "dns-hostmaster", "", "the zone's contact address for its SOA record (default hostmaster@ZONE)")
+	fs.DurationVar(&f.Refresh, "dns-refresh", server.DefaultDNSRefresh, "how often the zone's records are re-read from the database")
+	fs.DurationVar(&f.RotateInterval, "rotation-interval", lifecycle.DefaultRotationInterval, "how often domains published by delegation or DNS UPDATE are looked at for a rotation step")
+	fs.DurationVar(&f.RecordTTL, "rotation-ttl-wait", lifecycle.DefaultRecordTTL, "how long after a new key's record is served everywhere before signing with it (one TTL)")
+	return f
 }

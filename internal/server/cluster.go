@@ -1,4 +1,4 @@
-package cli
+package server
 
 import (
 	"context"
@@ -21,11 +21,11 @@ const leaderPoll = 5 * time.Second
 
 // loginThrottle gives the shared login throttle on PostgreSQL, nil (the
 // panel's own, in memory) on SQLite.
-func loginThrottle(d *data, log *slog.Logger) web.LoginThrottle {
-	if d.pg == nil {
+func loginThrottle(d *Data, log *slog.Logger) web.LoginThrottle {
+	if d.PG == nil {
 		return nil
 	}
-	return newSharedLoginThrottle(d.pg.Counters(), log)
+	return newSharedLoginThrottle(d.PG.Counters(), log)
 }
 
 // sharedLoginThrottle is web.LoginThrottle on the counters every node

@@ -1,10 +1,9 @@
-package cli
+package server
 
 import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -26,69 +25,59 @@ import (
 	"github.com/dkimd/dkimd/internal/store/postgres"
 )
 
-// mailFlags are serve's flags for receiving and delivering mail.
-type mailFlags struct {
-	submission, submissions, relayPort string
-	hostname, certFile, keyFile        string
-	smarthost, smarthostTLS            string
-	smarthostUser, smarthostPassFile   string
-	mxResolver                         string
-	insecureAuth                       bool
-	perHour, perDay                    int
-	maxConns, maxConnsPerIP            int
-	preAuthIdle                        time.Duration
-	queueLease                         time.Duration
+// MailOptions are serve's settings for receiving and delivering mail.
+// The zero value turns every listener off and delivers to each recipient
+// domain's MX with opportunistic TLS, without limits on messages; it is
+// not valid as it stands: MaxConnections, MaxConnectionsPerIP and
+// PreAuthIdleTimeout must be positive (cli gives the relay's defaults).
+type MailOptions struct {
+	// Submission, Submissions and Relay are the addresses of the SMTP
+	// listeners (submission with STARTTLS, implicit TLS, and the relay
+	// for IP-authenticated servers); "" turns one off.
+	Submission, Submissions, Relay string
+	// Hostname is the name in the SMTP greeting, Received fields and the
+	// self-signed certificate; "" means the host name.
+	Hostname string
+	// CertFile and KeyFile are the TLS certificate chain and key (PEM);
+	// both "" means a self-signed certificate made in the data directory.
+	CertFile, KeyFile string
+	// SmartHost is HOST:PORT to deliver everything through; "" delivers
+	// to each recipient domain's MX. SmartHostTLS is opportunistic ("" is
+	// the same), required, implicit or none.
+	SmartHost, SmartHostTLS string
+	// SmartHostUser and SmartHostPasswordFile are the AUTH PLAIN login
+	// at the smart host ("" for none).
+	SmartHostUser, SmartHostPasswordFile string
+	// MXResolver is the DNS server HOST:PORT for MX lookups; "" means
+	// /etc/resolv.conf.
+	MXResolver string
+	// AllowInsecureAuth allows AUTH without TLS (tests on loopback).
+	AllowInsecureAuth bool
+	// MessagesPerHour and MessagesPerDay limit one outgoing user, as in
+	// relay.Options (-1: no limit).
+	MessagesPerHour, MessagesPerDay int
+	// MaxConnections and MaxConnectionsPerIP bound each mail listener's
+	// connections; both must be positive.
+	MaxConnections, MaxConnectionsPerIP int
+	// PreAuthIdleTimeout is the idle timeout until AUTH succeeds; it must
+	// be positive.
+	PreAuthIdleTimeout time.Duration
+	// QueueLease is, on PostgreSQL, how long a node holds a message it is
+	// delivering without renewing; at least a second there, unused on
+	// SQLite.
+	QueueLease time.Duration
 	// queueLifetime (how long a message is retried before it bounces) and
-	// signatureLifetime (x=) come from the lifecycle flags, which use
-	// them to tell when a retired key is safe to revoke.
+	// signatureLifetime (x=) come from Options.Settings.
 	queueLifetime, signatureLifetime time.Duration
-	// The milter (off unless milterAddr is set).
-	milterAddr, milterTrusted string
-	milterMode                os.FileMode
-	milterOnError             milter.OnError
-}
-
-func addMailFlags(fs *flag.FlagSet) *mailFlags {
-	m := &mailFlags{}
-	fs.DurationVar(&m.queueLease, "queue-lease", time.Minute, "with --database: how long a node holds a message it is delivering without renewing "+
-		"(renewed every third of it); a node that dies gives its messages to the others this long after")
-	fs.StringVar(&m.submission, "listen-submission", ":587", `submission with STARTTLS and AUTH ("" to turn off)`)
-	fs.StringVar(&m.submissions, "listen-submissions", ":465", `submission over implicit TLS ("" to turn off)`)
-	fs.StringVar(&m.relayPort, "listen-relay", ":2525", `relay for IP-authenticated servers ("" to turn off)`)
-	fs.StringVar(&m.hostname, "hostname", "", "name in the SMTP greeting, Received fields and the self-signed certificate (default: the host name)")
-	fs.StringVar(&m.certFile, "tls-cert", "", "TLS certificate chain (PEM); default: a self-signed certificate made in the data directory")
-	fs.StringVar(&m.keyFile, "tls-key", "", "TLS private key (PEM) for --tls-cert")
-	fs.StringVar(&m.smarthost, "smarthost", "", "deliver everything through HOST:PORT (default: to each recipient domain's MX)")
-	fs.StringVar(&m.smarthostTLS, "smarthost-tls", "opportunistic", "opportunistic, required, implicit or none")
-	fs.StringVar(&m.smarthostUser, "smarthost-user", "", "AUTH PLAIN user for the smart host")
-	fs.StringVar(&m.smarthostPassFile, "smarthost-password-file", "", "file holding the smart host password")
-	fs.StringVar(&m.mxResolver, "mx-resolver", "", "DNS server HOST:PORT for MX lookups (default: /etc/resolv.conf)")
-	fs.BoolVar(&m.insecureAuth, "allow-insecure-auth", false, "allow AUTH without TLS (only for tests on loopback)")
-	fs.IntVar(&m.perHour, "messages-per-hour", relay.DefaultMessagesPerHour, "messages one outgoing user may send per hour on this node, or on the cluster with --database (-1: no limit)")
-	fs.IntVar(&m.perDay, "messages-per-day", relay.DefaultMessagesPerDay, "messages one outgoing user may send per UTC day on this node, or on the cluster with --database (-1: no limit)")
-	fs.IntVar(&m.maxConns, "max-connections", relay.DefaultMaxConnections, "concurrent connections on each mail listener (each has its own budget)")
-	fs.IntVar(&m.maxConnsPerIP, "max-connections-per-ip", relay.DefaultMaxConnectionsPerIP, "concurrent connections from one address (IPv6: one /64) on each mail listener")
-	fs.DurationVar(&m.preAuthIdle, "preauth-idle-timeout", relay.DefaultPreAuthIdleTimeout, "idle timeout of a mail connection until AUTH succeeds (on the relay port: until MAIL is accepted); 5m after that")
-	fs.StringVar(&m.milterAddr, "listen-milter", "", `milter socket for Postfix or Sendmail: unix:/path or inet:HOST:PORT ("" to turn off)`)
-	m.milterMode = 0o660
-	fs.Func("milter-socket-mode", "permissions of a unix: milter socket, octal (default 0660: the MTA's user must be in dkimd's group)", func(v string) error {
-		n, err := strconv.ParseUint(v, 8, 32)
-		if err != nil || n == 0 || n > 0o777 {
-			return fmt.Errorf("want an octal mode such as 0660")
-		}
-		m.milterMode = os.FileMode(n)
-		return nil
-	})
-	fs.StringVar(&m.milterTrusted, "milter-trusted-daemon", "", "sign only mail from the MTA listener with this {daemon_name} (Postfix milter_macro_daemon_name); default: every listener")
-	fs.Func("milter-on-error", "when a signature is due and cannot be made: tempfail (the MTA retries; the default) or accept (pass unsigned)", func(v string) error {
-		oe, err := milter.ParseOnError(v)
-		if err != nil {
-			return fmt.Errorf("want tempfail or accept")
-		}
-		m.milterOnError = oe
-		return nil
-	})
-	return m
+	// MilterAddr is the milter socket, unix:/path or inet:HOST:PORT; ""
+	// turns the milter off. MilterSocketMode is a unix socket's mode (0
+	// means 0660). MilterTrustedDaemon signs only mail from the MTA
+	// listener of that {daemon_name} ("" means every listener).
+	// MilterOnError is what happens when a signature is due and cannot
+	// be made (the zero value: tempfail).
+	MilterAddr, MilterTrustedDaemon string
+	MilterSocketMode                os.FileMode
+	MilterOnError                   milter.OnError
 }
 
 // mailQueue is the queue serve runs on: the disk spool, or the shared
@@ -114,29 +103,29 @@ type mail struct {
 
 // startMail opens the spool, starts delivery, and starts the listeners.
 // Everything it starts stops when ctx ends; errc gets listener failures.
-func startMail(ctx context.Context, m *mailFlags, d *data, src *keys.Source, log *slog.Logger, errc chan<- error) (*mail, error) {
-	if m.maxConns < 1 || m.maxConnsPerIP < 1 || m.preAuthIdle <= 0 {
-		return nil, usagef("--max-connections, --max-connections-per-ip and --preauth-idle-timeout must be positive")
+func startMail(ctx context.Context, m *MailOptions, d *Data, src *keys.Source, log *slog.Logger, errc chan<- error) (*mail, error) {
+	if m.MaxConnections < 1 || m.MaxConnectionsPerIP < 1 || m.PreAuthIdleTimeout <= 0 {
+		return nil, optionf("--max-connections, --max-connections-per-ip and --preauth-idle-timeout must be positive")
 	}
 	qm := &queue.Metrics{}
 	var spool mailQueue
-	dopts := delivery.Options{SmartHost: m.smarthost, Username: m.smarthostUser, HeloName: m.hostname, Expiry: m.queueLifetime, Log: log, Metrics: qm}
-	if d.pg != nil {
+	dopts := delivery.Options{SmartHost: m.SmartHost, Username: m.SmartHostUser, HeloName: m.Hostname, Expiry: m.queueLifetime, Log: log, Metrics: qm}
+	if d.PG != nil {
 		// The queue every node shares: a message is delivered by whichever
 		// node claims it first; a short lease hands a dead node's messages
 		// on soon (the lease is renewed while an attempt runs). The data
 		// directory holds only the node's own files (its certificate, the
 		// relay's temporary files): make it on a new node.
-		if m.queueLease < time.Second {
-			return nil, usagef("--queue-lease must be at least 1s")
+		if m.QueueLease < time.Second {
+			return nil, optionf("--queue-lease must be at least 1s")
 		}
-		if err := d.dir.MakeRoot(); err != nil {
+		if err := d.Dir.MakeRoot(); err != nil {
 			return nil, err
 		}
-		spool = d.pg.Queue(postgres.QueueOptions{Metrics: qm, Log: log, Listen: true})
-		dopts.Lease = m.queueLease
+		spool = d.PG.Queue(postgres.QueueOptions{Metrics: qm, Log: log, Listen: true})
+		dopts.Lease = m.QueueLease
 	} else {
-		sp, err := queue.OpenSpool(d.dir.Spool(), queue.SpoolOptions{Log: log, Metrics: qm})
+		sp, err := queue.OpenSpool(d.Dir.Spool(), queue.SpoolOptions{Log: log, Metrics: qm})
 		if err != nil {
 			return nil, err
 		}
@@ -145,13 +134,13 @@ func startMail(ctx context.Context, m *mailFlags, d *data, src *keys.Source, log
 	// The relay's temporary files: emptied of what a killed serve left,
 	// now that the spool's lock (on PostgreSQL: the node's own data
 	// directory) says no other serve uses this directory.
-	tmpDir, err := d.dir.CleanTmp()
+	tmpDir, err := d.Dir.CleanTmp()
 	if err != nil {
 		spool.Close()
 		return nil, err
 	}
-	switch m.smarthostTLS {
-	case "opportunistic":
+	switch m.SmartHostTLS {
+	case "", "opportunistic":
 	case "required":
 		dopts.SmartHostTLS = delivery.TLSRequired
 	case "implicit":
@@ -160,37 +149,37 @@ func startMail(ctx context.Context, m *mailFlags, d *data, src *keys.Source, log
 		dopts.SmartHostTLS = delivery.TLSDisabled
 	default:
 		spool.Close()
-		return nil, usagef("--smarthost-tls %q: want opportunistic, required, implicit or none", m.smarthostTLS)
+		return nil, optionf("--smarthost-tls %q: want opportunistic, required, implicit or none", m.SmartHostTLS)
 	}
-	if m.smarthostPassFile != "" {
-		pw, err := os.ReadFile(m.smarthostPassFile)
+	if m.SmartHostPasswordFile != "" {
+		pw, err := os.ReadFile(m.SmartHostPasswordFile)
 		if err != nil {
 			spool.Close()
 			return nil, err
 		}
 		dopts.Password = strings.TrimSpace(string(pw))
 	}
-	if m.mxResolver != "" {
-		dopts.Resolver = &delivery.DNSResolver{Server: m.mxResolver}
+	if m.MXResolver != "" {
+		dopts.Resolver = &delivery.DNSResolver{Server: m.MXResolver}
 	}
 	out := &mail{spool: spool, metrics: &relay.Metrics{}, addrs: map[relay.Mode]string{}, delivered: make(chan struct{})}
-	tlsConf, err := m.tlsConfig(d.dir)
+	tlsConf, err := m.tlsConfig(d.Dir)
 	if err != nil {
 		spool.Close()
 		return nil, err
 	}
 	var counters relay.Counters
-	if d.pg != nil {
-		counters = d.pg.Counters() // limits hold for the cluster
+	if d.PG != nil {
+		counters = d.PG.Counters() // limits hold for the cluster
 	}
 	out.relay, err = relay.New(relay.Options{
-		Directory: d.db, Keys: src, Queue: relay.QueueOf(spool),
-		TLS: tlsConf, AllowInsecureAuth: m.insecureAuth, Hostname: m.hostname,
+		Directory: d.Store, Keys: src, Queue: relay.QueueOf(spool),
+		TLS: tlsConf, AllowInsecureAuth: m.AllowInsecureAuth, Hostname: m.Hostname,
 		TempDir: tmpDir, Metrics: out.metrics, Log: log,
 		SignatureLifetime: m.signatureLifetime,
-		MessagesPerHour:   m.perHour, MessagesPerDay: m.perDay, Counters: counters,
-		MaxConnections: m.maxConns, MaxConnectionsPerIP: m.maxConnsPerIP,
-		PreAuthIdleTimeout: m.preAuthIdle,
+		MessagesPerHour:   m.MessagesPerHour, MessagesPerDay: m.MessagesPerDay, Counters: counters,
+		MaxConnections: m.MaxConnections, MaxConnectionsPerIP: m.MaxConnectionsPerIP,
+		PreAuthIdleTimeout: m.PreAuthIdleTimeout,
 	})
 	if err != nil {
 		spool.Close()
@@ -201,7 +190,7 @@ func startMail(ctx context.Context, m *mailFlags, d *data, src *keys.Source, log
 	for _, l := range []struct {
 		mode relay.Mode
 		addr string
-	}{{relay.ModeSubmission, m.submission}, {relay.ModeSubmissions, m.submissions}, {relay.ModeRelay, m.relayPort}} {
+	}{{relay.ModeSubmission, m.Submission}, {relay.ModeSubmissions, m.Submissions}, {relay.ModeRelay, m.Relay}} {
 		mode, addr := l.mode, l.addr
 		if addr == "" {
 			continue
@@ -249,8 +238,8 @@ var milterWarnings sync.Once
 // startMilter starts the milter listener, if one is configured: it signs
 // with the same store, keys and rule as the relay, for an MTA that passes
 // its own mail by.
-func (out *mail) startMilter(ctx context.Context, m *mailFlags, d *data, src *keys.Source, log *slog.Logger, errc chan<- error) error {
-	if m.milterAddr == "" {
+func (out *mail) startMilter(ctx context.Context, m *MailOptions, d *Data, src *keys.Source, log *slog.Logger, errc chan<- error) error {
+	if m.MilterAddr == "" {
 		return nil
 	}
 	milterWarnings.Do(func() {
@@ -261,13 +250,17 @@ func (out *mail) startMilter(ctx context.Context, m *mailFlags, d *data, src *ke
 	})
 	out.milterStats = &milter.Metrics{}
 	srv, err := milter.New(milter.Options{
-		Directory: d.db, Keys: src, TrustedDaemon: m.milterTrusted, OnError: m.milterOnError,
+		Directory: d.Store, Keys: src, TrustedDaemon: m.MilterTrustedDaemon, OnError: m.MilterOnError,
 		SignatureLifetime: m.signatureLifetime, Log: log.With("listener", "milter"), Metrics: out.milterStats,
 	})
 	if err != nil {
 		return err
 	}
-	ln, err := milter.Listen(ctx, m.milterAddr, m.milterMode)
+	mode := m.MilterSocketMode
+	if mode == 0 {
+		mode = 0o660
+	}
+	ln, err := milter.Listen(ctx, m.MilterAddr, mode)
 	if err != nil {
 		return err
 	}
@@ -339,14 +332,14 @@ func (m *mail) stop(ctx context.Context) error {
 	return err
 }
 
-func (m *mailFlags) tlsConfig(dir datadir.Layout) (*tls.Config, error) {
+func (m *MailOptions) tlsConfig(dir datadir.Layout) (*tls.Config, error) {
 	var cert tls.Certificate
 	var err error
 	switch {
-	case m.certFile != "" || m.keyFile != "":
-		cert, err = tls.LoadX509KeyPair(m.certFile, m.keyFile)
+	case m.CertFile != "" || m.KeyFile != "":
+		cert, err = tls.LoadX509KeyPair(m.CertFile, m.KeyFile)
 	default:
-		host := m.hostname
+		host := m.Hostname
 		if host == "" {
 			host, _ = os.Hostname()
 		}
