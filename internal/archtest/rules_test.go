@@ -82,6 +82,8 @@ var rules = []rule{
 		why: "logtest: \"must import nothing of dkimd: only the standard library\"; only tests import it"},
 	{pkg: "internal/peertest", importedBy: []string{"internal/keys/pkcs11/pkcs11test"}, deny: []string{"internal/dkim"},
 		why: "peertest: \"must not import dkimd's own DKIM code\"; only tests import it (and pkcs11test, itself for tests only)"},
+	{pkg: "internal/dataopen", importedBy: []string{"internal/cli"}, deny: []string{"internal/cli", "internal/server", "internal/admin", "internal/lifecycle", "internal/web", "internal/relay", "internal/milter"},
+		why: "dataopen: \"only cli imports it, and it must not import cli, server, admin, lifecycle, web, relay or milter\""},
 	{pkg: "internal/server", importedBy: []string{"internal/cli"}, deny: []string{"internal/store/sqlite"},
 		why: "server: \"Only cli imports it; it must not import cli or ... internal/store/sqlite\""},
 	{pkg: "internal/cli", importedBy: []string{"cmd/dkimd"},

@@ -5,17 +5,16 @@ import (
 	"errors"
 	"flag"
 	"log/slog"
-	"net/url"
 
 	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/datadir"
+	"github.com/dkimd/dkimd/internal/dataopen"
 	"github.com/dkimd/dkimd/internal/keys"
 	"github.com/dkimd/dkimd/internal/keys/pkcs11"
 	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/queue"
 	"github.com/dkimd/dkimd/internal/store"
 	"github.com/dkimd/dkimd/internal/store/postgres"
-	"github.com/dkimd/dkimd/internal/store/sqlite"
 )
 
 // DefaultDataDir is the data directory when neither --data nor DKIMD_DATA
@@ -106,109 +105,29 @@ func (d *data) Close() error {
 	return errors.Join(err, d.db.Close())
 }
 
-// openData opens the data directory: DIR/dkimd.db and the master key, which
-// lives outside the database (DIR/master.key with mode 0600, another file,
-// or the environment). The database keeps the master key's check value, so
-// that a missing or foreign master key, or a database lost beside its
-// master key, is refused here with a *dataError, changing nothing, rather
-// than starting with keys that do not open (mail deferred with 451) or a
-// new, empty installation. Both are created only on a first start (neither
-// exists), or with --init (see masterKeyGate).
+// openData opens the data directory as the data flags say (see
+// dataopen.Open), and the admin service as the admin commands use it.
 func openData(ctx context.Context, e *Env, f dataFlags, log *slog.Logger) (*data, error) {
+	o := dataopen.Options{Dir: *f.dir, MasterKeyText: e.getenv(keys.MasterKeyEnv), Init: *f.init, Notice: e.Stderr,
+		Token: func() (*pkcs11.Token, error) { return f.pkcs11.open(e) }}
+	if f.masterKey != nil {
+		o.MasterKeyFile = *f.masterKey
+	}
 	if f.database != nil && *f.database != "" {
-		return openShared(ctx, e, f, log)
-	}
-	dir := datadir.New(*f.dir)
-	dbPath := dir.Database()
-	src := masterKeyFrom(e, f, dir)
-	mk, err := src.load()
-	if err != nil {
-		return nil, err
-	}
-	// The token connects on first use: commands that need none of its
-	// keys do not wait for it.
-	tok, err := f.pkcs11.open(e)
-	if err != nil {
-		return nil, err
-	}
-	ok := false
-	defer func() {
-		if !ok && tok != nil {
-			tok.Close()
+		if !postgres.IsURL(*f.database) {
+			return nil, usagef("--database: want a postgres:// URL (SQLite lives in the data directory, --data)")
 		}
-	}()
-	dbAbsent, dbState, err := databaseAbsent(dbPath)
+		o.Database = *f.database
+	}
+	od, err := dataopen.Open(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	if dbAbsent && mk != nil && !*f.init {
-		// Refused before anything is written: the database stays absent
-		// (or zero bytes) for the administrator to restore.
-		return nil, newDatabaseError(dbPath, src, dbState)
-	}
-	if err := dir.MakeRoot(); err != nil {
-		return nil, err
-	}
-	db, err := sqlite.Open(ctx, dbPath, sqlite.Options{})
-	if err != nil {
-		return nil, err
-	}
-	mk, err = masterKeyGate(ctx, e, db, mk, gateOptions{src: src, dbPath: dbPath, init: *f.init})
-	if err != nil {
-		return nil, errors.Join(err, db.Close())
-	}
-	d := &data{dir: dir, db: db, master: mk, token: tok}
+	d := &data{dir: od.Dir, db: od.Store, pg: od.PG, master: od.Master, token: od.Token}
 	if d.admin, _, err = d.services(wiring{log: log}); err != nil {
-		return nil, errors.Join(err, db.Close())
-	}
-	ok = true
-	return d, nil
-}
-
-// openShared opens the shared PostgreSQL database named by --database, with
-// the master key from --master-key, $DKIMD_MASTER_KEY or DIR/master.key:
-// the same key on every node, kept outside the database. The data
-// directory holds nothing else a node needs but its TLS files. A database
-// without dkimd's data beside an existing master key is refused as for
-// SQLite (--init to start a cluster with a key made beforehand).
-func openShared(ctx context.Context, e *Env, f dataFlags, log *slog.Logger) (*data, error) {
-	if !postgres.IsURL(*f.database) {
-		return nil, usagef("--database: want a postgres:// URL (SQLite lives in the data directory, --data)")
-	}
-	dir := datadir.New(*f.dir)
-	src := masterKeyFrom(e, f, dir)
-	mk, err := src.load()
-	if err != nil {
-		return nil, err
-	}
-	if mk == nil && src.path != "" {
-		// A first start makes the master key here; the directory must exist.
-		if err := dir.MakeRoot(); err != nil {
-			return nil, err
-		}
-	}
-	db, err := postgres.Open(ctx, *f.database, postgres.Options{})
-	if err != nil {
-		return nil, err
-	}
-	mk, err = masterKeyGate(ctx, e, db, mk, gateOptions{src: src, dbPath: redactURL(*f.database), init: *f.init})
-	if err != nil {
-		return nil, errors.Join(err, db.Close())
-	}
-	d := &data{dir: dir, db: db, pg: db, master: mk}
-	if d.admin, _, err = d.services(wiring{log: log}); err != nil {
-		return nil, errors.Join(err, db.Close())
+		return nil, errors.Join(err, d.Close())
 	}
 	return d, nil
-}
-
-// redactURL gives a database URL fit for messages: without its password.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(--database)"
-	}
-	return u.Redacted()
 }
 
 // withData parses flags, opens the data directory, and runs fn.

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dkimd/dkimd/internal/dataopen"
 	"github.com/dkimd/dkimd/internal/keys"
 	"github.com/dkimd/dkimd/internal/logtest"
 	"github.com/dkimd/dkimd/internal/store"
@@ -500,7 +501,7 @@ func TestDataEnvKeyNewInstallation(t *testing.T) {
 	}
 }
 
-// TestOpenDataErrorKinds: each refusal is a *dataError of its own class.
+// TestOpenDataErrorKinds: each refusal is a *dataopen.RefusedError of its own class.
 func TestOpenDataErrorKinds(t *testing.T) {
 	ctx := context.Background()
 	open := func(dir, masterKey string, init bool) error {
@@ -517,14 +518,14 @@ func TestOpenDataErrorKinds(t *testing.T) {
 	if err := open(dir, "", false); err != nil {
 		t.Fatalf("own key: %v", err)
 	}
-	var de *dataError
-	if err := open(dir, foreign, false); !errors.Is(err, errMasterKeyForeign) || !errors.As(err, &de) {
+	var de *dataopen.RefusedError
+	if err := open(dir, foreign, false); !errors.Is(err, dataopen.ErrMasterKeyForeign) || !errors.As(err, &de) {
 		t.Errorf("foreign key: %v", err)
 	}
-	if err := open(dir, filepath.Join(t.TempDir(), "none.key"), false); !errors.Is(err, errMasterKeyMissing) {
+	if err := open(dir, filepath.Join(t.TempDir(), "none.key"), false); !errors.Is(err, dataopen.ErrMasterKeyMissing) {
 		t.Errorf("missing key: %v", err)
 	}
-	if err := open(filepath.Join(t.TempDir(), "new"), foreign, false); !errors.Is(err, errDatabaseNew) {
+	if err := open(filepath.Join(t.TempDir(), "new"), foreign, false); !errors.Is(err, dataopen.ErrDatabaseNew) {
 		t.Errorf("no database beside a key: %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/dkimd/dkimd/internal/datadir"
+	"github.com/dkimd/dkimd/internal/dataopen"
 	"github.com/dkimd/dkimd/internal/store"
 	"github.com/dkimd/dkimd/internal/store/postgres"
 	"github.com/dkimd/dkimd/internal/store/sqlite"
@@ -62,7 +63,7 @@ func runMigrate(ctx context.Context, e *Env, args []string) error {
 	var n migrateCounts
 	err = dst.Import(ctx, func(im *postgres.Importer) error { return copyStore(ctx, src, im, &n) })
 	if errors.Is(err, postgres.ErrNotEmpty) {
-		return fmt.Errorf("migrate: %s: %w; dkimd migrate only fills a new database and never merges: nothing was copied", redactURL(*to), err)
+		return fmt.Errorf("migrate: %s: %w; dkimd migrate only fills a new database and never merges: nothing was copied", dataopen.RedactURL(*to), err)
 	}
 	if err != nil {
 		return fmt.Errorf("migrate: nothing was copied: %w", err)
@@ -72,7 +73,7 @@ func runMigrate(ctx context.Context, e *Env, args []string) error {
 		return writeJSON(e.Stdout, n)
 	}
 	fmt.Fprintf(e.Stdout, "copied %d domains, %d keys (sealed as they were), %d users, %d accounts, %d tokens, %d audit entries, %d DNS checks to %s\n",
-		n.Domains, n.Keys, n.Users, n.Accounts, n.Tokens, n.Audit, n.DNSChecks, redactURL(*to))
+		n.Domains, n.Keys, n.Users, n.Accounts, n.Tokens, n.Audit, n.DNSChecks, dataopen.RedactURL(*to))
 	fmt.Fprintf(e.Stdout, "the mail queue is not copied (%d messages in %s): let the old dkimd deliver them before it stops (dkimd queue list --data %s)\n",
 		n.QueuedLeft, datadir.New(*from).Spool(), *from)
 	fmt.Fprintln(e.Stdout, "start every node with --database and the master key of the old data directory (its master.key file or $DKIMD_MASTER_KEY)")

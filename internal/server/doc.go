@@ -11,7 +11,8 @@
 // It takes its settings as Options, never from flags, the environment or
 // a config file, and prints nothing for people but the first admin's
 // one-time password; errors caused by Options wrap ErrOption. Opening the
-// data directory and the master-key gate are the caller's (cli's).
+// data directory past the master-key gate is package dataopen's; cli
+// does it and hands the result over as Data.
 //
 // Only cli imports it; it must not import cli or a store backend's
 // opening (internal/store/sqlite); it may import every other dkimd package.

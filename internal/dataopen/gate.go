@@ -1,9 +1,10 @@
-package cli
+package dataopen
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 
@@ -12,30 +13,30 @@ import (
 	"github.com/dkimd/dkimd/internal/store"
 )
 
-// Why openData refuses a data directory, one sentinel per case; a
-// *dataError wraps one of them.
+// Why Open refuses a data directory, one sentinel per case; a
+// *RefusedError wraps one of them.
 var (
-	// errMasterKeyMissing: the database holds data sealed under a master
+	// ErrMasterKeyMissing: the database holds data sealed under a master
 	// key, and there is none.
-	errMasterKeyMissing = errors.New("master key missing")
-	// errMasterKeyForeign: the master key is not the one the database was
+	ErrMasterKeyMissing = errors.New("master key missing")
+	// ErrMasterKeyForeign: the master key is not the one the database was
 	// made with.
-	errMasterKeyForeign = errors.New("master key does not match the database")
-	// errDatabaseNew: the database is missing or empty while a master key
+	ErrMasterKeyForeign = errors.New("master key does not match the database")
+	// ErrDatabaseNew: the database is missing or empty while a master key
 	// exists.
-	errDatabaseNew = errors.New("database missing or empty beside a master key")
+	ErrDatabaseNew = errors.New("database missing or empty beside a master key")
 )
 
-// dataError refuses a data directory: what is wrong and what to restore, in
+// RefusedError refuses a data directory: what is wrong and what to restore, in
 // words for the administrator. It names files and flags, never key
 // material. It wraps one of the sentinels above.
-type dataError struct {
+type RefusedError struct {
 	kind error
 	msg  string
 }
 
-func (e *dataError) Error() string { return e.msg }
-func (e *dataError) Unwrap() error { return e.kind }
+func (e *RefusedError) Error() string { return e.msg }
+func (e *RefusedError) Unwrap() error { return e.kind }
 
 // keySource says where the master key comes from: a file (DIR/master.key
 // or --master-key) or $DKIMD_MASTER_KEY.
@@ -45,12 +46,12 @@ type keySource struct {
 	envText string // the key's text, for the environment
 }
 
-func masterKeyFrom(e *Env, f dataFlags, dir datadir.Layout) keySource {
+func masterKeyFrom(o Options, dir datadir.Layout) keySource {
 	switch {
-	case *f.masterKey != "":
-		return keySource{path: *f.masterKey, flag: true}
-	case e.getenv(keys.MasterKeyEnv) != "":
-		return keySource{envText: e.getenv(keys.MasterKeyEnv)}
+	case o.MasterKeyFile != "":
+		return keySource{path: o.MasterKeyFile, flag: true}
+	case o.MasterKeyText != "":
+		return keySource{envText: o.MasterKeyText}
 	}
 	return keySource{path: dir.MasterKey()}
 }
@@ -124,7 +125,7 @@ type gateOptions struct {
 //     --init.
 //
 // Refusals change nothing.
-func masterKeyGate(ctx context.Context, e *Env, st store.Store, mk *keys.MasterKey, o gateOptions) (*keys.MasterKey, error) {
+func masterKeyGate(ctx context.Context, notice io.Writer, st store.Store, mk *keys.MasterKey, o gateOptions) (*keys.MasterKey, error) {
 	check, err := st.MasterKeyCheck(ctx)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
@@ -183,7 +184,7 @@ func masterKeyGate(ctx context.Context, e *Env, st store.Store, mk *keys.MasterK
 			return nil, err
 		}
 		if created {
-			fmt.Fprintf(e.Stderr, "dkimd: created master key %s: back it up apart from the database; without it the private keys cannot be opened\n", o.src.path)
+			fmt.Fprintf(notice, "dkimd: created master key %s: back it up apart from the database; without it the private keys cannot be opened\n", o.src.path)
 		}
 	}
 	return mk, recordCheck(ctx, st, mk)
@@ -218,7 +219,7 @@ func opensAny(ctx context.Context, st store.Store, mk *keys.MasterKey, ks []stor
 func recordCheck(ctx context.Context, st store.Store, mk *keys.MasterKey) error {
 	err := st.SetMasterKeyCheck(ctx, mk.CheckValue())
 	if errors.Is(err, store.ErrConflict) {
-		return &dataError{kind: errMasterKeyForeign,
+		return &RefusedError{kind: ErrMasterKeyForeign,
 			msg: "another process recorded another master key for this database while this one started: check which master key each uses; nothing was changed"}
 	}
 	return err
@@ -229,7 +230,7 @@ func missingKeyError(o gateOptions, holds string) error {
 	if o.src.flag {
 		where = fmt.Sprintf("the file given with --master-key, %s, does not exist", o.src.path)
 	}
-	return &dataError{kind: errMasterKeyMissing, msg: fmt.Sprintf(
+	return &RefusedError{kind: ErrMasterKeyMissing, msg: fmt.Sprintf(
 		"the master key is missing: %s, but the database %s %s. "+
 			"Restore the master key from your backup to %s (mode 0600), or give it with --master-key FILE or $%s. "+
 			"Nothing was changed: a new master key would not open the private keys in this database. "+
@@ -238,7 +239,7 @@ func missingKeyError(o gateOptions, holds string) error {
 }
 
 func foreignKeyError(o gateOptions) error {
-	return &dataError{kind: errMasterKeyForeign, msg: fmt.Sprintf(
+	return &RefusedError{kind: ErrMasterKeyForeign, msg: fmt.Sprintf(
 		"the master key from %s does not match the database %s: its private keys were sealed under another master key "+
 			"(another installation's, or one replaced since). "+
 			"Give the master key this database was made with (restore it from your backup). Nothing was changed.",
@@ -246,7 +247,7 @@ func foreignKeyError(o gateOptions) error {
 }
 
 func newDatabaseError(dbPath string, src keySource, state string) error {
-	return &dataError{kind: errDatabaseNew, msg: fmt.Sprintf(
+	return &RefusedError{kind: ErrDatabaseNew, msg: fmt.Sprintf(
 		"the database %s %s, but a master key exists (%s): that looks like a lost or replaced database, not a first start. "+
 			"Restore the database from your backup, or pass --init to start a new, empty installation with this master key deliberately. "+
 			"Nothing was created.",
