@@ -46,7 +46,7 @@ type Data struct {
 }
 
 // Options are what Run serves. The zero value of each field is documented
-// beside it; Data.Store, Data.Master and Log are required.
+// beside it; Data.Store and Log are required.
 type Options struct {
 	// Data is the open data directory.
 	Data Data
