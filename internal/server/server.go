@@ -24,6 +24,7 @@ import (
 	"github.com/dkimd/dkimd/internal/store"
 	"github.com/dkimd/dkimd/internal/store/postgres"
 	"github.com/dkimd/dkimd/internal/web"
+	"github.com/dkimd/dkimd/internal/web/panel"
 )
 
 // Data is an open data directory, as cli opens it past the master-key
@@ -322,7 +323,7 @@ func httpHandler(a *admin.Service, ms metrics.Sources, ready http.Handler, throt
 	mux := http.NewServeMux()
 	// One handler for the API and the panel, so that they share one login
 	// throttle: alternating between them gives no extra guesses.
-	mux.Handle("/", web.New(web.Options{Admin: a, Log: log, LoginThrottle: throttle}))
+	mux.Handle("/", panel.NewSite(web.Options{Admin: a, Log: log, LoginThrottle: throttle}))
 	mux.Handle("GET /metrics", metrics.Handler(ms))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

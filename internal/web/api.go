@@ -22,8 +22,9 @@ const APIPrefix = "/api/v1"
 // is zero.
 const DefaultSessionTTL = 12 * time.Hour
 
-// Options configure New, NewAPI and NewPanel. Admin is required; the zero
-// value of every other field is usable.
+// Options configure NewAPI, NewControl and the control panel (package
+// panel). Admin is required; the zero value of every other field is
+// usable.
 type Options struct {
 	// Admin runs every operation and checks the caller's rights.
 	Admin *admin.Service
@@ -41,10 +42,15 @@ type Options struct {
 	// LoginThrottle, when set, replaces the throttle in memory under
 	// LoginLimits: one shared by every node of a cluster.
 	LoginThrottle LoginThrottle
+	// Logins, when set, is the login counter the handler shares with
+	// another (NewLogins): serve gives the API and the panel the same, so
+	// alternating between their logins gains no guesses. Nil gives the
+	// handler a counter of its own.
+	Logins *Logins
 }
 
-// withDefaults gives o with the documented zero values filled in.
-func (o Options) withDefaults() Options {
+// WithDefaults gives o with the documented zero values filled in.
+func (o Options) WithDefaults() Options {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
@@ -57,25 +63,11 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// New gives dkimd's HTTP side as serve mounts it: the JSON API under
-// APIPrefix (NewAPI) and the control panel at "/" (NewPanel). The two
-// count failed logins together, so a guess at either login counts against
-// the same LoginLimits; NewAPI and NewPanel mounted apart would each allow
-// the limits on their own.
-func New(o Options) http.Handler {
-	o = o.withDefaults()
-	l := newLogins(o)
-	mux := http.NewServeMux()
-	mux.Handle(APIPrefix+"/", newAPI(o, l))
-	mux.Handle("/", newPanel(o, l))
-	return mux
-}
-
 // api holds what every handler needs.
 type api struct {
 	admin  *admin.Service
 	log    *slog.Logger
-	logins *logins
+	logins *Logins
 	// local, set by NewControl, makes every authenticated route act as
 	// admin.CLI() without credentials.
 	local bool
@@ -161,13 +153,16 @@ func routes() []route {
 // under that prefix answers 404, a known path with another method 405, both
 // with a JSON error body.
 func NewAPI(o Options) http.Handler {
-	o = o.withDefaults()
-	return newAPI(o, newLogins(o))
+	o = o.WithDefaults()
+	l := o.Logins
+	if l == nil {
+		l = newLogins(o)
+	}
+	return newAPI(o, l)
 }
 
-// newAPI takes o with its defaults filled in, and its logins (New gives
-// the panel the same).
-func newAPI(o Options, l *logins) http.Handler {
+// newAPI takes o with its defaults filled in, and its logins.
+func newAPI(o Options, l *Logins) http.Handler {
 	return (&api{admin: o.Admin, log: o.Log, logins: l}).mux(routes())
 }
 

@@ -115,7 +115,7 @@ func (a *api) login(c *call) (int, any, error) {
 	if err := decode(c, &req); err != nil {
 		return 0, nil, err
 	}
-	s, err := a.logins.login(c.ctx, c.log, c.remote, req.Name, req.Password)
+	s, err := a.logins.Login(c.ctx, c.log, c.remote, req.Name, req.Password)
 	var te *throttledError
 	switch {
 	case errors.As(err, &te):
@@ -128,7 +128,7 @@ func (a *api) login(c *call) (int, any, error) {
 		return 0, nil, err
 	}
 	c.log = c.log.With("account", s.account.Name)
-	http.SetCookie(c.w, s.cookie(c.r))
+	http.SetCookie(c.w, s.Cookie(c.r))
 	return http.StatusOK, loginResponse{Account: viewAccount(s.account), CSRFToken: csrfToken(s.token), Expires: s.expires}, nil
 }
 

@@ -18,7 +18,7 @@ const ControlQueuePath = APIPrefix + "/queue"
 // such a socket only, never on a network listener. Options.Log gets one
 // line per request; the login options are not used.
 func NewControl(o Options) http.Handler {
-	o = o.withDefaults()
+	o = o.WithDefaults()
 	a := &api{admin: o.Admin, log: o.Log, local: true}
 	var rts []route
 	for _, rt := range routes() {

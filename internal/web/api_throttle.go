@@ -8,9 +8,10 @@ import (
 
 // LoginThrottle decides whether a login may be checked, before its
 // password is. POST /api/v1/login and the panel's login form share one
-// when served by New. memThrottle keeps its counts in this process; a
-// cluster of dkimd nodes can share one behind this interface instead (in
-// the database), so that a guesser gains nothing by spreading over nodes.
+// when they share one Logins (panel.NewSite). memThrottle keeps its
+// counts in this process; a cluster of dkimd nodes can share one behind
+// this interface instead (in the database), so that a guesser gains
+// nothing by spreading over nodes.
 type LoginThrottle interface {
 	// Begin is called before a login for name (lower case, as typed)
 	// from the client at remote is checked. Unless it refuses the login
@@ -41,8 +42,8 @@ type LoginDecision struct {
 }
 
 // LoginLimits bound password guessing at POST /api/v1/login and the
-// panel's login form, which count together when served by New. Failed
-// logins are counted in a fixed window per (account name, client
+// panel's login form, which count together when they share one Logins
+// (panel.NewSite). Failed logins are counted in a fixed window per (account name, client
 // address) pair, per client address and per account name.
 //
 // A pair or an address that reaches its limit is refused (429) until its

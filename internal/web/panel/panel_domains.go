@@ -1,4 +1,4 @@
-package web
+package panel
 
 import (
 	"net/http"
@@ -9,6 +9,7 @@ import (
 	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/store"
+	"github.com/dkimd/dkimd/internal/web"
 )
 
 type domainRow struct {
@@ -103,7 +104,7 @@ func (q *preq) addDomain() error {
 	dv.Form.Name = q.r.PostFormValue("name")
 	d, err := q.p.admin.AddDomain(q.ctx, q.actor, store.Domain{Name: dv.Form.Name, AutoActivate: q.r.PostFormValue("auto_activate") == "on"})
 	if errs, ok := formProblem(err, map[string]string{"name": "name", "domain": "name"}); ok {
-		if classify(err).code == codeExists {
+		if web.Classify(err).Code == web.CodeExists {
 			errs = formErrors{"name": "That domain is already in dkimd."}
 		}
 		dv.Errors = errs
@@ -157,13 +158,13 @@ func formProblem(err error, fields map[string]string) (formErrors, bool) {
 	if err == nil {
 		return nil, false
 	}
-	ae := classify(err)
-	switch ae.status {
+	ae := web.Classify(err)
+	switch ae.Status {
 	case http.StatusUnprocessableEntity, http.StatusConflict, http.StatusForbidden:
 	default:
 		return nil, false
 	}
-	field := ae.field
+	field := ae.Field
 	// "networks[2]" is the networks field.
 	for i, c := range field {
 		if c == '[' {
@@ -172,13 +173,13 @@ func formProblem(err error, fields map[string]string) (formErrors, bool) {
 		}
 	}
 	if f, ok := fields[field]; ok && field != "" {
-		return formErrors{f: ae.message}, true
+		return formErrors{f: ae.Message}, true
 	}
-	return formErrors{"": ae.message}, true
+	return formErrors{"": ae.Message}, true
 }
 
 // statusOf gives the HTTP status classify maps err to.
-func statusOf(err error) int { return classify(err).status }
+func statusOf(err error) int { return web.Classify(err).Status }
 
 // sentence starts a message with a capital letter, for a page.
 func sentence(s string) string {

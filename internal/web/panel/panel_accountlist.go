@@ -1,4 +1,4 @@
-package web
+package panel
 
 import (
 	"net/http"
@@ -9,6 +9,7 @@ import (
 	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/mailaddr"
 	"github.com/dkimd/dkimd/internal/store"
+	"github.com/dkimd/dkimd/internal/web"
 )
 
 // accountForm is the role and domains of an account as typed (and, when
@@ -120,7 +121,7 @@ func (q *preq) addAccount() error {
 	}
 	_, err := q.p.admin.AddAccount(q.ctx, q.actor, admin.NewAccountRequest{Name: f.Name, Role: f.Role, Domains: domains, Password: pw})
 	if fe, ok := formProblem(err, accountFormFields); ok && statusOf(err) != http.StatusForbidden {
-		if statusOf(err) == http.StatusConflict && classify(err).code == codeExists {
+		if statusOf(err) == http.StatusConflict && web.Classify(err).Code == web.CodeExists {
 			fe = formErrors{"name": "That account name is taken; choose another."}
 		}
 		again.Errors = fe
@@ -182,7 +183,7 @@ func (q *preq) removeAccountPage() error {
 
 func (q *preq) askRemoveAccount(status int, errs formErrors) error {
 	if !q.actor.IsAdmin() {
-		return &apiError{status: http.StatusForbidden, code: codeForbidden, message: "only an admin may remove accounts"}
+		return web.NewError(http.StatusForbidden, web.CodeForbidden, "only an admin may remove accounts", nil)
 	}
 	name := q.r.PathValue("name")
 	mv, err := q.manageView(name)
@@ -190,7 +191,7 @@ func (q *preq) askRemoveAccount(status int, errs formErrors) error {
 		return err
 	}
 	if mv == nil {
-		return &apiError{status: http.StatusNotFound, code: codeNotFound, message: "no such account"}
+		return web.NewError(http.StatusNotFound, web.CodeNotFound, "no such account", nil)
 	}
 	q.render(status, "ask", &view{Title: "Remove account " + mv.Form.Name, Nav: "accounts", Data: askView{
 		Lead:    "Account " + mv.Form.Name,
@@ -262,7 +263,7 @@ func (q *preq) askRemoveDomain(status int, errs formErrors) error {
 		return err
 	}
 	if !q.actor.IsAdmin() {
-		return &apiError{status: http.StatusForbidden, code: codeForbidden, message: "only an admin may remove a domain"}
+		return web.NewError(http.StatusForbidden, web.CodeForbidden, "only an admin may remove a domain", nil)
 	}
 	q.render(status, "ask", &view{Title: "Remove domain " + d.Unicode(), Nav: "domains", Domain: &d, Tab: "keys", Data: askView{
 		Lead:    "Domain " + d.Unicode(),

@@ -1,4 +1,4 @@
-package web
+package panel
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/queue"
+	"github.com/dkimd/dkimd/internal/web"
 )
 
 // The queue pages are for admins: a queued message may come from any
@@ -102,7 +103,7 @@ func (q *preq) queuedPage() error {
 func (q *preq) queueConfirmPage() error {
 	a, ok := queueAction(q.r.PathValue("action"))
 	if !ok {
-		return &apiError{status: http.StatusNotFound, code: codeNotFound, message: "No such page."}
+		return web.NewError(http.StatusNotFound, web.CodeNotFound, "No such page.", nil)
 	}
 	qv, err := q.queued()
 	if err != nil {
@@ -117,7 +118,7 @@ func (q *preq) queueConfirmPage() error {
 func (q *preq) queueAction() error {
 	a, ok := queueAction(q.r.PathValue("action"))
 	if !ok {
-		return &apiError{status: http.StatusNotFound, code: codeNotFound, message: "No such page."}
+		return web.NewError(http.StatusNotFound, web.CodeNotFound, "No such page.", nil)
 	}
 	id := q.r.PathValue("id")
 	switch a.Name {

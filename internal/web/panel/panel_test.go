@@ -1,4 +1,4 @@
-package web
+package panel
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 	"github.com/dkimd/dkimd/internal/keys"
 	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/store"
+	"github.com/dkimd/dkimd/internal/web"
 )
 
 func TestPanelLogin(t *testing.T) {
@@ -43,11 +44,11 @@ func TestPanelLogin(t *testing.T) {
 	}
 	var session *http.Cookie
 	for _, c := range (&http.Response{Header: r.header}).Cookies() {
-		if c.Name == SessionCookie {
+		if c.Name == web.SessionCookie {
 			session = c
 		}
 	}
-	if session == nil || !session.HttpOnly || session.SameSite != http.SameSiteStrictMode || session.Path != "/" || session.MaxAge != int(DefaultSessionTTL/time.Second) {
+	if session == nil || !session.HttpOnly || session.SameSite != http.SameSiteStrictMode || session.Path != "/" || session.MaxAge != int(web.DefaultSessionTTL/time.Second) {
 		t.Fatalf("session cookie %+v: want HttpOnly, SameSite=Strict, Path=/, Max-Age of the session", session)
 	}
 	b.get("/domains/a.example/keys").want(t, http.StatusOK, "alice", "a1")
@@ -85,7 +86,7 @@ func TestPanelSecureCookie(t *testing.T) {
 	r := b.post("/login", url.Values{"csrf": {lp.csrf(t)}, "name": {"root"}, "password": {rootPassword}}, nil)
 	found := false
 	for _, c := range (&http.Response{Header: r.header}).Cookies() {
-		if c.Name == SessionCookie {
+		if c.Name == web.SessionCookie {
 			found = true
 			if !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode {
 				t.Errorf("over TLS: %+v, want Secure, HttpOnly, SameSite=Strict", c)
@@ -103,14 +104,14 @@ func TestPanelLoginCSRF(t *testing.T) {
 	e := newPanelEnv(t, panelEnvOptions{})
 	for name, form := range map[string]url.Values{
 		"no token":    {"name": {"root"}, "password": {rootPassword}},
-		"wrong token": {"csrf": {csrfToken("dkimd_other")}, "name": {"root"}, "password": {rootPassword}},
+		"wrong token": {"csrf": {web.CSRFToken("dkimd_other")}, "name": {"root"}, "password": {rootPassword}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			b := e.browser()
 			b.get("/login")
 			r := b.post("/login", form, nil)
 			r.want(t, http.StatusForbidden, "did not come from this site")
-			if strings.Contains(strings.Join(r.header.Values("Set-Cookie"), ";"), SessionCookie+"=dkimd_") {
+			if strings.Contains(strings.Join(r.header.Values("Set-Cookie"), ";"), web.SessionCookie+"=dkimd_") {
 				t.Errorf("a session was started")
 			}
 		})
@@ -118,7 +119,7 @@ func TestPanelLoginCSRF(t *testing.T) {
 }
 
 func TestPanelLoginThrottle(t *testing.T) {
-	e := newPanelEnv(t, panelEnvOptions{limits: LoginLimits{PerPair: 2, Window: time.Minute}})
+	e := newPanelEnv(t, panelEnvOptions{limits: web.LoginLimits{PerPair: 2, Window: time.Minute}})
 	b := e.browser()
 	for range 2 {
 		b.post("/login", url.Values{"csrf": {b.get("/login").csrf(t)}, "name": {"alice"}, "password": {"wrong password"}}, nil).want(t, http.StatusUnauthorized)
@@ -143,14 +144,14 @@ func TestPanelLoginThrottle(t *testing.T) {
 // failures made at both.
 func TestLoginThrottleShared(t *testing.T) {
 	const wrong = "not the password at all"
-	perName := LoginLimits{PerPair: 3, PerIP: 100, Window: time.Minute}
+	perName := web.LoginLimits{PerPair: 3, PerIP: 100, Window: time.Minute}
 	// A step logs in (via "api" or "panel") and expects "ok", "wrong" or
 	// "throttled"; via "wait" lets the window pass.
 	type step struct{ via, name, password, want string }
 	waitWindow := step{via: "wait"}
 	for _, c := range []struct {
 		name   string
-		limits LoginLimits
+		limits web.LoginLimits
 		steps  []step
 	}{
 		{"api alone", perName, []step{
@@ -168,7 +169,7 @@ func TestLoginThrottleShared(t *testing.T) {
 			{"panel", "alice", alicePassword, "throttled"}, {"api", "alice", alicePassword, "throttled"},
 			waitWindow, {"api", "alice", alicePassword, "ok"}, {"panel", "alice", alicePassword, "ok"},
 		}},
-		{"alternating, per address", LoginLimits{PerIP: 3, PerPair: 100, Window: time.Minute}, []step{
+		{"alternating, per address", web.LoginLimits{PerIP: 3, PerPair: 100, Window: time.Minute}, []step{
 			{"panel", "nobody1", wrong, "wrong"}, {"api", "nobody2", wrong, "wrong"}, {"panel", "nobody3", wrong, "wrong"},
 			{"api", "alice", alicePassword, "throttled"}, {"panel", "alice", alicePassword, "throttled"},
 			waitWindow, {"panel", "alice", alicePassword, "ok"}, {"api", "alice", alicePassword, "ok"},
@@ -209,7 +210,7 @@ func TestLoginThrottleShared(t *testing.T) {
 // "wrong" or "throttled".
 func (e *panelEnv) apiLogin(t *testing.T, name, password string) string {
 	t.Helper()
-	body, err := json.Marshal(loginRequest{Name: name, Password: password})
+	body, err := json.Marshal(map[string]string{"name": name, "password": password})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,14 +219,18 @@ func (e *panelEnv) apiLogin(t *testing.T, name, password string) string {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
-	var eb errorBody
+	var eb struct {
+		Error struct {
+			Code string `json:"code"`
+		} `json:"error"`
+	}
 	switch res.StatusCode {
 	case http.StatusOK:
 		return "ok"
 	case http.StatusUnauthorized:
 		return "wrong"
 	case http.StatusTooManyRequests:
-		if err := json.NewDecoder(res.Body).Decode(&eb); err != nil || eb.Error.Code != codeTooManyRequests {
+		if err := json.NewDecoder(res.Body).Decode(&eb); err != nil || eb.Error.Code != "too_many_requests" {
 			t.Fatalf("api 429 body: %+v, %v", eb, err)
 		}
 		return "throttled"
@@ -258,7 +263,7 @@ func TestPanelSessionExpiry(t *testing.T) {
 	e := newPanelEnv(t, panelEnvOptions{})
 	b := e.browser()
 	csrf := b.login("alice", alicePassword)
-	e.clk.Advance(DefaultSessionTTL + time.Second)
+	e.clk.Advance(web.DefaultSessionTTL + time.Second)
 	r := b.get("/domains/a.example/keys")
 	if r.status != http.StatusSeeOther || !strings.HasPrefix(r.header.Get("Location"), "/login?done=expired") {
 		t.Fatalf("expired session: %d %q", r.status, r.header.Get("Location"))
@@ -317,7 +322,7 @@ func TestPanelCSRF(t *testing.T) {
 				var hdr map[string]string
 				switch {
 				case tk.header:
-					hdr = map[string]string{CSRFHeader: tk.token}
+					hdr = map[string]string{web.CSRFHeader: tk.token}
 				case tk.token != "":
 					form.Set("csrf", tk.token)
 				}
@@ -335,7 +340,7 @@ func TestPanelCSRF(t *testing.T) {
 		t.Fatalf("with the token: %d %.500s", r.status, r.body)
 	}
 	// The API's header works for the script's posts.
-	r = b.post("/domains/a.example/settings", url.Values{}, map[string]string{CSRFHeader: csrf})
+	r = b.post("/domains/a.example/settings", url.Values{}, map[string]string{web.CSRFHeader: csrf})
 	if r.status != http.StatusSeeOther {
 		t.Fatalf("with the header: %d", r.status)
 	}

@@ -1,4 +1,4 @@
-package web
+package panel
 
 import (
 	"context"
@@ -22,6 +22,7 @@ import (
 	"github.com/dkimd/dkimd/internal/store"
 	"github.com/dkimd/dkimd/internal/store/sqlite"
 	"github.com/dkimd/dkimd/internal/store/storetest"
+	"github.com/dkimd/dkimd/internal/web"
 )
 
 // Panel accounts with passwords (hashing costs tens of milliseconds, so
@@ -56,7 +57,7 @@ type panelEnv struct {
 }
 
 type panelEnvOptions struct {
-	limits LoginLimits
+	limits web.LoginLimits
 	tls    bool
 	// token is the PKCS#11 token keys may be made in; nil means none.
 	token admintest.Token
@@ -78,12 +79,12 @@ func newPanelEnv(t *testing.T, o panelEnvOptions) *panelEnv {
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.dns = newTestDNS(t, "a.example", "b.example")
 	e.spool = testQueue(t, clk.Now)
-	// As internal/cli/serve.go wires the service.
+	// As internal/server wires the service.
 	e.svc = admintest.New(t, admintest.Options{Store: db, Master: mk, Now: clk.Now, Log: log, DNS: e.dns.checker(clk.Now), Queue: e.spool, Token: o.token}).Admin
-	opts := Options{Admin: e.svc, Log: log, Now: clk.Now, LoginLimits: o.limits}
-	// The API and the panel with one login throttle, as New gives them
+	opts := web.Options{Admin: e.svc, Log: log, Now: clk.Now, LoginLimits: o.limits}
+	// The API and the panel with one login throttle, as NewSite gives them
 	// to serve.
-	h := New(opts)
+	h := NewSite(opts)
 	e.h = h
 	if o.tls {
 		e.srv = httptest.NewTLSServer(h)

@@ -1,4 +1,4 @@
-package web
+package panel
 
 import (
 	"crypto/rand"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/web"
 )
 
 // loginCookie holds a random value the login form's CSRF token is
@@ -75,7 +76,7 @@ func (q *preq) showLogin(status int, lv loginView, notice string) {
 		Name: loginCookie, Value: pre, Path: "/login", MaxAge: int(time.Hour / time.Second),
 		HttpOnly: true, Secure: q.r.TLS != nil, SameSite: http.SameSiteStrictMode,
 	})
-	q.csrf = csrfToken(pre)
+	q.csrf = web.CSRFToken(pre)
 	q.render(status, "login", &view{Title: "Log in", Notice: notice, Data: lv})
 	q.csrf = ""
 }
@@ -86,20 +87,20 @@ func (q *preq) loginSubmit() error {
 	name, password := strings.TrimSpace(q.r.PostFormValue("name")), q.r.PostFormValue("password")
 	lv := loginView{Name: name, Next: safeNext(q.r.PostFormValue("next"))}
 	pre, err := q.r.Cookie(loginCookie)
-	if err != nil || !validCSRF(pre.Value, q.r.PostFormValue(csrfField)) {
+	if err != nil || !web.ValidCSRF(pre.Value, q.r.PostFormValue(csrfField)) {
 		// The form came from elsewhere, or the visitor's browser dropped
 		// the cookie (it lasts an hour): ask again, changing nothing.
 		lv.Error = "This login form has expired or did not come from this site. Please log in again."
 		q.showLogin(http.StatusForbidden, lv, "")
 		return nil
 	}
-	s, err := q.p.logins.login(q.ctx, q.log, q.remote, name, password)
-	var te *throttledError
+	s, err := q.p.logins.Login(q.ctx, q.log, q.remote, name, password)
+	wait, throttled := web.ThrottledFor(err)
 	switch {
-	case errors.As(err, &te):
-		secs := int((te.wait + time.Second - 1) / time.Second)
+	case throttled:
+		secs := int((wait + time.Second - 1) / time.Second)
 		q.w.Header().Set("Retry-After", fmt.Sprint(max(secs, 1)))
-		lv.Error = fmt.Sprintf("Too many failed logins. Try again in %s.", waitWords(te.wait))
+		lv.Error = fmt.Sprintf("Too many failed logins. Try again in %s.", waitWords(wait))
 		lv.Locked = true
 		q.showLogin(http.StatusTooManyRequests, lv, "")
 		return nil
@@ -110,8 +111,8 @@ func (q *preq) loginSubmit() error {
 	case err != nil:
 		return err
 	}
-	q.log = q.log.With("account", s.account.Name)
-	http.SetCookie(q.w, s.cookie(q.r))
+	q.log = q.log.With("account", s.Account().Name)
+	http.SetCookie(q.w, s.Cookie(q.r))
 	http.SetCookie(q.w, &http.Cookie{Name: loginCookie, Value: "", Path: "/login", MaxAge: -1,
 		HttpOnly: true, Secure: q.r.TLS != nil, SameSite: http.SameSiteStrictMode})
 	q.redirect(lv.Next)
@@ -136,7 +137,7 @@ func (q *preq) logout() error {
 			return err
 		}
 	}
-	http.SetCookie(q.w, clearSessionCookie(q.r))
+	http.SetCookie(q.w, web.ClearSessionCookie(q.r))
 	q.redirect("/login?done=logged_out")
 	return nil
 }

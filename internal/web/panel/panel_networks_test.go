@@ -1,4 +1,4 @@
-package web
+package panel
 
 import (
 	"net/http"

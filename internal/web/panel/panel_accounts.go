@@ -1,4 +1,4 @@
-package web
+package panel
 
 import (
 	"net/http"
@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/dkimd/dkimd/internal/store"
+	"github.com/dkimd/dkimd/internal/web"
 )
 
 // accountPageView is the data of an account's page: its API tokens and
@@ -84,7 +85,7 @@ func (q *preq) changePassword() error {
 func (q *preq) revokeToken() error {
 	id, err := strconv.ParseInt(q.r.PathValue("token"), 10, 64)
 	if err != nil || id < 1 {
-		return badRequest("token", "The token parameter must be a token ID.")
+		return web.BadRequest("token", "The token parameter must be a token ID.")
 	}
 	if err := q.p.admin.RemoveToken(q.ctx, q.actor, q.r.PathValue("name"), id); err != nil {
 		return err

@@ -1,4 +1,4 @@
-package web
+package panel
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/dkimd/dkimd/internal/keys"
 	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/store"
+	"github.com/dkimd/dkimd/internal/web"
 )
 
 // historyShown is how many DNS checks a key's page lists.
@@ -428,9 +429,9 @@ func (q *preq) checkKey() error {
 		return err
 	}
 	if !q.p.canCheck() || k.State == store.KeyArchived {
-		return &apiError{status: http.StatusNotFound, code: codeNotFound, message: "No DNS check here."}
+		return web.NewError(http.StatusNotFound, web.CodeNotFound, "No DNS check here.", nil)
 	}
-	ctx, cancel := context.WithTimeout(q.ctx, checkTimeout)
+	ctx, cancel := context.WithTimeout(q.ctx, web.CheckTimeout)
 	defer cancel()
 	// The check is kept in the store: the page below reads it back with
 	// the history, as any node would.

@@ -1,4 +1,4 @@
-package web
+package panel
 
 import (
 	"fmt"
@@ -11,6 +11,7 @@ import (
 	"github.com/dkimd/dkimd/internal/mailaddr"
 	"github.com/dkimd/dkimd/internal/policy"
 	"github.com/dkimd/dkimd/internal/store"
+	"github.com/dkimd/dkimd/internal/web"
 )
 
 type usersView struct {
@@ -167,7 +168,7 @@ func (q *preq) user() (store.Domain, store.OutgoingUser, error) {
 	}
 	u, err := q.p.admin.GetUser(q.ctx, q.actor, q.r.PathValue("name"))
 	if err == nil && u.Domain != d.Name {
-		err = &apiError{status: http.StatusNotFound, code: codeNotFound, message: "No such user in this domain."}
+		err = web.NewError(http.StatusNotFound, web.CodeNotFound, "No such user in this domain.", nil)
 	}
 	return d, u, err
 }
@@ -346,7 +347,7 @@ func splitList(s string) []string {
 // nameTaken puts "that name is not available" beside the name field,
 // without saying where the name is used (it may be another tenant's).
 func nameTaken(err error, errs formErrors) formErrors {
-	if statusOf(err) == http.StatusConflict && classify(err).code == codeExists {
+	if statusOf(err) == http.StatusConflict && web.Classify(err).Code == web.CodeExists {
 		return formErrors{"name": "That user name is not available; choose another."}
 	}
 	return errs

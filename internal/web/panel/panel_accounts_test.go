@@ -1,4 +1,4 @@
-package web
+package panel
 
 import (
 	"errors"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/store"
+	"github.com/dkimd/dkimd/internal/web"
 )
 
 // whoami calls the API with the browser's session cookie and gives the
@@ -121,7 +122,7 @@ func (b *browser) doJSON(method, path, body, csrf string) *page {
 		b.e.t.Fatal(err)
 	}
 	r.Header.Set("Content-Type", "application/json")
-	r.Header.Set(CSRFHeader, csrf)
+	r.Header.Set(web.CSRFHeader, csrf)
 	res, err := b.c.Do(r)
 	if err != nil {
 		b.e.t.Fatal(err)

@@ -1,4 +1,4 @@
-package web
+package panel
 
 import (
 	"net/http"
@@ -7,6 +7,7 @@ import (
 	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/policy"
 	"github.com/dkimd/dkimd/internal/store"
+	"github.com/dkimd/dkimd/internal/web"
 )
 
 // keyActionInfo is a step in a key's life the panel offers, each behind a
@@ -93,13 +94,13 @@ func (q *preq) showConfirm(status int, cv confirmView, errs formErrors) error {
 	}
 	a, ok := keyAction(q.r.PathValue("action"))
 	if !ok {
-		return &apiError{status: http.StatusNotFound, code: codeNotFound, message: "No such page."}
+		return web.NewError(http.StatusNotFound, web.CodeNotFound, "No such page.", nil)
 	}
 	if !a.applies(k.State) {
 		if err := store.CheckTransition(k.State, a.to); err != nil && a.to != "" {
 			return err
 		}
-		return &apiError{status: http.StatusConflict, code: codeConflict, message: "Only an active key can be rotated."}
+		return web.NewError(http.StatusConflict, web.CodeConflict, "Only an active key can be rotated.", nil)
 	}
 	if a.deletes {
 		ok, err := q.p.admin.KeyDeletable(q.ctx, q.actor, d.Name, k.Selector)
@@ -107,7 +108,7 @@ func (q *preq) showConfirm(status int, cv confirmView, errs formErrors) error {
 			return err
 		}
 		if !ok {
-			return &apiError{status: http.StatusConflict, code: codeConflict, message: "this key's record was seen in DNS: revoke it instead"}
+			return web.NewError(http.StatusConflict, web.CodeConflict, "this key's record was seen in DNS: revoke it instead", nil)
 		}
 	}
 	cv.Key, cv.Action, cv.Errors = k, a, errs
@@ -181,7 +182,7 @@ func (q *preq) keyAction() error {
 	}
 	a, ok := keyAction(q.r.PathValue("action"))
 	if !ok {
-		return &apiError{status: http.StatusNotFound, code: codeNotFound, message: "No such page."}
+		return web.NewError(http.StatusNotFound, web.CodeNotFound, "No such page.", nil)
 	}
 	if a.Name == "rotate" {
 		return q.rotate(d, k)
@@ -215,7 +216,7 @@ func (q *preq) keyAction() error {
 // selector.
 func (q *preq) rotate(d store.Domain, k store.Key) error {
 	if k.State != store.KeyActive {
-		return &apiError{status: http.StatusConflict, code: codeConflict, message: "Only an active key can be rotated."}
+		return web.NewError(http.StatusConflict, web.CodeConflict, "Only an active key can be rotated.", nil)
 	}
 	sel := q.r.PostFormValue("selector")
 	g, err := q.p.admin.RotateKey(q.ctx, q.actor, lifecycle.RotateRequest{Domain: d.Name, Selector: sel, Spec: k.Spec(), Replaces: k.Selector})

@@ -1,4 +1,4 @@
-package web
+package panel
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/store"
+	"github.com/dkimd/dkimd/internal/web"
 )
 
 // csrfField is the form field every panel form carries the CSRF token in.
@@ -25,26 +26,45 @@ type panel struct {
 	admin  *admin.Service
 	log    *slog.Logger
 	now    func() time.Time
-	logins *logins
+	logins *web.Logins
 	tmpl   *templates
 	assets *assets
 }
 
-// NewPanel gives the handler of the control panel: server-rendered pages
-// for people, mounted at "/" beside the API (NewAPI) under /api/v1/. It
-// shares the API's session cookie, so one login serves both. Every form
-// carries the session's CSRF token; every change goes through Options.Admin,
-// which checks the logged-in account's rights. Mounted beside NewAPI it
-// would count failed logins apart from the API's: New mounts the two with
-// one count.
-func NewPanel(o Options) http.Handler {
-	o = o.withDefaults()
-	return newPanel(o, newLogins(o))
+// New gives the handler of the control panel: server-rendered pages for
+// people, mounted at "/" beside the API (web.NewAPI) under web.APIPrefix.
+// It shares the API's session cookie, so one login serves both. Every
+// form carries the session's CSRF token; every change goes through
+// Options.Admin, which checks the logged-in account's rights. Failed
+// logins count against Options.Logins when set (NewSite sets the API's),
+// else against a count of the panel's own.
+func New(o web.Options) http.Handler {
+	o = o.WithDefaults()
+	l := o.Logins
+	if l == nil {
+		l = web.NewLogins(o)
+	}
+	return newPanel(o, l)
 }
 
-// newPanel takes o with its defaults filled in, and its logins (New gives
-// the API the same).
-func newPanel(o Options, l *logins) http.Handler {
+// NewSite gives dkimd's HTTP side as serve mounts it: the JSON API under
+// web.APIPrefix (web.NewAPI) and the control panel at "/" (New). The two
+// count failed logins together (one web.Logins), so a guess at either
+// login counts against the same LoginLimits; the two mounted apart, each
+// with a counter of its own, would each allow the limits.
+func NewSite(o web.Options) http.Handler {
+	o = o.WithDefaults()
+	if o.Logins == nil {
+		o.Logins = web.NewLogins(o)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(web.APIPrefix+"/", web.NewAPI(o))
+	mux.Handle("/", New(o))
+	return mux
+}
+
+// newPanel takes o with its defaults filled in, and its logins.
+func newPanel(o web.Options, l *web.Logins) http.Handler {
 	p := &panel{
 		admin:  o.Admin,
 		log:    o.Log,
@@ -97,7 +117,7 @@ func newPanel(o Options, l *logins) http.Handler {
 	auth("POST /accounts/{name}/password", (*preq).changePassword)
 	auth("POST /accounts/{name}/tokens/{token}/revoke", (*preq).revokeToken)
 	pub("/", func(q *preq) error {
-		return &apiError{status: http.StatusNotFound, code: codeNotFound, message: "No such page."}
+		return web.NewError(http.StatusNotFound, web.CodeNotFound, "No such page.", nil)
 	})
 	return mux
 }
@@ -128,7 +148,7 @@ type preq struct {
 func (p *panel) handler(h func(*preq) error, needLogin bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now() // for the duration only
-		q := &preq{p: p, w: w, r: r, ctx: r.Context(), id: newRequestID(), remote: remoteIP(r)}
+		q := &preq{p: p, w: w, r: r, ctx: r.Context(), id: web.NewRequestID(), remote: web.RemoteIP(r)}
 		q.log = p.log.With("request_id", q.id)
 		hd := w.Header()
 		hd.Set("X-Request-ID", q.id)
@@ -159,14 +179,14 @@ func (p *panel) handler(h func(*preq) error, needLogin bool) http.Handler {
 }
 
 func (q *preq) run(h func(*preq) error, needLogin bool) error {
-	if unsafeMethod(q.r.Method) {
+	if web.UnsafeMethod(q.r.Method) {
 		q.r.Body = http.MaxBytesReader(q.w, q.r.Body, maxFormBytes)
 		if err := q.r.ParseForm(); err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
 				return err // classify: 413
 			}
-			return &apiError{status: http.StatusBadRequest, code: codeBadRequest, message: "The form could not be read.", err: err}
+			return web.NewError(http.StatusBadRequest, web.CodeBadRequest, "The form could not be read.", err)
 		}
 	}
 	if err := q.authenticate(); err != nil {
@@ -175,7 +195,7 @@ func (q *preq) run(h func(*preq) error, needLogin bool) error {
 	if needLogin && q.account == nil {
 		return q.toLogin()
 	}
-	if q.account != nil && unsafeMethod(q.r.Method) && q.r.URL.Path != "/logout" && !q.validCSRF() {
+	if q.account != nil && web.UnsafeMethod(q.r.Method) && q.r.URL.Path != "/logout" && !q.validCSRF() {
 		return errForged
 	}
 	return h(q)
@@ -183,13 +203,12 @@ func (q *preq) run(h func(*preq) error, needLogin bool) error {
 
 // errForged answers a form without the session's CSRF token: posted from
 // another site, or from a page older than the session.
-var errForged = &apiError{status: http.StatusForbidden, code: codeForbidden,
-	message: "This form was not sent from a page of this session (it may be from another site, or older than your login). Nothing was changed: reload the page and try again."}
+var errForged = web.NewError(http.StatusForbidden, web.CodeForbidden, "This form was not sent from a page of this session (it may be from another site, or older than your login). Nothing was changed: reload the page and try again.", nil)
 
 // authenticate finds the session behind the cookie, if any. Bearer tokens
 // are for the API: the panel knows only its cookie.
 func (q *preq) authenticate() error {
-	ck, err := q.r.Cookie(SessionCookie)
+	ck, err := q.r.Cookie(web.SessionCookie)
 	if err != nil || ck.Value == "" {
 		return nil
 	}
@@ -203,7 +222,7 @@ func (q *preq) authenticate() error {
 		return nil
 	}
 	q.account, q.token, q.session = &acc, tok, ck.Value
-	q.csrf = csrfToken(ck.Value)
+	q.csrf = web.CSRFToken(ck.Value)
 	q.actor = admin.Actor{Name: acc.Name, Account: q.account, Remote: q.remote, Session: tok.ID}
 	q.log = q.log.With("account", acc.Name)
 	return nil
@@ -212,19 +231,19 @@ func (q *preq) authenticate() error {
 func (q *preq) validCSRF() bool {
 	got := q.r.PostFormValue(csrfField)
 	if got == "" {
-		got = q.r.Header.Get(CSRFHeader)
+		got = q.r.Header.Get(web.CSRFHeader)
 	}
-	return validCSRF(q.session, got)
+	return web.ValidCSRF(q.session, got)
 }
 
 // toLogin sends someone without a live session to the login page, and
 // back here afterwards when this was a page to see.
 func (q *preq) toLogin() error {
 	v := url.Values{}
-	if _, err := q.r.Cookie(SessionCookie); err == nil {
+	if _, err := q.r.Cookie(web.SessionCookie); err == nil {
 		// The cookie is there but its session is not: it expired or was
 		// ended elsewhere.
-		http.SetCookie(q.w, clearSessionCookie(q.r))
+		http.SetCookie(q.w, web.ClearSessionCookie(q.r))
 		v.Set("done", "expired")
 	}
 	if q.r.Method == http.MethodGet {
@@ -248,7 +267,7 @@ func (q *preq) redirect(target string) {
 // uses, so a page and an API call answer the same status for the same
 // failure. The message of an internal error stays in the log.
 func (q *preq) fail(err error) {
-	ae := classify(err)
+	ae := web.Classify(err)
 	title := map[int]string{
 		http.StatusBadRequest:          "That request could not be read",
 		http.StatusForbidden:           "Not allowed",
@@ -256,22 +275,22 @@ func (q *preq) fail(err error) {
 		http.StatusConflict:            "That cannot be done now",
 		http.StatusUnprocessableEntity: "That value is not accepted",
 		http.StatusTooManyRequests:     "Too many attempts",
-	}[ae.status]
-	msg := ae.message
+	}[ae.Status]
+	msg := ae.Message
 	switch {
-	case ae.status == http.StatusNotFound:
+	case ae.Status == http.StatusNotFound:
 		// Not one word about what was asked for: a domain admin must not
 		// learn whether another tenant's domain exists.
 		msg = "There is no such page, or it is not one you may see."
-	case ae.status == http.StatusServiceUnavailable:
+	case ae.Status == http.StatusServiceUnavailable:
 		title = "Not available here"
-	case ae.status >= 500:
+	case ae.Status >= 500:
 		title, msg = "Something went wrong", "The server could not do this. The server log has the details under request "+q.id+"."
 	}
 	if title == "" {
-		title = http.StatusText(ae.status)
+		title = http.StatusText(ae.Status)
 	}
-	q.render(ae.status, "error", &view{Title: title, Data: errorView{Status: ae.status, Message: msg}})
+	q.render(ae.Status, "error", &view{Title: title, Data: errorView{Status: ae.Status, Message: msg}})
 }
 
 type errorView struct {

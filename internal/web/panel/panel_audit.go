@@ -1,4 +1,4 @@
-package web
+package panel
 
 import (
 	"net/http"
@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/dkimd/dkimd/internal/store"
+	"github.com/dkimd/dkimd/internal/web"
 )
 
 // auditActions are offered in the audit log's action filter: the actions
@@ -57,7 +58,7 @@ func (q *preq) auditPage() error {
 	if v := qs.Get("before"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 1 {
-			return badRequest("before", "The before parameter must be an audit entry ID.")
+			return web.BadRequest("before", "The before parameter must be an audit entry ID.")
 		}
 		f.Before = n
 	}

@@ -1,4 +1,4 @@
-package web_test
+package panel_test
 
 import (
 	"context"
@@ -13,12 +13,13 @@ import (
 	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/store/sqlite"
 	"github.com/dkimd/dkimd/internal/web"
+	"github.com/dkimd/dkimd/internal/web/panel"
 )
 
-// ExampleNew serves the API and the control panel together, as dkimd
+// ExampleNewSite serves the API and the control panel together, as dkimd
 // serve does: one handler, so that failed logins at either count against
 // the same limits.
-func ExampleNew() {
+func ExampleNewSite() {
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, "dkimd.db", sqlite.Options{})
 	if err != nil {
@@ -38,7 +39,7 @@ func ExampleNew() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	h := web.New(web.Options{
+	h := panel.NewSite(web.Options{
 		Admin:       svc,
 		Log:         logger,
 		LoginLimits: web.LoginLimits{PerPair: 5},
