@@ -61,7 +61,10 @@ func (g graph) rel(path string) (string, bool) {
 // module under internal/ that has no rule, sorted.
 func check(g graph, rules []rule) []string {
 	var out []string
-	ruled := map[string]bool{}
+	ruled, testOnly := map[string]bool{}, map[string]bool{}
+	for _, r := range rules {
+		testOnly[r.pkg] = r.testOnly
+	}
 	for _, r := range rules {
 		ruled[r.pkg] = true
 		deps, ok := g.deps[g.module+"/"+r.pkg]
@@ -93,6 +96,9 @@ func check(g graph, rules []rule) []string {
 			rp, mine := g.rel(p)
 			if !mine || rp == r.pkg || !slices.Contains(imports, g.module+"/"+r.pkg) {
 				continue
+			}
+			if r.testOnly && testOnly[rp] {
+				continue // a test helper built on another is still for tests only
 			}
 			if r.testOnly || !slices.ContainsFunc(r.importedBy, func(q string) bool { return under(rp, q) }) {
 				out = append(out, fmt.Sprintf("%s is imported by %s: %s", r.pkg, rp, r.why))

@@ -74,6 +74,11 @@ func TestCheckFindsBrokenRules(t *testing.T) {
 			rules, []string{"internal/store imports internal/cli/sub: no cli, no driver"}},
 		{"a package imports a test double", func(g graph) graph { return add(g, "internal/delivery", m+"/internal/queue/qt", false) },
 			rules, []string{"internal/delivery imports internal/queue/qt: only queue", "internal/queue/qt is imported by internal/delivery: tests only"}},
+		{"a test double built on another is fine", func(g graph) graph {
+			g = add(g, "internal/delivery/dt", m+"/internal/queue/qt", false)
+			g.deps[m+"/internal/delivery/dt"] = g.imports[m+"/internal/delivery/dt"]
+			return g
+		}, append(slices.Clone(rules), rule{pkg: "internal/delivery/dt", testOnly: true, why: "tests only"}), nil},
 		{"cli imported by another package", func(g graph) graph { return add(g, "internal/store", m+"/internal/cli", false) },
 			rules, []string{"internal/cli is imported by internal/store: main only", "internal/store imports internal/cli: no cli, no driver"}},
 		{"a rule for a package that is gone", func(g graph) graph { return g },

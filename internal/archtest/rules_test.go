@@ -58,6 +58,8 @@ var rules = []rule{
 		why: "delivery: \"of dkimd it imports only queue and mailaddr\""},
 	{pkg: "internal/delivery/deliverytest", testOnly: true, only: []string{},
 		why: "deliverytest: \"must not import the delivery or queue packages or anything else of dkimd\"; only tests import it"},
+	{pkg: "internal/web/webtest", testOnly: true, only: []string{"internal/dnscheck/dnstest", "internal/lifecycle", "internal/queue"},
+		why: "webtest: \"may import dnscheck/dnstest, lifecycle and queue; nothing imports it but tests\""},
 	{pkg: "internal/admin/admintest", testOnly: true, only: []string{"internal/admin", "internal/lifecycle", "internal/keys", "internal/queue", "internal/store"},
 		why: "admintest: \"may import admin, lifecycle, keys, queue and store; nothing imports it but tests\""},
 	{pkg: "internal/admin", only: []string{"internal/store", "internal/keys", "internal/policy", "internal/lifecycle", "internal/queue", "internal/dkim", "internal/auth", "internal/mailaddr", "internal/delegation", "internal/dnscheck"},

@@ -98,7 +98,7 @@ func newEnvWith(t *testing.T, o envOptions) *env {
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e.dns = newTestDNS(t, "a.example", "b.example")
 	e.spool = testQueue(t, clk.Now)
-	all := admintest.New(t, admintest.Options{Store: db, Master: mk, Now: clk.Now, Log: log, DNS: e.dns.checker(clk.Now), Queue: e.spool, Token: o.token})
+	all := admintest.New(t, admintest.Options{Store: db, Master: mk, Now: clk.Now, Log: log, DNS: e.dns.Checker(clk.Now), Queue: e.spool, Token: o.token})
 	e.svc, e.keys, e.mk = all.Admin, all.Keys, mk
 	api := NewAPI(Options{Admin: e.svc, Log: log, Now: clk.Now, LoginLimits: o.limits})
 	if o.tls {

@@ -19,7 +19,7 @@ func (e *env) publishKey(domain, selector string) {
 	if err != nil || rec == nil {
 		e.t.Fatalf("record of %s: %v", selector, err)
 	}
-	e.dns.publish(domain, rec.Name, rec.Strings...)
+	e.dns.Publish(domain, rec.Name, rec.Strings...)
 }
 
 func (e *env) statusOf(role, domain, selector string) lifecycle.Status {
@@ -111,7 +111,7 @@ func TestAPIKeyChecks(t *testing.T) {
 	// Active, then the record goes: the alert.
 	e.call(roleDomA, "POST", "/api/v1/domains/a.example/keys/a1/state", map[string]any{"state": "active"}).want(t, http.StatusOK, "", "")
 	e.clk.Advance(time.Minute)
-	e.dns.publish("a.example", "a1._domainkey.a.example")
+	e.dns.Publish("a.example", "a1._domainkey.a.example")
 	check("not_found", false)
 	st = e.statusOf(roleDomA, "a.example", "a1")
 	if !st.Alert || !hasCode(st.Warnings, lifecycle.WarnRecord) {

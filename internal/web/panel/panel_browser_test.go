@@ -203,7 +203,7 @@ func TestPanelBrowser(t *testing.T) {
 
 		// The record of the active key goes away: the alert on the keys
 		// page once a check sees it.
-		e.dns.publish("shop.example", "s2026b._domainkey.shop.example")
+		e.dns.Publish("shop.example", "s2026b._domainkey.shop.example")
 		b.navigate("/domains/shop.example/keys/s2026b")
 		b.click("#dns-status button[type=submit]")
 		b.waitText("#dns-status", "Not found in DNS")

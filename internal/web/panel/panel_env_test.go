@@ -80,7 +80,7 @@ func newPanelEnv(t *testing.T, o panelEnvOptions) *panelEnv {
 	e.dns = newTestDNS(t, "a.example", "b.example")
 	e.spool = testQueue(t, clk.Now)
 	// As internal/server wires the service.
-	e.svc = admintest.New(t, admintest.Options{Store: db, Master: mk, Now: clk.Now, Log: log, DNS: e.dns.checker(clk.Now), Queue: e.spool, Token: o.token}).Admin
+	e.svc = admintest.New(t, admintest.Options{Store: db, Master: mk, Now: clk.Now, Log: log, DNS: e.dns.Checker(clk.Now), Queue: e.spool, Token: o.token}).Admin
 	opts := web.Options{Admin: e.svc, Log: log, Now: clk.Now, LoginLimits: o.limits}
 	// The API and the panel with one login throttle, as NewSite gives them
 	// to serve.
@@ -126,12 +126,12 @@ func (e *panelEnv) publish(domain, selector string) {
 	if err != nil || rec == nil {
 		e.t.Fatalf("record of %s: %v", selector, err)
 	}
-	e.dns.publish(domain, rec.Name, rec.Strings...)
+	e.dns.Publish(domain, rec.Name, rec.Strings...)
 }
 
 // unpublish removes a key's record from DNS.
 func (e *panelEnv) unpublish(domain, selector string) {
-	e.dns.publish(domain, selector+"._domainkey."+domain)
+	e.dns.Publish(domain, selector+"._domainkey."+domain)
 }
 
 // snapshot gives what the store holds, to show a refused request changed
