@@ -1,18 +1,14 @@
 package web
 
 import (
-	"crypto"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/dkimd/dkimd/internal/keys"
-	"github.com/dkimd/dkimd/internal/keys/pkcs11"
+	"github.com/dkimd/dkimd/internal/admin/admintest"
 	"github.com/dkimd/dkimd/internal/store"
 )
 
@@ -70,69 +66,17 @@ func TestOpenAPIKeySchema(t *testing.T) {
 	}
 }
 
-// fakeToken stands in for a PKCS#11 token (admintest.Token) with keys in
-// memory; down makes it fail as an unreachable token does.
-type fakeToken struct {
-	mu   sync.Mutex
-	keys map[pkcs11.Object]crypto.Signer
-	down bool
-	n    int
-}
-
-func (f *fakeToken) Label() string { return "test-hsm" }
-
-func (f *fakeToken) Generate(spec keys.Spec, label string) (pkcs11.Object, crypto.PublicKey, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.down {
-		return pkcs11.Object{}, nil, fmt.Errorf("%w: token %q: module gone", pkcs11.ErrToken, f.Label())
-	}
-	sg, err := keys.Generate(nil, spec)
-	if err != nil {
-		return pkcs11.Object{}, nil, err
-	}
-	f.n++
-	o := pkcs11.Object{Label: label, ID: fmt.Sprintf("%04x", f.n)}
-	if f.keys == nil {
-		f.keys = map[pkcs11.Object]crypto.Signer{}
-	}
-	f.keys[o] = sg
-	return o, sg.Public(), nil
-}
-
-func (f *fakeToken) Signer(_ keys.Algorithm, o pkcs11.Object) (crypto.Signer, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if sg := f.keys[o]; sg != nil {
-		return sg, nil
-	}
-	return nil, pkcs11.ErrKeyNotFound
-}
-
-func (f *fakeToken) Destroy(_ keys.Algorithm, o pkcs11.Object) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	delete(f.keys, o)
-	return nil
-}
-
-func (f *fakeToken) setDown(down bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.down = down
-}
-
 // With a token configured, the API makes keys in it; a token that cannot
 // be used is a 503 that names no module, token or return value.
 func TestAPIKeyInToken(t *testing.T) {
-	tok := &fakeToken{}
+	tok := &admintest.FakeToken{}
 	e := newEnvWith(t, envOptions{token: tok})
 	r := e.call(roleDomA, "POST", "/api/v1/domains/a.example/keys", `{"selector":"h1","algorithm":"ed25519","backend":"pkcs11"}`)
 	r.want(t, http.StatusCreated, "", "")
 	if !strings.Contains(string(r.body), `"location":{"backend":"pkcs11","token":"test-hsm","label":"dkimd h1._domainkey.a.example","object_id":"0001"}`) {
 		t.Errorf("key made in the token: %s", r.body)
 	}
-	tok.setDown(true)
+	tok.SetDown(true)
 	r = e.call(roleDomA, "POST", "/api/v1/domains/a.example/keys", `{"selector":"h2","backend":"pkcs11"}`)
 	r.want(t, http.StatusServiceUnavailable, codeUnavailable, "")
 	if strings.Contains(string(r.body), "module gone") || strings.Contains(string(r.body), "test-hsm") {

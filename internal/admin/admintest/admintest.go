@@ -2,7 +2,7 @@
 // of the packages in front of it (web, relay, cli, lifecycle): one call
 // instead of the key source, lifecycle and admin wiring copied into each.
 //
-// It may import admin, lifecycle, keys, queue and store; nothing imports it
+// It may import admin, lifecycle, keys, keys/pkcs11, queue and store; nothing imports it
 // but tests.
 package admintest
 

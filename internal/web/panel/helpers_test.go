@@ -3,15 +3,12 @@ package panel
 import (
 	"bytes"
 	"context"
-	"crypto"
-	"fmt"
 	"strconv"
 	"sync"
 	"testing"
 
 	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/keys"
-	"github.com/dkimd/dkimd/internal/keys/pkcs11"
 	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/store"
 )
@@ -58,58 +55,6 @@ func seedTenants(t *testing.T, ctx context.Context, svc *admin.Service) {
 			t.Fatal(err)
 		}
 	}
-}
-
-// fakeToken stands in for a PKCS#11 token (admintest.Token) with keys in
-// memory; down makes it fail as an unreachable token does.
-type fakeToken struct {
-	mu   sync.Mutex
-	keys map[pkcs11.Object]crypto.Signer
-	down bool
-	n    int
-}
-
-func (f *fakeToken) Label() string { return "test-hsm" }
-
-func (f *fakeToken) Generate(spec keys.Spec, label string) (pkcs11.Object, crypto.PublicKey, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.down {
-		return pkcs11.Object{}, nil, fmt.Errorf("%w: token %q: module gone", pkcs11.ErrToken, f.Label())
-	}
-	sg, err := keys.Generate(nil, spec)
-	if err != nil {
-		return pkcs11.Object{}, nil, err
-	}
-	f.n++
-	o := pkcs11.Object{Label: label, ID: fmt.Sprintf("%04x", f.n)}
-	if f.keys == nil {
-		f.keys = map[pkcs11.Object]crypto.Signer{}
-	}
-	f.keys[o] = sg
-	return o, sg.Public(), nil
-}
-
-func (f *fakeToken) Signer(_ keys.Algorithm, o pkcs11.Object) (crypto.Signer, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if sg := f.keys[o]; sg != nil {
-		return sg, nil
-	}
-	return nil, pkcs11.ErrKeyNotFound
-}
-
-func (f *fakeToken) Destroy(_ keys.Algorithm, o pkcs11.Object) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	delete(f.keys, o)
-	return nil
-}
-
-func (f *fakeToken) setDown(down bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.down = down
 }
 
 func ptr[T any](v T) *T { return &v }

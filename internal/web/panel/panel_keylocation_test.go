@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/dkimd/dkimd/internal/admin"
+	"github.com/dkimd/dkimd/internal/admin/admintest"
 )
 
 // The panel offers the token only when one is configured, and makes both
@@ -18,7 +19,7 @@ func TestPanelGenerateInToken(t *testing.T) {
 	if page := b.get("/domains/a.example/outgoing/dkim"); strings.Contains(page.body, `name="hsm"`) {
 		t.Fatal("the token is offered with none configured")
 	}
-	tok := &fakeToken{}
+	tok := &admintest.FakeToken{}
 	e = newPanelEnv(t, panelEnvOptions{token: tok})
 	b = e.browser()
 	csrf = b.login("alice", alicePassword)
@@ -37,7 +38,7 @@ func TestPanelGenerateInToken(t *testing.T) {
 	if k, err := e.svc.GetKey(e.ctx, admin.CLI(), "a.example", "s2"); r.status != http.StatusSeeOther || err != nil || k.Location.PKCS11() {
 		t.Fatalf("without the box ticked: %d, %+v %v", r.status, k.Location, err)
 	}
-	tok.setDown(true)
+	tok.SetDown(true)
 	b.post("/domains/a.example/outgoing/dkim", url.Values{"csrf": {csrf}, "length": {"rsa2048"}, "selector": {"h3"}, "hsm": {"on"}}, nil).
 		want(t, http.StatusServiceUnavailable, "hardware security module")
 }
