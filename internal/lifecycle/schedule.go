@@ -72,9 +72,6 @@ type SchedulerOptions struct {
 	// Spec is the first key's algorithm and length; the zero value is
 	// RSA 2048. Later keys take the spec of the key they replace.
 	Spec keys.Spec
-	// Leader tells whether this node drives rotation now (one node of a
-	// cluster does); nil means always.
-	Leader func(ctx context.Context) (bool, error)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Log gets every step (info) and blocked rotations (error); nil
@@ -195,12 +192,8 @@ func (s *Scheduler) set(domain, step string, blocked bool, next time.Time) {
 // Step looks at every rotated domain once and takes the steps that are
 // due. An error for one domain does not stop the others.
 func (s *Scheduler) Step(ctx context.Context) error {
-	if s.o.Leader != nil {
-		lead, err := s.o.Leader(ctx)
-		if err != nil || !lead {
-			return err
-		}
-	}
+	// On a cluster only the leader runs a Scheduler (serve takes the
+	// "dns-rotation" lock around it), so every step here is this node's.
 	ds, err := s.o.Store.ListDomains(ctx)
 	if err != nil {
 		return err

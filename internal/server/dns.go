@@ -72,7 +72,7 @@ func startDNS(ctx context.Context, f *DNSOptions, st delegation.Store, log *slog
 // published by delegation or DNS UPDATE; serve runs it (on the leader
 // node of a PostgreSQL cluster). srv is this node's delegated zone, nil
 // when it serves none.
-func startRotation(ctx context.Context, f *DNSOptions, lc *lifecycle.Service, st lifecycle.SchedulerStore, checker lifecycle.Checker,
+func startRotation(f *DNSOptions, lc *lifecycle.Service, st lifecycle.SchedulerStore, checker lifecycle.Checker,
 	srv *dnsserver.Server, src delegation.Store, log *slog.Logger) (*lifecycle.Scheduler, error) {
 	// The DNS UPDATE publisher opens a domain's TSIG secret through the
 	// lifecycle service, which holds the master key.
@@ -81,14 +81,10 @@ func startRotation(ctx context.Context, f *DNSOptions, lc *lifecycle.Service, st
 		s := delegation.Source{Store: src, Zone: f.Zone}
 		pub.Refresh = func(ctx context.Context) error { return srv.Refresh(ctx, s) }
 	}
-	sched, err := lifecycle.NewScheduler(lifecycle.SchedulerOptions{
+	return lifecycle.NewScheduler(lifecycle.SchedulerOptions{
 		Store: st, Checker: checker, Service: lc, Publisher: pub,
 		RecordTTL: f.RecordTTL, Interval: f.RotateInterval, Log: log,
 	})
-	if err != nil {
-		return nil, err
-	}
-	return sched, nil
 }
 
 // monitorWithRotation adds blocked rotations to the DNS monitor's alerts:

@@ -200,7 +200,7 @@ func Run(ctx context.Context, o Options) error {
 		m.stop(ctx)
 		return err
 	}
-	sched, err := startRotation(ctx, dnsf, lc, d.Store, dnsChk, zoneSrv, d.Store, log)
+	sched, err := startRotation(dnsf, lc, d.Store, dnsChk, zoneSrv, d.Store, log)
 	if err != nil {
 		m.stop(ctx)
 		return err
