@@ -11,6 +11,7 @@ import (
 	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/keys"
 	"github.com/dkimd/dkimd/internal/lifecycle"
+	"github.com/dkimd/dkimd/internal/server"
 	"github.com/dkimd/dkimd/internal/store"
 )
 
@@ -38,7 +39,7 @@ func keyDelete(ctx context.Context, e *Env, args []string) error {
 		if err := requireFlags("domain", *domain, "selector", *selector); err != nil {
 			return err
 		}
-		a, _, err := d.services(wiring{dns: lifecycle.DNS{Resolver: *resolver}})
+		a, _, err := d.services(server.Wiring{DNS: lifecycle.DNS{Resolver: *resolver}})
 		if err != nil {
 			return err
 		}
@@ -161,9 +162,9 @@ func keyStatus(ctx context.Context, e *Env, args []string) error {
 		if err := requireFlags("domain", *domain); err != nil {
 			return err
 		}
-		w := wiring{settings: *p}
+		w := server.Wiring{Settings: *p}
 		if *check {
-			w.dns = lifecycle.DNS{Resolver: *resolver}
+			w.DNS = lifecycle.DNS{Resolver: *resolver}
 		}
 		a, _, err := d.services(w)
 		if err != nil {
@@ -250,9 +251,9 @@ func keyActivate(ctx context.Context, e *Env, args []string) error {
 		if err := requireFlags("domain", *domain, "selector", *selector); err != nil {
 			return err
 		}
-		var w wiring
+		var w server.Wiring
 		if !*force {
-			w.dns = lifecycle.DNS{Resolver: *resolver}
+			w.DNS = lifecycle.DNS{Resolver: *resolver}
 		}
 		a, _, err := d.services(w)
 		if err != nil {
@@ -289,7 +290,7 @@ func keyRevoke(ctx context.Context, e *Env, args []string) error {
 		if err := requireFlags("domain", *domain, "selector", *selector); err != nil {
 			return err
 		}
-		a, _, err := d.services(wiring{settings: *p})
+		a, _, err := d.services(server.Wiring{Settings: *p})
 		if err != nil {
 			return err
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/dkimd/dkimd/internal/admin"
 	"github.com/dkimd/dkimd/internal/datadir"
 	"github.com/dkimd/dkimd/internal/queue"
+	"github.com/dkimd/dkimd/internal/server"
 	"github.com/dkimd/dkimd/internal/store/postgres"
 	"github.com/dkimd/dkimd/internal/web"
 )
@@ -81,7 +82,7 @@ func queueLocal(ctx context.Context, e *Env, df dataFlags, verb, id string) (any
 		return nil, err
 	}
 	defer spool.Close()
-	a, _, err := d.services(wiring{queue: spool})
+	a, _, err := d.services(server.Wiring{Queue: spool})
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +98,7 @@ func queueShared(ctx context.Context, e *Env, df dataFlags, verb, id string) (an
 	defer d.Close()
 	q := d.pg.Queue(postgres.QueueOptions{})
 	defer q.Close()
-	a, _, err := d.services(wiring{queue: q})
+	a, _, err := d.services(server.Wiring{Queue: q})
 	if err != nil {
 		return nil, err
 	}

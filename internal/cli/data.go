@@ -12,7 +12,7 @@ import (
 	"github.com/dkimd/dkimd/internal/keys"
 	"github.com/dkimd/dkimd/internal/keys/pkcs11"
 	"github.com/dkimd/dkimd/internal/lifecycle"
-	"github.com/dkimd/dkimd/internal/queue"
+	"github.com/dkimd/dkimd/internal/server"
 	"github.com/dkimd/dkimd/internal/store"
 	"github.com/dkimd/dkimd/internal/store/postgres"
 )
@@ -62,39 +62,10 @@ type data struct {
 	token *pkcs11.Token // nil when no token is configured
 }
 
-// wiring is what a command adds to the data directory's services; the
-// zero value is what most admin commands need.
-type wiring struct {
-	// dns checks records; nil means none (activation only with force).
-	dns lifecycle.Checker
-	// settings are the lifecycle settings (policyFlags).
-	settings lifecycle.Settings
-	// queue is the mail queue, for the queue commands and serve.
-	queue queue.Queue
-	// signers is told to drop keys that stop signing (serve's key source).
-	signers lifecycle.Dropper
-	// maxUserNetwork is the widest network a domain admin may give a
-	// user (serve's --max-user-network).
-	maxUserNetwork admin.NetworkLimit
-	log            *slog.Logger
-}
-
-// services builds the lifecycle and admin services on the data directory,
-// as w says. Each is made whole, once; a command that needs another
-// wiring builds another pair.
-func (d *data) services(w wiring) (*admin.Service, *lifecycle.Service, error) {
-	lo := lifecycle.ServiceOptions{
-		Store: d.db, Master: d.master, DNS: w.dns, Settings: w.settings, Signers: w.signers, Log: w.log,
-	}
-	if d.token != nil {
-		lo.Token = d.token
-	}
-	lc, err := lifecycle.NewService(lo)
-	if err != nil {
-		return nil, nil, err
-	}
-	a, err := admin.New(admin.Options{Store: d.db, Lifecycle: lc, Queue: w.queue, MaxUserNetwork: w.maxUserNetwork, Log: w.log})
-	return a, lc, err
+// services builds the lifecycle and admin services on the data directory
+// (server.Services).
+func (d *data) services(w server.Wiring) (*admin.Service, *lifecycle.Service, error) {
+	return server.Services(&server.Data{Dir: d.dir, Store: d.db, PG: d.pg, Master: d.master, Token: d.token}, w)
 }
 
 func (d *data) Close() error {
@@ -124,7 +95,7 @@ func openData(ctx context.Context, e *Env, f dataFlags, log *slog.Logger) (*data
 		return nil, err
 	}
 	d := &data{dir: od.Dir, db: od.Store, pg: od.PG, master: od.Master, token: od.Token}
-	if d.admin, _, err = d.services(wiring{log: log}); err != nil {
+	if d.admin, _, err = d.services(server.Wiring{Log: log}); err != nil {
 		return nil, errors.Join(err, d.Close())
 	}
 	return d, nil

@@ -9,6 +9,6 @@
 // uses; it reads no flags or environment itself: Options carry them.
 //
 // It may import datadir, keys (and keys/pkcs11), store and its backends;
-// only cli imports it, and it must not import cli, server, admin,
+// only cli and server (its Data type) import it, and it must not import cli, server, admin,
 // lifecycle, web, relay or milter.
 package dataopen

@@ -15,36 +15,23 @@ import (
 	"time"
 
 	"github.com/dkimd/dkimd/internal/admin"
-	"github.com/dkimd/dkimd/internal/datadir"
+	"github.com/dkimd/dkimd/internal/dataopen"
 	"github.com/dkimd/dkimd/internal/keys"
-	"github.com/dkimd/dkimd/internal/keys/pkcs11"
 	"github.com/dkimd/dkimd/internal/lifecycle"
 	"github.com/dkimd/dkimd/internal/metrics"
+	"github.com/dkimd/dkimd/internal/queue"
 	"github.com/dkimd/dkimd/internal/relay"
 	"github.com/dkimd/dkimd/internal/store"
-	"github.com/dkimd/dkimd/internal/store/postgres"
 	"github.com/dkimd/dkimd/internal/web"
 	"github.com/dkimd/dkimd/internal/web/panel"
 )
 
-// Data is an open data directory, as cli opens it past the master-key
-// gate: the database and the master key, the token when one is
-// configured. Run does not close it.
-type Data struct {
-	// Dir names the files of the data directory (spool, temporary files,
-	// TLS files, control socket).
-	Dir datadir.Layout
-	// Store is the database.
-	Store store.Store
-	// PG is the same database when it is PostgreSQL, else nil: then the
-	// queue, the message limits and the login throttle are the cluster's,
-	// and one node at a time runs the DNS monitor and the rotation.
-	PG *postgres.DB
-	// Master opens the sealed keys.
-	Master *keys.MasterKey
-	// Token is the PKCS#11 token; nil when none is configured.
-	Token *pkcs11.Token
-}
+// Data is an open data directory past the master-key gate
+// (dataopen.Open): the database, the master key, the token when one is
+// configured. On PostgreSQL (Data.PG) the queue, the message limits and the
+// login throttle are the cluster's, and one node at a time runs the DNS
+// monitor and the rotation. Run does not close it.
+type Data = dataopen.Data
 
 // Options are what Run serves. The zero value of each field is documented
 // beside it; Data.Store and Log are required.
@@ -167,18 +154,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	dnsChk := lifecycle.DNS{Resolver: o.Resolver}
-	lo := lifecycle.ServiceOptions{
-		Store: d.Store, Master: d.Master, DNS: dnsChk, Settings: *pol, Signers: src, Log: log,
-	}
-	if d.Token != nil {
-		lo.Token = d.Token
-	}
-	lc, err := lifecycle.NewService(lo)
-	if err != nil {
-		m.stop(ctx)
-		return err
-	}
-	a, err := admin.New(admin.Options{Store: d.Store, Lifecycle: lc, Queue: m.spool, MaxUserNetwork: o.MaxUserNetwork, Log: log})
+	a, lc, err := Services(d, Wiring{DNS: dnsChk, Settings: *pol, Queue: m.spool, Signers: src, MaxUserNetwork: o.MaxUserNetwork, Log: log})
 	if err != nil {
 		m.stop(ctx)
 		return err
@@ -333,4 +309,42 @@ func httpHandler(a *admin.Service, ms metrics.Sources, ready http.Handler, throt
 		mux.Handle("GET /readyz", ready)
 	}
 	return mux
+}
+
+// Wiring is what a caller adds to an open data directory's services; the
+// zero value is what most admin commands need.
+type Wiring struct {
+	// DNS checks records; nil means none (activation only with force).
+	DNS lifecycle.Checker
+	// Settings are the lifecycle settings; the zero value is the defaults.
+	Settings lifecycle.Settings
+	// Queue is the mail queue, for the queue commands and serve; nil for
+	// none.
+	Queue queue.Queue
+	// Signers is told to drop keys that stop signing (serve's key
+	// source); nil for none.
+	Signers lifecycle.Dropper
+	// MaxUserNetwork is the widest network a domain admin may give a
+	// user; the zero value is the defaults.
+	MaxUserNetwork admin.NetworkLimit
+	// Log receives one line per change; nil discards.
+	Log *slog.Logger
+}
+
+// Services builds the lifecycle and admin services over d as w says: the
+// one place serve and the admin commands wire them. Each is made whole,
+// once; a command that needs another wiring builds another pair.
+func Services(d *Data, w Wiring) (*admin.Service, *lifecycle.Service, error) {
+	lo := lifecycle.ServiceOptions{
+		Store: d.Store, Master: d.Master, DNS: w.DNS, Settings: w.Settings, Signers: w.Signers, Log: w.Log,
+	}
+	if d.Token != nil { // never a typed nil in the interface
+		lo.Token = d.Token
+	}
+	lc, err := lifecycle.NewService(lo)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := admin.New(admin.Options{Store: d.Store, Lifecycle: lc, Queue: w.Queue, MaxUserNetwork: w.MaxUserNetwork, Log: w.Log})
+	return a, lc, err
 }
