@@ -86,6 +86,12 @@ func (e optionError) Is(target error) bool { return target == ErrOption }
 
 func optionf(format string, a ...any) error { return optionError{fmt.Sprintf(format, a...)} }
 
+// readCacher is a store that can cache the per-message reads
+// (sqlite.DB, postgres.DB).
+type readCacher interface {
+	CacheReads(ctx context.Context, log *slog.Logger)
+}
+
 // Run serves until ctx ends or a listener fails: the key source, the mail
 // side (queue, delivery, SMTP listeners, milter), the lifecycle and admin
 // services, the control socket on Data.Dir.ControlSocket(), the delegated
@@ -101,12 +107,13 @@ func Run(ctx context.Context, o Options) error {
 	}
 	pol, mf, dnsf := &o.Settings, &o.Mail, &o.DNS
 	lib, library := o.OpenSSL, o.Library
-	if d.PG != nil {
-		// The relay's reads of users, domains and keys for every message
-		// are cached until any node writes to the store.
+	// The reads of users, domains and keys the relay and the milter make
+	// for every message are cached until the store changes (SQLite: any
+	// commit, by this process or another; PostgreSQL: any node's write).
+	if c, ok := d.Store.(readCacher); ok {
 		cctx, stopCache := context.WithCancel(ctx)
 		defer stopCache()
-		d.PG.CacheReads(cctx, log)
+		c.CacheReads(cctx, log)
 	}
 	log.Info("rsa_signing", "library", library)
 	if d.Token != nil {

@@ -47,7 +47,7 @@ type DB struct {
 	db   *sql.DB
 	now  func() time.Time
 	// cache is the read cache, once CacheReads turned it on.
-	cache atomic.Pointer[readCache]
+	cache atomic.Pointer[store.ReadCache]
 }
 
 var _ store.Store = (*DB)(nil)
@@ -184,7 +184,7 @@ func (d *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	err = tx.Commit()
 	// This node's at once, whether the commit is known to have happened
 	// or not.
-	d.cache.Load().invalidate()
+	d.cache.Load().Invalidate()
 	if err != nil {
 		return fmt.Errorf("postgres: commit: %w", err)
 	}

@@ -132,7 +132,7 @@ func TestConformanceCached(t *testing.T) {
 
 func waitCacheLive(t *testing.T, db *DB) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !db.cache.Load().live.Load(); time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); !db.cache.Load().Live(); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the read cache's listener did not connect")
 		}

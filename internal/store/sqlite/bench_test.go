@@ -136,26 +136,41 @@ func BenchmarkSealedKey(b *testing.B) {
 }
 
 // BenchmarkRelayReadsParallel is the reads of one message from several
-// connections at once, as the relay makes them.
+// connections at once, as the relay makes them: straight from the file, and
+// through the read cache serve turns on (CacheReads), which still asks
+// SQLite for its data version before every read.
 func BenchmarkRelayReadsParallel(b *testing.B) {
-	db, ks := benchDB(b, 100)
-	ctx := context.Background()
-	addr := netip.MustParseAddr("10.0.42.7")
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, err := db.UserByIP(ctx, addr); err != nil {
-				b.Error(err)
-				return
+	for _, cache := range []bool{false, true} {
+		b.Run(fmt.Sprintf("cached=%v", cache), func(b *testing.B) {
+			db, ks := benchDB(b, 100)
+			ctx := context.Background()
+			if cache {
+				cctx, cancel := context.WithCancel(ctx)
+				b.Cleanup(cancel)
+				db.CacheReads(cctx, nil)
 			}
-			if _, err := db.ActiveKeys(ctx, "example.com"); err != nil {
-				b.Error(err)
-				return
-			}
-			if _, err := db.GetKey(ctx, ks[1].ID); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
+			addr := netip.MustParseAddr("10.0.42.7")
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := db.UserByIP(ctx, addr); err != nil {
+						b.Error(err)
+						return
+					}
+					if _, err := db.ActiveKeys(ctx, "example.com"); err != nil {
+						b.Error(err)
+						return
+					}
+					if _, err := db.GetDomain(ctx, "example.com"); err != nil {
+						b.Error(err)
+						return
+					}
+					if _, err := db.GetKey(ctx, ks[1].ID); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
 }

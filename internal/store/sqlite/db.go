@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	sqlite "modernc.org/sqlite"
@@ -39,6 +40,8 @@ type DB struct {
 	db    *sql.DB
 	now   func() time.Time
 	stmts *stmts
+	// watch is the read cache, once CacheReads turned it on.
+	watch atomic.Pointer[versionWatch]
 }
 
 var _ store.Store = (*DB)(nil)

@@ -94,6 +94,11 @@ func scanDomain(row interface{ Scan(...any) error }) (store.Domain, error) {
 
 // GetDomain implements store.Domains.
 func (d *DB) GetDomain(ctx context.Context, name string) (store.Domain, error) {
+	return cached(ctx, d, "domain\x00"+name, func(v store.Domain) store.Domain { return v },
+		func() (store.Domain, error) { return d.getDomain(ctx, name) })
+}
+
+func (d *DB) getDomain(ctx context.Context, name string) (store.Domain, error) {
 	n, err := lookupDomain(name)
 	if err != nil {
 		return store.Domain{}, err

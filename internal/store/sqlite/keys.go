@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/dkimd/dkimd/internal/keys"
@@ -133,6 +134,11 @@ func (d *DB) DeleteKey(ctx context.Context, id int64) error {
 
 // GetKey implements store.Keys.
 func (d *DB) GetKey(ctx context.Context, id int64) (store.Key, error) {
+	return cached(ctx, d, "key\x00"+strconv.FormatInt(id, 10), store.CloneKey,
+		func() (store.Key, error) { return d.keyByID(ctx, id) })
+}
+
+func (d *DB) keyByID(ctx context.Context, id int64) (store.Key, error) {
 	k, err := getKey(ctx, d.stmts.key, id)
 	if err != nil {
 		return store.Key{}, dbErr("get key", err)
@@ -212,6 +218,11 @@ func scanKeys(rows *sql.Rows, err error) ([]store.Key, error) {
 
 // ActiveKeys implements store.Keys.
 func (d *DB) ActiveKeys(ctx context.Context, domain string) ([]store.Key, error) {
+	return cached(ctx, d, "active\x00"+domain, store.CloneKeys,
+		func() ([]store.Key, error) { return d.activeKeys(ctx, domain) })
+}
+
+func (d *DB) activeKeys(ctx context.Context, domain string) ([]store.Key, error) {
 	dom, err := mailaddr.ParseDomain(domain)
 	if err != nil {
 		return nil, nil

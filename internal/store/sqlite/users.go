@@ -218,6 +218,11 @@ func (d *DB) AddUser(ctx context.Context, u store.OutgoingUser) (store.OutgoingU
 
 // GetUser implements store.Users.
 func (d *DB) GetUser(ctx context.Context, name string) (store.OutgoingUser, error) {
+	return cached(ctx, d, "user\x00"+name, store.CloneUser,
+		func() (store.OutgoingUser, error) { return d.getUserByName(ctx, name) })
+}
+
+func (d *DB) getUserByName(ctx context.Context, name string) (store.OutgoingUser, error) {
 	n, err := store.NormalizeName(name)
 	if err != nil {
 		return store.OutgoingUser{}, fmt.Errorf("%w: user: %v", store.ErrNotFound, err)
@@ -344,6 +349,11 @@ func (d *DB) RemoveUser(ctx context.Context, name string) error {
 // prefix type: it reads the networks of every user found by address, and
 // only the user that wins.
 func (d *DB) UserByIP(ctx context.Context, addr netip.Addr) (store.OutgoingUser, error) {
+	return cached(ctx, d, "ip\x00"+addr.String(), store.CloneUser,
+		func() (store.OutgoingUser, error) { return d.userByIP(ctx, addr) })
+}
+
+func (d *DB) userByIP(ctx context.Context, addr netip.Addr) (store.OutgoingUser, error) {
 	if !addr.IsValid() {
 		return store.OutgoingUser{}, fmt.Errorf("%w: no user for an invalid address", store.ErrNotFound)
 	}
