@@ -219,8 +219,12 @@ run() {
 
 log "$RUNS rounds of $COUNT messages of 2 KiB, $SESSIONS sessions"
 : >"$W/results"
+read -ra systems <<<"${SYSTEMS:-sqlite pg1 pg2 pg3}"
 for r in $(seq "$RUNS"); do
-	for sys in ${SYSTEMS:-sqlite pg1 pg2 pg3}; do
+	# A new order each round (rotated by one), so that what one run leaves
+	# behind on the disk falls on every system alike.
+	for i in "${!systems[@]}"; do
+		sys=${systems[$(((i + r - 1) % ${#systems[@]}))]}
 		line=$(run "$sys")
 		log "round $r: $line (msgs/s, dkimd CPU ms/msg all nodes, per node, PostgreSQL CPU ms/msg)"
 		echo "$line" >>"$W/results"
