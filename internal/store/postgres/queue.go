@@ -14,6 +14,8 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -58,6 +60,15 @@ type Queue struct {
 	// self names this queue in its notifications, so that its listener
 	// skips its own: a wake-up is a Claim, a statement on the database.
 	self string
+
+	// wakes counts the wake-ups (poke) and the Releases: a Claim after
+	// one that found every due message asks the database again only if
+	// it moved (or idleRecheck passed).
+	wakes  atomic.Uint64
+	idleMu sync.Mutex
+	idle   idleMark
+	bodies bodyCache
+	comp   completions
 
 	stop context.CancelFunc
 	done chan struct{}
@@ -140,6 +151,7 @@ func (q *Queue) listenOnce(ctx context.Context) error {
 }
 
 func (q *Queue) poke() {
+	q.wakes.Add(1)
 	select {
 	case q.wake <- struct{}{}:
 	default:
@@ -396,35 +408,47 @@ func (q *Queue) Remove(ctx context.Context, id string) error {
 
 // Claim implements queue.DeliveryQueue. One statement picks and leases:
 // rows another node is claiming right now are skipped, not waited for.
+// The bodies of small messages come with their rows (see claimBodyLimit)
+// and Body serves them until the claim ends. A Claim that follows one that
+// found fewer due messages than it asked for, with no wake-up since and
+// less than idleRecheck later, returns nothing without asking the
+// database: the deliverer asks again whenever one of its messages is done.
 func (q *Queue) Claim(ctx context.Context, owner string, lease time.Duration, max int) ([]queue.Claim, error) {
 	if max <= 0 {
 		return nil, nil
 	}
 	now := q.now()
+	if !q.claimNeeded(now) {
+		return nil, nil
+	}
+	wakes := q.wakes.Load()
 	until := now.Add(lease)
+	q.bodies.expire(nanos(now))
 	rows, err := q.lazy.Query(ctx, `WITH c AS (
-	SELECT id FROM queue_messages
+	SELECT id, size FROM queue_messages
 	WHERE due <= $1 AND (lease_until IS NULL OR lease_until <= $1)
 	ORDER BY due, queued, id
 	LIMIT $2
 	FOR UPDATE SKIP LOCKED)
 UPDATE queue_messages m SET lease_owner = $3, lease_until = $4, lease_token = nextval('queue_lease_tokens')
-FROM c WHERE m.id = c.id
-RETURNING m.id, m.envelope, m.queued, m.size, m.recipients, m.dsns, m.lease_token, m.due`,
-		nanos(now), max, owner, nanos(until))
+FROM c LEFT JOIN queue_bodies b ON b.id = c.id AND c.size <= $5
+WHERE m.id = c.id
+RETURNING m.id, m.envelope, m.queued, m.size, m.recipients, m.dsns, m.lease_token, m.due, b.body, b.sha256`,
+		nanos(now), max, owner, nanos(until), claimBodyLimit(max))
 	if err != nil {
 		return nil, storageErr("claim", err)
 	}
 	type claimed struct {
-		c   queue.Claim
-		due int64
-		err error
+		c         queue.Claim
+		due       int64
+		body, sum []byte
+		err       error
 	}
 	var got []claimed
 	for rows.Next() {
 		var cl claimed
 		var token int64
-		cl.c.Message, cl.err = scanMessage(rows, &token, &cl.due)
+		cl.c.Message, cl.err = scanMessage(rows, &token, &cl.due, &cl.body, &cl.sum)
 		if cl.err != nil && !errors.Is(cl.err, queue.ErrCorrupt) {
 			rows.Close()
 			return nil, storageErr("claim", cl.err)
@@ -435,6 +459,9 @@ RETURNING m.id, m.envelope, m.queued, m.size, m.recipients, m.dsns, m.lease_toke
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, storageErr("claim", err)
+	}
+	if len(got) < max {
+		q.markIdle(wakes, now)
 	}
 	slices.SortFunc(got, func(a, b claimed) int {
 		if a.due != b.due {
@@ -452,6 +479,13 @@ RETURNING m.id, m.envelope, m.queued, m.size, m.recipients, m.dsns, m.lease_toke
 				q.log.Error("queue_quarantine_failed", "msg_id", cl.c.ID, "err", err)
 			}
 			continue
+		}
+		// A body that does not match its digest is not kept: Body reads
+		// it again and reports it.
+		if cl.sum != nil {
+			if sum := sha256.Sum256(cl.body); bytes.Equal(sum[:], cl.sum) {
+				q.bodies.put(cl.c.ID, cl.body, nanos(until))
+			}
 		}
 		out = append(out, cl.c)
 	}
@@ -492,6 +526,9 @@ func (q *Queue) Renew(ctx context.Context, c *queue.Claim, lease time.Duration) 
 // Body implements queue.DeliveryQueue. The body is read whole: messages
 // are bounded by the relay's size limit, and the read holds no lock.
 func (q *Queue) Body(ctx context.Context, id string) (io.ReadCloser, error) {
+	if b, ok := q.bodies.get(id); ok {
+		return io.NopCloser(bytes.NewReader(b)), nil
+	}
 	var b, sum []byte
 	err := q.pool.QueryRow(ctx, `SELECT body, sha256 FROM queue_bodies WHERE id = $1`, id).Scan(&b, &sum)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -564,25 +601,35 @@ func (q *Queue) Bounce(ctx context.Context, c *queue.Claim, reason string) error
 }
 
 // Complete implements queue.DeliveryQueue: a message whose recipients are
-// all final is deleted with its body (fenced, in one statement); otherwise
-// its state is stored and the lease ends.
+// all final is deleted with its body, fenced, in a DELETE shared with the
+// other deliverers of this node that complete at the same time (remove);
+// it is deleted, for every node, when Complete returns. Otherwise its state
+// is stored and the lease ends.
 func (q *Queue) Complete(ctx context.Context, c *queue.Claim) error {
+	q.bodies.drop(c.ID)
 	for _, r := range c.Recipients {
 		if !r.Status.Final() {
-			return q.record(ctx, "complete", c, true)
+			err := q.record(ctx, "complete", c, true)
+			q.wakes.Add(1)
+			return err
 		}
 	}
-	return q.fenced(ctx, "complete", c, `DELETE FROM queue_messages`)
+	return q.remove(ctx, c)
 }
 
 // Release implements queue.DeliveryQueue.
 func (q *Queue) Release(ctx context.Context, c *queue.Claim) error {
-	return q.fenced(ctx, "release", c, `UPDATE queue_messages SET lease_owner = NULL, lease_until = NULL`)
+	q.bodies.drop(c.ID)
+	err := q.fenced(ctx, "release", c, `UPDATE queue_messages SET lease_owner = NULL, lease_until = NULL`)
+	// The message is due again: the next Claim asks for it.
+	q.wakes.Add(1)
+	return err
 }
 
 // Quarantine implements queue.DeliveryQueue: the message and its body move
 // to queue_quarantine, in one transaction fenced on c's lease.
 func (q *Queue) Quarantine(ctx context.Context, c *queue.Claim, reason error) error {
+	q.bodies.drop(c.ID)
 	msg := "damaged"
 	if reason != nil {
 		msg = reason.Error()
