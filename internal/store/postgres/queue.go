@@ -69,6 +69,7 @@ type Queue struct {
 	idle   idleMark
 	bodies bodyCache
 	comp   completions
+	hand   handoff
 
 	stop context.CancelFunc
 	done chan struct{}
@@ -101,11 +102,25 @@ func (d *DB) Queue(opts QueueOptions) *Queue {
 	return q
 }
 
-// Close stops the listener. The pool belongs to the DB.
+// Close stops the listener and gives back the messages Enqueue leased to
+// this node's deliverer that it did not take (so that other nodes need not
+// wait for their leases to run out). The pool belongs to the DB.
 func (q *Queue) Close() error {
 	q.stop()
 	<-q.done
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, c := range q.dropHandoff() {
+		q.giveBack(ctx, &c)
+	}
 	return nil
+}
+
+// giveBack releases a claim no deliverer took.
+func (q *Queue) giveBack(ctx context.Context, c *queue.Claim) {
+	if err := q.Release(ctx, c); err != nil && !errors.Is(err, queue.ErrLeaseLost) {
+		q.log.Error("queue_lease_not_released", "msg_id", c.ID, "err", err)
+	}
 }
 
 // listen holds a connection of its own in LISTEN and turns notifications
@@ -150,8 +165,14 @@ func (q *Queue) listenOnce(ctx context.Context) error {
 	}
 }
 
+// poke wakes this node's deliverer, and its next Claim asks the database.
 func (q *Queue) poke() {
 	q.wakes.Add(1)
+	q.signal()
+}
+
+// signal wakes this node's deliverer, for a claim Enqueue made for it.
+func (q *Queue) signal() {
 	select {
 	case q.wake <- struct{}{}:
 	default:
@@ -223,33 +244,67 @@ func (q *Queue) store(ctx context.Context, id string, env queue.Envelope, body i
 	if err != nil {
 		return false, fmt.Errorf("%w: %v", queue.ErrStorage, err)
 	}
-	queued := q.now().UTC().Truncate(time.Millisecond)
+	now := q.now()
+	queued := now.UTC().Truncate(time.Millisecond)
 	sum := sha256.Sum256(b)
+	// When this node's deliverer has room the message is leased to it in
+	// the same INSERT (see handoff), and no other node is woken.
+	var owner *string
+	var until *int64
+	o, u, handoff := q.reserve(now)
+	if handoff {
+		un := nanos(u)
+		owner, until = &o, &un
+	}
 	// One statement, so one implicit transaction and one round trip: the
 	// message, its body and the wake-up of every node's deliverers commit
 	// together (the notification is sent at the commit), or none of them.
-	var inserted bool
+	var token int64
+	inserted := true
 	err = q.pool.QueryRow(ctx, `WITH m AS (
-	INSERT INTO queue_messages (id, envelope, queued, size, recipients, open, due)
-	VALUES ($1, $2, $3, $4, $5, $6, $3) ON CONFLICT (id) DO NOTHING
-	RETURNING id),
+	INSERT INTO queue_messages (id, envelope, queued, size, recipients, open, due, lease_owner, lease_until, lease_token)
+	VALUES ($1, $2, $3, $4, $5, $6, $3, $11::text, $12::bigint,
+		CASE WHEN $11::text IS NULL THEN 0 ELSE nextval('queue_lease_tokens') END)
+	ON CONFLICT (id) DO NOTHING
+	RETURNING id, lease_token),
 b AS (INSERT INTO queue_bodies (id, body, sha256) SELECT id, $7, $8 FROM m)
-SELECT count(*) > 0 FROM m, LATERAL (SELECT pg_notify($9, $10)) n`,
-		id, string(envJSON), nanos(queued), int64(len(b)), string(rJSON), len(rcpts), b, sum[:], queueChannel, q.self).Scan(&inserted)
-	if err == nil && !inserted && !idempotent {
-		err = fmt.Errorf("%w: id %s already queued", queue.ErrStorage, id)
+SELECT m.lease_token FROM m LEFT JOIN LATERAL (SELECT pg_notify($9, $10) WHERE $11::text IS NULL) n ON true`,
+		id, string(envJSON), nanos(queued), int64(len(b)), string(rJSON), len(rcpts), b, sum[:], queueChannel, q.self,
+		owner, until).Scan(&token)
+	if errors.Is(err, pgx.ErrNoRows) {
+		inserted, err = false, nil
+		if !idempotent {
+			err = fmt.Errorf("%w: id %s already queued", queue.ErrStorage, id)
+		}
+	}
+	if handoff && (err != nil || !inserted) {
+		q.unreserve()
 	}
 	if err != nil {
 		// A commit whose answer was lost may have stored the message: it
 		// is then delivered although the client was told 4xx and may send
-		// it again. That is a duplicate, never a loss.
+		// it again. That is a duplicate, never a loss. (If it was leased to
+		// this node, it waits for that lease to run out.)
 		return false, storageErr("enqueue", err)
 	}
-	if inserted {
-		q.m.Accepted.Add(1)
-		q.poke()
+	if !inserted {
+		return false, nil
 	}
-	return inserted, nil
+	q.m.Accepted.Add(1)
+	if !handoff {
+		q.poke()
+		return true, nil
+	}
+	c := queue.Claim{
+		Message: queue.Message{ID: id, Envelope: env, Queued: queued.Truncate(time.Millisecond), Size: int64(len(b)), Recipients: rcpts},
+		Owner:   o, Token: uint64(token), Expires: u,
+	}
+	if int64(len(b)) <= claimBodyMax {
+		q.bodies.put(id, b, nanos(u))
+	}
+	q.handed(c)
+	q.signal()
+	return true, nil
 }
 
 // due gives when a message with these recipients is next claimable.
@@ -418,8 +473,13 @@ func (q *Queue) Claim(ctx context.Context, owner string, lease time.Duration, ma
 		return nil, nil
 	}
 	now := q.now()
-	if !q.claimNeeded(now) {
-		return nil, nil
+	handed, stale := q.takeHanded(owner, max, now)
+	for _, c := range stale {
+		q.giveBack(ctx, &c)
+	}
+	if len(handed) == max || !q.claimNeeded(now) {
+		q.claimed(owner, lease, max, len(handed), now)
+		return handed, nil
 	}
 	wakes := q.wakes.Load()
 	until := now.Add(lease)
@@ -434,9 +494,10 @@ UPDATE queue_messages m SET lease_owner = $3, lease_until = $4, lease_token = ne
 FROM c LEFT JOIN queue_bodies b ON b.id = c.id AND c.size <= $5
 WHERE m.id = c.id
 RETURNING m.id, m.envelope, m.queued, m.size, m.recipients, m.dsns, m.lease_token, m.due, b.body, b.sha256`,
-		nanos(now), max, owner, nanos(until), claimBodyLimit(max))
+		nanos(now), max-len(handed), owner, nanos(until), claimBodyLimit(max))
 	if err != nil {
-		return nil, storageErr("claim", err)
+		q.claimed(owner, lease, max, len(handed), now)
+		return handed, storageErr("claim", err)
 	}
 	type claimed struct {
 		c         queue.Claim
@@ -458,10 +519,15 @@ RETURNING m.id, m.envelope, m.queued, m.size, m.recipients, m.dsns, m.lease_toke
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, storageErr("claim", err)
+		q.claimed(owner, lease, max, len(handed), now)
+		return handed, storageErr("claim", err)
 	}
-	if len(got) < max {
+	if len(got) < max-len(handed) {
 		q.markIdle(wakes, now)
+	}
+	q.claimed(owner, lease, max, len(handed)+len(got), now)
+	for _, c := range handed {
+		got = append(got, claimed{c: c, due: nanos(c.Queued)})
 	}
 	slices.SortFunc(got, func(a, b claimed) int {
 		if a.due != b.due {

@@ -246,3 +246,99 @@ func (q *Queue) markIdle(wakes uint64, at time.Time) {
 	q.idle = idleMark{set: true, wakes: wakes, at: at}
 	q.idleMu.Unlock()
 }
+
+// handoffFresh is how recently this node's deliverer must have called
+// Claim for Enqueue to lease a message to it: a deliverer with free room
+// calls Claim at least every poll interval (a second).
+const handoffFresh = 3 * time.Second
+
+// handoff holds what Enqueue needs to lease a new message to this node's
+// deliverer at once, in the INSERT that stores it, and the claims so made
+// that Claim has not handed over yet. The INSERT then sends no NOTIFY
+// (no other node could claim the message) and the deliverer's next Claim
+// takes the message without a statement. Enqueue does so only while the
+// deliverer has room for it: room is the free slots it had after its last
+// Claim (max less what that Claim gave) less the claims made since, so
+// that a deliverer that is busy leaves new mail to the other nodes, and an
+// older due message is never passed over for a new one (a Claim that left
+// room found every due message).
+type handoff struct {
+	mu    sync.Mutex
+	owner string
+	lease time.Duration
+	room  int
+	seen  time.Time // the last Claim
+	ready []queue.Claim
+}
+
+// reserve takes a place for a new message if the deliverer has room,
+// returning its owner and lease end; ok false means no handoff.
+func (q *Queue) reserve(now time.Time) (owner string, until time.Time, ok bool) {
+	h := &q.hand
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.owner == "" || h.room <= 0 || now.Sub(h.seen) >= handoffFresh || now.Before(h.seen) {
+		return "", time.Time{}, false
+	}
+	h.room--
+	return h.owner, now.Add(h.lease), true
+}
+
+// unreserve gives back a place reserve took, for a message not stored.
+func (q *Queue) unreserve() {
+	q.hand.mu.Lock()
+	q.hand.room++
+	q.hand.mu.Unlock()
+}
+
+// handed adds a claim Enqueue made.
+func (q *Queue) handed(c queue.Claim) {
+	q.hand.mu.Lock()
+	q.hand.ready = append(q.hand.ready, c)
+	q.hand.mu.Unlock()
+}
+
+// takeHanded gives up to max of the claims Enqueue made for owner, and the
+// ones that can no longer be handed over: their lease ran out, or they
+// were made for another owner (another deliverer on this queue).
+func (q *Queue) takeHanded(owner string, max int, now time.Time) (out, stale []queue.Claim) {
+	h := &q.hand
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	keep := h.ready[:0]
+	for _, c := range h.ready {
+		switch {
+		case c.Owner != owner || !c.Expires.After(now):
+			stale = append(stale, c)
+		case len(out) < max:
+			out = append(out, c)
+		default:
+			keep = append(keep, c)
+		}
+	}
+	clear(h.ready[len(keep):])
+	h.ready = keep
+	return out, stale
+}
+
+// claimed records a Claim by owner for lease that gave n of max, so that
+// Enqueue leases new messages to it while it has room.
+func (q *Queue) claimed(owner string, lease time.Duration, max, n int, now time.Time) {
+	h := &q.hand
+	h.mu.Lock()
+	h.owner, h.lease, h.seen = owner, lease, now
+	h.room = max - n - len(h.ready)
+	h.mu.Unlock()
+}
+
+// dropHandoff stops leasing new messages to this node's deliverer and
+// returns the claims made for it that it did not take.
+func (q *Queue) dropHandoff() []queue.Claim {
+	h := &q.hand
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.owner, h.room = "", 0
+	out := h.ready
+	h.ready = nil
+	return out
+}

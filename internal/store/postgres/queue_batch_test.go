@@ -136,11 +136,12 @@ func TestQueueSharedCompletionSurvivesNodeDeath(t *testing.T) {
 	_, q2 := clockNode(t, url, clk)
 
 	stale := enqueueN(t, q1, 1)
-	lost, err := q1.Claim(ctx, "node1", time.Minute, 10)
-	if err != nil || len(lost) != 1 {
+	clk.Advance(time.Millisecond)
+	want := enqueueN(t, q1, 20)
+	lost, err := q1.Claim(ctx, "node1", time.Minute, 1)
+	if err != nil || len(lost) != 1 || !stale[lost[0].ID] {
 		t.Fatalf("claim: %d messages, %v", len(lost), err)
 	}
-	want := enqueueN(t, q1, 20)
 	cs, err := q1.Claim(ctx, "node1", time.Hour, 100)
 	if err != nil || len(cs) != 20 {
 		t.Fatalf("claim: %d messages, %v", len(cs), err)
@@ -291,5 +292,119 @@ func TestQueueIdleClaimFindsWhatBecameDue(t *testing.T) {
 	}
 	if cs, err := q3.Claim(ctx, "node3", time.Hour, 10); err != nil || len(cs) != 1 {
 		t.Fatalf("node3 after a notification: claimed %d, %v; want 1", len(cs), err)
+	}
+}
+
+// TestQueueEnqueueLeasesToIdleDeliverer: while this node's deliverer has
+// room (its last Claim gave fewer messages than it asked for), Enqueue
+// leases the new message to it in the same statement: no other node can
+// claim it, an admin sees it busy, and the deliverer's next Claim gives
+// it, body included, fenced like any claim. A busy deliverer (its last
+// Claim was full), or one that stopped claiming, leaves new mail to every
+// node.
+func TestQueueEnqueueLeasesToIdleDeliverer(t *testing.T) {
+	ctx := context.Background()
+	url := pg.Database(t)
+	clk := newClock()
+	db1, q1 := clockNode(t, url, clk)
+	_, q2 := clockNode(t, url, clk)
+	if cs, err := q1.Claim(ctx, "node1", time.Minute, 2); err != nil || len(cs) != 0 {
+		t.Fatalf("claim: %d, %v", len(cs), err)
+	}
+	var id string
+	for k := range enqueueN(t, q1, 1) {
+		id = k
+	}
+	clk.Advance(idleRecheck)
+	if cs, err := q2.Claim(ctx, "node2", time.Minute, 10); err != nil || len(cs) != 0 {
+		t.Fatalf("node2 claimed %d (%v) a message leased to node1 at its enqueue", len(cs), err)
+	}
+	if err := q2.Remove(ctx, id); !errors.Is(err, queue.ErrBusy) {
+		t.Fatalf("Remove of a message leased at its enqueue: %v, want ErrBusy", err)
+	}
+	if _, err := db1.pool.Exec(ctx, `DELETE FROM queue_bodies`); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := q1.Claim(ctx, "node1", time.Minute, 2)
+	if err != nil || len(cs) != 1 || cs[0].ID != id || cs[0].Owner != "node1" || cs[0].Token == 0 ||
+		cs[0].Recipients[0].Status != queue.Pending || cs[0].Envelope.From != "a@example.com" {
+		t.Fatalf("node1's claim after its enqueue: %+v, %v", cs, err)
+	}
+	if b, err := readBody(t, q1, id); err != nil || b != "Subject: x\r\n\r\nbody\r\n" {
+		t.Fatalf("body of a message leased at its enqueue: %q %v", b, err)
+	}
+	// The lease is in the table: a change under another token is refused.
+	forged := cs[0]
+	forged.Token++
+	if err := q1.Release(ctx, &forged); !errors.Is(err, queue.ErrLeaseLost) {
+		t.Fatalf("Release under a forged token: %v, want ErrLeaseLost", err)
+	}
+	cs[0].Recipients[0].Status = queue.Delivered
+	if err := q1.Complete(ctx, &cs[0]); err != nil {
+		t.Fatal(err)
+	}
+
+	// node1's deliverer is full: its last Claim gave all it asked for.
+	_, q3 := clockNode(t, url, clk) // a node without a deliverer
+	enqueueN(t, q3, 1)
+	clk.Advance(idleRecheck)
+	if cs, err := q1.Claim(ctx, "node1", time.Minute, 1); err != nil || len(cs) != 1 {
+		t.Fatalf("claim: %d, %v", len(cs), err)
+	}
+	enqueueN(t, q1, 1)
+	if cs, err := q2.Claim(ctx, "node2", time.Minute, 10); err != nil || len(cs) != 1 {
+		t.Fatalf("node2 claimed %d (%v) of what node1 took while its deliverer was full, want 1", len(cs), err)
+	}
+	// node1's deliverer stopped claiming a while ago.
+	if cs, err := q1.Claim(ctx, "node1", time.Minute, 5); err != nil || len(cs) != 0 {
+		t.Fatalf("claim: %d, %v", len(cs), err)
+	}
+	clk.Advance(handoffFresh)
+	enqueueN(t, q1, 1)
+	if cs, err := q2.Claim(ctx, "node2", time.Minute, 10); err != nil || len(cs) != 1 {
+		t.Fatalf("node2 claimed %d (%v) of what node1 took with no deliverer claiming, want 1", len(cs), err)
+	}
+}
+
+// TestQueueHandoffOnCloseAndDeath: the messages Enqueue leased to this
+// node's deliverer and that it did not take go to the other nodes at once
+// when the node closes its queue, and when the lease runs out if it dies:
+// an acknowledged message is never lost.
+func TestQueueHandoffOnCloseAndDeath(t *testing.T) {
+	ctx := context.Background()
+	url := pg.Database(t)
+	clk := newClock()
+	_, q2 := clockNode(t, url, clk)
+	for _, death := range []bool{false, true} {
+		db1 := openTest(t, url, clk.Now)
+		q1 := db1.Queue(QueueOptions{Now: clk.Now})
+		if cs, err := q1.Claim(ctx, "node1", time.Minute, 5); err != nil || len(cs) != 0 {
+			t.Fatalf("claim: %d, %v", len(cs), err)
+		}
+		want := enqueueN(t, q1, 3)
+		if death {
+			db1.Close() // its connections drop; nothing is given back
+		}
+		q1.Close()
+		db1.Close()
+		if death {
+			if cs, err := q2.Claim(ctx, "node2", time.Minute, 10); err != nil || len(cs) != 0 {
+				t.Fatalf("claimed %d (%v) while the dead node's leases run", len(cs), err)
+			}
+			clk.Advance(time.Minute)
+		}
+		cs, err := q2.Claim(ctx, "node2", time.Minute, 10)
+		if err != nil || len(cs) != len(want) {
+			t.Fatalf("death %v: node2 claimed %d (%v), want %d", death, len(cs), err, len(want))
+		}
+		for _, c := range cs {
+			if !want[c.ID] {
+				t.Fatalf("claimed %s, not one of node1's", c.ID)
+			}
+			c.Recipients[0].Status = queue.Delivered
+			if err := q2.Complete(ctx, &c); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }
