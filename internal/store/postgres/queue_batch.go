@@ -321,6 +321,13 @@ func (q *Queue) takeHanded(owner string, max int, now time.Time) (out, stale []q
 	return out, stale
 }
 
+// unhand puts back claims takeHanded gave, for a Claim that failed.
+func (q *Queue) unhand(cs []queue.Claim) {
+	q.hand.mu.Lock()
+	q.hand.ready = append(cs, q.hand.ready...)
+	q.hand.mu.Unlock()
+}
+
 // claimed records a Claim by owner for lease that gave n of max, so that
 // Enqueue leases new messages to it while it has room.
 func (q *Queue) claimed(owner string, lease time.Duration, max, n int, now time.Time) {
