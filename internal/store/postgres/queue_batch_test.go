@@ -408,3 +408,107 @@ func TestQueueHandoffOnCloseAndDeath(t *testing.T) {
 		}
 	}
 }
+
+// TestQueueNodesDeliverEachMessageOnce has three nodes take mail and
+// deliver from one queue at once, each with a deliverer that claims
+// whenever it is woken or a message is done, as delivery.Deliverer does:
+// whether a message is leased at its enqueue or claimed, and whichever
+// completions share a DELETE, every message is delivered exactly once and
+// the queue ends empty.
+func TestQueueNodesDeliverEachMessageOnce(t *testing.T) {
+	url := pg.Database(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var deliverers sync.WaitGroup
+	defer func() {
+		cancel()
+		deliverers.Wait()
+	}()
+	var mu sync.Mutex
+	got := map[string]string{}
+	var nodes []*Queue
+	for i := range 3 {
+		_, q := node(t, url)
+		nodes = append(nodes, q)
+		owner := string(rune('1' + i))
+		deliverers.Go(func() {
+			const slots = 4
+			free := make(chan struct{}, slots)
+			for range slots {
+				free <- struct{}{}
+			}
+			done := make(chan struct{}, 1)
+			var work sync.WaitGroup
+			defer work.Wait()
+			for ctx.Err() == nil {
+				if n := len(free); n > 0 {
+					cs, err := q.Claim(ctx, "node"+owner, time.Minute, n)
+					if err != nil && ctx.Err() == nil {
+						t.Error(err)
+					}
+					for _, c := range cs {
+						<-free
+						work.Go(func() {
+							defer func() {
+								free <- struct{}{}
+								select {
+								case done <- struct{}{}:
+								default:
+								}
+							}()
+							mu.Lock()
+							if prev, dup := got[c.ID]; dup {
+								t.Errorf("%s delivered by node%s and node%s", c.ID, prev, owner)
+							}
+							got[c.ID] = owner
+							mu.Unlock()
+							if _, err := readBody(t, q, c.ID); err != nil {
+								t.Error(err)
+							}
+							c.Recipients[0].Status = queue.Delivered
+							if err := q.Complete(ctx, &c); err != nil {
+								t.Error(err)
+							}
+						})
+					}
+				}
+				select {
+				case <-ctx.Done():
+				case <-q.Wait():
+				case <-done:
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+		})
+	}
+	want := map[string]bool{}
+	var senders sync.WaitGroup
+	for _, q := range nodes {
+		for range 2 {
+			senders.Go(func() {
+				ids := enqueueN(t, q, 50)
+				mu.Lock()
+				for id := range ids {
+					want[id] = true
+				}
+				mu.Unlock()
+			})
+		}
+	}
+	senders.Wait()
+	waitFor(t, "every message delivered", func() bool {
+		st, err := nodes[0].Stats(ctx)
+		return err == nil && st.Messages == 0
+	})
+	cancel()
+	deliverers.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	for id := range want {
+		if got[id] == "" {
+			t.Errorf("%s never delivered", id)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d delivered, %d enqueued", len(got), len(want))
+	}
+}
