@@ -258,8 +258,8 @@ func (q *Queue) store(ctx context.Context, id string, env queue.Envelope, body i
 	// the same INSERT (see handoff), and no other node is woken.
 	var owner *string
 	var until *int64
-	o, u, handoff := q.reserve(now)
-	if handoff {
+	o, u, leased := q.reserve(now)
+	if leased {
 		un := nanos(u)
 		owner, until = &o, &un
 	}
@@ -284,7 +284,7 @@ SELECT m.lease_token FROM m LEFT JOIN LATERAL (SELECT pg_notify($9, $10) WHERE $
 			err = fmt.Errorf("%w: id %s already queued", queue.ErrStorage, id)
 		}
 	}
-	if handoff && (err != nil || !inserted) {
+	if leased && (err != nil || !inserted) {
 		q.unreserve()
 	}
 	if err != nil {
@@ -298,7 +298,7 @@ SELECT m.lease_token FROM m LEFT JOIN LATERAL (SELECT pg_notify($9, $10) WHERE $
 		return false, nil
 	}
 	q.m.Accepted.Add(1)
-	if !handoff {
+	if !leased {
 		q.poke()
 		return true, nil
 	}
