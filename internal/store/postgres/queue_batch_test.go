@@ -485,12 +485,17 @@ func TestQueueNodesDeliverEachMessageOnce(t *testing.T) {
 	for _, q := range nodes {
 		for range 2 {
 			senders.Go(func() {
-				ids := enqueueN(t, q, 50)
-				mu.Lock()
-				for id := range ids {
+				for range 50 {
+					id, err := q.Enqueue(ctx, queue.Envelope{From: "a@example.com", To: []string{"r@example.org"}},
+						strings.NewReader("Subject: x\r\n\r\nbody\r\n"))
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
 					want[id] = true
+					mu.Unlock()
 				}
-				mu.Unlock()
 			})
 		}
 	}
