@@ -14,6 +14,8 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -45,9 +47,16 @@ type QueueOptions struct {
 // database: Enqueue commits the message and its body in one transaction
 // (synchronous_commit on) before it returns; Claim leases due messages
 // with SELECT … FOR UPDATE SKIP LOCKED, so nodes never claim the same
-// message; every change a deliverer makes is one UPDATE fenced on the
+// message; every change a deliverer makes is one statement fenced on the
 // claim's lease token and lease end, and no transaction or lock is held
 // while a message is being delivered.
+//
+// At a steady flow a relayed message costs about two statements (see
+// queue_batch.go): its INSERT, which leases it to this node's deliverer
+// when that has room (a claim made in the same statement, handed over by
+// the next Claim without another), and its share of a DELETE that the
+// completions of concurrent deliveries share. Bodies of small messages
+// come with their claims.
 type Queue struct {
 	pool *pgxpool.Pool // Enqueue, admin operations: commits wait for the disk
 	lazy *pgxpool.Pool // a deliverer's changes: see DB.lazy
@@ -58,6 +67,16 @@ type Queue struct {
 	// self names this queue in its notifications, so that its listener
 	// skips its own: a wake-up is a Claim, a statement on the database.
 	self string
+
+	// wakes counts the wake-ups (poke) and the Releases: a Claim after
+	// one that found every due message asks the database again only if
+	// it moved (or idleRecheck passed).
+	wakes  atomic.Uint64
+	idleMu sync.Mutex
+	idle   idleMark
+	bodies bodyCache
+	comp   completions
+	hand   handoff
 
 	stop context.CancelFunc
 	done chan struct{}
@@ -90,11 +109,25 @@ func (d *DB) Queue(opts QueueOptions) *Queue {
 	return q
 }
 
-// Close stops the listener. The pool belongs to the DB.
+// Close stops the listener and gives back the messages Enqueue leased to
+// this node's deliverer that it did not take (so that other nodes need not
+// wait for their leases to run out). The pool belongs to the DB.
 func (q *Queue) Close() error {
 	q.stop()
 	<-q.done
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, c := range q.dropHandoff() {
+		q.giveBack(ctx, &c)
+	}
 	return nil
+}
+
+// giveBack releases a claim no deliverer took.
+func (q *Queue) giveBack(ctx context.Context, c *queue.Claim) {
+	if err := q.Release(ctx, c); err != nil && !errors.Is(err, queue.ErrLeaseLost) {
+		q.log.Error("queue_lease_not_released", "msg_id", c.ID, "err", err)
+	}
 }
 
 // listen holds a connection of its own in LISTEN and turns notifications
@@ -139,7 +172,14 @@ func (q *Queue) listenOnce(ctx context.Context) error {
 	}
 }
 
+// poke wakes this node's deliverer, and its next Claim asks the database.
 func (q *Queue) poke() {
+	q.wakes.Add(1)
+	q.signal()
+}
+
+// signal wakes this node's deliverer, for a claim Enqueue made for it.
+func (q *Queue) signal() {
 	select {
 	case q.wake <- struct{}{}:
 	default:
@@ -211,33 +251,67 @@ func (q *Queue) store(ctx context.Context, id string, env queue.Envelope, body i
 	if err != nil {
 		return false, fmt.Errorf("%w: %v", queue.ErrStorage, err)
 	}
-	queued := q.now().UTC().Truncate(time.Millisecond)
+	now := q.now()
+	queued := now.UTC().Truncate(time.Millisecond)
 	sum := sha256.Sum256(b)
+	// When this node's deliverer has room the message is leased to it in
+	// the same INSERT (see handoff), and no other node is woken.
+	var owner *string
+	var until *int64
+	o, u, leased := q.reserve(now)
+	if leased {
+		un := nanos(u)
+		owner, until = &o, &un
+	}
 	// One statement, so one implicit transaction and one round trip: the
 	// message, its body and the wake-up of every node's deliverers commit
 	// together (the notification is sent at the commit), or none of them.
-	var inserted bool
+	var token int64
+	inserted := true
 	err = q.pool.QueryRow(ctx, `WITH m AS (
-	INSERT INTO queue_messages (id, envelope, queued, size, recipients, open, due)
-	VALUES ($1, $2, $3, $4, $5, $6, $3) ON CONFLICT (id) DO NOTHING
-	RETURNING id),
+	INSERT INTO queue_messages (id, envelope, queued, size, recipients, open, due, lease_owner, lease_until, lease_token)
+	VALUES ($1, $2, $3, $4, $5, $6, $3, $11::text, $12::bigint,
+		CASE WHEN $11::text IS NULL THEN 0 ELSE nextval('queue_lease_tokens') END)
+	ON CONFLICT (id) DO NOTHING
+	RETURNING id, lease_token),
 b AS (INSERT INTO queue_bodies (id, body, sha256) SELECT id, $7, $8 FROM m)
-SELECT count(*) > 0 FROM m, LATERAL (SELECT pg_notify($9, $10)) n`,
-		id, string(envJSON), nanos(queued), int64(len(b)), string(rJSON), len(rcpts), b, sum[:], queueChannel, q.self).Scan(&inserted)
-	if err == nil && !inserted && !idempotent {
-		err = fmt.Errorf("%w: id %s already queued", queue.ErrStorage, id)
+SELECT m.lease_token FROM m LEFT JOIN LATERAL (SELECT pg_notify($9, $10) WHERE $11::text IS NULL) n ON true`,
+		id, string(envJSON), nanos(queued), int64(len(b)), string(rJSON), len(rcpts), b, sum[:], queueChannel, q.self,
+		owner, until).Scan(&token)
+	if errors.Is(err, pgx.ErrNoRows) {
+		inserted, err = false, nil
+		if !idempotent {
+			err = fmt.Errorf("%w: id %s already queued", queue.ErrStorage, id)
+		}
+	}
+	if leased && (err != nil || !inserted) {
+		q.unreserve()
 	}
 	if err != nil {
 		// A commit whose answer was lost may have stored the message: it
 		// is then delivered although the client was told 4xx and may send
-		// it again. That is a duplicate, never a loss.
+		// it again. That is a duplicate, never a loss. (If it was leased to
+		// this node, it waits for that lease to run out.)
 		return false, storageErr("enqueue", err)
 	}
-	if inserted {
-		q.m.Accepted.Add(1)
-		q.poke()
+	if !inserted {
+		return false, nil
 	}
-	return inserted, nil
+	q.m.Accepted.Add(1)
+	if !leased {
+		q.poke()
+		return true, nil
+	}
+	c := queue.Claim{
+		Message: queue.Message{ID: id, Envelope: env, Queued: queued.Truncate(time.Millisecond), Size: int64(len(b)), Recipients: rcpts},
+		Owner:   o, Token: uint64(token), Expires: u,
+	}
+	if int64(len(b)) <= claimBodyMax {
+		q.bodies.put(id, b, nanos(u))
+	}
+	q.handed(c)
+	q.signal()
+	return true, nil
 }
 
 // due gives when a message with these recipients is next claimable.
@@ -396,35 +470,53 @@ func (q *Queue) Remove(ctx context.Context, id string) error {
 
 // Claim implements queue.DeliveryQueue. One statement picks and leases:
 // rows another node is claiming right now are skipped, not waited for.
+// The bodies of small messages come with their rows (see claimBodyLimit)
+// and Body serves them until the claim ends. A Claim that follows one that
+// found fewer due messages than it asked for, with no wake-up since and
+// less than idleRecheck later, returns nothing without asking the
+// database: the deliverer asks again whenever one of its messages is done.
 func (q *Queue) Claim(ctx context.Context, owner string, lease time.Duration, max int) ([]queue.Claim, error) {
 	if max <= 0 {
 		return nil, nil
 	}
 	now := q.now()
+	handed, stale := q.takeHanded(owner, max, now)
+	for _, c := range stale {
+		q.giveBack(ctx, &c)
+	}
+	if len(handed) == max || !q.claimNeeded(now) {
+		q.claimed(owner, lease, max, len(handed), now)
+		return handed, nil
+	}
+	wakes := q.wakes.Load()
 	until := now.Add(lease)
+	q.bodies.expire(nanos(now))
 	rows, err := q.lazy.Query(ctx, `WITH c AS (
-	SELECT id FROM queue_messages
+	SELECT id, size FROM queue_messages
 	WHERE due <= $1 AND (lease_until IS NULL OR lease_until <= $1)
 	ORDER BY due, queued, id
 	LIMIT $2
 	FOR UPDATE SKIP LOCKED)
 UPDATE queue_messages m SET lease_owner = $3, lease_until = $4, lease_token = nextval('queue_lease_tokens')
-FROM c WHERE m.id = c.id
-RETURNING m.id, m.envelope, m.queued, m.size, m.recipients, m.dsns, m.lease_token, m.due`,
-		nanos(now), max, owner, nanos(until))
+FROM c LEFT JOIN queue_bodies b ON b.id = c.id AND c.size <= $5
+WHERE m.id = c.id
+RETURNING m.id, m.envelope, m.queued, m.size, m.recipients, m.dsns, m.lease_token, m.due, b.body, b.sha256`,
+		nanos(now), max-len(handed), owner, nanos(until), claimBodyLimit(max))
 	if err != nil {
+		q.unhand(handed)
 		return nil, storageErr("claim", err)
 	}
 	type claimed struct {
-		c   queue.Claim
-		due int64
-		err error
+		c         queue.Claim
+		due       int64
+		body, sum []byte
+		err       error
 	}
 	var got []claimed
 	for rows.Next() {
 		var cl claimed
 		var token int64
-		cl.c.Message, cl.err = scanMessage(rows, &token, &cl.due)
+		cl.c.Message, cl.err = scanMessage(rows, &token, &cl.due, &cl.body, &cl.sum)
 		if cl.err != nil && !errors.Is(cl.err, queue.ErrCorrupt) {
 			rows.Close()
 			return nil, storageErr("claim", cl.err)
@@ -434,7 +526,15 @@ RETURNING m.id, m.envelope, m.queued, m.size, m.recipients, m.dsns, m.lease_toke
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
+		q.unhand(handed)
 		return nil, storageErr("claim", err)
+	}
+	if len(got) < max-len(handed) {
+		q.markIdle(wakes, now)
+	}
+	q.claimed(owner, lease, max, len(handed)+len(got), now)
+	for _, c := range handed {
+		got = append(got, claimed{c: c, due: nanos(c.Queued)})
 	}
 	slices.SortFunc(got, func(a, b claimed) int {
 		if a.due != b.due {
@@ -452,6 +552,13 @@ RETURNING m.id, m.envelope, m.queued, m.size, m.recipients, m.dsns, m.lease_toke
 				q.log.Error("queue_quarantine_failed", "msg_id", cl.c.ID, "err", err)
 			}
 			continue
+		}
+		// A body that does not match its digest is not kept: Body reads
+		// it again and reports it.
+		if cl.sum != nil {
+			if sum := sha256.Sum256(cl.body); bytes.Equal(sum[:], cl.sum) {
+				q.bodies.put(cl.c.ID, cl.body, nanos(until))
+			}
 		}
 		out = append(out, cl.c)
 	}
@@ -492,6 +599,9 @@ func (q *Queue) Renew(ctx context.Context, c *queue.Claim, lease time.Duration) 
 // Body implements queue.DeliveryQueue. The body is read whole: messages
 // are bounded by the relay's size limit, and the read holds no lock.
 func (q *Queue) Body(ctx context.Context, id string) (io.ReadCloser, error) {
+	if b, ok := q.bodies.get(id); ok {
+		return io.NopCloser(bytes.NewReader(b)), nil
+	}
 	var b, sum []byte
 	err := q.pool.QueryRow(ctx, `SELECT body, sha256 FROM queue_bodies WHERE id = $1`, id).Scan(&b, &sum)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -564,25 +674,35 @@ func (q *Queue) Bounce(ctx context.Context, c *queue.Claim, reason string) error
 }
 
 // Complete implements queue.DeliveryQueue: a message whose recipients are
-// all final is deleted with its body (fenced, in one statement); otherwise
-// its state is stored and the lease ends.
+// all final is deleted with its body, fenced, in a DELETE shared with the
+// other deliverers of this node that complete at the same time (remove);
+// it is deleted, for every node, when Complete returns. Otherwise its state
+// is stored and the lease ends.
 func (q *Queue) Complete(ctx context.Context, c *queue.Claim) error {
+	q.bodies.drop(c.ID)
 	for _, r := range c.Recipients {
 		if !r.Status.Final() {
-			return q.record(ctx, "complete", c, true)
+			err := q.record(ctx, "complete", c, true)
+			q.wakes.Add(1)
+			return err
 		}
 	}
-	return q.fenced(ctx, "complete", c, `DELETE FROM queue_messages`)
+	return q.remove(ctx, c)
 }
 
 // Release implements queue.DeliveryQueue.
 func (q *Queue) Release(ctx context.Context, c *queue.Claim) error {
-	return q.fenced(ctx, "release", c, `UPDATE queue_messages SET lease_owner = NULL, lease_until = NULL`)
+	q.bodies.drop(c.ID)
+	err := q.fenced(ctx, "release", c, `UPDATE queue_messages SET lease_owner = NULL, lease_until = NULL`)
+	// The message is due again: the next Claim asks for it.
+	q.wakes.Add(1)
+	return err
 }
 
 // Quarantine implements queue.DeliveryQueue: the message and its body move
 // to queue_quarantine, in one transaction fenced on c's lease.
 func (q *Queue) Quarantine(ctx context.Context, c *queue.Claim, reason error) error {
+	q.bodies.drop(c.ID)
 	msg := "damaged"
 	if reason != nil {
 		msg = reason.Error()
