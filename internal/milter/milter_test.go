@@ -469,3 +469,37 @@ func TestMalformedPackets(t *testing.T) {
 		t.Fatalf("after malformed packets: %+v", r)
 	}
 }
+
+// IdleTimeout ends a connection the MTA sends nothing on, however cheaply
+// the deadline is kept (at most a second late), and not one it keeps
+// sending on for longer than that.
+func TestIdleTimeout(t *testing.T) {
+	const idle = 400 * time.Millisecond
+	f := newFixture(t, func(o *milter.Options) { o.IdleTimeout = idle })
+
+	silent := negotiateRaw(t, f.addr)
+	start := time.Now()
+	silent.SetReadDeadline(start.Add(10 * time.Second))
+	_, err := silent.Read(make([]byte, 1))
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("silent connection still open after 10 s")
+	}
+	// The deadline falls up to a second late; another second for a
+	// loaded machine.
+	if d := time.Since(start); d < idle || d > idle+2*time.Second {
+		t.Errorf("silent connection closed after %v, want %v to %v", d, idle, idle+2*time.Second)
+	}
+
+	busy := negotiateRaw(t, f.addr)
+	for range 10 {
+		// A macro packet: the milter answers none.
+		writePacket(t, busy, 'D', []byte("C{daemon_name}\x00ORIGINATING\x00"))
+		time.Sleep(idle / 4)
+	}
+	busy.SetReadDeadline(time.Now().Add(idle / 4))
+	if _, err := busy.Read(make([]byte, 1)); err == nil {
+		t.Fatal("busy connection: unexpected reply")
+	} else if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+		t.Fatalf("busy connection closed after %v of packets: %v", 10*idle/4, err)
+	}
+}
