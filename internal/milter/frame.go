@@ -304,9 +304,11 @@ func remoteName(c net.Conn) string {
 	return "local"
 }
 
-// guardListener wraps each accepted connection in a packetReader, and sets
-// TCP_NODELAY (Go's default, made explicit): a milter exchange is many
-// small request/reply packets, each one waiting on the last.
+// guardListener wraps each accepted connection in a packetReader. A milter
+// exchange is many small request/reply packets, each one waiting on the
+// last: it needs TCP_NODELAY, which Go sets on every TCP connection it
+// accepts (net.TCPConn.SetNoDelay: the default is no delay), so it is not
+// set again here, a system call per connection.
 type guardListener struct {
 	net.Listener
 	max int
@@ -317,11 +319,6 @@ func (l *guardListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
-	}
-	if tc, ok := c.(*net.TCPConn); ok {
-		if err := tc.SetNoDelay(true); err != nil {
-			l.log.Warn("milter_nodelay_failed", "err", err.Error())
-		}
 	}
 	return &packetReader{Conn: c, max: l.max, log: l.log}, nil
 }
