@@ -64,10 +64,10 @@ func (r *packetReader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	if len(r.pending) == 0 && r.err != nil {
+		return 0, r.err
+	}
 	if len(r.pending) == 0 && r.stream == 0 {
-		if r.err != nil {
-			return 0, r.err
-		}
 		if err := r.next(); err != nil {
 			return 0, r.fail(err)
 		}

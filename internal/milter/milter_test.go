@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -501,5 +502,24 @@ func TestIdleTimeout(t *testing.T) {
 		t.Fatal("busy connection: unexpected reply")
 	} else if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
 		t.Fatalf("busy connection closed after %v of packets: %v", 10*idle/4, err)
+	}
+}
+
+// A decision's log line names the message (queue ID), who sent it and the
+// decision; a failure's adds its class, error and result, in that order.
+func TestLogLines(t *testing.T) {
+	f := newFixture(t, nil)
+	m := f.dial()
+	if r := m.send(withAuth(plain("a@tenant-a.example"), "alice")); r.signatures() != 1 {
+		t.Fatalf("not signed: %+v", r)
+	}
+	if r := m.send(withAuth(plain("a@broken.example"), "broken")); r.signatures() != 0 {
+		t.Fatalf("signed: %+v", r)
+	}
+	signed := regexp.MustCompile(`level=INFO msg=milter_signed queue_id=Q\d+ auth_user=alice client_addr=` + addrUnknown + ` daemon=ORIGINATING decision\.outcome=signed decision\.reason=from_domain .*\n`)
+	failed := regexp.MustCompile(`level=WARN msg=milter_signing_failed queue_id=Q\d+ auth_user=broken client_addr=` + addrUnknown + ` daemon=ORIGINATING decision\.outcome=signed .* class=key_unavailable err="open key bk\._domainkey\.broken\.example: .*" result=tempfail\n`)
+	logs := f.logs.String()
+	if !signed.MatchString(logs) || !failed.MatchString(logs) {
+		t.Errorf("log lines not as expected:\n%s", logs)
 	}
 }
