@@ -208,9 +208,11 @@ func TestPacketReaderOverLimit(t *testing.T) {
 	}
 }
 
-// recordConn records each Write on it: one per system call.
+// recordConn records each Write on it (one system call each) and reads
+// from r.
 type recordConn struct {
 	net.Conn
+	r      io.Reader
 	writes [][]byte
 }
 
@@ -219,7 +221,11 @@ func (c *recordConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+func (c *recordConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
 func (c *recordConn) SetWriteDeadline(time.Time) error { return nil }
+
+func (c *recordConn) SetReadDeadline(time.Time) error { return nil }
 
 // writeLikeGoMilter writes a packet as go-milter v0.10.2's
 // wire.WritePacket does: its head, then its data if any.
@@ -235,32 +241,52 @@ func writeLikeGoMilter(w io.Writer, code byte, data []byte) error {
 	return err
 }
 
-// A reply goes out in one write, head and data together; one without
-// data at once.
-func TestPacketWriterJoinsReply(t *testing.T) {
-	rc := &recordConn{}
-	pr := &packetReader{Conn: rc}
-	ins := []byte("\x00\x00\x00\x00DKIM-Signature\x00 v=1; a=ed25519-sha256\x00")
-	if err := writeLikeGoMilter(pr, 'i', ins); err != nil {
-		t.Fatal(err)
+// Replies go out with as few writes as the protocol allows, byte for byte
+// as go-milter writes them: a packet's head with its data, the header
+// fields to insert with the reply that ends the message; a reply the MTA
+// waits for at once.
+func TestPacketWriterJoinsReplies(t *testing.T) {
+	ins := "\x00\x00\x00\x00DKIM-Signature\x00 v=1; a=ed25519-sha256\x00"
+	type pkt struct {
+		code byte
+		data string
 	}
-	if err := writeLikeGoMilter(pr, 'a', nil); err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name   string
+		pkts   []pkt
+		writes [][]byte
+	}{
+		{"negotiation reply", []pkt{{'O', "\x00\x00\x00\x06..."}}, [][]byte{packet('O', "\x00\x00\x00\x06...")}},
+		{"continue", []pkt{{'c', ""}}, [][]byte{packet('c', "")}},
+		{"reply code", []pkt{{'y', "451 4.3.0 try again\x00"}}, [][]byte{packet('y', "451 4.3.0 try again\x00")}},
+		{"signed: two fields and accept", []pkt{{'i', ins}, {'i', ins}, {'a', ""}},
+			[][]byte{bytes.Join([][]byte{packet('i', ins), packet('i', ins), packet('a', "")}, nil)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := &recordConn{}
+			pr := &packetReader{Conn: rc}
+			for _, p := range tc.pkts {
+				if err := writeLikeGoMilter(pr, p.code, []byte(p.data)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if len(rc.writes) != len(tc.writes) {
+				t.Fatalf("%d writes %q, want %d %q", len(rc.writes), rc.writes, len(tc.writes), tc.writes)
+			}
+			for i := range tc.writes {
+				if !bytes.Equal(rc.writes[i], tc.writes[i]) {
+					t.Errorf("write %d: %q, want %q", i, rc.writes[i], tc.writes[i])
+				}
+			}
+		})
 	}
-	want := [][]byte{packet('i', string(ins)), packet('a', "")}
-	if len(rc.writes) != len(want) {
-		t.Fatalf("%d writes %q, want %d %q", len(rc.writes), rc.writes, len(want), want)
-	}
-	for i := range want {
-		if !bytes.Equal(rc.writes[i], want[i]) {
-			t.Errorf("write %d: %q, want %q", i, rc.writes[i], want[i])
-		}
-	}
+
 	// A head followed by something other than its data, or by more than
-	// is joined, goes out as written.
+	// is held, goes out as written.
 	head := append(binary.BigEndian.AppendUint32(nil, maxJoined+2), 'b')
 	for _, data := range [][]byte{[]byte("short"), bytes.Repeat([]byte("x"), maxJoined+1)} {
-		rc.writes = nil
+		rc := &recordConn{}
+		pr := &packetReader{Conn: rc}
 		for _, p := range [][]byte{head, data} {
 			if n, err := pr.Write(p); n != len(p) || err != nil {
 				t.Fatalf("Write: %d, %v", n, err)
@@ -269,6 +295,20 @@ func TestPacketWriterJoinsReply(t *testing.T) {
 		if got := bytes.Join(rc.writes, nil); !bytes.Equal(got, append(head, data...)) || len(rc.writes) != 2 {
 			t.Errorf("%d bytes of data: %d writes", len(data), len(rc.writes))
 		}
+	}
+
+	// Whatever is held goes out before the packet reader waits for the
+	// MTA.
+	rc := &recordConn{r: bytes.NewReader(packet('A', ""))}
+	pr := &packetReader{Conn: rc, max: 1 << 10}
+	if err := writeLikeGoMilter(pr, 'i', []byte(ins)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pr.Read(make([]byte, 4)); err != nil {
+		t.Fatal(err)
+	}
+	if len(rc.writes) != 1 || !bytes.Equal(rc.writes[0], packet('i', ins)) {
+		t.Errorf("before a read: writes %q, want the field to insert", rc.writes)
 	}
 }
 
