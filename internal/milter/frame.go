@@ -33,9 +33,10 @@ var ErrMalformedPacket = errors.New("milter: malformed packet")
 //
 // It also takes the cost out of how go-milter v0.10.2 writes and times
 // out: a reply's head and data, which it writes with two calls, go out
-// in one system call; and the deadlines it sets and clears around every
-// packet move the connection's own deadline only when they would leave it
-// off by more than deadlineSlack.
+// in one system call, and the header fields to insert with the reply that
+// ends the message (Write); and the deadlines it sets and clears around
+// every packet move the connection's own deadline only when they would
+// leave it off by more than deadlineSlack (lazyDeadline).
 type packetReader struct {
 	net.Conn
 	// br reads the connection in large pieces: the length, command and
