@@ -48,3 +48,5 @@ require (
 )
 
 replace github.com/emersion/go-smtp => ./third_party/go-smtp
+
+replace github.com/d--j/go-milter => ./third_party/go-milter

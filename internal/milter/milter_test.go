@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -467,5 +468,58 @@ func TestMalformedPackets(t *testing.T) {
 	// Still serving.
 	if r := f.dial().send(withAuth(plain("a@tenant-a.example"), "alice")); r.signatures() != 1 {
 		t.Fatalf("after malformed packets: %+v", r)
+	}
+}
+
+// IdleTimeout ends a connection the MTA sends nothing on, however cheaply
+// the deadline is kept (at most a second late), and not one it keeps
+// sending on for longer than that.
+func TestIdleTimeout(t *testing.T) {
+	const idle = 400 * time.Millisecond
+	f := newFixture(t, func(o *milter.Options) { o.IdleTimeout = idle })
+
+	silent := negotiateRaw(t, f.addr)
+	start := time.Now()
+	silent.SetReadDeadline(start.Add(10 * time.Second))
+	_, err := silent.Read(make([]byte, 1))
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("silent connection still open after 10 s")
+	}
+	// The deadline falls up to a second late; another second for a
+	// loaded machine.
+	if d := time.Since(start); d < idle || d > idle+2*time.Second {
+		t.Errorf("silent connection closed after %v, want %v to %v", d, idle, idle+2*time.Second)
+	}
+
+	busy := negotiateRaw(t, f.addr)
+	for range 10 {
+		// A macro packet: the milter answers none.
+		writePacket(t, busy, 'D', []byte("C{daemon_name}\x00ORIGINATING\x00"))
+		time.Sleep(idle / 4)
+	}
+	busy.SetReadDeadline(time.Now().Add(idle / 4))
+	if _, err := busy.Read(make([]byte, 1)); err == nil {
+		t.Fatal("busy connection: unexpected reply")
+	} else if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+		t.Fatalf("busy connection closed after %v of packets: %v", 10*idle/4, err)
+	}
+}
+
+// A decision's log line names the message (queue ID), who sent it and the
+// decision; a failure's adds its class, error and result, in that order.
+func TestLogLines(t *testing.T) {
+	f := newFixture(t, nil)
+	m := f.dial()
+	if r := m.send(withAuth(plain("a@tenant-a.example"), "alice")); r.signatures() != 1 {
+		t.Fatalf("not signed: %+v", r)
+	}
+	if r := m.send(withAuth(plain("a@broken.example"), "broken")); r.signatures() != 0 {
+		t.Fatalf("signed: %+v", r)
+	}
+	signed := regexp.MustCompile(`level=INFO msg=milter_signed queue_id=Q\d+ auth_user=alice client_addr=` + addrUnknown + ` daemon=ORIGINATING decision\.outcome=signed decision\.reason=from_domain .*\n`)
+	failed := regexp.MustCompile(`level=WARN msg=milter_signing_failed queue_id=Q\d+ auth_user=broken client_addr=` + addrUnknown + ` daemon=ORIGINATING decision\.outcome=signed .* class=key_unavailable err="open key bk\._domainkey\.broken\.example: .*" result=tempfail\n`)
+	logs := f.logs.String()
+	if !signed.MatchString(logs) || !failed.MatchString(logs) {
+		t.Errorf("log lines not as expected:\n%s", logs)
 	}
 }
