@@ -69,8 +69,10 @@ func TestRFC6376CanonExamples(t *testing.T) {
 				t.Errorf("body %q, want %q", got, want)
 			}
 			for i := 0; i <= len(body); i++ {
-				if got := canonChunks(t, tc.canon, []byte(body), []int{i}); string(got) != want {
-					t.Errorf("body split at %d: %q, want %q", i, got, want)
+				for _, path := range canonPaths {
+					if got := canonChunks(t, tc.canon, []byte(body), []int{i}, path.fast); string(got) != want {
+						t.Errorf("%s: body split at %d: %q, want %q", path.name, i, got, want)
+					}
 				}
 			}
 		})
@@ -221,12 +223,21 @@ func TestRefBodyCanon(t *testing.T) {
 	}
 }
 
+// canonPaths are the two ways bodyCanon.Write can go: the fast path (on by
+// default where fastScan holds; it works with the portable scanner too, so
+// it is tested everywhere) and writeLines alone (the path elsewhere).
+var canonPaths = []struct {
+	name string
+	fast bool
+}{{"fast", true}, {"lines", false}}
+
 // canonChunks runs body through the body canonicalizer, cut at the given
-// ascending offsets into separate writes.
-func canonChunks(t testing.TB, c Canonicalization, body []byte, cuts []int) []byte {
+// ascending offsets into separate writes, with the fast path on or off.
+func canonChunks(t testing.TB, c Canonicalization, body []byte, cuts []int, fast bool) []byte {
 	t.Helper()
 	var out bytes.Buffer
 	bc := newBodyCanon(c, &out)
+	bc.fast = fast
 	prev := 0
 	for _, cut := range append(cuts, len(body)) {
 		if n, err := bc.Write(body[prev:cut]); err != nil || n != cut-prev {
@@ -255,13 +266,18 @@ func randomCuts(r *rand.Rand, size, n int) []int {
 }
 
 // TestBodyCanonReference checks the canonicalizer against refBodyCanon on
-// every table body, in one write.
+// every table body, in one write, on both paths.
 func TestBodyCanonReference(t *testing.T) {
 	for _, tc := range bodyCanonCases {
 		for _, c := range []Canonicalization{Simple, Relaxed} {
-			got := canonBody(t, c, []byte(tc.body))
-			if want := refBodyCanon(c, []byte(tc.body)); !bytes.Equal(got, want) {
+			want := refBodyCanon(c, []byte(tc.body))
+			if got := canonBody(t, c, []byte(tc.body)); !bytes.Equal(got, want) {
 				t.Errorf("%s, %s: got %q, want %q", tc.name, c, clipQ(got), clipQ(want))
+			}
+			for _, path := range canonPaths {
+				if got := canonChunks(t, c, []byte(tc.body), nil, path.fast); !bytes.Equal(got, want) {
+					t.Errorf("%s, %s, %s: got %q, want %q", tc.name, c, path.name, clipQ(got), clipQ(want))
+				}
 			}
 		}
 	}
@@ -269,40 +285,43 @@ func TestBodyCanonReference(t *testing.T) {
 
 // TestBodyCanonChunking: the output must not depend on how the body is cut
 // into writes: one byte at a time, at every single point (so between every
-// CR and LF and inside every white-space run), and at random points.
+// CR and LF and inside every white-space run), and at random points; nor on
+// the path taken.
 func TestBodyCanonChunking(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, tc := range bodyCanonCases {
 		body := []byte(tc.body)
 		for _, c := range []Canonicalization{Simple, Relaxed} {
-			want := canonBody(t, c, body)
-			check := func(how string, cuts []int) {
-				t.Helper()
-				if got := canonChunks(t, c, body, cuts); !bytes.Equal(got, want) {
-					t.Errorf("%s, %s, %s: got %q, want %q", tc.name, c, how, clipQ(got), clipQ(want))
-				}
-			}
-			ones := make([]int, 0, len(body))
-			for i := 1; i < len(body); i++ {
-				ones = append(ones, i)
-			}
-			check("one byte per write", ones)
-			if len(body) <= 512 {
-				for i := 0; i <= len(body); i++ {
-					check("cut at "+itoa(i), []int{i})
-				}
-			} else {
-				// Cut near the start, around the canonicalizer's buffer
-				// size and near the end.
-				for _, base := range []int{0, canonBufSize - 4, canonBufSize/2 - 4, len(body) - 8} {
-					for i := base; i < base+8 && i <= len(body); i++ {
-						check("cut at "+itoa(i), []int{i})
+			want := refBodyCanon(c, body)
+			for _, path := range canonPaths {
+				check := func(how string, cuts []int) {
+					t.Helper()
+					if got := canonChunks(t, c, body, cuts, path.fast); !bytes.Equal(got, want) {
+						t.Errorf("%s, %s, %s, %s: got %q, want %q", tc.name, c, path.name, how, clipQ(got), clipQ(want))
 					}
 				}
-			}
-			for range 20 {
-				cuts := randomCuts(r, len(body), 1+r.IntN(8))
-				check("cuts at "+itoas(cuts), cuts)
+				ones := make([]int, 0, len(body))
+				for i := 1; i < len(body); i++ {
+					ones = append(ones, i)
+				}
+				check("one byte per write", ones)
+				if len(body) <= 512 {
+					for i := 0; i <= len(body); i++ {
+						check("cut at "+itoa(i), []int{i})
+					}
+				} else {
+					// Cut near the start, around the canonicalizer's buffer
+					// size and near the end.
+					for _, base := range []int{0, canonBufSize - 4, canonBufSize/2 - 4, len(body) - 8} {
+						for i := base; i < base+8 && i <= len(body); i++ {
+							check("cut at "+itoa(i), []int{i})
+						}
+					}
+				}
+				for range 20 {
+					cuts := randomCuts(r, len(body), 1+r.IntN(8))
+					check("cuts at "+itoas(cuts), cuts)
+				}
 			}
 		}
 	}
@@ -399,7 +418,9 @@ func hasLoneCR(s string) bool {
 }
 
 // FuzzBodyCanon: for any body and any cutting into writes, both
-// canonicalizations give the output of refBodyCanon.
+// canonicalizations give the output of refBodyCanon, on the fast path and
+// on writeLines alone (the line-by-line code that came before the fast
+// path, kept as the path where it is off), each with its own cuts.
 func FuzzBodyCanon(f *testing.F) {
 	for i, tc := range bodyCanonCases {
 		if len(tc.body) < 1024 {
@@ -413,9 +434,11 @@ func FuzzBodyCanon(f *testing.F) {
 			if got := canonBody(t, c, body); !bytes.Equal(got, want) {
 				t.Fatalf("%s, one write: %q, want %q", c, got, want)
 			}
-			cuts := randomCuts(r, len(body), 1+r.IntN(16))
-			if got := canonChunks(t, c, body, cuts); !bytes.Equal(got, want) {
-				t.Fatalf("%s, cuts at %v: %q, want %q", c, cuts, got, want)
+			for _, path := range canonPaths {
+				cuts := randomCuts(r, len(body), 1+r.IntN(16))
+				if got := canonChunks(t, c, body, cuts, path.fast); !bytes.Equal(got, want) {
+					t.Fatalf("%s, %s, cuts at %v: %q, want %q", c, path.name, cuts, got, want)
+				}
 			}
 		}
 	})
