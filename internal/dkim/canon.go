@@ -146,13 +146,21 @@ func (c *bodyCanon) passClean(p []byte) int {
 			for end < len(p) && isWSP(p[end]) {
 				end++
 			}
-			c.pass(p[pos:start])
 			if end == len(p) || p[end] == '\r' || p[end] == '\n' {
 				// It may be trailing white space: the exact path decides.
+				c.pass(p[pos:start])
 				return start
 			}
-			c.start()
-			c.emit(sp)
+			if p[start] == ' ' {
+				// The SP the run becomes is its first byte: pass it
+				// with what comes before (indented lines: one emit a
+				// line).
+				c.pass(p[pos : start+1])
+			} else {
+				c.pass(p[pos:start])
+				c.start()
+				c.emit(sp)
+			}
 			pos = end
 			continue
 		}
@@ -173,8 +181,9 @@ func (c *bodyCanon) passClean(p []byte) int {
 const passDirect = 2 << 10
 
 // pass emits q, input already in canonical form from the current state: it
-// contains no problem pair (pairProblem), does not end in a CR or in white
-// space that may be trailing, and does not start with an LF. Lines that end in q end in CRLF; empty lines at its end are
+// contains no problem pair (pairProblem), does not end in a CR, ends in
+// white space only if that is a single SP followed by content, and does not
+// start with an LF. Lines that end in q end in CRLF; empty lines at its end are
 // withheld (c.blank), the rest is emitted as it stands.
 func (c *bodyCanon) pass(q []byte) {
 	if len(q) == 0 {

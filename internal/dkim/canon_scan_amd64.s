@@ -1,5 +1,24 @@
 #include "textflag.h"
 
+// pairBytes holds CR, LF, SP and HTAB, each 32 times.
+DATA pairBytes<>+0(SB)/8, $0x0d0d0d0d0d0d0d0d
+DATA pairBytes<>+8(SB)/8, $0x0d0d0d0d0d0d0d0d
+DATA pairBytes<>+16(SB)/8, $0x0d0d0d0d0d0d0d0d
+DATA pairBytes<>+24(SB)/8, $0x0d0d0d0d0d0d0d0d
+DATA pairBytes<>+32(SB)/8, $0x0a0a0a0a0a0a0a0a
+DATA pairBytes<>+40(SB)/8, $0x0a0a0a0a0a0a0a0a
+DATA pairBytes<>+48(SB)/8, $0x0a0a0a0a0a0a0a0a
+DATA pairBytes<>+56(SB)/8, $0x0a0a0a0a0a0a0a0a
+DATA pairBytes<>+64(SB)/8, $0x2020202020202020
+DATA pairBytes<>+72(SB)/8, $0x2020202020202020
+DATA pairBytes<>+80(SB)/8, $0x2020202020202020
+DATA pairBytes<>+88(SB)/8, $0x2020202020202020
+DATA pairBytes<>+96(SB)/8, $0x0909090909090909
+DATA pairBytes<>+104(SB)/8, $0x0909090909090909
+DATA pairBytes<>+112(SB)/8, $0x0909090909090909
+DATA pairBytes<>+120(SB)/8, $0x0909090909090909
+GLOBL pairBytes<>(SB), RODATA|NOPTR, $128
+
 // func scanPairsAVX2(p []byte, relaxed bool) int
 //
 // For i = 0, 32, 64, ... while i+33 <= len(p), it compares the 32 bytes
@@ -20,18 +39,10 @@ TEXT ·scanPairsAVX2(SB), NOSPLIT, $0-40
 	XORQ    BX, BX
 	SUBQ    $33, DX                 // the last i to test
 
-	MOVL         $0x0d, R8
-	MOVQ         R8, X0
-	VPBROADCASTB X0, Y0             // CR
-	MOVL         $0x0a, R8
-	MOVQ         R8, X1
-	VPBROADCASTB X1, Y1             // LF
-	MOVL         $0x20, R8
-	MOVQ         R8, X2
-	VPBROADCASTB X2, Y2             // SP
-	MOVL         $0x09, R8
-	MOVQ         R8, X3
-	VPBROADCASTB X3, Y3             // HTAB
+	VMOVDQU pairBytes<>+0(SB), Y0   // CR
+	VMOVDQU pairBytes<>+32(SB), Y1  // LF
+	VMOVDQU pairBytes<>+64(SB), Y2  // SP
+	VMOVDQU pairBytes<>+96(SB), Y3  // HTAB
 
 	TESTB AX, AX
 	JZ    simple

@@ -153,6 +153,149 @@ var bodyCanonCases = []struct{ name, body string }{
 	{"many empty lines then text", strings.Repeat("\r\n", 40000) + "a"},
 	{"many lines", strings.Repeat("line  of\ttext \r\n", 5000)},
 	{"many clean lines", strings.Repeat("a clean line of text\r\n", 5000)},
+	{"indented lines", strings.Repeat("      <td>\r\n        x  y\t\r\n", 20)},
+	{"clean lines, then each problem", strings.Repeat("a clean line of text\r\n", 3) +
+		"a  b\r\nc\td\r\ne \r\nf\ng\rh\r\n\r\n \r\n\r\n"},
+}
+
+// fastPathCases are bodies for the fast path of the body canonicalizer
+// (bodyCanon.passClean): each problem it stops at comes after a clean
+// stretch long enough (over 32 bytes) for the vectorised scan to find it,
+// with the canonical forms written out by hand.
+var fastPathCases = []struct{ name, body, simple, relaxed string }{
+	{"clean text passes unchanged",
+		cl + cl + "end\r\n", cl + cl + "end\r\n", cl + cl + "end\r\n"},
+	{"empty lines inside kept (§3.4.3, §3.4.4)",
+		cl + "\r\n\r\n" + cl, cl + "\r\n\r\n" + cl, cl + "\r\n\r\n" + cl},
+	{"trailing empty lines removed (§3.4.3, §3.4.4 c)",
+		cl + cl + "\r\n\r\n\r\n", cl + cl, cl + cl},
+	{"§3.4.4 a: WSP run inside a line becomes one SP",
+		cl + "a  b\t\tc \td\te\r\n", cl + "a  b\t\tc \td\te\r\n", cl + "a b c d e\r\n"},
+	{"§3.4.4 a: indented lines (HTML)",
+		cl + "    <td>\r\n\t\t<p>x</p>\r\n  \t  y\r\n", cl + "    <td>\r\n\t\t<p>x</p>\r\n  \t  y\r\n", cl + " <td>\r\n <p>x</p>\r\n y\r\n"},
+	{"§3.4.4 b: WSP at line end removed",
+		cl + "a \r\nb  \r\nc\t\r\nd \t \r\n", cl + "a \r\nb  \r\nc\t\r\nd \t \r\n", cl + "a\r\nb\r\nc\r\nd\r\n"},
+	{"§3.4.4 b, c: WSP-only lines at the end are empty lines, removed",
+		cl + "  \r\n\t\r\n \r\n", cl + "  \r\n\t\r\n \r\n", cl},
+	{"WSP-only line inside is an empty line",
+		cl + " \t \r\nx\r\n", cl + " \t \r\nx\r\n", cl + "\r\nx\r\n"},
+	{"WSP at the end of the body, no CRLF",
+		cl + "last  ", cl + "last  \r\n", cl + "last\r\n"},
+	{"bare LF is a line end",
+		cl + "a\nb\r\n \n\n", cl + "a\r\nb\r\n \r\n", cl + "a\r\nb\r\n"},
+	{"SP before a bare LF is trailing",
+		cl + "a \nb\t\nc\r\n", cl + "a \r\nb\t\r\nc\r\n", cl + "a\r\nb\r\nc\r\n"},
+	{"lone CR is content, WSP before it kept",
+		cl + "a\rb \rc  \r\r\n", cl + "a\rb \rc  \r\r\n", cl + "a\rb \rc \r\r\n"},
+	{"CR LF LF: an empty line with a bare LF",
+		cl + "a\r\n\nb\r\n", cl + "a\r\n\r\nb\r\n", cl + "a\r\n\r\nb\r\n"},
+	{"lone CR ends the body",
+		cl + "a\r", cl + "a\r\r\n", cl + "a\r\r\n"},
+	{"only empty and WSP lines",
+		strings.Repeat("\r\n", 20) + strings.Repeat("  \r\n", 10), strings.Repeat("\r\n", 20) + strings.Repeat("  \r\n", 10), ""},
+}
+
+// cl is a clean line of 41 bytes: longer than one step of the vectorised
+// scan.
+const cl = "a line canonicalization does not change\r\n"
+
+// TestBodyCanonFastPath checks the fast path against hand-written canonical
+// forms, in one write and cut at every point (between CR and LF, inside the
+// white-space runs and inside the trailing empty lines), and the line-by-line
+// path alike.
+func TestBodyCanonFastPath(t *testing.T) {
+	for _, tc := range fastPathCases {
+		t.Run(tc.name, func(t *testing.T) {
+			body := []byte(tc.body)
+			for _, c := range []struct {
+				canon Canonicalization
+				want  string
+			}{{Simple, tc.simple}, {Relaxed, tc.relaxed}} {
+				want := c.want
+				if want == "" && c.canon == Simple {
+					want = "\r\n"
+				}
+				if ref := string(refBodyCanon(c.canon, body)); ref != want {
+					t.Fatalf("%s: the reference gives %q, the table %q", c.canon, ref, want)
+				}
+				for _, path := range canonPaths {
+					for i := 0; i <= len(body); i++ {
+						if got := string(canonChunks(t, c.canon, body, []int{i}, path.fast)); got != want {
+							t.Errorf("%s, %s, cut at %d: %q, want %q", c.canon, path.name, i, got, want)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestFirstProblem compares firstProblem, vectorised where fastScan holds,
+// with pairProblem tried at every pair, on random bytes drawn mostly from
+// the ones it looks for, at every length up to 200 and every alignment.
+func TestFirstProblem(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	const alphabet = "abc \t\r\n\x00\x80\x0c\x0b\x8d\x8a"
+	buf := make([]byte, 256)
+	for n := range 200 {
+		for range 50 {
+			off := r.IntN(32)
+			p := buf[off : off+n]
+			// Mostly clean text with rare specials, or dense specials.
+			dense := r.IntN(2) == 0
+			for i := range p {
+				if dense || r.IntN(40) == 0 {
+					p[i] = alphabet[r.IntN(len(alphabet))]
+				} else {
+					p[i] = "abcdefgh"[r.IntN(8)]
+				}
+			}
+			for _, relaxed := range []bool{false, true} {
+				want := max(n-1, 0)
+				for i := 0; i+1 < n; i++ {
+					if pairProblem(p[i], p[i+1], relaxed) {
+						want = i
+						break
+					}
+				}
+				if got := firstProblem(p, relaxed); got != want {
+					t.Fatalf("relaxed %v, %q: %d, want %d", relaxed, p, got, want)
+				}
+			}
+		}
+	}
+}
+
+// TestPairProblem pins the pairs that stop the fast path (RFC 6376 §3.4.3,
+// §3.4.4).
+func TestPairProblem(t *testing.T) {
+	for _, tc := range []struct {
+		pair            string
+		simple, relaxed bool
+	}{
+		{"ab", false, false},
+		{"\r\n", false, false},
+		{"\n\r", false, false},
+		{"a ", false, false},
+		{" a", false, false},
+		{"\ra", true, true},   // lone CR
+		{"\r\r", true, true},  // lone CR
+		{"a\n", true, true},   // bare LF
+		{"\n\n", true, true},  // bare LF
+		{"  ", false, true},   // §3.4.4 a: a run to reduce
+		{"\ta", false, true},  // §3.4.4 a: HTAB becomes SP
+		{" \t", false, false}, // the HTAB is the next pair's problem
+		{" \r", false, true},  // §3.4.4 b: maybe trailing
+		{" \n", true, true},   // bare LF, after a SP
+	} {
+		a, b := tc.pair[0], tc.pair[1]
+		if got := pairProblem(a, b, false); got != tc.simple {
+			t.Errorf("simple %q: %v, want %v", tc.pair, got, tc.simple)
+		}
+		if got := pairProblem(a, b, true); got != tc.relaxed {
+			t.Errorf("relaxed %q: %v, want %v", tc.pair, got, tc.relaxed)
+		}
+	}
 }
 
 // refBodyCanon is RFC 6376 §3.4.3 and §3.4.4 written the obvious way, on a
