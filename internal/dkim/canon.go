@@ -39,17 +39,17 @@ func parseCanonicalization(v string) (header, body Canonicalization, err error) 
 // result to w in large writes. Lines may be split across writes at any byte.
 //
 // Most of a real body needs no rewriting, so where the CPU can scan for the
-// few byte pairs that do (fastScan), Write starts with the fast path (fast):
-// it passes the stretches in which no pair needs work straight to w,
-// without copying, and rewrites each run of white space inside a line to a
-// SP as it goes. It stops at what it leaves to the exact path: a bare LF, a
+// few byte pairs that do (fastScan), Write starts with the fast path
+// (passClean): it passes the stretches in which no pair needs work on as
+// they stand (long ones straight to w, without copying), and rewrites each
+// run of white space inside a line to one SP as it goes. It stops at what it leaves to the exact path: a bare LF, a
 // lone CR, white space at the end of a line or of the write, and the last,
 // unfinished line of the write. The exact path (writeLines) takes one line
 // from there, then the fast path goes on.
 //
-// writeLines, the path for every input where the fast path is off, passes
-// runs of lines that canonicalization leaves unchanged straight to w as
-// well, one line end at a time. In relaxed mode a whole line that changes
+// writeLines, the path for all input where the fast path is off, also
+// passes runs of lines that canonicalization leaves unchanged on as they
+// stand, finding one line end at a time. In relaxed mode a whole line that changes
 // (trailing white space, tabs or double spaces, bare LF) is rewritten into
 // the buffer in one pass (relaxedLine). What is left (lines cut across
 // writes, lone CRs at a cut, bare LF in simple mode) goes through the
@@ -106,8 +106,8 @@ func (c *bodyCanon) Write(p []byte) (int, error) {
 
 // passClean is the fast path of Write. It takes p from its start, with
 // nothing pending (no white space or CR withheld; the current line may have
-// content), and returns how many bytes it has dealt with. Up to the first
-// pair firstProblem reports, the input is its own canonical form (see
+// content), and returns how many bytes it has dealt with. Up to the next
+// pair pairScan reports, the input is its own canonical form (see
 // pairProblem), and pass hands it on as it stands. At a problem that is a
 // run of white space inside a line, followed by content in p, it emits one
 // SP for the run and scans on after it (RFC 6376 §3.4.4 a); at any other
@@ -124,9 +124,10 @@ func (c *bodyCanon) passClean(p []byte) int {
 	if len(p) == 0 || p[0] == '\n' {
 		return 0 // a bare LF: no CR is pending
 	}
+	scan := pairScan{p: p, relaxed: c.relaxed}
 	pos := 0 // p[:pos] is dealt with
 	for {
-		k := pos + firstProblem(p[pos:], c.relaxed)
+		k := scan.next(pos)
 		if k+1 >= len(p) {
 			// No line end: all of it left to writeLines.
 			end := pos + bytes.LastIndexByte(p[pos:], '\n') + 1

@@ -2,22 +2,23 @@ package dkim
 
 import "golang.org/x/sys/cpu"
 
-// fastScan reports whether scanPairs is vectorised here, which is what makes
-// the fast path of bodyCanon pay.
+// fastScan reports whether scanBlocks is vectorised here, which is what
+// makes the fast path of bodyCanon pay.
 func fastScan() bool { return cpu.X86.HasAVX2 }
 
-// scanPairs returns an index i such that no pair p[j], p[j+1] with j < i is
-// a problem (pairProblem): the first problem pair if it finds one in its
-// steps of 32 pairs, else where its steps end, at most 32 pairs before the
-// end of p. firstProblem tests the pairs from i on one by one.
-func scanPairs(p []byte, relaxed bool) int {
-	if len(p) < 33 || !cpu.X86.HasAVX2 {
-		return 0
+// scanBlocks tests the pairs of p (pairProblem) 64 at a time from the start,
+// while 65 bytes are left. At the first block of 64 pairs that holds a
+// problem it returns the block's offset and its mask, bit j standing for
+// the pair p[i+j], p[i+j+1]. Without a problem it returns where it stopped,
+// fewer than 65 bytes before the end of p, and 0.
+func scanBlocks(p []byte, relaxed bool) (i int, mask uint64) {
+	if len(p) < scanBlock || !cpu.X86.HasAVX2 {
+		return 0, 0
 	}
-	return scanPairsAVX2(p, relaxed)
+	return scanBlocksAVX2(p, relaxed)
 }
 
-// scanPairsAVX2 is scanPairs for len(p) >= 33 with AVX2.
+// scanBlocksAVX2 is scanBlocks for len(p) >= 65 with AVX2.
 //
 //go:noescape
-func scanPairsAVX2(p []byte, relaxed bool) int
+func scanBlocksAVX2(p []byte, relaxed bool) (i int, mask uint64)

@@ -19,25 +19,25 @@ DATA pairBytes<>+112(SB)/8, $0x0909090909090909
 DATA pairBytes<>+120(SB)/8, $0x0909090909090909
 GLOBL pairBytes<>(SB), RODATA|NOPTR, $128
 
-// func scanPairsAVX2(p []byte, relaxed bool) int
+// func scanBlocksAVX2(p []byte, relaxed bool) (i int, mask uint64)
 //
-// For i = 0, 32, 64, ... while i+33 <= len(p), it compares the 32 bytes
-// a = p[i:i+32] and the 32 bytes after each of them, b = p[i+1:i+33], with
-// CR, LF, SP and HTAB, and forms a mask of the pairs that pairProblem
-// reports:
+// For i = 0, 64, 128, ... while i+65 <= len(p), it compares the 64 bytes
+// a = p[i:i+64] and the 64 bytes after each of them, b = p[i+1:i+65], with
+// CR, LF, SP and HTAB, 32 at a time, and forms the mask of the pairs that
+// pairProblem reports:
 //
 //	(a == CR) != (b == LF)                                   always
 //	a == HTAB || a == SP && (b == SP || b == CR)             relaxed only
 //
-// It returns i plus the index of the lowest bit of the first non-zero mask,
-// or, when every mask is zero, the first i it did not test. The caller
-// ensures len(p) >= 33.
-TEXT ·scanPairsAVX2(SB), NOSPLIT, $0-40
+// It returns i and the mask of the first block whose mask is not zero, or,
+// when every mask is zero, the first i it did not test and 0. The caller
+// ensures len(p) >= 65.
+TEXT ·scanBlocksAVX2(SB), NOSPLIT, $0-48
 	MOVQ    p_base+0(FP), SI
 	MOVQ    p_len+8(FP), DX
 	MOVBLZX relaxed+24(FP), AX
 	XORQ    BX, BX
-	SUBQ    $33, DX                 // the last i to test
+	SUBQ    $65, DX                 // the last i to test
 
 	VMOVDQU pairBytes<>+0(SB), Y0   // CR
 	VMOVDQU pairBytes<>+32(SB), Y1  // LF
@@ -48,6 +48,7 @@ TEXT ·scanPairsAVX2(SB), NOSPLIT, $0-40
 	JZ    simple
 
 relaxed:
+	// Pairs i to i+31: mask in CX.
 	VMOVDQU   (SI)(BX*1), Y4        // a
 	VMOVDQU   1(SI)(BX*1), Y5       // b
 	VPCMPEQB  Y0, Y4, Y6            // a == CR
@@ -62,9 +63,25 @@ relaxed:
 	VPAND     Y6, Y7, Y6            // a == SP && (b == SP || b == CR)
 	VPOR      Y6, Y8, Y8
 	VPMOVMSKB Y8, CX
-	TESTL     CX, CX
+	// Pairs i+32 to i+63: mask in R8.
+	VMOVDQU   32(SI)(BX*1), Y4
+	VMOVDQU   33(SI)(BX*1), Y5
+	VPCMPEQB  Y0, Y4, Y6
+	VPCMPEQB  Y1, Y5, Y7
+	VPXOR     Y6, Y7, Y8
+	VPCMPEQB  Y3, Y4, Y6
+	VPOR      Y6, Y8, Y8
+	VPCMPEQB  Y2, Y5, Y7
+	VPCMPEQB  Y0, Y5, Y9
+	VPOR      Y7, Y9, Y7
+	VPCMPEQB  Y2, Y4, Y6
+	VPAND     Y6, Y7, Y6
+	VPOR      Y6, Y8, Y8
+	VPMOVMSKB Y8, R8
+	SHLQ      $32, R8
+	ORQ       R8, CX                // VPMOVMSKB zeroed the upper half of CX
 	JNZ       found
-	ADDQ      $32, BX
+	ADDQ      $64, BX
 	CMPQ      BX, DX
 	JLE       relaxed
 	JMP       done
@@ -76,18 +93,24 @@ simple:
 	VPCMPEQB  Y1, Y5, Y7
 	VPXOR     Y6, Y7, Y8
 	VPMOVMSKB Y8, CX
-	TESTL     CX, CX
+	VMOVDQU   32(SI)(BX*1), Y4
+	VMOVDQU   33(SI)(BX*1), Y5
+	VPCMPEQB  Y0, Y4, Y6
+	VPCMPEQB  Y1, Y5, Y7
+	VPXOR     Y6, Y7, Y8
+	VPMOVMSKB Y8, R8
+	SHLQ      $32, R8
+	ORQ       R8, CX
 	JNZ       found
-	ADDQ      $32, BX
+	ADDQ      $64, BX
 	CMPQ      BX, DX
 	JLE       simple
-	JMP       done
-
-found:
-	BSFL CX, CX
-	ADDQ CX, BX
 
 done:
+	XORQ CX, CX
+
+found:
 	VZEROUPPER
-	MOVQ BX, ret+32(FP)
+	MOVQ BX, i+32(FP)
+	MOVQ CX, mask+40(FP)
 	RET

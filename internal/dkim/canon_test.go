@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -230,40 +231,62 @@ func TestBodyCanonFastPath(t *testing.T) {
 	}
 }
 
-// TestFirstProblem compares firstProblem, vectorised where fastScan holds,
-// with pairProblem tried at every pair, on random bytes drawn mostly from
-// the ones it looks for, at every length up to 200 and every alignment.
-func TestFirstProblem(t *testing.T) {
+// TestPairScan compares pairScan, vectorised where fastScan holds, with
+// pairProblem tried at every pair: the first problem, and all of them one
+// after the other as passClean asks, on random bytes drawn mostly from the
+// ones it looks for, at every length up to 300 and many alignments.
+func TestPairScan(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	const alphabet = "abc \t\r\n\x00\x80\x0c\x0b\x8d\x8a"
-	buf := make([]byte, 256)
-	for n := range 200 {
-		for range 50 {
-			off := r.IntN(32)
+	buf := make([]byte, 400)
+	for n := range 300 {
+		for range 30 {
+			off := r.IntN(64)
 			p := buf[off : off+n]
 			// Mostly clean text with rare specials, or dense specials.
-			dense := r.IntN(2) == 0
+			rare := []int{2, 40, 200}[r.IntN(3)]
 			for i := range p {
-				if dense || r.IntN(40) == 0 {
+				if r.IntN(rare) == 0 {
 					p[i] = alphabet[r.IntN(len(alphabet))]
 				} else {
 					p[i] = "abcdefgh"[r.IntN(8)]
 				}
 			}
 			for _, relaxed := range []bool{false, true} {
-				want := max(n-1, 0)
+				var want []int
 				for i := 0; i+1 < n; i++ {
 					if pairProblem(p[i], p[i+1], relaxed) {
-						want = i
-						break
+						want = append(want, i)
 					}
 				}
-				if got := firstProblem(p, relaxed); got != want {
-					t.Fatalf("relaxed %v, %q: %d, want %d", relaxed, p, got, want)
+				// Steps of one or two bytes past each problem, as passClean
+				// goes on after a problem or after a run of white space.
+				s := pairScan{p: p, relaxed: relaxed}
+				for from := 0; ; {
+					exp := max(n-1, from)
+					if j, ok := slices.BinarySearch(want, from); ok || j < len(want) {
+						exp = want[j]
+					}
+					if got := s.next(from); got != exp {
+						t.Fatalf("relaxed %v, %q: next(%d) = %d, want %d (problems at %v)", relaxed, p, from, got, exp, want)
+					}
+					if exp+1 >= n {
+						break
+					}
+					from = exp + 1 + r.IntN(2)
 				}
 			}
 		}
 	}
+}
+
+// firstOf is the answer of pairScan.next(0) for the problems want of a
+// length-n input.
+func firstOf(want []int, n int) int {
+	if len(want) > 0 {
+		return want[0]
+	}
+	return max(n-1, 0)
 }
 
 // TestPairProblem pins the pairs that stop the fast path (RFC 6376 §3.4.3,
