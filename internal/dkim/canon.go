@@ -42,16 +42,17 @@ func parseCanonicalization(v string) (header, body Canonicalization, err error) 
 // few byte pairs that do (fastScan), Write starts with the fast path
 // (passClean): it passes the stretches in which no pair needs work on as
 // they stand (long ones straight to w, without copying), and rewrites each
-// run of white space inside a line to one SP as it goes. It stops at what it leaves to the exact path: a bare LF, a
-// lone CR, white space at the end of a line or of the write, and the last,
-// unfinished line of the write. The exact path (writeLines) takes one line
-// from there, then the fast path goes on.
+// run of white space inside a line to one SP as it goes. It stops at what
+// it leaves to the exact path: a bare LF, a lone CR, white space at the end
+// of a line or of the write, and the last, unfinished line of the write.
+// The exact path (writeLines) takes one line from there, then the fast path
+// goes on.
 //
 // writeLines, the path for all input where the fast path is off, also
 // passes runs of lines that canonicalization leaves unchanged on as they
-// stand, finding one line end at a time. In relaxed mode a whole line that changes
-// (trailing white space, tabs or double spaces, bare LF) is rewritten into
-// the buffer in one pass (relaxedLine). What is left (lines cut across
+// stand, finding one line end at a time. In relaxed mode a whole line that
+// changes (trailing white space, tabs or double spaces, bare LF) is
+// rewritten into the buffer in one pass (relaxedLine). What is left (lines cut across
 // writes, lone CRs at a cut, bare LF in simple mode) goes through the
 // byte-wise path. Empty lines are withheld until a non-empty line follows,
 // since trailing empty lines are removed (RFC 6376 §3.4.3, §3.4.4).
@@ -137,8 +138,8 @@ func (c *bodyCanon) passClean(p []byte) int {
 		a, b := p[k], p[k+1]
 		if c.relaxed && (a == '\t' || a == ' ' && b == ' ') {
 			// A run of white space. It begins at k, or at a SP just
-			// before a tab (k > pos: the byte before pos, if any, is not
-			// white space still to be reduced).
+			// before a tab. (Not before pos: p[pos-1], if any, is the
+			// end of a run already reduced or of a line.)
 			start := k
 			if k > pos && p[k-1] == ' ' {
 				start--
@@ -184,8 +185,8 @@ const passDirect = 2 << 10
 // pass emits q, input already in canonical form from the current state: it
 // contains no problem pair (pairProblem), does not end in a CR, ends in
 // white space only if that is a single SP followed by content, and does not
-// start with an LF. Lines that end in q end in CRLF; empty lines at its end are
-// withheld (c.blank), the rest is emitted as it stands.
+// start with an LF. Lines that end in q end in CRLF; empty lines at its end
+// are withheld (c.blank), the rest is emitted as it stands.
 func (c *bodyCanon) pass(q []byte) {
 	if len(q) == 0 {
 		return
