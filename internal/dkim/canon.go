@@ -153,11 +153,19 @@ func (c *bodyCanon) passClean(p []byte) int {
 				c.pass(p[pos:start])
 				return start
 			}
-			if p[start] == ' ' {
+			if q := p[pos : start+1]; p[start] == ' ' {
 				// The SP the run becomes is its first byte: pass it
-				// with what comes before (indented lines: one emit a
-				// line).
-				c.pass(p[pos : start+1])
+				// with what comes before. Indented lines take this
+				// branch once a line, so what pass would do for q,
+				// which ends in content, is spelled out for the case
+				// that it fits in the buffer.
+				if len(q) < passDirect && len(c.buf)+len(q) <= cap(c.buf) {
+					c.start()
+					c.any = true
+					c.buf = append(c.buf, q...)
+				} else {
+					c.pass(q)
+				}
 			} else {
 				c.pass(p[pos:start])
 				c.start()
