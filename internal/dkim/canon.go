@@ -38,15 +38,27 @@ func parseCanonicalization(v string) (header, body Canonicalization, err error) 
 // bodyCanon canonicalizes a body as it streams through Write and hands the
 // result to w in large writes. Lines may be split across writes at any byte.
 //
-// The fast path passes runs of lines that canonicalization leaves unchanged
-// straight to w without copying. In relaxed mode a whole line that changes
-// (trailing white space, tabs or double spaces, bare LF) is rewritten into
-// the buffer in one pass (relaxedLine). What is left (lines cut across
+// Most of a real body needs no rewriting, so where the CPU can scan for the
+// few byte pairs that do (fastScan), Write starts with the fast path
+// (passClean): it passes the stretches in which no pair needs work on as
+// they stand (long ones straight to w, without copying), and rewrites each
+// run of white space inside a line to one SP as it goes. It stops at what
+// it leaves to the exact path: a bare LF, a lone CR, white space at the end
+// of a line or of the write, and the last, unfinished line of the write.
+// The exact path (writeLines) takes one line from there, then the fast path
+// goes on.
+//
+// writeLines, the path for all input where the fast path is off, also
+// passes runs of lines that canonicalization leaves unchanged on as they
+// stand, finding one line end at a time. In relaxed mode a whole line that
+// changes (trailing white space, tabs or double spaces, bare LF) is
+// rewritten into the buffer in one pass (relaxedLine). What is left (lines cut across
 // writes, lone CRs at a cut, bare LF in simple mode) goes through the
 // byte-wise path. Empty lines are withheld until a non-empty line follows,
 // since trailing empty lines are removed (RFC 6376 §3.4.3, §3.4.4).
 type bodyCanon struct {
 	relaxed bool
+	fast    bool // Write may take the fast path (fastScan); tests turn it off
 	w       io.Writer
 	err     error
 	buf     []byte
@@ -68,10 +80,160 @@ var canonBufs = sync.Pool{New: func() any { b := make([]byte, 0, canonBufSize); 
 
 func newBodyCanon(c Canonicalization, w io.Writer) *bodyCanon {
 	bp := canonBufs.Get().(*[]byte)
-	return &bodyCanon{relaxed: c == Relaxed, w: w, buf: (*bp)[:0], bufp: bp}
+	return &bodyCanon{relaxed: c == Relaxed, fast: fastScan(), w: w, buf: (*bp)[:0], bufp: bp}
 }
 
 func (c *bodyCanon) Write(p []byte) (int, error) {
+	if !c.fast {
+		return c.writeLines(p)
+	}
+	n := len(p)
+	for len(p) > 0 {
+		if !c.wsp && !c.cr {
+			p = p[c.passClean(p):]
+		}
+		// One line, or the rest of the write if no line ends in it, the
+		// exact way.
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			c.writeLines(p)
+			break
+		}
+		c.writeLines(p[:i+1])
+		p = p[i+1:]
+	}
+	return n, c.err
+}
+
+// passClean is the fast path of Write. It takes p from its start, with
+// nothing pending (no white space or CR withheld; the current line may have
+// content), and returns how many bytes it has dealt with. Up to the next
+// pair pairScan reports, the input is its own canonical form (see
+// pairProblem), and pass hands it on as it stands. At a problem that is a
+// run of white space inside a line, followed by content in p, it emits one
+// SP for the run and scans on after it (RFC 6376 §3.4.4 a); at any other
+// problem it stops before the bytes the exact path must see: the white
+// space (which may be trailing), the lone CR, or the byte before a bare LF
+// (a SP there would be trailing). Without problems it stops after the last
+// line end in p; the unfinished line after it may go on in the next write.
+//
+// Invariants, which hold where it stops and so let writeLines take over:
+// nothing withheld but empty lines (c.blank), c.started true exactly when
+// the current line has content, and the byte before the stop is neither
+// white space that may be trailing nor a CR that may begin a CRLF.
+func (c *bodyCanon) passClean(p []byte) int {
+	if len(p) == 0 || p[0] == '\n' {
+		return 0 // a bare LF: no CR is pending
+	}
+	scan := pairScan{p: p, relaxed: c.relaxed}
+	pos := 0 // p[:pos] is dealt with
+	for {
+		k := scan.next(pos)
+		if k+1 >= len(p) {
+			// No line end: all of it left to writeLines.
+			end := pos + bytes.LastIndexByte(p[pos:], '\n') + 1
+			c.pass(p[pos:end])
+			return end
+		}
+		a, b := p[k], p[k+1]
+		if c.relaxed && (a == '\t' || a == ' ' && b == ' ') {
+			// A run of white space. It begins at k, or at a SP just
+			// before a tab. (Not before pos: p[pos-1], if any, is the
+			// end of a run already reduced or of a line.)
+			start := k
+			if k > pos && p[k-1] == ' ' {
+				start--
+			}
+			end := k + 1
+			for end < len(p) && isWSP(p[end]) {
+				end++
+			}
+			if end == len(p) || p[end] == '\r' || p[end] == '\n' {
+				// It may be trailing white space: the exact path decides.
+				c.pass(p[pos:start])
+				return start
+			}
+			if q := p[pos : start+1]; p[start] == ' ' {
+				// The SP the run becomes is its first byte: pass it
+				// with what comes before. Indented lines take this
+				// branch once a line, so what pass would do for q,
+				// which ends in content, is spelled out for the case
+				// that it fits in the buffer.
+				if len(q) < passDirect && len(c.buf)+len(q) <= cap(c.buf) {
+					c.start()
+					c.any = true
+					c.buf = append(c.buf, q...)
+				} else {
+					c.pass(q)
+				}
+			} else {
+				c.pass(p[pos:start])
+				c.start()
+				c.emit(sp)
+			}
+			pos = end
+			continue
+		}
+		// A bare LF, a lone CR or a SP before a CR. An LF at k is paired
+		// with the CR before it (the pair before k is no problem, and p[0]
+		// is no LF); it is the LF after it that is bare.
+		if a == '\n' {
+			k++
+		}
+		c.pass(p[pos:k])
+		return k
+	}
+}
+
+// passDirect is the length from which pass writes a stretch straight to w
+// rather than copying it into the buffer: long enough that the extra,
+// smaller write of what the buffer held costs less than the copy.
+const passDirect = 2 << 10
+
+// pass emits q, input already in canonical form from the current state: it
+// contains no problem pair (pairProblem), does not end in a CR, ends in
+// white space only if that is a single SP followed by content, and does not
+// start with an LF. Lines that end in q end in CRLF; empty lines at its end
+// are withheld (c.blank), the rest is emitted as it stands.
+func (c *bodyCanon) pass(q []byte) {
+	if len(q) == 0 {
+		return
+	}
+	if q[len(q)-1] != '\n' {
+		c.start()
+		c.emitSpan(q)
+		return
+	}
+	// Withhold the empty lines at the end: CRLFs each at the start of a
+	// line, the first line of q being a continuation if c.started.
+	t, empty := len(q), 0
+	for t >= 2 && (t > 2 && q[t-3] == '\n' || t == 2 && !c.started) {
+		t -= 2
+		empty++
+	}
+	if t > 0 {
+		c.start()
+		c.emitSpan(q[:t])
+	}
+	c.started = false
+	c.blank += empty
+}
+
+// emitSpan is emit for long stretches of input: from passDirect bytes on it
+// writes them straight to w, after what the buffer holds.
+func (c *bodyCanon) emitSpan(p []byte) {
+	if len(p) < passDirect {
+		c.emit(p)
+		return
+	}
+	c.any = true
+	c.flush()
+	c.write(p)
+}
+
+// writeLines is Write without the fast path: the path for a line the fast
+// path leaves, and for all input where it is off.
+func (c *bodyCanon) writeLines(p []byte) (int, error) {
 	n := len(p)
 	// In relaxed mode ws finds the tabs and double spaces of the whole
 	// chunk, once, for all its lines; p is the rest of it, from n-len(p).

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -69,8 +70,10 @@ func TestRFC6376CanonExamples(t *testing.T) {
 				t.Errorf("body %q, want %q", got, want)
 			}
 			for i := 0; i <= len(body); i++ {
-				if got := canonChunks(t, tc.canon, []byte(body), []int{i}); string(got) != want {
-					t.Errorf("body split at %d: %q, want %q", i, got, want)
+				for _, path := range canonPaths {
+					if got := canonChunks(t, tc.canon, []byte(body), []int{i}, path.fast); string(got) != want {
+						t.Errorf("%s: body split at %d: %q, want %q", path.name, i, got, want)
+					}
 				}
 			}
 		})
@@ -151,6 +154,171 @@ var bodyCanonCases = []struct{ name, body string }{
 	{"many empty lines then text", strings.Repeat("\r\n", 40000) + "a"},
 	{"many lines", strings.Repeat("line  of\ttext \r\n", 5000)},
 	{"many clean lines", strings.Repeat("a clean line of text\r\n", 5000)},
+	{"indented lines", strings.Repeat("      <td>\r\n        x  y\t\r\n", 20)},
+	{"clean lines, then each problem", strings.Repeat("a clean line of text\r\n", 3) +
+		"a  b\r\nc\td\r\ne \r\nf\ng\rh\r\n\r\n \r\n\r\n"},
+}
+
+// fastPathCases are bodies for the fast path of the body canonicalizer
+// (bodyCanon.passClean): each problem it stops at comes after a clean
+// stretch long enough (over 32 bytes) for the vectorised scan to find it,
+// with the canonical forms written out by hand.
+var fastPathCases = []struct{ name, body, simple, relaxed string }{
+	{"clean text passes unchanged",
+		cl + cl + "end\r\n", cl + cl + "end\r\n", cl + cl + "end\r\n"},
+	{"empty lines inside kept (§3.4.3, §3.4.4)",
+		cl + "\r\n\r\n" + cl, cl + "\r\n\r\n" + cl, cl + "\r\n\r\n" + cl},
+	{"trailing empty lines removed (§3.4.3, §3.4.4 c)",
+		cl + cl + "\r\n\r\n\r\n", cl + cl, cl + cl},
+	{"§3.4.4 a: WSP run inside a line becomes one SP",
+		cl + "a  b\t\tc \td\te\r\n", cl + "a  b\t\tc \td\te\r\n", cl + "a b c d e\r\n"},
+	{"§3.4.4 a: indented lines (HTML)",
+		cl + "    <td>\r\n\t\t<p>x</p>\r\n  \t  y\r\n", cl + "    <td>\r\n\t\t<p>x</p>\r\n  \t  y\r\n", cl + " <td>\r\n <p>x</p>\r\n y\r\n"},
+	{"§3.4.4 b: WSP at line end removed",
+		cl + "a \r\nb  \r\nc\t\r\nd \t \r\n", cl + "a \r\nb  \r\nc\t\r\nd \t \r\n", cl + "a\r\nb\r\nc\r\nd\r\n"},
+	{"§3.4.4 b, c: WSP-only lines at the end are empty lines, removed",
+		cl + "  \r\n\t\r\n \r\n", cl + "  \r\n\t\r\n \r\n", cl},
+	{"WSP-only line inside is an empty line",
+		cl + " \t \r\nx\r\n", cl + " \t \r\nx\r\n", cl + "\r\nx\r\n"},
+	{"WSP at the end of the body, no CRLF",
+		cl + "last  ", cl + "last  \r\n", cl + "last\r\n"},
+	{"bare LF is a line end",
+		cl + "a\nb\r\n \n\n", cl + "a\r\nb\r\n \r\n", cl + "a\r\nb\r\n"},
+	{"SP before a bare LF is trailing",
+		cl + "a \nb\t\nc\r\n", cl + "a \r\nb\t\r\nc\r\n", cl + "a\r\nb\r\nc\r\n"},
+	{"lone CR is content, WSP before it kept",
+		cl + "a\rb \rc  \r\r\n", cl + "a\rb \rc  \r\r\n", cl + "a\rb \rc \r\r\n"},
+	{"CR LF LF: an empty line with a bare LF",
+		cl + "a\r\n\nb\r\n", cl + "a\r\n\r\nb\r\n", cl + "a\r\n\r\nb\r\n"},
+	{"lone CR ends the body",
+		cl + "a\r", cl + "a\r\r\n", cl + "a\r\r\n"},
+	{"only empty and WSP lines",
+		strings.Repeat("\r\n", 20) + strings.Repeat("  \r\n", 10), strings.Repeat("\r\n", 20) + strings.Repeat("  \r\n", 10), ""},
+}
+
+// cl is a clean line of 41 bytes: longer than one step of the vectorised
+// scan.
+const cl = "a line canonicalization does not change\r\n"
+
+// TestBodyCanonFastPath checks the fast path against hand-written canonical
+// forms, in one write and cut at every point (between CR and LF, inside the
+// white-space runs and inside the trailing empty lines), and the line-by-line
+// path alike.
+func TestBodyCanonFastPath(t *testing.T) {
+	for _, tc := range fastPathCases {
+		t.Run(tc.name, func(t *testing.T) {
+			body := []byte(tc.body)
+			for _, c := range []struct {
+				canon Canonicalization
+				want  string
+			}{{Simple, tc.simple}, {Relaxed, tc.relaxed}} {
+				want := c.want
+				if want == "" && c.canon == Simple {
+					want = "\r\n"
+				}
+				if ref := string(refBodyCanon(c.canon, body)); ref != want {
+					t.Fatalf("%s: the reference gives %q, the table %q", c.canon, ref, want)
+				}
+				for _, path := range canonPaths {
+					for i := 0; i <= len(body); i++ {
+						if got := string(canonChunks(t, c.canon, body, []int{i}, path.fast)); got != want {
+							t.Errorf("%s, %s, cut at %d: %q, want %q", c.canon, path.name, i, got, want)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestPairScan compares pairScan, vectorised where fastScan holds, with
+// pairProblem tried at every pair: the first problem, and all of them one
+// after the other as passClean asks, on random bytes drawn mostly from the
+// ones it looks for, at every length up to 300 and many alignments.
+func TestPairScan(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	const alphabet = "abc \t\r\n\x00\x80\x0c\x0b\x8d\x8a"
+	buf := make([]byte, 400)
+	for n := range 300 {
+		for range 30 {
+			off := r.IntN(64)
+			p := buf[off : off+n]
+			// Mostly clean text with rare specials, or dense specials.
+			rare := []int{2, 40, 200}[r.IntN(3)]
+			for i := range p {
+				if r.IntN(rare) == 0 {
+					p[i] = alphabet[r.IntN(len(alphabet))]
+				} else {
+					p[i] = "abcdefgh"[r.IntN(8)]
+				}
+			}
+			for _, relaxed := range []bool{false, true} {
+				var want []int
+				for i := 0; i+1 < n; i++ {
+					if pairProblem(p[i], p[i+1], relaxed) {
+						want = append(want, i)
+					}
+				}
+				// Steps of one or two bytes past each problem, as passClean
+				// goes on after a problem or after a run of white space.
+				s := pairScan{p: p, relaxed: relaxed}
+				for from := 0; ; {
+					exp := max(n-1, from)
+					if j, ok := slices.BinarySearch(want, from); ok || j < len(want) {
+						exp = want[j]
+					}
+					if got := s.next(from); got != exp {
+						t.Fatalf("relaxed %v, %q: next(%d) = %d, want %d (problems at %v)", relaxed, p, from, got, exp, want)
+					}
+					if exp+1 >= n {
+						break
+					}
+					from = exp + 1 + r.IntN(2)
+				}
+			}
+		}
+	}
+}
+
+// firstOf is the answer of pairScan.next(0) for the problems want of a
+// length-n input.
+func firstOf(want []int, n int) int {
+	if len(want) > 0 {
+		return want[0]
+	}
+	return max(n-1, 0)
+}
+
+// TestPairProblem pins the pairs that stop the fast path (RFC 6376 §3.4.3,
+// §3.4.4).
+func TestPairProblem(t *testing.T) {
+	for _, tc := range []struct {
+		pair            string
+		simple, relaxed bool
+	}{
+		{"ab", false, false},
+		{"\r\n", false, false},
+		{"\n\r", false, false},
+		{"a ", false, false},
+		{" a", false, false},
+		{"\ra", true, true},   // lone CR
+		{"\r\r", true, true},  // lone CR
+		{"a\n", true, true},   // bare LF
+		{"\n\n", true, true},  // bare LF
+		{"  ", false, true},   // §3.4.4 a: a run to reduce
+		{"\ta", false, true},  // §3.4.4 a: HTAB becomes SP
+		{" \t", false, false}, // the HTAB is the next pair's problem
+		{" \r", false, true},  // §3.4.4 b: maybe trailing
+		{" \n", true, true},   // bare LF, after a SP
+	} {
+		a, b := tc.pair[0], tc.pair[1]
+		if got := pairProblem(a, b, false); got != tc.simple {
+			t.Errorf("simple %q: %v, want %v", tc.pair, got, tc.simple)
+		}
+		if got := pairProblem(a, b, true); got != tc.relaxed {
+			t.Errorf("relaxed %q: %v, want %v", tc.pair, got, tc.relaxed)
+		}
+	}
 }
 
 // refBodyCanon is RFC 6376 §3.4.3 and §3.4.4 written the obvious way, on a
@@ -221,12 +389,21 @@ func TestRefBodyCanon(t *testing.T) {
 	}
 }
 
+// canonPaths are the two ways bodyCanon.Write can go: the fast path (on by
+// default where fastScan holds; it works with the portable scanner too, so
+// it is tested everywhere) and writeLines alone (the path elsewhere).
+var canonPaths = []struct {
+	name string
+	fast bool
+}{{"fast", true}, {"lines", false}}
+
 // canonChunks runs body through the body canonicalizer, cut at the given
-// ascending offsets into separate writes.
-func canonChunks(t testing.TB, c Canonicalization, body []byte, cuts []int) []byte {
+// ascending offsets into separate writes, with the fast path on or off.
+func canonChunks(t testing.TB, c Canonicalization, body []byte, cuts []int, fast bool) []byte {
 	t.Helper()
 	var out bytes.Buffer
 	bc := newBodyCanon(c, &out)
+	bc.fast = fast
 	prev := 0
 	for _, cut := range append(cuts, len(body)) {
 		if n, err := bc.Write(body[prev:cut]); err != nil || n != cut-prev {
@@ -255,13 +432,18 @@ func randomCuts(r *rand.Rand, size, n int) []int {
 }
 
 // TestBodyCanonReference checks the canonicalizer against refBodyCanon on
-// every table body, in one write.
+// every table body, in one write, on both paths.
 func TestBodyCanonReference(t *testing.T) {
 	for _, tc := range bodyCanonCases {
 		for _, c := range []Canonicalization{Simple, Relaxed} {
-			got := canonBody(t, c, []byte(tc.body))
-			if want := refBodyCanon(c, []byte(tc.body)); !bytes.Equal(got, want) {
+			want := refBodyCanon(c, []byte(tc.body))
+			if got := canonBody(t, c, []byte(tc.body)); !bytes.Equal(got, want) {
 				t.Errorf("%s, %s: got %q, want %q", tc.name, c, clipQ(got), clipQ(want))
+			}
+			for _, path := range canonPaths {
+				if got := canonChunks(t, c, []byte(tc.body), nil, path.fast); !bytes.Equal(got, want) {
+					t.Errorf("%s, %s, %s: got %q, want %q", tc.name, c, path.name, clipQ(got), clipQ(want))
+				}
 			}
 		}
 	}
@@ -269,40 +451,43 @@ func TestBodyCanonReference(t *testing.T) {
 
 // TestBodyCanonChunking: the output must not depend on how the body is cut
 // into writes: one byte at a time, at every single point (so between every
-// CR and LF and inside every white-space run), and at random points.
+// CR and LF and inside every white-space run), and at random points; nor on
+// the path taken.
 func TestBodyCanonChunking(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, tc := range bodyCanonCases {
 		body := []byte(tc.body)
 		for _, c := range []Canonicalization{Simple, Relaxed} {
-			want := canonBody(t, c, body)
-			check := func(how string, cuts []int) {
-				t.Helper()
-				if got := canonChunks(t, c, body, cuts); !bytes.Equal(got, want) {
-					t.Errorf("%s, %s, %s: got %q, want %q", tc.name, c, how, clipQ(got), clipQ(want))
-				}
-			}
-			ones := make([]int, 0, len(body))
-			for i := 1; i < len(body); i++ {
-				ones = append(ones, i)
-			}
-			check("one byte per write", ones)
-			if len(body) <= 512 {
-				for i := 0; i <= len(body); i++ {
-					check("cut at "+itoa(i), []int{i})
-				}
-			} else {
-				// Cut near the start, around the canonicalizer's buffer
-				// size and near the end.
-				for _, base := range []int{0, canonBufSize - 4, canonBufSize/2 - 4, len(body) - 8} {
-					for i := base; i < base+8 && i <= len(body); i++ {
-						check("cut at "+itoa(i), []int{i})
+			want := refBodyCanon(c, body)
+			for _, path := range canonPaths {
+				check := func(how string, cuts []int) {
+					t.Helper()
+					if got := canonChunks(t, c, body, cuts, path.fast); !bytes.Equal(got, want) {
+						t.Errorf("%s, %s, %s, %s: got %q, want %q", tc.name, c, path.name, how, clipQ(got), clipQ(want))
 					}
 				}
-			}
-			for range 20 {
-				cuts := randomCuts(r, len(body), 1+r.IntN(8))
-				check("cuts at "+itoas(cuts), cuts)
+				ones := make([]int, 0, len(body))
+				for i := 1; i < len(body); i++ {
+					ones = append(ones, i)
+				}
+				check("one byte per write", ones)
+				if len(body) <= 512 {
+					for i := 0; i <= len(body); i++ {
+						check("cut at "+itoa(i), []int{i})
+					}
+				} else {
+					// Cut near the start, around the canonicalizer's buffer
+					// size and near the end.
+					for _, base := range []int{0, canonBufSize - 4, canonBufSize/2 - 4, len(body) - 8} {
+						for i := base; i < base+8 && i <= len(body); i++ {
+							check("cut at "+itoa(i), []int{i})
+						}
+					}
+				}
+				for range 20 {
+					cuts := randomCuts(r, len(body), 1+r.IntN(8))
+					check("cuts at "+itoas(cuts), cuts)
+				}
 			}
 		}
 	}
@@ -399,23 +584,36 @@ func hasLoneCR(s string) bool {
 }
 
 // FuzzBodyCanon: for any body and any cutting into writes, both
-// canonicalizations give the output of refBodyCanon.
+// canonicalizations give the output of refBodyCanon, on the fast path and
+// on writeLines alone (the line-by-line code that came before the fast
+// path, kept as the path where it is off), each with its own cuts.
 func FuzzBodyCanon(f *testing.F) {
 	for i, tc := range bodyCanonCases {
 		if len(tc.body) < 1024 {
 			f.Add([]byte(tc.body), uint64(i))
 		}
 	}
+	for i, tc := range fastPathCases {
+		f.Add([]byte(tc.body), uint64(i))
+	}
 	f.Fuzz(func(t *testing.T, body []byte, seed uint64) {
 		r := rand.New(rand.NewPCG(seed, seed>>7))
-		for _, c := range []Canonicalization{Simple, Relaxed} {
-			want := refBodyCanon(c, body)
-			if got := canonBody(t, c, body); !bytes.Equal(got, want) {
-				t.Fatalf("%s, one write: %q, want %q", c, got, want)
-			}
-			cuts := randomCuts(r, len(body), 1+r.IntN(16))
-			if got := canonChunks(t, c, body, cuts); !bytes.Equal(got, want) {
-				t.Fatalf("%s, cuts at %v: %q, want %q", c, cuts, got, want)
+		// The body as it is, after a clean stretch, and between two, so
+		// that the vectorised scan (64 pairs a step, from 65 bytes on)
+		// meets what the fuzzer makes also when it makes short bodies.
+		around := append(append([]byte(cl+cl), body...), cl+cl...)
+		for _, body := range [][]byte{body, around[:len(around)-2*len(cl)], around} {
+			for _, c := range []Canonicalization{Simple, Relaxed} {
+				want := refBodyCanon(c, body)
+				if got := canonBody(t, c, body); !bytes.Equal(got, want) {
+					t.Fatalf("%s, one write: %q, want %q", c, got, want)
+				}
+				for _, path := range canonPaths {
+					cuts := randomCuts(r, len(body), 1+r.IntN(16))
+					if got := canonChunks(t, c, body, cuts, path.fast); !bytes.Equal(got, want) {
+						t.Fatalf("%s, %s, cuts at %v: %q, want %q", c, path.name, cuts, got, want)
+					}
+				}
 			}
 		}
 	})
