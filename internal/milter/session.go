@@ -39,6 +39,9 @@ type session struct {
 
 // message is the state of the message in progress.
 type message struct {
+	// ctx is for the message's reads of the store: they see it as it was
+	// at the first of them (store.OneCheck).
+	ctx    context.Context
 	sender Sender
 	user   *store.OutgoingUser
 	hdr    []byte
@@ -64,13 +67,13 @@ func (s *session) Connect(_, family string, _ uint16, addr string, _ gomilter.Mo
 // dkimd knows is accepted here, so the MTA sends the milter nothing more
 // of it (most of what reaches a milter on port 25 is inbound mail).
 func (s *session) MailFrom(_, _ string, m gomilter.Modifier) (*gomilter.Response, error) {
-	s.msg = message{}
+	s.msg = message{ctx: store.OneCheck(context.Background())}
 	snd := Sender{AuthName: m.Get(gomilter.MacroAuthAuthen), ClientAddr: m.Get(gomilter.MacroClientAddr), Daemon: m.Get(gomilter.MacroDaemonName)}
 	if snd.ClientAddr == "" {
 		snd.ClientAddr = s.connAddr
 	}
 	s.msg.sender = snd
-	u, dec := Identify(context.Background(), s.srv.opts.Directory, snd, s.srv.opts.TrustedDaemon)
+	u, dec := Identify(s.msg.ctx, s.srv.opts.Directory, snd, s.srv.opts.TrustedDaemon)
 	if u == nil {
 		return s.final(m, dec), nil
 	}
@@ -122,7 +125,7 @@ func (s *session) Headers(m gomilter.Modifier) (*gomilter.Response, error) {
 	}
 	// The relay's decision (policy.Evaluate), so that the explainer's
 	// verdict holds here too: what the relay refuses is rejected.
-	dec := policy.Evaluate(context.Background(), s.srv.opts.Directory, policy.Request{User: s.msg.user, From: s.msg.froms})
+	dec := policy.Evaluate(s.msg.ctx, s.srv.opts.Directory, policy.Request{User: s.msg.user, From: s.msg.froms})
 	s.msg.dec = dec
 	switch dec.Outcome {
 	case policy.OutcomeDeferred:
@@ -211,7 +214,7 @@ func (s *session) Abort(_ gomilter.Modifier) error {
 // against the user and the key row, as the relay does: a policy bug must
 // never make a signature for another tenant's domain.
 func (s *session) newSigner(dec policy.Decision) (*dkim.Signer, policy.Reason, error) {
-	ctx := context.Background()
+	ctx := s.msg.ctx
 	o := &s.srv.opts
 	u := s.msg.user
 	var ks []dkim.SignKey

@@ -24,6 +24,9 @@ const maxIdentityLen = 255
 // memory (bounded); the body streams to a message buffer (memory, or a temporary
 // file if it is long) and the signer.
 func (s *session) receive(ctx context.Context, r io.Reader) (string, error) {
+	// The message's reads of the store (keys, the domain) see it as it was
+	// at the first of them.
+	ctx = store.OneCheck(ctx)
 	o := &s.srv.opts
 	u := s.user
 	br := s.srv.getReader(&lineGuard{r: r})

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"sync"
@@ -140,4 +141,39 @@ func CloneUser(u OutgoingUser) OutgoingUser {
 	u.Networks = slices.Clone(u.Networks)
 	u.GrantedDomains = slices.Clone(u.GrantedDomains)
 	return u
+}
+
+// OneCheck gives a context under which a read cache that asks the
+// database whether it changed before each read (SQLite's) asks once, at the
+// first cached read, for every read made with it. A front end gives one to
+// each message: its reads (the user, the From domain's keys, each key, the
+// domain) then see the store as it was at the first of them, for one
+// question to the database instead of one per read. A change committed
+// meanwhile holds from the next message on.
+func OneCheck(ctx context.Context) context.Context {
+	return context.WithValue(ctx, oneCheckKey{}, &oneCheck{})
+}
+
+type oneCheckKey struct{}
+
+type oneCheck struct {
+	mu    sync.Mutex
+	owner any // the cache that checked, if any
+}
+
+// CheckDue reports whether the read cache owner must ask whether the
+// database changed before a read with ctx: always, unless ctx comes from
+// OneCheck and owner asked already under it.
+func CheckDue(ctx context.Context, owner any) bool {
+	c, ok := ctx.Value(oneCheckKey{}).(*oneCheck)
+	if !ok {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.owner == owner {
+		return false
+	}
+	c.owner = owner
+	return true
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -77,4 +78,24 @@ func TestReadCache(t *testing.T) {
 		t.Fatal("a nil cache must read through")
 	}
 	off.Invalidate()
+}
+
+func TestCheckDue(t *testing.T) {
+	a, b := new(int), new(int)
+	plain := context.Background()
+	for range 2 {
+		if !CheckDue(plain, a) {
+			t.Fatal("without OneCheck every read must check")
+		}
+	}
+	ctx := OneCheck(plain)
+	if !CheckDue(ctx, a) || CheckDue(ctx, a) || CheckDue(ctx, a) {
+		t.Fatal("under OneCheck a cache checks once")
+	}
+	if !CheckDue(ctx, b) {
+		t.Fatal("another cache under the same context must check for itself")
+	}
+	if !CheckDue(OneCheck(plain), a) {
+		t.Fatal("a new OneCheck context must check again")
+	}
 }

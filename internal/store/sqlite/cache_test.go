@@ -126,6 +126,24 @@ func TestCacheSeesOtherProcessesWrites(t *testing.T) {
 		t.Fatalf("GetDomain right after its oversigning changed elsewhere: %+v %v", got, err)
 	}
 
+	// The reads of one message (store.OneCheck) ask for the data version
+	// once: they see the database as it was at the first of them. The next
+	// message sees the change.
+	msg := store.OneCheck(ctx)
+	if got, err := serve.GetDomain(msg, "example.com"); err != nil || got.Oversign != store.OversignNone {
+		t.Fatalf("GetDomain: %+v %v", got, err)
+	}
+	dom.Oversign = store.OversignFromOnly
+	if _, err := cli.UpdateDomain(ctx, dom); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := serve.GetDomain(msg, "example.com"); got.Oversign != store.OversignNone {
+		t.Fatalf("a message's second read saw a change made after its first: %q", got.Oversign)
+	}
+	if got, err := serve.GetDomain(store.OneCheck(ctx), "example.com"); err != nil || got.Oversign != store.OversignFromOnly {
+		t.Fatalf("the next message's read did not see the change: %+v %v", got, err)
+	}
+
 	// Once its context ends the cache is off, and reads go to the file.
 	cancel()
 	for deadline := time.Now().Add(5 * time.Second); serve.watch.Load() != nil; time.Sleep(time.Millisecond) {
