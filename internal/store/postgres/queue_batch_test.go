@@ -10,11 +10,12 @@ import (
 	"time"
 
 	"github.com/dkimd/dkimd/internal/queue"
+	"github.com/dkimd/dkimd/internal/store/storetest"
 )
 
 // clockNode opens the database and its queue as one dkimd node whose clock
 // is clk, without LISTEN (so that only its own Enqueue wakes it).
-func clockNode(t *testing.T, url string, clk *testClock) (*DB, *Queue) {
+func clockNode(t *testing.T, url string, clk *storetest.Clock) (*DB, *Queue) {
 	t.Helper()
 	db := openTest(t, url, clk.Now)
 	q := db.Queue(QueueOptions{Now: clk.Now})
@@ -25,24 +26,9 @@ func clockNode(t *testing.T, url string, clk *testClock) (*DB, *Queue) {
 	return db, q
 }
 
-// testClock is a settable clock shared by the nodes of a test.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *testClock { return &testClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+// newClock is a settable clock shared by the nodes of a test.
+func newClock() *storetest.Clock {
+	return storetest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 }
 
 func readBody(t *testing.T, q *Queue, id string) (string, error) {
