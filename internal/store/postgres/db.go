@@ -229,7 +229,9 @@ func toNullStamp(t time.Time) sql.NullInt64 {
 
 // PostgreSQL error codes (Appendix A of its manual).
 const (
-	codeUniqueViolation = "23505"
+	codeUniqueViolation      = "23505"
+	codeSerializationFailure = "40001"
+	codeDeadlockDetected     = "40P01"
 )
 
 // isCode reports whether err is a PostgreSQL error with that SQLSTATE.

@@ -3,8 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -184,33 +182,19 @@ const completionTimeout = 30 * time.Second
 func (q *Queue) removeBatch(ctx context.Context, batch []*completion) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), completionTimeout)
 	defer cancel()
-	// The rows in one order, whoever deletes them.
-	slices.SortFunc(batch, func(a, b *completion) int { return strings.Compare(a.id, b.id) })
 	ids := make([]string, len(batch))
 	tokens := make([]int64, len(batch))
 	for i, c := range batch {
 		ids[i], tokens[i] = c.id, c.token
 	}
-	rows, err := q.lazy.Query(ctx, `DELETE FROM queue_messages m USING unnest($1::text[], $2::bigint[]) AS d(id, token)
-WHERE m.id = d.id AND m.lease_token = d.token AND m.lease_until > $3
-RETURNING m.id, m.lease_token`, ids, tokens, nanos(q.now()))
-	type leaseKey struct {
-		id    string
-		token int64
-	}
-	deleted := make(map[leaseKey]bool, len(batch))
-	if err == nil {
-		for rows.Next() {
-			var k leaseKey
-			if err = rows.Scan(&k.id, &k.token); err != nil {
-				break
-			}
-			deleted[k] = true
-		}
-		rows.Close()
-		if err == nil {
-			err = rows.Err()
-		}
+	deleted, err := q.deleteFenced(ctx, ids, tokens)
+	// Should PostgreSQL still roll the DELETE back to break a deadlock
+	// (with a transaction that locks rows in another order), failing it
+	// would fail every Complete of the batch, and each of those messages,
+	// delivered already, would go out again when its lease ends: run it
+	// again instead (nothing of it was done).
+	for try := 1; try < 4 && (isCode(err, codeDeadlockDetected) || isCode(err, codeSerializationFailure)); try++ {
+		deleted, err = q.deleteFenced(ctx, ids, tokens)
 	}
 	for _, c := range batch {
 		switch {
@@ -222,6 +206,40 @@ RETURNING m.id, m.lease_token`, ids, tokens, nanos(q.now()))
 			c.done <- fmt.Errorf("%w: %s", queue.ErrLeaseLost, c.id)
 		}
 	}
+}
+
+type leaseKey struct {
+	id    string
+	token int64
+}
+
+// deleteFenced deletes the messages ids whose lease is still tokens' and
+// unexpired, and says which it deleted.
+func (q *Queue) deleteFenced(ctx context.Context, ids []string, tokens []int64) (map[leaseKey]bool, error) {
+	// The rows are locked in id order first (FOR UPDATE after ORDER BY), so
+	// that two nodes' DELETEs never wait for each other in a cycle; a row
+	// another node's lease took over meanwhile is left out when its lock
+	// is granted (the conditions are checked again on the row as it is
+	// then).
+	rows, err := q.lazy.Query(ctx, `WITH d AS MATERIALIZED (
+	SELECT m.id FROM queue_messages m JOIN unnest($1::text[], $2::bigint[]) AS c(id, token)
+		ON m.id = c.id AND m.lease_token = c.token
+	WHERE m.lease_until > $3 ORDER BY m.id FOR UPDATE OF m)
+DELETE FROM queue_messages m USING d WHERE m.id = d.id
+RETURNING m.id, m.lease_token`, ids, tokens, nanos(q.now()))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	deleted := make(map[leaseKey]bool, len(ids))
+	for rows.Next() {
+		var k leaseKey
+		if err := rows.Scan(&k.id, &k.token); err != nil {
+			return nil, err
+		}
+		deleted[k] = true
+	}
+	return deleted, rows.Err()
 }
 
 // idleMark is what the last Claim that found fewer due messages than it

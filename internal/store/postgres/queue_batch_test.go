@@ -11,6 +11,7 @@ import (
 
 	"github.com/dkimd/dkimd/internal/queue"
 	"github.com/dkimd/dkimd/internal/store/storetest"
+	"github.com/jackc/pgx/v5"
 )
 
 // clockNode opens the database and its queue as one dkimd node whose clock
@@ -501,5 +502,101 @@ func TestQueueNodesDeliverEachMessageOnce(t *testing.T) {
 	}
 	if len(got) != len(want) {
 		t.Errorf("%d delivered, %d enqueued", len(got), len(want))
+	}
+}
+
+// TestQueueSharedCompletionRetriesDeadlock: a shared DELETE that PostgreSQL
+// rolls back to break a deadlock (here with a transaction that locks the
+// batch's rows in the other order; two nodes' DELETEs lock in the same
+// order and do not deadlock) is run again: its Completes succeed, and
+// their messages, delivered already, are not left to be delivered again
+// when their leases end.
+func TestQueueSharedCompletionRetriesDeadlock(t *testing.T) {
+	ctx := context.Background()
+	url := pg.Database(t)
+	clk := newClock()
+	db, q := clockNode(t, url, clk)
+	enqueueN(t, q, 3)
+	cs, err := q.Claim(ctx, "node1", time.Hour, 10)
+	if err != nil || len(cs) != 3 {
+		t.Fatalf("claim: %d messages, %v", len(cs), err)
+	}
+	for i := range cs {
+		for j := range cs[i].Recipients {
+			cs[i].Recipients[j].Status = queue.Delivered
+		}
+	}
+	// blocker's DELETE runs first and waits, so that the other two share
+	// the next one, which locks their rows in id order (the database's).
+	blocker := cs[2]
+	var first, second string
+	if err := db.pool.QueryRow(ctx, `SELECT min(id), max(id) FROM queue_messages WHERE id = ANY($1)`,
+		[]string{cs[0].ID, cs[1].ID}).Scan(&first, &second); err != nil {
+		t.Fatal(err)
+	}
+	lock := func(id string) pgx.Tx {
+		tx, err := db.pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { tx.Rollback(ctx) })
+		// It waits long before looking for a deadlock, so that the DELETE
+		// is the one rolled back.
+		if _, err := tx.Exec(ctx, `SET LOCAL deadlock_timeout = '60s'`); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM queue_messages WHERE id = $1 FOR UPDATE`, id); err != nil {
+			t.Fatal(err)
+		}
+		return tx
+	}
+	hold := lock(blocker.ID)
+	errs := make([]error, 3)
+	var done sync.WaitGroup
+	done.Go(func() { errs[2] = q.Complete(ctx, &cs[2]) })
+	waitFor(t, "the blocker's DELETE", func() bool {
+		q.comp.mu.Lock()
+		defer q.comp.mu.Unlock()
+		return q.comp.running
+	})
+	for i := range 2 {
+		done.Go(func() { errs[i] = q.Complete(ctx, &cs[i]) })
+	}
+	waitFor(t, "the two Completes to wait for the next DELETE", func() bool {
+		q.comp.mu.Lock()
+		defer q.comp.mu.Unlock()
+		return len(q.comp.pending) == 2
+	})
+	// The other side of the deadlock holds the second row; the shared
+	// DELETE takes the first, then waits for it.
+	other := lock(second)
+	if err := hold.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the shared DELETE to hold the first row", func() bool {
+		tx, err := db.pool.Begin(ctx)
+		if err != nil {
+			return false
+		}
+		defer tx.Rollback(ctx)
+		_, err = tx.Exec(ctx, `SELECT 1 FROM queue_messages WHERE id = $1 FOR UPDATE NOWAIT`, first)
+		return isCode(err, "55P03") // lock_not_available
+	})
+	// Locking the first row closes the cycle; PostgreSQL breaks it by
+	// rolling the DELETE back, and this lock is granted.
+	if _, err := other.Exec(ctx, `SELECT 1 FROM queue_messages WHERE id = $1 FOR UPDATE`, first); err != nil {
+		t.Fatalf("the transaction's second lock: %v (want the DELETE to be the one rolled back)", err)
+	}
+	if err := other.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Complete of %s: %v", cs[i].ID, err)
+		}
+	}
+	if l, err := q.List(ctx); err != nil || len(l) != 0 {
+		t.Fatalf("queue after the Completes: %d messages (%v), want none", len(l), err)
 	}
 }
