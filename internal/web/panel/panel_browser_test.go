@@ -712,12 +712,27 @@ func (b *tab) waitEval(expr string) {
 	b.t.Helper()
 	ctx, cancel := b.step()
 	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(10*time.Second))); err != nil {
+	var err error
+	for range 3 {
+		_, err = chromedp.Run(ctx, chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(10*time.Second)))
+		// The document the poll ran in went away (the page was still
+		// loading or reloaded itself): poll again, in the one there now.
+		if err == nil || !contextLost(err) {
+			break
+		}
+	}
+	if err != nil {
 		ctx, cancel := context.WithTimeout(b.ctx, 2*time.Second)
 		defer cancel()
 		html, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : "(no body)"`))
 		b.t.Fatalf("browser: waiting for %s: %v (at %s); page: %.1000s", expr, err, b.location(), html)
 	}
+}
+
+// contextLost reports whether err is Chrome's answer to a script sent to a
+// document that has been replaced.
+func contextLost(err error) bool {
+	return strings.Contains(err.Error(), "Cannot find context with specified id")
 }
 
 func (b *tab) eval(expr string) bool {
