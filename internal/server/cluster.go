@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"log/slog"
-	"net/netip"
 	"time"
 
 	"github.com/dkimd/dkimd/internal/store/postgres"
@@ -46,21 +45,8 @@ func newSharedLoginThrottle(c *postgres.Counters, log *slog.Logger) *sharedLogin
 	return &sharedLoginThrottle{c: c, limits: web.DefaultLoginLimits(), now: time.Now, log: log}
 }
 
-// loginIPKey counts IPv6 clients per /64, as the panel's own throttle does.
-func loginIPKey(remote string) string {
-	a, err := netip.ParseAddr(remote)
-	if err != nil {
-		return remote
-	}
-	a = a.Unmap().WithZone("")
-	if a.Is6() {
-		return netip.PrefixFrom(a, 64).Masked().String()
-	}
-	return a.String()
-}
-
 func (t *sharedLoginThrottle) keys(remote, name string) (pair, ip, nm string) {
-	ipk := loginIPKey(remote)
+	ipk := web.ClientKey(remote)
 	return "login/pair/" + ipk + "/" + name, "login/ip/" + ipk, "login/name/" + name
 }
 
@@ -114,7 +100,7 @@ func (t *sharedLoginThrottle) AuditFailure(remote string, now time.Time) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), clusterTimeout)
 	defer cancel()
 	w := t.limits.Window
-	n, _, err := t.c.Add(ctx, "login/audit/"+loginIPKey(remote), 1, now, w, false)
+	n, _, err := t.c.Add(ctx, "login/audit/"+web.ClientKey(remote), 1, now, w, false)
 	if err != nil {
 		t.log.Warn("login_throttle_unavailable", "err", err)
 		return true

@@ -235,8 +235,8 @@ func TestIPKey(t *testing.T) {
 		{"2001:db8:1:2:ffff::1", "2001:db8:1:2::/64"},
 		{"fe80::1%eth0", "fe80::/64"},
 	} {
-		if got := ipKey(c.in); got != c.want {
-			t.Errorf("ipKey(%q) = %q, want %q", c.in, got, c.want)
+		if got := ClientKey(c.in); got != c.want {
+			t.Errorf("ClientKey(%q) = %q, want %q", c.in, got, c.want)
 		}
 	}
 }

@@ -142,8 +142,10 @@ type failures struct {
 	count int
 }
 
-// ipKey gives the address a client is counted under.
-func ipKey(remote string) string {
+// ClientKey gives the address a login client is counted under: the
+// address itself, or its /64 for IPv6 (one host often holds a whole /64).
+// The panel's throttle and the cluster's shared one count alike.
+func ClientKey(remote string) string {
 	a, err := netip.ParseAddr(remote)
 	if err != nil {
 		return remote
@@ -160,7 +162,7 @@ func pairKey(ip, name string) string { return name + "\x00" + ip }
 
 // Begin implements LoginThrottle.
 func (t *memThrottle) Begin(remote, name string, now time.Time) LoginDecision {
-	ip := ipKey(remote)
+	ip := ClientKey(remote)
 	pair := pairKey(ip, name)
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -238,7 +240,7 @@ func (t *memThrottle) evict(m counts, now time.Time) {
 // address keeps its earlier failures: one right password does not license
 // guessing at other names.
 func (t *memThrottle) Succeed(remote, name string, now time.Time) {
-	ip := ipKey(remote)
+	ip := ClientKey(remote)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.pairs, pairKey(ip, name))
@@ -251,7 +253,7 @@ func (t *memThrottle) Succeed(remote, name string, now time.Time) {
 // AuditFailure implements LoginThrottle: AuditPerIP entries per address
 // and AuditTotal in all per Window.
 func (t *memThrottle) AuditFailure(remote string, now time.Time) bool {
-	ip := ipKey(remote)
+	ip := ClientKey(remote)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if !now.Before(t.audited.start.Add(t.limits.Window)) {
