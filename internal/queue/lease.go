@@ -233,21 +233,7 @@ func (s *Spool) Defer(ctx context.Context, c *Claim, next time.Time, reason stri
 // Bounce implements DeliveryQueue. With no open recipient it stores
 // nothing.
 func (s *Spool) Bounce(ctx context.Context, c *Claim, reason string) error {
-	now := s.now()
-	changed := false
-	for i := range c.Recipients {
-		r := &c.Recipients[i]
-		if r.Status.Final() {
-			continue
-		}
-		reply := reason
-		if r.Reply != "" {
-			reply += "; last error: " + r.Reply
-		}
-		r.Status, r.Reply, r.Last, r.Next = Bounced, reply, now, time.Time{}
-		changed = true
-	}
-	if !changed {
+	if changed := c.BounceOpen(reason, s.now()); !changed {
 		s.mu.Lock()
 		_, _, err := s.owns(c)
 		s.mu.Unlock()

@@ -188,6 +188,26 @@ type Claim struct {
 	Expires time.Time
 }
 
+// BounceOpen marks every recipient that is not final bounced at now, with
+// reason and the last error it had, as DeliveryQueue.Bounce does in every
+// implementation, and reports whether there was any.
+func (c *Claim) BounceOpen(reason string, now time.Time) bool {
+	changed := false
+	for i := range c.Recipients {
+		r := &c.Recipients[i]
+		if r.Status.Final() {
+			continue
+		}
+		reply := reason
+		if r.Reply != "" {
+			reply += "; last error: " + r.Reply
+		}
+		r.Status, r.Reply, r.Last, r.Next = Bounced, reply, now, time.Time{}
+		changed = true
+	}
+	return changed
+}
+
 // DeliveryQueue is the queue as a deliverer sees it: leases on due
 // messages, and the outcome of each attempt. Spool implements it on local
 // disk, where a lease lives in memory; a database queue implements it with

@@ -658,18 +658,7 @@ func (q *Queue) Defer(ctx context.Context, c *queue.Claim, next time.Time, reaso
 
 // Bounce implements queue.DeliveryQueue.
 func (q *Queue) Bounce(ctx context.Context, c *queue.Claim, reason string) error {
-	now := q.now()
-	for i := range c.Recipients {
-		r := &c.Recipients[i]
-		if r.Status.Final() {
-			continue
-		}
-		reply := reason
-		if r.Reply != "" {
-			reply += "; last error: " + r.Reply
-		}
-		r.Status, r.Reply, r.Last, r.Next = queue.Bounced, reply, now, time.Time{}
-	}
+	c.BounceOpen(reason, q.now())
 	return q.record(ctx, "bounce", c, false)
 }
 
