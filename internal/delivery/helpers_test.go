@@ -9,33 +9,13 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/dkimd/dkimd/internal/delivery/deliverytest"
 	"github.com/dkimd/dkimd/internal/queue"
+	"github.com/dkimd/dkimd/internal/queue/queuetest"
 )
-
-// clock is a settable clock for tests.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -54,7 +34,7 @@ func (w tWriter) Write(p []byte) (int, error) {
 type env struct {
 	t    *testing.T
 	ctx  context.Context
-	clk  *clock
+	clk  *queuetest.Clock
 	m    *queue.Metrics
 	dir  string
 	sp   *queue.Spool
@@ -64,7 +44,7 @@ type env struct {
 
 func newEnv(t *testing.T, mod func(*Options)) *env {
 	t.Helper()
-	e := &env{t: t, ctx: t.Context(), clk: newClock(), m: new(queue.Metrics), dir: t.TempDir()}
+	e := &env{t: t, ctx: t.Context(), clk: queuetest.NewClock(), m: new(queue.Metrics), dir: t.TempDir()}
 	e.sink = deliverytest.NewSink(t, deliverytest.SinkOptions{})
 	e.open()
 	opts := Options{

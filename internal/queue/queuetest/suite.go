@@ -18,11 +18,14 @@ import (
 type Open func(t *testing.T, now func() time.Time) (q queue.DeliveryQueue, restart func() queue.DeliveryQueue)
 
 // Clock is a settable clock: the suite moves it to make leases expire and
-// deferred recipients due.
+// deferred recipients due. Deliverer tests use it too.
 type Clock struct {
 	mu sync.Mutex
 	t  time.Time
 }
+
+// NewClock gives a clock standing at 2026-03-01 12:00 UTC.
+func NewClock() *Clock { return &Clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
 
 // Now returns the clock's time.
 func (c *Clock) Now() time.Time {
@@ -61,7 +64,7 @@ func Run(t *testing.T, open Open) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := &harness{t: t, clk: &Clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
+			h := &harness{t: t, clk: NewClock()}
 			h.q, h.restart = open(t, h.clk.Now)
 			tt.f(t, h)
 		})
