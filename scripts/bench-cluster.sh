@@ -30,9 +30,9 @@ RUNS=${RUNS:-3}
 SESSIONS=${SESSIONS:-8}
 COUNT=${COUNT:-3000}
 RUN_TIMEOUT=${RUN_TIMEOUT:-600}
-PY=/usr/bin/python3
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 
+PY=/usr/bin/python3
 root=$(cd "$(dirname "$0")/.." && pwd)
 for c in go smtp-source smtp-sink curl "$PY"; do
 	command -v "$c" >/dev/null || { echo "bench-cluster: $c not found (apt-get install postfix curl)" >&2; exit 2; }
@@ -40,54 +40,19 @@ done
 [ -x "$PGBIN/initdb" ] || { echo "bench-cluster: PostgreSQL not found (apt-get install postgresql)" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || { echo "bench-cluster: must run as root (PostgreSQL runs as postgres)" >&2; exit 2; }
 
-W=$(mktemp -d /tmp/bench-cluster.XXXXXX)
-chmod 755 "$W"
-pids=()
+BENCH=bench-cluster
+. "$root/scripts/bench-lib.sh"
 PGDIR=$W/pg
-cleanup() {
-	set +e
-	for p in "${pids[@]}"; do kill -- "-$p" 2>/dev/null || kill "$p" 2>/dev/null; done
+stop_services() {
 	[ -f "$PGDIR/data/postmaster.pid" ] && runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGDIR/data" -m fast stop >/dev/null 2>&1
-	sleep 0.5
-	for p in "${pids[@]}"; do kill -9 -- "-$p" 2>/dev/null; done
-	if [ "${KEEP:-0}" = 1 ]; then echo "bench-cluster: kept $W" >&2; else rm -rf "$W"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-trap 'echo "bench-cluster: failed at line $LINENO" >&2' ERR
-
-log() { echo "bench-cluster: $*" >&2; }
-now() { date +%s.%N; }
-free_port() {
-	"$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-start() {
-	setsid "$@" &
-	LAST_PID=$!
-	pids+=("$LAST_PID")
-	disown "$LAST_PID"
-}
-wait_port() {
-	for _ in $(seq 200); do
-		(exec 3<>"/dev/tcp/$1/$2") 2>/dev/null && return 0
-		sleep 0.05
-	done
-	log "nothing listening on $1:$2"
-	return 1
-}
-median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
-ticks() { getconf CLK_TCK; }
-# cpu PID: utime+stime (with children's when ALL=1) in clock ticks.
-cpu() {
-	awk -v all="${ALL:-0}" '{sub(/^.*\) /, ""); t=$12+$13; if (all) t+=$14+$15; print t}' "/proc/$1/stat" 2>/dev/null || echo 0
 }
 # pg_cpu: PostgreSQL's CPU so far, in ticks: the postmaster with the
 # children it reaped, and its live children.
 pg_cpu() {
 	local pm t c
 	pm=$(head -1 "$PGDIR/data/postmaster.pid")
-	t=$(ALL=1 cpu "$pm")
-	for c in $(ps -o pid= --ppid "$pm"); do t=$((t + $(cpu "$c"))); done
+	t=$(ALL=1 cpu_ticks "$pm")
+	for c in $(ps -o pid= --ppid "$pm"); do t=$((t + $(cpu_ticks "$c"))); done
 	echo "$t"
 }
 
@@ -185,7 +150,7 @@ run() {
 	local base c0=() p0 t0 t1 got c1 p1 per=$((COUNT / nodes)) total
 	total=$((per * nodes))
 	base=$(delivered "${https[@]}")
-	for i in "${!pids_[@]}"; do c0+=("$(cpu "$(pgrep -P "${pids_[$i]}" -x dkimd || echo "${pids_[$i]}")")"); done
+	for i in "${!pids_[@]}"; do c0+=("$(cpu_ticks "$(pgrep -P "${pids_[$i]}" -x dkimd || echo "${pids_[$i]}")")"); done
 	p0=$(pg_cpu)
 	t0=$(now)
 	local srcs=()
@@ -205,7 +170,7 @@ run() {
 	t1=$(now)
 	local ccpu=0
 	for i in "${!pids_[@]}"; do
-		c1=$(cpu "$(pgrep -P "${pids_[$i]}" -x dkimd || echo "${pids_[$i]}")")
+		c1=$(cpu_ticks "$(pgrep -P "${pids_[$i]}" -x dkimd || echo "${pids_[$i]}")")
 		ccpu=$((ccpu + c1 - ${c0[$i]}))
 	done
 	p1=$(pg_cpu)
@@ -213,7 +178,7 @@ run() {
 	for p in "${pids_[@]}"; do
 		for _ in $(seq 300); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
 	done
-	awk -v n="$total" -v t0="$t0" -v t1="$t1" -v c="$ccpu" -v p="$((p1 - p0))" -v hz="$(ticks)" -v nodes="$nodes" -v sys="$sys" \
+	awk -v n="$total" -v t0="$t0" -v t1="$t1" -v c="$ccpu" -v p="$((p1 - p0))" -v hz="$TCK" -v nodes="$nodes" -v sys="$sys" \
 		'BEGIN {printf "%s %.1f %.3f %.3f %.3f\n", sys, n / (t1 - t0), c / hz * 1000 / n, c / hz * 1000 / n / nodes, p / hz * 1000 / n}'
 }
 

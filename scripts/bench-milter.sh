@@ -37,52 +37,18 @@ SESSIONS=${SESSIONS:-8}
 COUNT_SMALL=${COUNT_SMALL:-2000}
 COUNT_LARGE=${COUNT_LARGE:-60}
 RUN_TIMEOUT=${RUN_TIMEOUT:-600}
-PY=/usr/bin/python3
-TCK=$(getconf CLK_TCK)
 
+PY=/usr/bin/python3
 root=$(cd "$(dirname "$0")/.." && pwd)
 for c in go postfix smtp-source smtp-sink opendkim openssl bc "$PY"; do
 	command -v "$c" >/dev/null || { echo "bench-milter: $c not found (apt-get install postfix opendkim openssl bc)" >&2; exit 2; }
 done
 [ "$(id -u)" = 0 ] || { echo "bench-milter: must run as root (private Postfix instances)" >&2; exit 2; }
 
-W=$(mktemp -d /tmp/bench-milter.XXXXXX)
-chmod 755 "$W" # Postfix (user postfix) must reach the milter sockets
-pids=()
+BENCH=bench-milter
+. "$root/scripts/bench-lib.sh"
 postfixes=()
-cleanup() {
-	set +e
-	for d in "${postfixes[@]}"; do postfix -c "$d" stop >/dev/null 2>&1; done
-	for p in "${pids[@]}"; do kill -- "-$p" 2>/dev/null || kill "$p" 2>/dev/null; done
-	sleep 0.5
-	for p in "${pids[@]}"; do kill -9 -- "-$p" 2>/dev/null; done
-	if [ "${KEEP:-0}" = 1 ]; then echo "bench-milter: kept $W" >&2; else rm -rf "$W"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-trap 'echo "bench-milter: failed at line $LINENO" >&2' ERR
-
-log() { echo "bench-milter: $*" >&2; }
-now() { date +%s.%N; }
-free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-start() {
-	setsid "$@" &
-	LAST_PID=$!
-	pids+=("$LAST_PID")
-	disown "$LAST_PID"
-}
-wait_port() {
-	for _ in $(seq 200); do
-		(exec 3<>"/dev/tcp/$1/$2") 2>/dev/null && return 0
-		sleep 0.05
-	done
-	log "nothing listening on $1:$2"
-	return 1
-}
-median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.2f\n", (a[NR/2]+a[NR/2+1])/2}'; }
-cpu_ticks() { # PID: user+system clock ticks of the process and its threads
-	awk '{print $14 + $15}' "/proc/$1/stat"
-}
+stop_services() { for d in "${postfixes[@]}"; do postfix -c "$d" stop >/dev/null 2>&1; done; }
 
 log "work folder $W"
 log "building dkimd"
@@ -234,7 +200,6 @@ make_postfix plain ""
 make_postfix odkimrsa "$W/odkim-rsa/opendkim.sock"
 make_postfix odkimed "$W/odkim-ed/opendkim.sock"
 make_postfix dkimd "$W/dkimd.sock"
-sent_count() { grep -c 'status=sent' "$1/maillog" || true; }
 
 # check_signed PF_NAME MSG ALG: one message through a dumping next hop; the
 # signature must be there (a misconfigured signer cannot look fast).

@@ -66,52 +66,18 @@ PKCS11=${PKCS11:-0}
 ONLY_DKIMD=${ONLY_DKIMD:-0}
 RUN_TIMEOUT=${RUN_TIMEOUT:-600}
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-3600}
-PY=/usr/bin/python3
 
+PY=/usr/bin/python3
 root=$(cd "$(dirname "$0")/.." && pwd)
 for c in go postfix smtp-source smtp-sink opendkim curl "$PY"; do
 	command -v "$c" >/dev/null || { echo "bench-relay: $c not found (apt-get install postfix opendkim curl)" >&2; exit 2; }
 done
 [ "$(id -u)" = 0 ] || { echo "bench-relay: must run as root (private Postfix instances)" >&2; exit 2; }
 
-W=$(mktemp -d /tmp/bench-relay.XXXXXX)
-chmod 755 "$W" # Postfix (user postfix) must reach the milter socket
-pids=()
+BENCH=bench-relay
+. "$root/scripts/bench-lib.sh"
 postfixes=()
-cleanup() {
-	set +e
-	for d in "${postfixes[@]}"; do postfix -c "$d" stop >/dev/null 2>&1; done
-	for p in "${pids[@]}"; do kill -- "-$p" 2>/dev/null || kill "$p" 2>/dev/null; done
-	sleep 0.5
-	for p in "${pids[@]}"; do kill -9 -- "-$p" 2>/dev/null; done
-	if [ "${KEEP:-0}" = 1 ]; then echo "bench-relay: kept $W" >&2; else rm -rf "$W"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-trap 'echo "bench-relay: failed at line $LINENO" >&2' ERR
-
-log() { echo "bench-relay: $*" >&2; }
-now() { date +%s.%N; }
-free_port() {
-	"$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-# start CMD...: runs CMD in its own process group and remembers it for the
-# cleanup; its PID is left in LAST_PID.
-start() {
-	setsid "$@" &
-	LAST_PID=$!
-	pids+=("$LAST_PID")
-	disown "$LAST_PID" # no "Killed" notes from bash at cleanup
-}
-wait_port() { # HOST PORT
-	for _ in $(seq 200); do
-		(exec 3<>"/dev/tcp/$1/$2") 2>/dev/null && return 0
-		sleep 0.05
-	done
-	log "nothing listening on $1:$2"
-	return 1
-}
-median() { sort -g | awk '{a[NR]=$1} END {if (NR == 0) exit; if (NR%2) print a[(NR+1)/2]; else printf "%g\n", (a[NR/2]+a[NR/2+1])/2}'; }
+stop_services() { for d in "${postfixes[@]}"; do postfix -c "$d" stop >/dev/null 2>&1; done; }
 
 log "work folder $W"
 log "building dkimd"
@@ -275,9 +241,7 @@ EOF
 	printf -v "PF_PORT_$name" '%s' "$port"
 	touch "$d/maillog"
 }
-sent_count() { # POSTFIX_DIR
-	grep -c 'status=sent' "$1/maillog" || true
-}
+
 
 # ---- OpenDKIM as a milter
 make_opendkim() {
@@ -323,11 +287,9 @@ run_dkimd() {
 	dkimd_stop
 	# messages/s, and dkimd's CPU milliseconds per message (user + system,
 	# all threads, from its start: the start itself is a few ms)
-	printf '%.1f %.3f\n' "$(echo "$2 / ($t1 - $t0)" | bc -l)" "$(echo "$ticks * 1000 / $(getconf CLK_TCK) / $2" | bc -l)"
+	printf '%.1f %.3f\n' "$(echo "$2 / ($t1 - $t0)" | bc -l)" "$(echo "$ticks * 1000 / $TCK / $2" | bc -l)"
 }
-cpu_ticks() { # PID: utime + stime, in clock ticks
-	awk '{print $14 + $15}' "/proc/$1/stat"
-}
+
 # run_postfix DIR PORT FILE COUNT
 run_postfix() {
 	local d=$1 base t0 t1 n
