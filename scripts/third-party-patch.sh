@@ -22,7 +22,6 @@
 #       tests, dkimd_patch_test.go). If the patch does not apply, nothing is
 #       changed and the rejected hunks are shown.
 #
-# scripts/go-smtp-patch.sh CMD is scripts/third-party-patch.sh go-smtp CMD.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
