@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -213,10 +214,15 @@ func TestBodyChunks(t *testing.T) {
 		{"1-byte chunks", []byte("Hi  there \r\n\r\n\r\n"), 1},
 		{"trailing empty lines only", []byte("\r\n\r\n"), 1},
 		{"empty body", nil, 0},
+		// The MTA sends it on with CRLF line ends: the signature must hold
+		// for that (the signer reads a bare LF as CRLF).
+		{"bare LF in odd chunks", []byte("one  \ntwo\r\n\nthree \t\n\n\n"), 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := m.send(withChunks(withBody(withAuth(plain("a@tenant-a.example"), "alice"), tc.body), tc.chunk))
-			if got := f.verify(r.out); len(got) != 1 {
+			end := bytes.Index(r.out, []byte("\r\n\r\n")) + 4
+			sent := append(slices.Clone(r.out[:end]), bytes.ReplaceAll(bytes.ReplaceAll(r.out[end:], []byte("\r\n"), []byte("\n")), []byte("\n"), []byte("\r\n"))...)
+			if got := f.verify(sent); len(got) != 1 {
 				t.Fatalf("signatures %v", got)
 			}
 		})

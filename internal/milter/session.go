@@ -1,7 +1,6 @@
 package milter
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"errors"
@@ -49,7 +48,6 @@ type message struct {
 	froms  []string // the From field values, kept even when hdr is not
 	dec    policy.Decision
 	signer *dkim.Signer
-	body   crlf
 	err    error // the first signing failure
 }
 
@@ -152,16 +150,18 @@ func (s *session) Headers(m gomilter.Modifier) (*gomilter.Response, error) {
 		return s.fail(m, signerClass(err), err), nil
 	}
 	s.msg.signer = signer
-	s.msg.body = crlf{w: signer}
 	s.msg.hdr = nil
 	return gomilter.RespContinue, nil
 }
 
 // BodyChunk hashes the next piece of the body as it arrives; nothing of
-// the body is kept.
+// the body is kept. A bare LF goes to the signer as it is: body
+// canonicalization reads it as the CRLF it stands for (RFC 6376 §3.4.3,
+// §3.4.4; dkim's TestBodyCanonBareLF), the line end Postfix and Sendmail
+// give it on the way out.
 func (s *session) BodyChunk(chunk []byte, _ gomilter.Modifier) (*gomilter.Response, error) {
 	if s.msg.signer != nil && s.msg.err == nil {
-		if err := s.msg.body.write(chunk); err != nil {
+		if _, err := s.msg.signer.Write(chunk); err != nil {
 			s.msg.err = err
 		}
 	}
@@ -334,54 +334,5 @@ func appendCRLF(dst []byte, v string) []byte {
 			dst = append(dst, '\r', '\n')
 		}
 		v = v[i+1:]
-	}
-}
-
-// crlf writes a body to w with each LF not after a CR made CRLF, across
-// chunk boundaries. Postfix and Sendmail send CRLF already; then each
-// chunk passes through whole after one scan.
-type crlf struct {
-	w      interface{ Write([]byte) (int, error) }
-	lastCR bool
-	buf    []byte
-}
-
-func (c *crlf) write(p []byte) error {
-	if len(p) == 0 {
-		return nil
-	}
-	if crlfClean(p, c.lastCR) {
-		c.lastCR = p[len(p)-1] == '\r'
-		_, err := c.w.Write(p)
-		return err
-	}
-	c.buf = c.buf[:0]
-	for i, b := range p {
-		prevCR := c.lastCR
-		if i > 0 {
-			prevCR = p[i-1] == '\r'
-		}
-		if b == '\n' && !prevCR {
-			c.buf = append(c.buf, '\r')
-		}
-		c.buf = append(c.buf, b)
-	}
-	c.lastCR = p[len(p)-1] == '\r'
-	_, err := c.w.Write(c.buf)
-	return err
-}
-
-// crlfClean reports whether every LF in p follows a CR.
-func crlfClean(p []byte, lastCR bool) bool {
-	for off := 0; ; {
-		i := bytes.IndexByte(p[off:], '\n')
-		if i < 0 {
-			return true
-		}
-		j := off + i
-		if j == 0 && !lastCR || j > 0 && p[j-1] != '\r' {
-			return false
-		}
-		off = j + 1
 	}
 }
