@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"net"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -33,19 +32,13 @@ func TestServeDNS(t *testing.T) {
 	value := strings.TrimSpace(ok("key", "record", "--domain", "customer.example", "--selector", "s1", "--format", "value"))
 	targets := strings.Fields(ok("key", "record", "--domain", "customer.example", "--format", "value"))
 
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dnsAddr := pc.LocalAddr().String()
-	pc.Close()
 	var stderr logtest.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
 		done <- Main(ctx, []string{"dkimd", "serve", "--data", dir, "--listen-http", "127.0.0.1:0",
 			"--listen-submission", "", "--listen-submissions", "", "--listen-relay", "",
-			"--listen-dns", dnsAddr, "--dns-zone", "dkim.provider.example", "--dns-ns", "ns1.dkim.provider.example=127.0.0.1",
+			"--listen-dns", "127.0.0.1:0", "--dns-zone", "dkim.provider.example", "--dns-ns", "ns1.dkim.provider.example=127.0.0.1",
 			"--dns-refresh", "100ms", "--check-interval", "1000h"},
 			&Env{Stdin: strings.NewReader(""), Stdout: &stderr, Stderr: &stderr, Getenv: func(string) string { return "" }})
 	}()
@@ -57,11 +50,18 @@ func TestServeDNS(t *testing.T) {
 			t.Error("serve did not stop")
 		}
 	}()
-	for deadline := time.Now().Add(20 * time.Second); !regexp.MustCompile(`msg=serving_dns`).MatchString(stderr.String()); {
+	// The port serve took (port 0: no port picked here that another test
+	// could take first).
+	serving := regexp.MustCompile(`msg=serving_dns addr=(\S+)`)
+	var dnsAddr string
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if m := serving.FindStringSubmatch(stderr.String()); m != nil {
+			dnsAddr = m[1]
+			break
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("serve did not start its DNS listener:\n%s", stderr.String())
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 	ask := func(name string) *dns.Msg {
 		m := new(dns.Msg)

@@ -296,16 +296,11 @@ func (s *Server) Follow(ctx context.Context, src Source, interval time.Duration,
 // ctx ends; it returns once both listeners are bound, with the bound
 // address (useful with port 0) and a function that waits for them to stop.
 func (s *Server) Listen(ctx context.Context, addr string) (netip.AddrPort, func() error, error) {
-	pc, err := net.ListenPacket("udp", addr)
+	pc, l, err := listenPair(addr)
 	if err != nil {
 		return netip.AddrPort{}, nil, fmt.Errorf("dnsserver: %w", err)
 	}
 	bound := pc.LocalAddr().(*net.UDPAddr).AddrPort()
-	l, err := net.Listen("tcp", net.JoinHostPort(bound.Addr().String(), fmt.Sprint(bound.Port())))
-	if err != nil {
-		pc.Close()
-		return netip.AddrPort{}, nil, fmt.Errorf("dnsserver: %w", err)
-	}
 	servers := []*dns.Server{
 		{PacketConn: pc, Handler: s, UDPSize: int(s.udpSz)},
 		{Listener: l, Handler: s, ReadTimeout: 5 * time.Second, IdleTimeout: func() time.Duration { return 10 * time.Second }},
@@ -517,4 +512,29 @@ func (s *Server) finish(r, m *dns.Msg, tcp bool) *dns.Msg {
 	}
 	m.Truncate(size)
 	return m
+}
+
+// listenPair opens UDP and TCP on the same port of addr. With port 0 the
+// system picks a UDP port, whose TCP twin may be taken: then it tries
+// another, a few times.
+func listenPair(addr string) (net.PacketConn, net.Listener, error) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	for try := 0; ; try++ {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, err
+		}
+		bound := pc.LocalAddr().(*net.UDPAddr).AddrPort()
+		l, err := net.Listen("tcp", net.JoinHostPort(bound.Addr().String(), fmt.Sprint(bound.Port())))
+		if err == nil {
+			return pc, l, nil
+		}
+		pc.Close()
+		if port != "0" || try == 20 {
+			return nil, nil, err
+		}
+	}
 }
